@@ -1,0 +1,54 @@
+"""One generic registry for every pluggable family (optimizers, schedulers, presets, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from justfit.errors import ConfigError, did_you_mean
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to objects. An unknown name raises an error listing the valid ones."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, obj: T | None = None, *, help: str = "") -> Callable[[T], T] | T:
+        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
+
+        def add(o: T) -> T:
+            key = name.lower()
+            if key in self._items:
+                raise ValueError(f"{self.kind} '{name}' is already registered")
+            self._items[key] = o
+            doc = help or (getattr(o, "__doc__", None) or "").strip().splitlines()
+            self._help[key] = help if help else (doc[0] if doc else "")
+            return o
+
+        return add(obj) if obj is not None else add
+
+    def get(self, name: str) -> T:
+        key = str(name).lower()
+        if key not in self._items:
+            valid = self.names()
+            raise ConfigError(
+                f"Unknown {self.kind} '{name}'. Valid choices: {', '.join(valid)}.{did_you_mean(key, valid)}"
+            )
+        return self._items[key]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def describe(self) -> dict[str, str]:
+        return {k: self._help[k] for k in self.names()}
+
+    def __contains__(self, name: object) -> bool:
+        return str(name).lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

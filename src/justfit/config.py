@@ -1,0 +1,244 @@
+"""Typed configuration: defaults in one place, YAML in, unknown keys rejected.
+
+A config has five sections (``data``, ``model``, ``training``, ``early_stopping``,
+``output``). Every key has a default, so an empty config is a valid one. Command-line
+``--set section.key=value`` overrides are applied on top of the YAML file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from justfit.errors import ConfigError, did_you_mean
+
+_FREEZE_RE = re.compile(r"^(none|backbone|bottom:\d+)$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the labelled data is and how to split it."""
+
+    path: str | None = Field(None, description="One data file/folder (split by justfit), or a packaged data set name: tweets, drugreview.")
+    train: str | None = Field(None, description="Training file, when the splits are given separately.")
+    validation: str | None = Field(None, description="Validation file (optional with 'train': split off the training file otherwise).")
+    test: str | None = Field(None, description="Test file (optional with 'train': split off the training file otherwise).")
+    text_column: str | None = Field(None, description="Column holding the text; auto-detected when unset.")
+    label_column: str | None = Field(None, description="Column holding the label; auto-detected when unset.")
+    val_size: float = Field(0.1, gt=0, lt=1, description="Fraction of rows for validation when justfit splits.")
+    test_size: float = Field(0.1, gt=0, lt=1, description="Fraction of rows for test when justfit splits.")
+    seed: int = Field(42, description="Seed of the split and of row sampling.")
+    max_rows: int | None = Field(None, gt=0, description="Use a stratified sample of at most this many rows (quick experiments).")
+    max_length: int = Field(256, gt=1, description="Texts are truncated to this many tokens.")
+
+    @model_validator(mode="after")
+    def _fractions(self) -> DataConfig:
+        if self.val_size + self.test_size >= 0.9:
+            raise ValueError(
+                f"val_size + test_size must leave at least 10% for training. Got {self.val_size} + {self.test_size}."
+            )
+        return self
+
+
+class ModelConfig(_Section):
+    """Which pretrained model, and how to adapt it."""
+
+    name: str | None = Field(None, description="Hub id or local folder; unset means the packaged all-MiniLM-L6-v2.")
+    dropout: float | None = Field(None, ge=0, lt=1, description="Override hidden and classifier dropout.")
+    freeze: str = Field("none", description="none (full fine-tuning), backbone (train only the head), bottom:K (freeze embeddings and the lowest K layers).")
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze(cls, v: str) -> str:
+        v = str(v).strip().lower()
+        if not _FREEZE_RE.match(v):
+            raise ValueError(f"must be 'none', 'backbone' or 'bottom:K' with K a whole number. Got '{v}' instead")
+        return v
+
+
+class TrainingConfig(_Section):
+    """The optimisation loop."""
+
+    epochs: int = Field(5, gt=0, description="Maximum number of epochs (early stopping may end sooner).")
+    batch_size: int = Field(32, gt=0, description="Training batch size (per device).")
+    eval_batch_size: int = Field(64, gt=0, description="Batch size for evaluation and prediction.")
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    optimizer: str = Field("adamw", description="adamw, adam or sgd.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    nesterov: bool = Field(False, description="SGD Nesterov momentum.")
+    weight_decay: float = Field(0.01, ge=0, description="L2 penalty (decoupled for AdamW); never applied to biases and LayerNorm weights.")
+    l1: float = Field(0.0, ge=0, description="L1 penalty coefficient on trainable weights, added to the loss.")
+    scheduler: str = Field("linear", description="linear, cosine or constant; each with warmup.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of optimisation steps spent warming up.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; null disables clipping.")
+    grad_accum_steps: int = Field(1, gt=0, description="Gradient accumulation steps.")
+    bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = on where the hardware runs bf16 fast (AMX CPUs, recent GPUs).")
+    group_by_length: bool = Field(True, description="Batch texts of similar length together (less padding).")
+    train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible; 0 disables.")
+    seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
+
+    @field_validator("optimizer", "scheduler")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return str(v).strip().lower()
+
+
+class EarlyStoppingConfig(_Section):
+    """Stop when the monitored metric stops improving; always restore the best weights."""
+
+    enabled: bool = Field(True, description="Stop early when the monitored metric stops improving.")
+    monitor: str = Field("val_loss", description="Any recorded metric: val_loss, val_f1, val_accuracy, train_loss, ...")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="min or max; auto = min for losses, max otherwise.")
+    patience: int = Field(2, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+
+
+class OutputConfig(_Section):
+    """Where the run directory goes."""
+
+    dir: str = Field("runs", description="Parent folder of run directories.")
+    name: str | None = Field(None, description="Run directory name; a timestamp when unset.")
+    overwrite: bool = Field(False, description="Replace an existing run directory of the same name.")
+
+
+class JustfitConfig(_Section):
+    """The whole, resolved configuration of one run."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    # ----------------------------------------------------------------- I/O
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> JustfitConfig:
+        try:
+            return cls.model_validate(raw or {})
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> JustfitConfig:
+        return cls.from_dict(read_yaml(path))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def updated(self, overrides: dict[str, Any]) -> JustfitConfig:
+        """A copy with dotted-key overrides applied: ``{"training.lr": 1e-4}``."""
+        raw = self.model_dump(mode="json")
+        for dotted, value in overrides.items():
+            _set_dotted(raw, dotted, value)
+        return JustfitConfig.from_dict(raw)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file '{p}' does not exist. Pass the path of a YAML file, or omit it to use defaults.")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"Config file '{p}' is not valid YAML ({first}). Fix the syntax and run again.") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"Config file '{p}' must hold a mapping of sections (data, model, training, ...). Got {type(raw).__name__}."
+        )
+    return raw
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``section.key=value`` strings; values are read as YAML scalars (1e-4, true, null)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"Override '{item}' must look like section.key=value, e.g. training.lr=1e-4.")
+        key, value = item.split("=", 1)
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        out[key.strip()] = _coerce_number(parsed)
+    return out
+
+
+def _coerce_number(v: Any) -> Any:
+    # YAML reads "1e-4" as a string (it wants "1.0e-4"); users write it the short way.
+    if isinstance(v, str):
+        try:
+            return float(v) if re.fullmatch(r"[-+]?\d*\.?\d+[eE][-+]?\d+", v) else v
+        except ValueError:
+            return v
+    return v
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if len(parts) != 2:
+        raise ConfigError(
+            f"Override key '{dotted}' must be section.key (sections: {', '.join(JustfitConfig.model_fields)})."
+        )
+    section, key = parts
+    if section not in JustfitConfig.model_fields:
+        raise ConfigError(
+            f"Unknown config section '{section}'. Valid sections: {', '.join(JustfitConfig.model_fields)}."
+            + did_you_mean(section, list(JustfitConfig.model_fields))
+        )
+    sec_model = JustfitConfig.model_fields[section].annotation
+    valid = list(sec_model.model_fields)  # type: ignore[union-attr]
+    if key not in valid:
+        raise ConfigError(
+            f"Unknown config key '{section}.{key}'. Valid keys of '{section}': {', '.join(valid)}."
+            + did_you_mean(key, valid)
+        )
+    raw.setdefault(section, {})[key] = _coerce_number(value)
+
+
+def _explain(exc: ValidationError) -> str:
+    """Turn pydantic's multi-line report into one actionable line per problem."""
+    msgs = []
+    for err in exc.errors():
+        loc = [str(x) for x in err["loc"]]
+        dotted = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            parent: Any = JustfitConfig
+            for part in loc[:-1]:
+                parent = parent.model_fields[part].annotation
+            valid = list(parent.model_fields)
+            where = f"section '{'.'.join(loc[:-1])}'" if len(loc) > 1 else "the top level"
+            msgs.append(
+                f"Unknown config key '{dotted}' in {where}. Valid keys: {', '.join(valid)}."
+                + did_you_mean(loc[-1], valid)
+            )
+        else:
+            got = err.get("input")
+            msg = err["msg"].removeprefix("Value error, ")
+            msgs.append(f"Invalid value for '{dotted or 'config'}': {msg}. Got {got!r} instead.")
+    return " ".join(msgs)
+
+
+def resolve_bf16(setting: bool | str) -> bool:
+    """Turn ``bf16: auto`` into a decision for this machine."""
+    if isinstance(setting, bool):
+        return setting
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    # AMX (and AVX512-BF16) run bf16 matmuls several times faster than fp32.
+    return "amx_bf16" in flags or "avx512_bf16" in flags

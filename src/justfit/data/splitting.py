@@ -1,0 +1,140 @@
+"""Stratified, seeded train/validation/test splits, saved so they can be reproduced."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from justfit.errors import DataError
+
+
+@dataclass
+class Splits:
+    """Three normalised frames; each index holds the rows' original row numbers."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+    def to_json(self, path: str | Path) -> None:
+        from justfit.results import atomic_write_text
+
+        payload = {
+            name: {"source": self.sources.get(name, ""), "rows": [int(i) for i in getattr(self, name).index]}
+            for name in ("train", "validation", "test")
+        }
+        atomic_write_text(path, json.dumps(payload))
+
+
+def check_labels(frame: pd.DataFrame, where: str = "the training data") -> None:
+    counts = frame["label"].value_counts()
+    if len(counts) == 0:
+        raise DataError(f"{where[0].upper() + where[1:]} has no rows.")
+    if len(counts) < 2:
+        raise DataError(
+            f"{where[0].upper() + where[1:]} has only one class ('{counts.index[0]}', {int(counts.iloc[0])} rows); "
+            "a classifier needs at least two. Add rows of other classes or check the label column."
+        )
+
+
+def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most ``n`` rows, keeping class proportions (every class keeps at least one row where possible)."""
+    if n >= len(frame):
+        return frame
+    from sklearn.model_selection import train_test_split
+
+    counts = frame["label"].value_counts()
+    strat = frame["label"] if counts.min() >= 2 and n >= len(counts) else None
+    keep, _ = train_test_split(frame, train_size=n, stratify=strat, random_state=seed)
+    return keep.sort_index()
+
+
+def _cut(frame: pd.DataFrame, size: float, seed: int, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from sklearn.model_selection import train_test_split
+
+    counts = frame["label"].value_counts()
+    n_out = max(1, round(size * len(frame)))
+    if n_out < len(counts):
+        n_out = len(counts)  # one row per class at least, so every class is measured.
+    if len(frame) - n_out < len(counts):
+        raise DataError(
+            f"Too few rows ({len(frame)}) for a stratified {name} split with {len(counts)} classes. "
+            "Add data, or give separate --validation/--test files."
+        )
+    rest, out = train_test_split(frame, test_size=n_out, stratify=frame["label"], random_state=seed)
+    return rest.sort_index(), out.sort_index()
+
+
+def split(frame: pd.DataFrame, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
+          *, need: tuple[str, ...] = ("validation", "test")) -> Splits:
+    """Split ``frame`` into train/validation/test, stratified by label.
+
+    ``need`` names the splits to cut off; splits not needed come back empty (they were
+    given separately by the user).
+    """
+    check_labels(frame, "the data")
+    counts = frame["label"].value_counts()
+    min_rows = 1 + len(need)  # one row per split the class must appear in
+    small = counts[counts < min_rows]
+    if len(small):
+        listing = ", ".join(f"'{k}' ({int(v)} row{'s' if v != 1 else ''})" for k, v in small.items())
+        raise DataError(
+            f"Class(es) {listing} have too few rows to appear in train, {' and '.join(need)}: each class needs at least "
+            f"{min_rows}. Add rows for them, merge them into another class, or remove them."
+        )
+    empty = frame.iloc[0:0]
+    rest, test = (frame, empty)
+    if "test" in need:
+        rest, test = _cut(frame, test_size, seed, "test")
+    train, val = (rest, empty)
+    if "validation" in need:
+        # val_size is a fraction of the whole data set, not of what is left.
+        train, val = _cut(rest, val_size / (1 - (test_size if "test" in need else 0)), seed + 1, "validation")
+    return Splits(train=train, validation=val, test=test)
+
+
+def make_splits(loaded: dict, cfg) -> Splits:
+    """Turn ``load_data``'s output and a ``DataConfig`` into final splits, checking labels across them."""
+    if "all" in loaded:
+        frame = loaded["all"].frame
+        if cfg.max_rows:
+            frame = stratified_sample(frame, cfg.max_rows, cfg.seed)
+        s = split(frame, cfg.val_size, cfg.test_size, cfg.seed)
+        src = loaded["all"].source
+        s.sources = {"train": src, "validation": src, "test": src}
+        return s
+    train = loaded["train"].frame
+    if cfg.max_rows:
+        train = stratified_sample(train, cfg.max_rows, cfg.seed)
+    need = tuple(k for k in ("validation", "test") if k not in loaded)
+    if need:
+        s = split(train, cfg.val_size, cfg.test_size, cfg.seed, need=need)
+    else:
+        check_labels(train)
+        s = Splits(train=train, validation=train.iloc[0:0], test=train.iloc[0:0])
+    sources = {k: loaded["train"].source for k in ("train", "validation", "test")}
+    for key in ("validation", "test"):
+        if key in loaded:
+            setattr(s, key, loaded[key].frame)
+            sources[key] = loaded[key].source
+    s.sources = sources
+    check_unseen(s.train, s.validation, "validation")
+    check_unseen(s.train, s.test, "test")
+    return s
+
+
+def check_unseen(train: pd.DataFrame, other: pd.DataFrame, name: str) -> None:
+    unseen = sorted(set(other["label"]) - set(train["label"]), key=str)
+    if unseen:
+        n = int(other["label"].isin(unseen).sum())
+        raise DataError(
+            f"The {name} data has label(s) {', '.join(map(repr, unseen[:5]))} ({n} rows) that never occur in training; "
+            "the model cannot predict them. Add training rows for them or remove those rows."
+        )

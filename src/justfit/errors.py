@@ -1,0 +1,46 @@
+"""One exception family for everything a user can cause.
+
+Each message says what was expected, what was received, and what to do. The CLI prints
+these on one line, without a traceback, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class JustfitError(Exception):
+    """Base class of every error a user can cause and fix."""
+
+    exit_code = 2
+
+
+class ConfigError(JustfitError, ValueError):
+    """A config file, key, value or command-line override is invalid."""
+
+
+class DataError(JustfitError, ValueError):
+    """The data cannot be used as given (missing file/column, empty, one class, ...)."""
+
+
+class ModelError(JustfitError, ValueError):
+    """A model cannot be loaded or does not fit the task."""
+
+
+class RunDirError(JustfitError, FileExistsError):
+    """A run directory is missing, incomplete, or would be overwritten."""
+
+
+class MissingDependencyError(JustfitError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str | None = None, purpose: str = "") -> None:
+        hint = f"pip install 'justfit[{extra}]'" if extra else f"pip install {package}"
+        what = f" (needed for {purpose})" if purpose else ""
+        super().__init__(f"The package '{package}' is not installed{what}. Install it with: {hint}")
+
+
+def did_you_mean(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> str:
+    """Return ' Did you mean 'x'?' for the closest valid name, or '' when none is close."""
+    import difflib
+
+    match = difflib.get_close_matches(str(name), sorted(map(str, valid)), n=1, cutoff=0.6)
+    return f" Did you mean '{match[0]}'?" if match else ""

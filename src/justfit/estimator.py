@@ -1,0 +1,307 @@
+"""Finetuner: a pretrained text classifier behind the scikit-learn estimator contract.
+
+``__init__`` only stores its arguments; ``fit`` returns ``self``; what was learned ends in
+``_`` (``model_``, ``tokenizer_``, ``classes_``, ``history_``, ``best_epoch_``, ``stop_reason_``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from justfit.config import JustfitConfig
+from justfit.errors import DataError, RunDirError
+
+_SHORTCUTS = {
+    "epochs": "training.epochs", "lr": "training.lr", "batch_size": "training.batch_size",
+    "optimizer": "training.optimizer", "weight_decay": "training.weight_decay", "l1": "training.l1",
+    "scheduler": "training.scheduler", "bf16": "training.bf16", "seed": "training.seed",
+    "dropout": "model.dropout", "freeze": "model.freeze", "max_length": "data.max_length",
+    "early_stopping": "early_stopping.enabled", "monitor": "early_stopping.monitor",
+    "patience": "early_stopping.patience",
+}
+META_FILE = "justfit.json"
+
+
+class Finetuner:
+    """Fine-tune a pretrained transformer into a text classifier.
+
+    Parameters left as ``None`` take their value from ``config`` (a ``JustfitConfig``, a
+    dict, or a YAML path), and from justfit's defaults where the config is silent.
+    """
+
+    def __init__(self, model: str | None = None, *, epochs: int | None = None, lr: float | None = None,
+                 batch_size: int | None = None, optimizer: str | None = None, weight_decay: float | None = None,
+                 l1: float | None = None, scheduler: str | None = None, dropout: float | None = None,
+                 freeze: str | None = None, max_length: int | None = None, early_stopping: bool | None = None,
+                 monitor: str | None = None, patience: int | None = None, bf16: bool | str | None = None,
+                 seed: int | None = None, config: JustfitConfig | dict | str | Path | None = None,
+                 progress: bool = False) -> None:
+        self.model = model
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.scheduler = scheduler
+        self.dropout = dropout
+        self.freeze = freeze
+        self.max_length = max_length
+        self.early_stopping = early_stopping
+        self.monitor = monitor
+        self.patience = patience
+        self.bf16 = bf16
+        self.seed = seed
+        self.config = config
+        self.progress = progress
+
+    # ------------------------------------------------------------ sklearn plumbing
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params: Any) -> Finetuner:
+        valid = self._param_names()
+        for k, v in params.items():
+            if k not in valid:
+                from justfit.errors import ConfigError, did_you_mean
+
+                raise ConfigError(f"Finetuner has no parameter '{k}'.{did_you_mean(k, valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.get_params().items() if v is not None and k != "progress"}
+        return f"Finetuner({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def resolved_config(self) -> JustfitConfig:
+        """The config this estimator trains with: ``config`` plus the non-None parameters."""
+        cfg = self.config
+        if cfg is None:
+            base = JustfitConfig()
+        elif isinstance(cfg, JustfitConfig):
+            base = cfg
+        elif isinstance(cfg, dict):
+            base = JustfitConfig.from_dict(cfg)
+        else:
+            base = JustfitConfig.from_yaml(cfg)
+        overrides = {dotted: getattr(self, k) for k, dotted in _SHORTCUTS.items() if getattr(self, k) is not None}
+        if self.model is not None:
+            overrides["model.name"] = self.model
+        return base.updated(overrides) if overrides else base
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None
+            ) -> Finetuner:
+        """Fine-tune on ``X`` (texts, a text/label DataFrame, or a data file) with labels ``y``.
+
+        Without ``X_val`` a stratified validation split is cut from ``X`` (``data.val_size``).
+        """
+        from justfit.data.splitting import check_labels, check_unseen, split
+        from justfit.models import apply_freeze, load_model
+        from justfit.tasks import TextClassificationTask
+        from justfit.training import EarlyStopping, ProgressBar, Trainer
+
+        cfg = self.resolved_config()
+        es = cfg.early_stopping
+        stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled)
+        callbacks = [stopper] + ([ProgressBar()] if self.progress else [])
+        Trainer(None, cfg.training, callbacks).check()  # a bad monitor fails here, before any loading
+
+        train = self._frame(X, y, cfg, "the training data")
+        check_labels(train)
+        if X_val is None:
+            s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
+                      need=("validation",))
+            train, val = s.train, s.validation
+        else:
+            val = self._frame(X_val, y_val, cfg, "the validation data")
+            check_unseen(train, val, "validation")
+
+        self.classes_ = sorted(pd.unique(train["label"]).tolist(), key=_label_key)
+        self._label_index = {c: i for i, c in enumerate(self.classes_)}
+        self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,
+                                                                     dropout=cfg.model.dropout)
+        self.params_ = apply_freeze(self.model_, cfg.model.freeze)
+        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length)
+        train_ds = self.task_.encode(train["text"].tolist(), self._encode_labels(train["label"]))
+        val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
+
+        trainer = Trainer(self.task_, cfg.training, callbacks)
+        self.history_ = trainer.fit(self.model_, train_ds, val_ds)
+        self.model_ = trainer.model
+        self.model_.eval()
+        self.best_epoch_ = stopper.best_epoch
+        self.stop_reason_ = trainer.stop_reason or stopper.reason
+        self.bf16_ = trainer.bf16
+        self.config_ = cfg
+        self.n_train_, self.n_val_ = len(train), len(val)
+        self.train_codes_ = np.asarray(train_ds.labels, dtype=int)
+        return self
+
+    def _frame(self, X: Any, y: Any, cfg: JustfitConfig, where: str) -> pd.DataFrame:
+        from justfit.data.io import detect_columns, load_table, normalise
+
+        if isinstance(X, str | Path):
+            return load_table(X, cfg.data.text_column, cfg.data.label_column).frame
+        if isinstance(X, pd.DataFrame) and y is None:
+            if {"text", "label"} <= set(X.columns) and cfg.data.text_column is None:
+                return normalise(X, _spec("text", "label"), where=where)
+            spec = detect_columns(X.copy(), cfg.data.text_column, cfg.data.label_column, where=where)
+            return normalise(X, spec, where=where)
+        texts = _as_texts(X)
+        if y is None:
+            raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
+        labels = pd.Series(list(y), name="label")
+        if len(labels) != len(texts):
+            raise DataError(f"{where[0].upper() + where[1:]} has {len(texts)} texts but {len(labels)} labels. "
+                            "Pass one label per text.")
+        return normalise(pd.DataFrame({"text": texts, "label": labels}), _spec("text", "label"), where=where)
+
+    def _encode_labels(self, labels: Any) -> list[int]:
+        out = []
+        for lab in labels:
+            key = lab.item() if hasattr(lab, "item") else lab
+            if key not in self._label_index:
+                raise DataError(
+                    f"Label {key!r} was not seen in training (known: {', '.join(map(str, self.classes_[:10]))}). "
+                    "Remove those rows or retrain with them."
+                )
+            out.append(self._label_index[key])
+        return out
+
+    # ------------------------------------------------------------ inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("This Finetuner is not fitted yet. Call 'fit' (or Finetuner.load) first.")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        from justfit.evaluation.predict import predict_logits, softmax
+
+        self._check_fitted()
+        ds = self.task_.encode(_as_texts(X))
+        bs = self.config_.training.eval_batch_size
+        # fp32 inference: the scores match what plain transformers gives for the saved model.
+        return softmax(predict_logits(self.model_, self.task_, ds, batch_size=bs, bf16=False))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels, in the user's own label values."""
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_, dtype=object)[proba.argmax(1)] if len(proba) else np.asarray([], dtype=object)
+
+    def evaluate(self, X: Any, y: Sequence[Any] | None = None, *, proba: np.ndarray | None = None) -> dict[str, Any]:
+        """Test metrics: accuracy, macro/weighted/per-class P/R/F1, confusion matrix, log loss."""
+        from justfit.evaluation.metrics import classification_report
+
+        self._check_fitted()
+        frame = self._frame(X, y, self.config_, "the evaluation data")
+        codes = self._encode_labels(frame["label"])
+        if proba is None:
+            proba = self.predict_proba(frame["text"].tolist())
+        return classification_report(codes, proba, self.classes_, train_labels=getattr(self, "train_codes_", None))
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write a folder that plain ``transformers`` loads (``pipeline``, ``AutoModelFor...``) plus justfit.json."""
+        self._check_fitted()
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not (path / META_FILE).exists():
+            raise RunDirError(f"'{path}' exists and is not a justfit model folder; choose an empty or new folder.")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if path.parent.exists() else None))
+        try:
+            self.model_.save_pretrained(tmp)
+            # pipeline(..., truncation=True) then truncates exactly as justfit does.
+            self.tokenizer_.model_max_length = self.task_.max_length
+            self.tokenizer_.save_pretrained(tmp)
+            meta = {
+                "task": "text-classification",
+                "labels": [_plain(c) for c in self.classes_],
+                "max_length": self.task_.max_length,
+                "base_model": str(self.model_source_),
+                "config": self.config_.model_dump(mode="json"),
+                "best_epoch": self.best_epoch_,
+                "stop_reason": self.stop_reason_,
+                "train_class_counts": np.bincount(self.train_codes_, minlength=len(self.classes_)).tolist()
+                if hasattr(self, "train_codes_") else None,
+            }
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.replace(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Finetuner:
+        """Load a saved model folder (or a run directory holding ``model/``)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from justfit.models.factory import quiet_transformers
+        from justfit.tasks import TextClassificationTask
+
+        path = Path(path)
+        if (path / "model" / "config.json").exists():
+            path = path / "model"
+        if not (path / "config.json").exists():
+            raise RunDirError(f"'{path}' holds no saved model (no config.json). Pass a run directory or its model/ folder.")
+        quiet_transformers()
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
+        labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+        cfg = JustfitConfig.from_dict(meta.get("config", {}))
+        self = cls(model=str(path), config=cfg)
+        self.model_, self.tokenizer_, self.model_source_ = model.eval(), tokenizer, meta.get("base_model", str(path))
+        self.classes_ = labels
+        self._label_index = {c: i for i, c in enumerate(labels)}
+        self.task_ = TextClassificationTask(tokenizer, meta.get("max_length", cfg.data.max_length))
+        self.config_ = cfg
+        self.best_epoch_ = meta.get("best_epoch")
+        self.stop_reason_ = meta.get("stop_reason", "")
+        if meta.get("train_class_counts"):
+            self.train_codes_ = np.repeat(np.arange(len(labels)), meta["train_class_counts"])
+        return self
+
+
+def _spec(text: str, label: str):
+    from justfit.data.io import ColumnSpec
+
+    return ColumnSpec(text=text, label=label)
+
+
+def _as_texts(X: Any) -> list[str]:
+    if isinstance(X, str):
+        return [X]
+    if isinstance(X, pd.DataFrame):
+        if "text" in X.columns:
+            return X["text"].astype(str).tolist()
+        raise DataError(f"Cannot tell the text column of this DataFrame (columns: {', '.join(map(str, X.columns))}). "
+                        "Pass the column itself, e.g. df['review'].")
+    return [str(t) for t in X]
+
+
+def _label_key(v: Any) -> tuple[int, Any]:
+    return (0, v) if isinstance(v, int | float | np.integer) else (1, str(v))
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v

@@ -1,0 +1,52 @@
+"""Freezing strategies: which pretrained parameters stay fixed during fine-tuning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from justfit.errors import ConfigError
+
+
+def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks: the longest ModuleList in the backbone."""
+    best: nn.ModuleList | None = None
+    for _, module in backbone.named_modules():
+        if isinstance(module, nn.ModuleList) and (best is None or len(module) > len(best)):
+            best = module
+    if best is None:
+        raise ConfigError("Cannot find the model's layer stack, so 'bottom:K' freezing is not possible; use 'backbone'.")
+    return best
+
+
+def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
+    """Apply ``none`` | ``backbone`` | ``bottom:K`` in place; return parameter counts."""
+    backbone = model.base_model
+    for p in model.parameters():
+        p.requires_grad = True
+    if strategy == "backbone":
+        for p in backbone.parameters():
+            p.requires_grad = False
+    elif strategy.startswith("bottom:"):
+        k = int(strategy.split(":", 1)[1])
+        layers = encoder_layers(backbone)
+        if k > len(layers):
+            raise ConfigError(
+                f"freeze 'bottom:{k}' asks for more layers than the model has ({len(layers)}). "
+                f"Use K <= {len(layers)}, or 'backbone' to freeze all of it."
+            )
+        for name, child in backbone.named_children():
+            if "embed" in name.lower():
+                for p in child.parameters():
+                    p.requires_grad = False
+        for p in backbone.get_input_embeddings().parameters():
+            p.requires_grad = False
+        for layer in layers[:k]:
+            for p in layer.parameters():
+                p.requires_grad = False
+    elif strategy != "none":
+        raise ConfigError(f"Unknown freeze strategy '{strategy}'. Use none, backbone or bottom:K.")
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total_params": total, "trainable_params": trainable}

@@ -1,0 +1,100 @@
+"""RunResult and the run directory's files: plain, JSON-serialisable, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from justfit.errors import RunDirError
+
+# The run directory contract (see README): every file a finished run has.
+RUN_FILES = ("config.yaml", "history.jsonl", "metrics.json", "result.json", "splits.json",
+             "predictions.csv", "removed.csv", "model")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@dataclass
+class RunResult:
+    """Everything a finished run produced, as plain data. ``justfit`` commands read it back from disk."""
+
+    run_dir: str
+    labels: list[Any]
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    stop_reason: str
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.run_dir) / "model"
+
+    def summary(self) -> dict[str, Any]:
+        keys = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "majority_baseline_accuracy")
+        return {k: self.metrics.get(k) for k in keys if k in self.metrics}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("history")
+        d.pop("config")
+        return d
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunResult:
+        """Read a finished run directory back (no model is loaded)."""
+        import yaml
+
+        from justfit.training.history import History
+
+        run_dir = Path(run_dir)
+        if not (run_dir / "result.json").is_file():
+            hint = " It looks unfinished (a .partial folder)." if run_dir.name.endswith(".partial") else ""
+            raise RunDirError(f"'{run_dir}' is not a finished justfit run directory (no result.json).{hint} "
+                              "Pass the folder that 'justfit train' printed.")
+        d = read_json(run_dir / "result.json")
+        d["run_dir"] = str(run_dir)
+        d["history"] = History.from_jsonl(run_dir / "history.jsonl").records
+        cfg = run_dir / "config.yaml"
+        d["config"] = yaml.safe_load(cfg.read_text()) if cfg.exists() else {}
+        return cls(**d)

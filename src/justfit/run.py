@@ -1,0 +1,131 @@
+"""``finetune``: the whole run, from a config to a finished run directory.
+
+The run is written into ``<name>.partial`` and renamed to ``<name>`` only when every file
+is there, so a folder named like a run is always a complete one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from justfit.config import JustfitConfig
+from justfit.errors import RunDirError
+from justfit.results import RunResult, write_json
+
+
+def _coerce(config: JustfitConfig | dict | str | Path | None, overrides: dict[str, Any]) -> JustfitConfig:
+    if config is None:
+        cfg = JustfitConfig()
+    elif isinstance(config, JustfitConfig):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = JustfitConfig.from_dict(config)
+    else:
+        cfg = JustfitConfig.from_yaml(config)
+    return cfg.updated(overrides) if overrides else cfg
+
+
+def run_dir_for(cfg: JustfitConfig) -> Path:
+    name = cfg.output.name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(cfg.output.dir) / name
+    if path.exists() and not cfg.output.overwrite:
+        raise RunDirError(f"Run directory '{path}' already exists. Choose another --name, or pass --overwrite.")
+    return path
+
+
+def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
+             **overrides: Any) -> RunResult:
+    """Load, split, fine-tune, evaluate and save one run. ``overrides`` take dotted keys: ``{"training.lr": 1e-4}``.
+
+    Everything is checked (config, data, labels, run directory) before the model is loaded.
+    """
+    from justfit.data.io import load_data
+    from justfit.data.splitting import make_splits
+    from justfit.estimator import Finetuner
+
+    t0 = time.perf_counter()
+    cfg = _coerce(config, {k.replace("__", "."): v for k, v in overrides.items()})
+    est = Finetuner(config=cfg, progress=progress)
+    from justfit.training import EarlyStopping, Trainer
+
+    Trainer(None, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
+    final = run_dir_for(cfg)
+    loaded = load_data(cfg.data)
+    splits = make_splits(loaded, cfg.data)
+    columns = next(iter(loaded.values())).columns
+
+    est.fit(splits.train, X_val=splits.validation)
+    test_proba = est.predict_proba(splits.test["text"].tolist())
+    metrics = est.evaluate(splits.test, proba=test_proba)
+
+    partial = final.with_name(final.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    cfg_json = cfg.model_dump(mode="json")
+    # The resolved config names the columns actually used, so the run is reproducible as written.
+    cfg_json["data"]["text_column"] = cfg_json["data"]["text_column"] or columns.text
+    cfg_json["data"]["label_column"] = cfg_json["data"]["label_column"] or columns.label
+    resolved = JustfitConfig.from_dict(cfg_json)
+    (partial / "config.yaml").write_text(resolved.to_yaml())
+    est.history_.to_jsonl(partial / "history.jsonl")
+    write_json(partial / "metrics.json", metrics)
+    splits.to_json(partial / "splits.json")
+    _predictions(splits.test, test_proba, est.classes_).to_csv(partial / "predictions.csv", index=False)
+    pd.DataFrame(columns=["row", "split", "rule", "duplicate_of", "text", "label"]).to_csv(
+        partial / "removed.csv", index=False)
+    est.save(partial / "model")
+    result = RunResult(
+        run_dir=str(final),
+        labels=[_plain(c) for c in est.classes_],
+        metrics={k: v for k, v in metrics.items() if not isinstance(v, dict)},
+        history=est.history_.records,
+        best_epoch=est.best_epoch_,
+        stop_reason=est.stop_reason_,
+        data={
+            "sources": splits.sources,
+            "columns": {"text": columns.text, "label": columns.label},
+            "sizes": splits.sizes(),
+            "class_counts": {name: {str(k): int(v) for k, v in getattr(splits, name)["label"].value_counts().items()}
+                             for name in ("train", "validation", "test")},
+            "model": str(est.model_source_),
+            "params": est.params_,
+            "bf16": est.bf16_,
+        },
+        seconds=time.perf_counter() - t0,
+        config=resolved.model_dump(mode="json"),
+    )
+    write_json(partial / "result.json", result.to_dict())
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return result
+
+
+def _predictions(test: pd.DataFrame, proba: np.ndarray, classes: list[Any]) -> pd.DataFrame:
+    codes = {c: i for i, c in enumerate(classes)}
+    y = np.array([codes[lab] for lab in test["label"]], dtype=int)
+    pred = proba.argmax(1)
+    out = pd.DataFrame({
+        "row": test.index.to_numpy(),
+        "text": test["text"].to_numpy(),
+        "label": test["label"].to_numpy(),
+        "predicted": np.asarray(classes, dtype=object)[pred],
+        "correct": pred == y,
+        "confidence": proba.max(1),
+        "loss": -np.log(np.clip(proba[np.arange(len(y)), y], 1e-15, 1)),
+    })
+    for i, c in enumerate(classes):
+        out[f"p_{c}"] = proba[:, i]
+    return out
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v

@@ -1,0 +1,40 @@
+"""The Task protocol: the only place that knows a modality. The training loop never branches on one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+from torch.utils.data import Dataset
+
+
+class EncodedDataset(Dataset):
+    """Pre-encoded examples (one dict of lists per example), their lengths and integer labels."""
+
+    def __init__(self, features: list[dict[str, Any]], labels: Sequence[int] | None = None) -> None:
+        self.features = features
+        self.labels = None if labels is None else [int(x) for x in labels]
+        self.lengths = [len(next(iter(f.values()))) for f in features]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.features[i])
+        if self.labels is not None:
+            item["labels"] = self.labels[i]
+        return item
+
+    def subset(self, idx: Sequence[int]) -> EncodedDataset:
+        return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx])
+
+
+class Task(Protocol):
+    """What the trainer needs from a modality."""
+
+    def encode(self, examples: Sequence[Any], labels: Sequence[int] | None = None) -> EncodedDataset: ...
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]: ...
+
+    def forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...

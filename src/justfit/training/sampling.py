@@ -1,0 +1,46 @@
+"""Batch samplers: shuffled, optionally grouped by length so batches carry little padding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+
+class BatchSampler:
+    """Yields lists of indices. With ``group_by_length``, indices are shuffled, cut into
+    mega-batches of ``50 * batch_size``, sorted by length inside each, cut into batches, and
+    the batch order is shuffled again: random, but each batch holds texts of similar length.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
+                 group_by_length: bool = True, seed: int = 0, drop_last: bool = False) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.group_by_length = group_by_length
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.lengths)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        n = len(self.lengths)
+        idx = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.group_by_length:
+            mega = self.batch_size * 50
+            groups = [idx[i:i + mega] for i in range(0, n, mega)]
+            idx = np.concatenate([g[np.argsort(-self.lengths[g], kind="stable")] for g in groups])
+        batches = [idx[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle and self.group_by_length:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        yield from batches

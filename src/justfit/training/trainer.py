@@ -1,0 +1,127 @@
+"""The training loop. It reads top to bottom; everything optional is a callback.
+
+One epoch = optimisation steps over the shuffled training set, then an evaluation of the
+validation set and of a fixed sample of the training set (in eval mode, so the two are
+comparable and over/underfitting is visible), recorded as one plain dict in ``History``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from justfit.config import TrainingConfig, resolve_bf16
+from justfit.errors import ConfigError
+from justfit.evaluation.metrics import epoch_metrics
+from justfit.evaluation.predict import predict_logits, softmax
+from justfit.tasks.base import EncodedDataset
+from justfit.training.callbacks.base import Callback
+from justfit.training.history import History, available_metrics
+from justfit.training.optim import build_optimizer, build_scheduler, l1_penalty
+from justfit.training.sampling import BatchSampler
+
+
+class Trainer:
+    def __init__(self, task: Any, config: TrainingConfig | None = None, callbacks: Sequence[Callback] = ()) -> None:
+        self.task = task
+        self.cfg = config or TrainingConfig()
+        self.callbacks = list(callbacks)
+        self.bf16 = resolve_bf16(self.cfg.bf16)
+        self.epochs = self.cfg.epochs
+        self.history = History()
+        self.should_stop = False
+        self.stop_reason = ""
+        self.model: torch.nn.Module | None = None
+
+    def metric_names(self) -> list[str]:
+        return available_metrics(self.cfg.train_eval_samples > 0)
+
+    def check(self) -> None:
+        """Validate settings against what will be recorded, before any work is done."""
+        for cb in self.callbacks:
+            cb.check(self.metric_names())
+
+    def fit(self, model: torch.nn.Module, train: EncodedDataset, val: EncodedDataset) -> History:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.check()
+        if len(train) == 0 or len(val) == 0:
+            raise ConfigError("Training needs a non-empty training and validation set.")
+        cfg = self.cfg
+        set_seed(cfg.seed)
+        accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
+                                  gradient_accumulation_steps=cfg.grad_accum_steps)
+        sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed)
+        loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=self.task.collate)
+        optimizer = build_optimizer(model, cfg)
+        steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum_steps)
+        scheduler = build_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
+        wrapped, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+        self.model = accelerator.unwrap_model(wrapped)
+        self.accelerator = accelerator
+        # A fixed sample of training rows, evaluated like the validation set each epoch.
+        rng = np.random.default_rng(cfg.seed)
+        n_probe = min(cfg.train_eval_samples, len(train))
+        probe = train.subset(sorted(rng.choice(len(train), n_probe, replace=False).tolist())) if n_probe else None
+
+        self.history, self.should_stop, self.stop_reason = History(), False, ""
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        for epoch in range(1, cfg.epochs + 1):
+            self.epoch = epoch
+            t0 = time.perf_counter()
+            sampler.set_epoch(epoch)
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self, epoch, len(loader))
+            wrapped.train()
+            # Summed on-device: no host sync per step.
+            loss_sum = torch.zeros((), device=accelerator.device)
+            seen = 0
+            for step, batch in enumerate(loader, start=1):
+                with accelerator.accumulate(wrapped):
+                    with accelerator.autocast():
+                        loss = self.task.forward(wrapped, batch)["loss"]
+                    loss_sum += loss.detach() * batch["labels"].shape[0]
+                    seen += batch["labels"].shape[0]
+                    if cfg.l1 > 0:
+                        loss = loss + cfg.l1 * l1_penalty(wrapped)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.max_grad_norm:
+                        accelerator.clip_grad_norm_(wrapped.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                for cb in self.callbacks:
+                    cb.on_batch_end(self, step)
+
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / max(seen, 1)}
+            record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+            if probe is not None:
+                m = self.evaluate(probe)
+                record["train_eval_loss"] = m.pop("loss")
+                record.update({f"train_{k}": v for k, v in m.items()})
+            record["lr"] = float(scheduler.get_last_lr()[0])
+            record["seconds"] = time.perf_counter() - t0
+            if not math.isfinite(record["train_loss"]):
+                record["diverged"] = True
+                self.stop_reason = f"the training loss became {record['train_loss']} in epoch {epoch}: training diverged"
+            self.history.append(record)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, record)
+            if self.should_stop or record.get("diverged"):
+                break
+
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def evaluate(self, dataset: EncodedDataset) -> dict[str, float]:
+        logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
+                                bf16=self.bf16, device=self.accelerator.device)
+        return epoch_metrics(dataset.labels, softmax(logits))
