@@ -192,13 +192,16 @@ class Finetuner:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
+        from justfit._progress import progress_bar
         from justfit.evaluation.predict import predict_logits, softmax
 
         self._check_fitted()
         ds = self.task_.encode(_as_texts(X))
         bs = self.config_.training.eval_batch_size
-        # fp32 inference: the scores match what plain transformers gives for the saved model.
-        return softmax(predict_logits(self.model_, self.task_, ds, batch_size=bs, bf16=False))
+        with progress_bar("predicting", enabled=self.progress and len(ds) > bs) as bar:
+            # fp32 inference: the scores match what plain transformers gives for the saved model.
+            logits = predict_logits(self.model_, self.task_, ds, batch_size=bs, bf16=False, progress=bar)
+        return softmax(logits)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, in the user's own label values."""
@@ -251,7 +254,7 @@ class Finetuner:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Finetuner:
+    def load(cls, path: str | Path, *, progress: bool = False) -> Finetuner:
         """Load a saved model folder (or a run directory holding ``model/``)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -269,7 +272,7 @@ class Finetuner:
         meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
         labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
         cfg = JustfitConfig.from_dict(meta.get("config", {}))
-        self = cls(model=str(path), config=cfg)
+        self = cls(model=str(path), config=cfg, progress=progress)
         self.model_, self.tokenizer_, self.model_source_ = model.eval(), tokenizer, meta.get("base_model", str(path))
         self.classes_ = labels
         self._label_index = {c: i for i, c in enumerate(labels)}

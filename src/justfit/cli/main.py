@@ -1,0 +1,63 @@
+"""The ``justfit`` command. Each subcommand only calls the library API.
+
+Errors a user can fix are printed on one line, without a traceback, with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from justfit.cli import evaluate as _evaluate
+from justfit.cli import predict as _predict
+from justfit.cli import train as _train
+
+app = typer.Typer(
+    name="justfit",
+    help="Fine-tune pretrained models so they fit just right: not overfit, not underfit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("train")(_train.train)
+app.command("evaluate")(_evaluate.evaluate)
+app.command("predict")(_predict.predict)
+
+
+@app.command("presets")
+def presets() -> None:
+    """List the named model presets."""
+    from justfit.models.factory import list_presets
+
+    for name, text in list_presets().items():
+        typer.echo(f"{name:20s} {text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from justfit.errors import JustfitError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except JustfitError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True, fg="red")
+        return 130
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            typer.secho(f"error: {exc.format_message()}", err=True, fg="red")
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""``justfit predict RUN``: labels and probabilities for new texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory (or its model/ folder).")],
+    text: Annotated[list[str] | None, typer.Option("--text", "-t", help="A text to classify (repeatable).")] = None,
+    input: Annotated[str | None, typer.Option("--input", "-i", help="File of texts (csv/tsv/jsonl/parquet).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Where to write predictions (format from extension).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column of --input (auto-detected if unset).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Predict labels for --text strings, or for every row of --input written to --output."""
+    from justfit.errors import ConfigError
+
+    if bool(text) == bool(input):
+        raise ConfigError("Give either --text (one or more) or --input FILE with --output FILE.")
+    if input and not output:
+        raise ConfigError("--input needs --output FILE for the predictions (csv, tsv, jsonl or parquet).")
+    if output and input and Path(output).resolve() == Path(input).resolve():
+        raise ConfigError("--output must differ from --input; justfit does not overwrite your data.")
+
+    from justfit.estimator import Finetuner
+
+    est = Finetuner.load(run, progress=not quiet)
+    if text:
+        _print(est, text)
+        return
+    _to_file(est, input, output, text_column)
+
+
+def _print(est, texts: list[str]) -> None:
+    from rich.table import Table
+
+    from justfit.cli._common import console
+
+    proba = est.predict_proba(texts)
+    t = Table(show_header=True)
+    t.add_column("text")
+    t.add_column("label")
+    t.add_column("score", justify="right")
+    for s, p in zip(texts, proba, strict=True):
+        t.add_row(s[:80], str(est.classes_[int(p.argmax())]), f"{p.max():.4f}")
+    console.print(t)
+
+
+def _to_file(est, input: str, output: Path, text_column: str | None) -> None:
+    import pandas as pd
+
+    from justfit.cli._common import console
+    from justfit.data.io import SUFFIXES, detect_columns, read_any
+    from justfit.errors import ConfigError, DataError
+    from justfit.results import atomic_write_text
+
+    kind = SUFFIXES.get(output.suffix.lower())
+    if kind not in ("csv", "tsv", "jsonl", "parquet"):
+        raise ConfigError(f"Cannot write predictions as '{output.suffix}'. Use .csv, .tsv, .jsonl or .parquet.")
+    frame = read_any(input)
+    if isinstance(frame, dict):
+        frame = frame.get("test", next(iter(frame.values())))
+    if len(frame) == 0:
+        raise DataError(f"'{input}' has no rows to predict.")
+    trained_col = est.config_.data.text_column
+    col = text_column or (trained_col if trained_col in map(str, frame.columns) else None)
+    spec = detect_columns(frame, col, None, need_label=False, where=f"'{input}'")
+    texts = frame[spec.text].fillna("").astype(str).tolist()
+    proba = est.predict_proba(texts)
+    out = frame.copy()
+    out["predicted"] = [est.classes_[int(i)] for i in proba.argmax(1)]
+    out["confidence"] = proba.max(1)
+    for i, c in enumerate(est.classes_):
+        out[f"p_{c}"] = proba[:, i]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    if kind == "parquet":
+        out.to_parquet(tmp, index=False)
+        tmp.replace(output)
+    else:
+        text = {"csv": lambda: out.to_csv(index=False), "tsv": lambda: out.to_csv(index=False, sep="\t"),
+                "jsonl": lambda: out.to_json(orient="records", lines=True)}[kind]()
+        atomic_write_text(output, text)
+    console.print(f"wrote {len(out)} predictions to {output}")

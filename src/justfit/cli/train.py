@@ -1,0 +1,63 @@
+"""``justfit train``: one run, from a config file and/or flags to a finished run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def train(
+    config: Annotated[Path | None, typer.Argument(help="YAML config file (optional; flags override it).")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Data file/folder, or a packaged set: tweets, drugreview.")] = None,
+    train_file: Annotated[str | None, typer.Option("--train", help="Training file (with separate splits).")] = None,
+    validation: Annotated[str | None, typer.Option("--validation", help="Validation file.")] = None,
+    test: Annotated[str | None, typer.Option("--test", help="Test file.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column (auto-detected if unset).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column (auto-detected if unset).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Hub id, local folder or preset; default: packaged MiniLM.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
+    freeze: Annotated[str | None, typer.Option(help="none | backbone | bottom:K")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Hidden and classifier dropout.")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Use a stratified sample of at most this many rows.")] = None,
+    output_dir: Annotated[str | None, typer.Option("--output-dir", "-o", help="Parent folder of runs (default: runs).")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: a timestamp).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run of the same name.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Fine-tune a model and write a run directory (config, history, metrics, predictions, model)."""
+    from justfit.cli._common import console, metrics_table, per_class_table
+    from justfit.config import JustfitConfig, parse_overrides
+    from justfit.run import finetune
+
+    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
+    flags = {
+        "data.path": data, "data.train": train_file, "data.validation": validation, "data.test": test,
+        "data.text_column": text_column, "data.label_column": label_column, "data.max_rows": max_rows,
+        "model.name": model, "model.freeze": freeze, "model.dropout": dropout,
+        "training.epochs": epochs, "training.lr": lr, "training.batch_size": batch_size,
+        "output.dir": output_dir, "output.name": name, "output.overwrite": True if overwrite else None,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides.update(parse_overrides(set_))
+    cfg = cfg.updated(overrides)
+
+    result = finetune(cfg, progress=not quiet)
+    m = result.metrics
+    console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))
+    full = _read_metrics(result.run_dir)
+    if full:
+        console.print(per_class_table(full))
+    console.print(f"best epoch: {result.best_epoch}  ·  stop: {result.stop_reason}")
+    console.print(f"run directory: [bold]{result.run_dir}[/bold]   (model: {result.model_dir})")
+
+
+def _read_metrics(run_dir: str) -> dict:
+    from justfit.results import read_json
+
+    p = Path(run_dir) / "metrics.json"
+    return read_json(p) if p.exists() else {}
