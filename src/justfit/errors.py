@@ -42,5 +42,11 @@ def did_you_mean(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> st
     """Return ' Did you mean 'x'?' for the closest valid name, or '' when none is close."""
     import difflib
 
-    match = difflib.get_close_matches(str(name), sorted(map(str, valid)), n=1, cutoff=0.6)
+    name, options = str(name), sorted(map(str, valid))
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if not match:
+        # Abbreviations and elongations ("lrate" for "lr", "max_len" for "max_length").
+        match = [o for o in options if len(o) >= 2 and (name.startswith(o) or o.startswith(name))][:1]
+    if not match:
+        match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""

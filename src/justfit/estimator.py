@@ -131,6 +131,9 @@ class Finetuner:
             val = self._frame(X_val, y_val, cfg, "the validation data")
             check_unseen(train, val, "validation")
 
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.training.seed)  # the new head's initialisation is part of the run
         self.classes_ = sorted(pd.unique(train["label"]).tolist(), key=_label_key)
         self._label_index = {c: i for i, c in enumerate(self.classes_)}
         self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,

@@ -153,7 +153,7 @@ def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data") ->
     text = df[spec.text].reset_index(drop=True)
     missing_text = text.isna()
     if missing_text.any():
-        rows = list(np.flatnonzero(missing_text.to_numpy())[:5])
+        rows = [int(i) for i in np.flatnonzero(missing_text.to_numpy())[:5]]
         raise DataError(
             f"{int(missing_text.sum())} row(s) of {where} have no text in column '{spec.text}' (rows {rows}, 0-based). "
             "Fill or remove them."
@@ -163,7 +163,7 @@ def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data") ->
         label = df[spec.label].reset_index(drop=True)
         missing = label.isna()
         if missing.any():
-            rows = list(np.flatnonzero(missing.to_numpy())[:5])
+            rows = [int(i) for i in np.flatnonzero(missing.to_numpy())[:5]]
             raise DataError(
                 f"{int(missing.sum())} row(s) of {where} have no label in column '{spec.label}' (rows {rows}, 0-based). "
                 "Label or remove them."

@@ -48,6 +48,7 @@ class Trainer:
 
     def fit(self, model: torch.nn.Module, train: EncodedDataset, val: EncodedDataset) -> History:
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState, GradientState
         from accelerate.utils import set_seed
 
         self.check()
@@ -55,6 +56,9 @@ class Trainer:
             raise ConfigError("Training needs a non-empty training and validation set.")
         cfg = self.cfg
         set_seed(cfg.seed)
+        # accelerate keeps one global state; a second fit in the same process may use another precision.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
         accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
                                   gradient_accumulation_steps=cfg.grad_accum_steps)
         sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed)

@@ -64,7 +64,7 @@ class EarlyStopping(Callback):
                 self._best_state = snapshot(trainer.model)
             return
         self.wait += 1
-        if self.stop and self.wait > self.patience:
+        if self.stop and self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
             self.reason = (
                 f"{self.monitor} did not improve by more than {self.min_delta:g} for {self.wait} epochs "

@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny random-weight BERT saved to disk, and small planted data sets."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide random BERT with a character-level tokenizer, loaded like any checkpoint."""
+    from justfit.models.factory import build_tiny_random
+
+    return str(build_tiny_random(tmp_path_factory.mktemp("tiny-bert")))
+
+
+def planted_texts(n: int = 120, seed: int = 0, labels=("pos", "neg")) -> pd.DataFrame:
+    """An easy planted task: the label is spelled out by the words used."""
+    rng = random.Random(seed)
+    words = {"pos": ["good", "great", "nice", "fine"], "neg": ["bad", "awful", "poor", "ugly"],
+             "neu": ["table", "chair", "door", "wall"]}
+    rows = []
+    for i in range(n):
+        lab = labels[i % len(labels)]
+        text = " ".join(rng.choice(words[lab]) for _ in range(rng.randint(2, 6)))
+        rows.append({"text": text, "label": lab})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def planted() -> pd.DataFrame:
+    return planted_texts()
+
+
+@pytest.fixture
+def planted_csv(tmp_path, planted) -> str:
+    p = tmp_path / "data.csv"
+    planted.to_csv(p, index=False)
+    return str(p)
+
+
+FAST = {"training": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "train_eval_samples": 32, "bf16": False}}
+
+
+@pytest.fixture
+def fast_config(tiny_model, tmp_path) -> dict:
+    return {
+        "model": {"name": tiny_model},
+        "training": dict(FAST["training"]),
+        "output": {"dir": str(tmp_path / "runs"), "name": "r"},
+    }

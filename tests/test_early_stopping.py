@@ -1,0 +1,88 @@
+"""Early stopping, tested by replaying fixed metric sequences."""
+
+import pytest
+import torch
+
+from justfit.errors import ConfigError
+from justfit.training import EarlyStopping
+from justfit.training.history import History, available_metrics
+
+
+class FakeTrainer:
+    """Just what callbacks see: a model, a history and the stop flag."""
+
+    def __init__(self, model=None):
+        self.model = model
+        self.history = History()
+        self.should_stop = False
+
+
+def replay(cb: EarlyStopping, values, key="val_loss", model=None, weights=None):
+    t = FakeTrainer(model)
+    cb.on_train_begin(t)
+    for epoch, v in enumerate(values, start=1):
+        if model is not None:
+            with torch.no_grad():
+                model.weight.fill_(weights[epoch - 1])
+        rec = {"epoch": epoch, key: v}
+        t.history.append(rec)
+        cb.on_epoch_end(t, rec)
+        if t.should_stop:
+            break
+    cb.on_train_end(t)
+    return t
+
+
+def test_stops_after_patience_and_says_why():
+    cb = EarlyStopping("val_loss", patience=2)
+    t = replay(cb, [1.0, 0.8, 0.85, 0.9, 0.7, 0.6])
+    assert len(t.history) == 4 and cb.stopped_epoch == 4
+    assert cb.best_epoch == 2 and cb.best_value == 0.8
+    assert "did not improve" in cb.reason and "epoch 2" in cb.reason
+
+
+def test_max_mode_inferred_for_scores():
+    cb = EarlyStopping("val_f1", patience=1)
+    assert cb.mode == "max"
+    replay(cb, [0.5, 0.7, 0.6, 0.65, 0.9], key="val_f1")
+    assert cb.best_epoch == 2 and cb.stopped_epoch == 3
+
+
+def test_min_delta_ignores_tiny_improvements():
+    cb = EarlyStopping("val_loss", patience=1, min_delta=0.05)
+    replay(cb, [1.0, 0.99, 0.98, 0.5])
+    assert cb.best_epoch == 1 and cb.stopped_epoch == 2
+
+
+def test_nan_never_counts_as_improvement():
+    cb = EarlyStopping("val_loss", patience=5)
+    replay(cb, [1.0, float("nan"), 0.9])
+    assert cb.best_epoch == 3
+
+
+def test_restores_best_weights_even_without_stopping():
+    model = torch.nn.Linear(1, 1)
+    cb = EarlyStopping("val_loss", patience=10)
+    replay(cb, [0.9, 0.5, 0.7], model=model, weights=[1.0, 2.0, 3.0])
+    assert cb.stopped_epoch is None
+    assert model.weight.item() == 2.0
+    assert "reached the last epoch (3)" in cb.reason and "restored the weights of epoch 2" in cb.reason
+
+
+def test_restores_best_weights_after_stop():
+    model = torch.nn.Linear(1, 1)
+    cb = EarlyStopping("val_loss", patience=0)
+    replay(cb, [0.5, 0.9, 0.1], model=model, weights=[7.0, 8.0, 9.0])
+    assert model.weight.item() == 7.0
+
+
+def test_tracking_only_runs_all_epochs():
+    cb = EarlyStopping("val_loss", patience=0, stop=False)
+    t = replay(cb, [0.5, 0.9, 1.0, 1.1])
+    assert len(t.history) == 4 and cb.best_epoch == 1
+
+
+def test_unknown_monitor_lists_available():
+    cb = EarlyStopping("val_f2")
+    with pytest.raises(ConfigError, match=r"Available: .*val_f1.*Did you mean"):
+        cb.check(available_metrics())
