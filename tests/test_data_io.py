@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from justfit.data.io import load_data, load_table
 from justfit.config import DataConfig
+from justfit.data.io import load_data, load_table
 from justfit.errors import DataError
 
 

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from justfit.config import DataConfig
-from justfit.data.io import LoadedData, ColumnSpec
+from justfit.data.io import ColumnSpec, LoadedData
 from justfit.data.splitting import check_unseen, make_splits, split
 from justfit.errors import DataError
 

@@ -19,7 +19,10 @@ _LAZY = {
     "load_table": "justfit.data.io",
 }
 
-__all__ = ["__version__", "load", *_LAZY]
+__all__ = [
+    "__version__", "load", "Finetuner", "finetune", "RunResult", "JustfitConfig", "History", "list_presets",
+    "load_table",
+]
 
 if TYPE_CHECKING:
     from justfit.config import JustfitConfig

@@ -51,7 +51,6 @@ def _print(est, texts: list[str]) -> None:
 
 
 def _to_file(est, input: str, output: Path, text_column: str | None) -> None:
-    import pandas as pd
 
     from justfit.cli._common import console
     from justfit.data.io import SUFFIXES, detect_columns, read_any

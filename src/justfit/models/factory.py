@@ -86,7 +86,6 @@ def build_tiny_random(path: str | Path, *, hidden_size: int = 32, layers: int = 
 
 def load_model(name: str | None, labels: list[Any], *, dropout: float | None = None) -> tuple[Any, Any, str]:
     """Return ``(model, tokenizer, resolved_path_or_id)`` with a fresh head for ``labels``."""
-    import transformers
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     source = resolve_model_name(name)

@@ -21,7 +21,7 @@ class TextClassificationTask:
     def encode(self, examples: Sequence[str], labels: Sequence[int] | None = None) -> EncodedDataset:
         texts = [str(t) for t in examples]
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
-        keys = [k for k in enc.keys() if k in ("input_ids", "attention_mask", "token_type_ids")]
+        keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
         features = [{k: enc[k][i] for k in keys} for i in range(len(texts))]
         return EncodedDataset(features, labels)
 
