@@ -10,7 +10,7 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 def test_every_config_key_is_documented():
     for section, field in JustfitConfig.model_fields.items():
         assert f"**`{section}`**" in README, section
-        for key, f in field.annotation.model_fields.items():
+        for key in field.annotation.model_fields:
             assert f"| `{key}` |" in README, f"{section}.{key} missing from README"
 
 

@@ -20,6 +20,8 @@ class TextClassificationTask:
 
     def encode(self, examples: Sequence[str], labels: Sequence[int] | None = None) -> EncodedDataset:
         texts = [str(t) for t in examples]
+        if not texts:
+            return EncodedDataset([], labels)
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
         keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
         features = [{k: enc[k][i] for k in keys} for i in range(len(texts))]
