@@ -139,6 +139,13 @@ class Finetuner:
         self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,
                                                                      dropout=cfg.model.dropout)
         self.params_ = apply_freeze(self.model_, cfg.model.freeze)
+        if self.progress:
+            from rich.console import Console
+
+            Console(stderr=True).print(
+                f"model: {self.model_source_} ({self.params_['trainable_params']:,} of "
+                f"{self.params_['total_params']:,} parameters trained, freeze={cfg.model.freeze})"
+            )
         self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length)
         train_ds = self.task_.encode(train["text"].tolist(), self._encode_labels(train["label"]))
         val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))

@@ -60,6 +60,16 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     loaded = load_data(cfg.data)
     splits = make_splits(loaded, cfg.data)
     columns = next(iter(loaded.values())).columns
+    if progress:
+        from rich.console import Console
+
+        sizes = splits.sizes()
+        counts = splits.train["label"].value_counts()
+        Console(stderr=True).print(
+            f"data: text column '{columns.text}', label column '{columns.label}'; "
+            f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; "
+            f"{len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"
+        )
 
     est.fit(splits.train, X_val=splits.validation)
     test_proba = est.predict_proba(splits.test["text"].tolist())
