@@ -43,10 +43,16 @@ def test_split_fractions_must_leave_training_data():
 
 
 def test_overrides_parse_scalars_and_apply():
-    ov = parse_overrides(["training.lr=1e-4", "early_stopping.enabled=false", "model.freeze=bottom:2"])
-    assert ov == {"training.lr": 1e-4, "early_stopping.enabled": False, "model.freeze": "bottom:2"}
+    ov = parse_overrides(["training.lr=1e-4", "early_stopping.enabled=false", "model.freeze=bottom:2",
+                          "output.name=001", "model.dropout=null", "training.max_grad_norm=null"])
     cfg = JustfitConfig().updated(ov)
     assert cfg.training.lr == 1e-4 and cfg.early_stopping.enabled is False and cfg.model.freeze == "bottom:2"
+    assert cfg.output.name == "001" and cfg.model.dropout is None and cfg.training.max_grad_norm is None
+
+
+def test_numeric_names_in_yaml_are_strings():
+    cfg = JustfitConfig.from_dict({"output": {"name": 2024}, "data": {"label_column": 5}})
+    assert cfg.output.name == "2024" and cfg.data.label_column == "5"
 
 
 def test_override_unknown_key_suggests():

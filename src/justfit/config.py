@@ -20,7 +20,8 @@ _FREEZE_RE = re.compile(r"^(none|backbone|bottom:\d+)$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Run names like 001 and column names like 2024 are strings, even when YAML reads a number.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
 
 class DataConfig(_Section):
@@ -142,6 +143,8 @@ class JustfitConfig(_Section):
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"Config path '{p}' is a folder. Pass the path of a YAML file.")
     if not p.is_file():
         raise ConfigError(f"Config file '{p}' does not exist. Pass the path of a YAML file, or omit it to use defaults.")
     try:
@@ -165,12 +168,21 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"Override '{item}' must look like section.key=value, e.g. training.lr=1e-4.")
         key, value = item.split("=", 1)
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        out[key.strip()] = _coerce_number(parsed)
+        out[key.strip()] = RawValue(value)
     return out
+
+
+class RawValue(str):
+    """A command-line value, typed only once the key it is for is known (so name=001 stays '001')."""
+
+    def parse(self, as_text: bool) -> Any:
+        if as_text and self.strip().lower() not in ("null", "~", "none", ""):
+            return str(self)
+        try:
+            parsed = yaml.safe_load(self) if self.strip() else None
+        except yaml.YAMLError:
+            parsed = str(self)
+        return _coerce_number(parsed)
 
 
 def _coerce_number(v: Any) -> Any:
@@ -202,6 +214,9 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
             f"Unknown config key '{section}.{key}'. Valid keys of '{section}': {', '.join(valid)}."
             + did_you_mean(key, valid)
         )
+    if isinstance(value, RawValue):
+        ann = sec_model.model_fields[key].annotation  # type: ignore[union-attr]
+        value = value.parse(as_text=ann in (str, str | None))
     raw.setdefault(section, {})[key] = _coerce_number(value)
 
 

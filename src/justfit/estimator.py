@@ -110,7 +110,7 @@ class Finetuner:
 
         Without ``X_val`` a stratified validation split is cut from ``X`` (``data.val_size``).
         """
-        from justfit.data.splitting import check_labels, check_unseen, split
+        from justfit.data.splitting import check_labels, check_unseen, split, unify_label_types
         from justfit.models import apply_freeze, load_model
         from justfit.tasks import TextClassificationTask
         from justfit.training import EarlyStopping, ProgressBar, Trainer
@@ -129,6 +129,8 @@ class Finetuner:
             train, val = s.train, s.validation
         else:
             val = self._frame(X_val, y_val, cfg, "the validation data")
+            train, val = train.copy(), val.copy()
+            unify_label_types(train, val)
             check_unseen(train, val, "validation")
 
         from accelerate.utils import set_seed
@@ -166,12 +168,18 @@ class Finetuner:
         from justfit.data.io import detect_columns, load_table, normalise
 
         if isinstance(X, str | Path):
+            if y is not None:
+                raise DataError(f"Got a data file and separate labels for {where}; the file brings its own labels. "
+                                "Pass the file alone, or texts and labels.")
             return load_table(X, cfg.data.text_column, cfg.data.label_column).frame
         if isinstance(X, pd.DataFrame) and y is None:
-            if {"text", "label"} <= set(X.columns) and cfg.data.text_column is None:
+            X = X.rename(columns=str)
+            if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
                 return normalise(X, _spec("text", "label"), where=where)
-            spec = detect_columns(X.copy(), cfg.data.text_column, cfg.data.label_column, where=where)
+            spec = detect_columns(X, cfg.data.text_column, cfg.data.label_column, where=where)
             return normalise(X, spec, where=where)
+        if not isinstance(X, str) and any(t is None or (isinstance(t, float) and t != t) for t in X):
+            raise DataError(f"Some texts of {where} are missing (None/NaN). Fill or remove them.")
         texts = _as_texts(X)
         if y is None:
             raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
@@ -185,6 +193,10 @@ class Finetuner:
         out = []
         for lab in labels:
             key = lab.item() if hasattr(lab, "item") else lab
+            if key not in self._label_index:
+                # 1 and '1' name the same class when files disagree on the label type.
+                by_text = {str(c): c for c in self.classes_}
+                key = by_text.get(str(key), key)
             if key not in self._label_index:
                 raise DataError(
                     f"Label {key!r} was not seen in training (known: {', '.join(map(str, self.classes_[:10]))}). "
@@ -234,6 +246,8 @@ class Finetuner:
         """Write a folder that plain ``transformers`` loads (``pipeline``, ``AutoModelFor...``) plus justfit.json."""
         self._check_fitted()
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"'{path}' is a file; save needs a folder path.")
         if path.exists() and any(path.iterdir()) and not (path / META_FILE).exists():
             raise RunDirError(f"'{path}' exists and is not a justfit model folder; choose an empty or new folder.")
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if path.parent.exists() else None))

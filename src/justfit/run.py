@@ -34,9 +34,19 @@ def _coerce(config: JustfitConfig | dict | str | Path | None, overrides: dict[st
 
 def run_dir_for(cfg: JustfitConfig) -> Path:
     name = cfg.output.name or datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(cfg.output.dir) / name
-    if path.exists() and not cfg.output.overwrite:
-        raise RunDirError(f"Run directory '{path}' already exists. Choose another --name, or pass --overwrite.")
+    if name in (".", "..") or "/" in name or "\\" in name or name.endswith(".partial"):
+        raise RunDirError(f"Run name '{name}' must be a plain folder name (no '/', '.', '..' or '.partial'); "
+                          "use --output-dir for the parent folder.")
+    parent = Path(cfg.output.dir)
+    if parent.exists() and not parent.is_dir():
+        raise RunDirError(f"Output folder '{parent}' is a file. Pass a folder with --output-dir.")
+    path = parent / name
+    if path.exists():
+        if not cfg.output.overwrite:
+            raise RunDirError(f"Run directory '{path}' already exists. Choose another --name, or pass --overwrite.")
+        if not path.is_dir() or (any(path.iterdir()) and not (path / "result.json").is_file()):
+            raise RunDirError(f"'{path}' exists and is not a justfit run directory; --overwrite only replaces runs. "
+                              "Choose another --name.")
     return path
 
 

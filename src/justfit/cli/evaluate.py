@@ -22,9 +22,14 @@ def evaluate(
     from justfit.estimator import Finetuner
     from justfit.results import write_json
 
+    if output is not None and output.is_dir():
+        from justfit.errors import ConfigError
+
+        raise ConfigError(f"--output '{output}' is a folder; give a file name such as {output / 'metrics.json'}.")
     est = Finetuner.load(run, progress=not quiet)
     d = est.config_.data
-    loaded = load_table(data, text_column or _present(data, d.text_column), label_column or _present(data, d.label_column))
+    loaded = load_table(data, text_column or _present(data, d.text_column),
+                        label_column or _present(data, d.label_column), prefer="test")
     metrics = est.evaluate(loaded.frame)
     console.print(metrics_table(metrics, title=f"metrics on {data} ({metrics['n']} rows)"))
     console.print(per_class_table(metrics))

@@ -69,6 +69,11 @@ def _to_file(est, input: str, output: Path, text_column: str | None) -> None:
     col = text_column or (trained_col if trained_col in map(str, frame.columns) else None)
     spec = detect_columns(frame, col, None, need_label=False, where=f"'{input}'")
     texts = frame[spec.text].fillna("").astype(str).tolist()
+    new_cols = ["predicted", "confidence"] + [f"p_{c}" for c in est.classes_]
+    clash = [c for c in new_cols if c in map(str, frame.columns)]
+    if clash:
+        raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
+                        "Rename or drop them first.")
     proba = est.predict_proba(texts)
     out = frame.copy()
     out["predicted"] = [est.classes_[int(i)] for i in proba.argmax(1)]

@@ -119,6 +119,11 @@ def detect_columns(df: pd.DataFrame, text: str | None, label: str | None, *, nee
     """Pick the text and label columns: explicit names win, else well-known names, else the data's shape."""
     cols = [str(c) for c in df.columns]
     df.columns = cols
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise DataError(f"{where[0].upper() + where[1:]} has duplicate column names ({', '.join(dupes)}). Rename them.")
+    if text is not None and text == label:
+        raise DataError(f"The text and label columns are both '{text}'. Set --text-column and --label-column to different columns.")
     for given, role in ((text, "text"), (label, "label")):
         if given is not None and given not in cols:
             raise DataError(
@@ -129,7 +134,7 @@ def detect_columns(df: pd.DataFrame, text: str | None, label: str | None, *, nee
     if text is None:
         text = next((lower[c] for c in TEXT_CANDIDATES if c in lower and lower[c] != label), None)
         if text is None:
-            obj = [c for c in cols if c != label and df[c].dtype == object]
+            obj = [c for c in cols if c != label and (df[c].dtype == object or pd.api.types.is_string_dtype(df[c]))]
             if not obj:
                 raise DataError(f"No text column found in {where} (columns: {', '.join(cols)}). Set --text-column.")
             text = max(obj, key=lambda c: df[c].astype(str).str.len().mean())
@@ -174,12 +179,13 @@ def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data") ->
 
 def _normalise_labels(label: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(label):
-        return label.astype(int)
+        return label.astype(object)
     if pd.api.types.is_float_dtype(label):
-        if np.all(np.equal(np.mod(label.to_numpy(), 1), 0)):
+        frac = np.mod(label.to_numpy(), 1) != 0
+        if not frac.any():
             return label.astype(np.int64)
         raise DataError(
-            f"Labels in column '{label.name}' are non-integer numbers (e.g. {label.iloc[0]}); justfit classifies, "
+            f"Labels in column '{label.name}' are non-integer numbers (e.g. {label[frac].iloc[0]}); justfit classifies, "
             "so labels must be classes. Bin them into classes first."
         )
     if pd.api.types.is_integer_dtype(label):
@@ -189,14 +195,14 @@ def _normalise_labels(label: pd.Series) -> pd.Series:
 
 
 def load_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-               *, need_label: bool = True) -> LoadedData:
+               *, need_label: bool = True, prefer: str = "train") -> LoadedData:
     """Load one source into a normalised frame. A DatasetDict folder keeps its splits in ``extra_splits``."""
     raw = read_any(path)
     where = f"'{path}'"
     if isinstance(raw, dict):
         if not raw:
             raise DataError(f"Dataset folder '{path}' holds no splits.")
-        first = "train" if "train" in raw else next(iter(raw))
+        first = prefer if prefer in raw else ("train" if "train" in raw else next(iter(raw)))
         spec = detect_columns(raw[first], text_column, label_column, need_label=need_label, where=where)
         frame = normalise(raw[first], spec, where=f"{where} split '{first}'")
         extra = {
@@ -210,8 +216,9 @@ def load_table(path: str | Path, text_column: str | None = None, label_column: s
 
 def load_data(cfg) -> dict[str, LoadedData]:
     """Load what ``DataConfig`` points at: ``{"all": ...}`` or ``{"train": ..., "validation": ..., "test": ...}``."""
-    if cfg.path and cfg.train:
-        raise DataError("Give either data.path (one file, split by justfit) or data.train (separate splits), not both.")
+    if cfg.path and (cfg.train or cfg.validation or cfg.test):
+        raise DataError("Give either --data (one file, split by justfit) or --train with optional --validation/--test "
+                        "(separate splits), not both.")
     if not cfg.path and not cfg.train:
         raise DataError("No data given. Pass --data FILE (or set data.path / data.train in the config).")
     if cfg.path:

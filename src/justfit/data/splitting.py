@@ -51,7 +51,7 @@ def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     from sklearn.model_selection import train_test_split
 
     counts = frame["label"].value_counts()
-    strat = frame["label"] if counts.min() >= 2 and n >= len(counts) else None
+    strat = frame["label"] if counts.min() >= 2 and n >= len(counts) and len(frame) - n >= len(counts) else None
     keep, _ = train_test_split(frame, train_size=n, stratify=strat, random_state=seed)
     return keep.sort_index()
 
@@ -125,9 +125,19 @@ def make_splits(loaded: dict, cfg) -> Splits:
             setattr(s, key, loaded[key].frame)
             sources[key] = loaded[key].source
     s.sources = sources
+    unify_label_types(s.train, s.validation, s.test)
     check_unseen(s.train, s.validation, "validation")
     check_unseen(s.train, s.test, "test")
     return s
+
+
+def unify_label_types(*frames: pd.DataFrame) -> None:
+    """If some splits have numeric labels and others text labels (1 vs '1'), compare all as text."""
+    kinds = {pd.api.types.is_numeric_dtype(f["label"]) or pd.api.types.is_bool_dtype(f["label"])
+             for f in frames if len(f)}
+    if len(kinds) > 1:
+        for f in frames:
+            f["label"] = f["label"].astype(str)
 
 
 def check_unseen(train: pd.DataFrame, other: pd.DataFrame, name: str) -> None:

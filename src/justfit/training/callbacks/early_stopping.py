@@ -66,10 +66,9 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.stop and self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
-            self.reason = (
-                f"{self.monitor} did not improve by more than {self.min_delta:g} for {self.wait} epochs "
-                f"(best {self.best_value:.4g} at epoch {self.best_epoch})"
-            )
+            best = f"best {self.best_value:.4g} at epoch {self.best_epoch}" if self.best_value is not None \
+                else "it was never a number"
+            self.reason = f"{self.monitor} did not improve by more than {self.min_delta:g} for {self.wait} epochs ({best})"
             trainer.should_stop = True
 
     def on_train_end(self, trainer: Any) -> None:

@@ -1,0 +1,105 @@
+"""Edge cases of user input: each is refused with a clear message or handled, never a traceback."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from justfit import Finetuner, finetune
+from justfit.config import DataConfig, JustfitConfig
+from justfit.data.io import load_data, load_table
+from justfit.data.splitting import make_splits, stratified_sample
+from justfit.errors import DataError, RunDirError
+from justfit.run import run_dir_for
+from justfit.training import EarlyStopping
+from tests.conftest import FAST
+from tests.test_early_stopping import replay
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "x.partial"])
+def test_run_name_must_be_plain(name, tmp_path):
+    cfg = JustfitConfig().updated({"output.dir": str(tmp_path), "output.name": name, "output.overwrite": True})
+    with pytest.raises(RunDirError, match="plain folder name"):
+        run_dir_for(cfg)
+
+
+def test_overwrite_only_replaces_runs(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    cfg = JustfitConfig().updated({"output.dir": str(tmp_path), "output.name": "mine", "output.overwrite": True})
+    with pytest.raises(RunDirError, match="not a justfit run directory"):
+        run_dir_for(cfg)
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(RunDirError, match="is a file"):
+        run_dir_for(cfg.updated({"output.dir": str(f)}))
+
+
+def test_explicit_text_column_through_the_whole_run(tiny_model, planted, tmp_path):
+    p = tmp_path / "d.csv"
+    planted.rename(columns={"text": "review", "label": "y"}).to_csv(p, index=False)
+    r = finetune({"data": {"path": str(p), "text_column": "review", "label_column": "y"},
+                  "model": {"name": tiny_model}, "training": {**FAST["training"], "epochs": 1},
+                  "output": {"dir": str(tmp_path / "runs"), "name": "r"}})
+    assert r.data["columns"] == {"text": "review", "label": "y"}
+
+
+def test_text_column_detected_by_content(tmp_path):
+    p = tmp_path / "d.csv"
+    pd.DataFrame({"blurb": ["a long text here", "another long one"], "stars": [1, 2]}).to_csv(p, index=False)
+    lt = load_table(p)
+    assert (lt.columns.text, lt.columns.label) == ("blurb", "stars")
+
+
+def test_same_text_and_label_column(tmp_path):
+    p = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": [1, 2]}).to_csv(p, index=False)
+    with pytest.raises(DataError, match="both 'label'"):
+        load_table(p, text_column="label", label_column="label")
+
+
+def test_path_with_separate_test_is_refused():
+    with pytest.raises(DataError, match="not both"):
+        load_data(DataConfig(path="a.csv", test="b.csv"))
+
+
+def test_hf_folder_prefers_requested_split(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"train": Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]}),
+                 "test": Dataset.from_dict({"text": ["d"], "label": [1]})}).save_to_disk(tmp_path / "dd")
+    assert len(load_table(tmp_path / "dd", prefer="test").frame) == 1
+
+
+def test_mixed_label_types_across_files(tmp_path):
+    from justfit.data.io import ColumnSpec, LoadedData
+
+    spec = ColumnSpec("text", "label")
+    tr = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": [1, 2] * 10})
+    va = pd.DataFrame({"text": ["x", "y"], "label": ["1", "2"]})
+    s = make_splits({"train": LoadedData(tr, spec, "tr"), "validation": LoadedData(va, spec, "va")},
+                    DataConfig(train="tr", validation="va"))
+    assert set(s.train["label"]) == {"1", "2"} == set(s.validation["label"])
+
+
+def test_sample_with_many_small_classes_does_not_crash():
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": [i % 5 for i in range(20)]})
+    assert len(stratified_sample(df, 18, 0)) == 18
+
+
+def test_early_stopping_reason_when_metric_is_never_a_number():
+    cb = EarlyStopping("val_loss", patience=0)
+    replay(cb, [math.nan, math.nan])
+    assert "never a number" in cb.reason
+
+
+def test_fit_api_edge_cases(tiny_model, planted):
+    ft = Finetuner(model=tiny_model, config={"training": {**FAST["training"], "epochs": 1}})
+    with pytest.raises(DataError, match="missing"):
+        ft.fit([None, "a", "b"], ["x", "y", "x"])
+    with pytest.raises(DataError, match="brings its own labels"):
+        ft.fit("data.csv", ["x"])
+    with pytest.raises(DataError, match="duplicate column names"):
+        ft.fit(pd.DataFrame([["a", "b", "x"]], columns=["text", "text", "label"]))
+    df = pd.DataFrame({"text": planted["text"], 5: planted["label"]})
+    assert ft.fit(df, None).classes_ == ["neg", "pos"]
