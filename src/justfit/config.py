@@ -141,6 +141,17 @@ class JustfitConfig(_Section):
         return JustfitConfig.from_dict(raw)
 
 
+def coerce_config(config: JustfitConfig | dict[str, Any] | str | Path | None) -> JustfitConfig:
+    """Accept a config object, a dict, a YAML path, or nothing (all defaults)."""
+    if config is None:
+        return JustfitConfig()
+    if isinstance(config, JustfitConfig):
+        return config
+    if isinstance(config, dict):
+        return JustfitConfig.from_dict(config)
+    return JustfitConfig.from_yaml(config)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():

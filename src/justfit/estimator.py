@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.config import JustfitConfig
+from justfit.config import JustfitConfig, coerce_config
 from justfit.errors import DataError, RunDirError
 
 _SHORTCUTS = {
@@ -89,15 +89,7 @@ class Finetuner:
 
     def resolved_config(self) -> JustfitConfig:
         """The config this estimator trains with: ``config`` plus the non-None parameters."""
-        cfg = self.config
-        if cfg is None:
-            base = JustfitConfig()
-        elif isinstance(cfg, JustfitConfig):
-            base = cfg
-        elif isinstance(cfg, dict):
-            base = JustfitConfig.from_dict(cfg)
-        else:
-            base = JustfitConfig.from_yaml(cfg)
+        base = coerce_config(self.config)
         overrides = {dotted: getattr(self, k) for k, dotted in _SHORTCUTS.items() if getattr(self, k) is not None}
         if self.model is not None:
             overrides["model.name"] = self.model

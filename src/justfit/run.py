@@ -15,21 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.config import JustfitConfig
+from justfit.config import JustfitConfig, coerce_config
 from justfit.errors import RunDirError
 from justfit.results import RunResult, write_json
-
-
-def _coerce(config: JustfitConfig | dict | str | Path | None, overrides: dict[str, Any]) -> JustfitConfig:
-    if config is None:
-        cfg = JustfitConfig()
-    elif isinstance(config, JustfitConfig):
-        cfg = config
-    elif isinstance(config, dict):
-        cfg = JustfitConfig.from_dict(config)
-    else:
-        cfg = JustfitConfig.from_yaml(config)
-    return cfg.updated(overrides) if overrides else cfg
 
 
 def run_dir_for(cfg: JustfitConfig) -> Path:
@@ -52,16 +40,18 @@ def run_dir_for(cfg: JustfitConfig) -> Path:
 
 def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
              **overrides: Any) -> RunResult:
-    """Load, split, fine-tune, evaluate and save one run. ``overrides`` take dotted keys: ``{"training.lr": 1e-4}``.
+    """Load, split, fine-tune, evaluate and save one run. ``overrides`` name keys as ``training__lr=1e-4``.
 
     Everything is checked (config, data, labels, run directory) before the model is loaded.
     """
     from justfit.data.io import load_data
     from justfit.data.splitting import make_splits
-    from justfit.estimator import Finetuner
+    from justfit.estimator import Finetuner, _plain
 
     t0 = time.perf_counter()
-    cfg = _coerce(config, {k.replace("__", "."): v for k, v in overrides.items()})
+    cfg = coerce_config(config)
+    if overrides:
+        cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
     est = Finetuner(config=cfg, progress=progress)
     from justfit.training import EarlyStopping, Trainer
 
@@ -145,7 +135,3 @@ def _predictions(test: pd.DataFrame, proba: np.ndarray, classes: list[Any]) -> p
     for i, c in enumerate(classes):
         out[f"p_{c}"] = proba[:, i]
     return out
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
