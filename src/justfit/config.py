@@ -1,7 +1,7 @@
 """Typed configuration: defaults in one place, YAML in, unknown keys rejected.
 
-A config has five sections (``data``, ``model``, ``training``, ``early_stopping``,
-``output``). Every key has a default, so an empty config is a valid one. Command-line
+A config has six sections (``data``, ``quality``, ``model``, ``training``,
+``early_stopping``, ``output``). Every key has a default, so an empty config is a valid one. Command-line
 ``--set section.key=value`` overrides are applied on top of the YAML file.
 """
 
@@ -48,6 +48,43 @@ class DataConfig(_Section):
         return self
 
 
+class QualityConfig(_Section):
+    """The data stage before training: cleaning rules, leakage audit, label-noise audit."""
+
+    enabled: bool = Field(True, description="Run the data stage (cleaning, leakage and label audits) before training.")
+    rules: list[str] = Field(
+        default_factory=lambda: ["normalize", "empty_text", "missing_label", "non_text", "conflicting_duplicate",
+                                 "exact_duplicate", "near_duplicate", "length_outlier"],
+        description="Cleaning rules, applied in order (see `justfit clean --list-rules`).")
+    report_only: list[str] = Field(default_factory=lambda: ["length_outlier"],
+                                   description="Rules that only report what they find and drop nothing.")
+    conflicts: Literal["drop", "majority"] = Field("drop", description="Same text with different labels: drop every copy, or keep the majority label.")
+    near_threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity (character 5-grams) above which texts are near duplicates.")
+    near_ngram: int = Field(5, gt=0, description="Shingle length in characters for near-duplicate detection.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations for near-duplicate detection.")
+    outlier_z: float = Field(3.5, gt=0, description="Robust z-score (median/MAD of log token counts) beyond which a length is an outlier.")
+    leakage: Literal["remove", "report", "off"] = Field("remove", description="Training rows copying validation/test rows: remove them from train, only report them, or skip the audit.")
+    label_noise: Literal["report", "drop", "downweight", "off"] = Field("report", description="Likely mislabelled training rows (cleanlab on out-of-fold probabilities): report, drop, down-weight in the loss, or skip the audit.")
+    label_noise_folds: int = Field(5, ge=2, description="Folds for the out-of-fold probabilities of the label audit.")
+    label_noise_weight: float = Field(0.2, ge=0, le=1, description="Loss weight of suspected mislabelled rows with label_noise: downweight.")
+    label_noise_top: int = Field(20, ge=0, description="How many top suspects the report lists.")
+    cache_dir: str | None = Field(None, description="Feature cache folder; default $JUSTFIT_CACHE_DIR or ~/.cache/justfit.")
+
+    @field_validator("rules", "report_only")
+    @classmethod
+    def _known_rules(cls, v: list[str]) -> list[str]:
+        from justfit.data.cleaning import RULES
+
+        names = [str(x).strip() for x in v]
+        for name in names:
+            if name not in RULES:
+                raise ValueError(f"unknown cleaning rule '{name}' (valid: {', '.join(RULES.names())})"
+                                 + did_you_mean(name, RULES.names()))
+        if len(set(names)) != len(names):
+            raise ValueError("a rule is listed twice")
+        return names
+
+
 class ModelConfig(_Section):
     """Which pretrained model, and how to adapt it."""
 
@@ -81,6 +118,8 @@ class TrainingConfig(_Section):
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; null disables clipping.")
     grad_accum_steps: int = Field(1, gt=0, description="Gradient accumulation steps.")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = on where the hardware runs bf16 fast (AMX CPUs, recent GPUs).")
+    class_weights: Literal["none", "auto"] = Field("none", description="auto: weight the loss by inverse class frequency (for imbalanced data).")
+    sampler: Literal["random", "balanced"] = Field("random", description="balanced: draw training rows so every class is seen equally often per epoch.")
     group_by_length: bool = Field(True, description="Batch texts of similar length together (less padding).")
     train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible; 0 disables.")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
@@ -113,6 +152,7 @@ class JustfitConfig(_Section):
     """The whole, resolved configuration of one run."""
 
     data: DataConfig = Field(default_factory=DataConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)

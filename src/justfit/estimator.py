@@ -96,11 +96,14 @@ class Finetuner:
         return base.updated(overrides) if overrides else base
 
     # ------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None
-            ) -> Finetuner:
+    def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None,
+            sample_weight: Sequence[float] | None = None) -> Finetuner:
         """Fine-tune on ``X`` (texts, a text/label DataFrame, or a data file) with labels ``y``.
 
         Without ``X_val`` a stratified validation split is cut from ``X`` (``data.val_size``).
+        ``sample_weight`` (one non-negative weight per row of ``X``) weights each row's loss.
+        The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
+        or ``justfit.finetune`` for the whole pipeline.
         """
         from justfit.data.splitting import check_labels, check_unseen, split, unify_label_types
         from justfit.models import apply_freeze, load_model
@@ -115,6 +118,12 @@ class Finetuner:
 
         train = self._frame(X, y, cfg, "the training data")
         check_labels(train)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (len(train),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise DataError(f"sample_weight must hold {len(train)} finite, non-negative weights (one per "
+                                f"training row) with a positive sum. Got shape {w.shape}.")
+            train = train.assign(_weight=w)
         if X_val is None:
             s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
                       need=("validation",))
@@ -140,8 +149,16 @@ class Finetuner:
                 f"model: {self.model_source_} ({self.params_['trainable_params']:,} of "
                 f"{self.params_['total_params']:,} parameters trained, freeze={cfg.model.freeze})"
             )
-        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length)
-        train_ds = self.task_.encode(train["text"].tolist(), self._encode_labels(train["label"]))
+        train_codes = self._encode_labels(train["label"])
+        class_weights = None
+        if cfg.training.class_weights == "auto":
+            from sklearn.utils.class_weight import compute_class_weight
+
+            class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
+                                                 y=np.asarray(train_codes)).tolist()
+        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length, class_weights=class_weights)
+        train_ds = self.task_.encode(train["text"].tolist(), train_codes,
+                                     train["_weight"].tolist() if "_weight" in train else None)
         val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
 
         trainer = Trainer(self.task_, cfg.training, callbacks)

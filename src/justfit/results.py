@@ -13,7 +13,7 @@ from justfit.errors import RunDirError
 
 # The run directory contract (see README): every file a finished run has.
 RUN_FILES = ("config.yaml", "history.jsonl", "metrics.json", "result.json", "splits.json",
-             "predictions.csv", "removed.csv", "model")
+             "predictions.csv", "data_report.json", "removed.csv", "flagged.csv", "model")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

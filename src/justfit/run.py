@@ -44,8 +44,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
     Everything is checked (config, data, labels, run directory) before the model is loaded.
     """
-    from justfit.data.io import load_data
-    from justfit.data.splitting import make_splits
+    from justfit.data.stage import prepare_data, sample_weights_for
     from justfit.estimator import Finetuner, _plain
 
     t0 = time.perf_counter()
@@ -57,12 +56,14 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
     Trainer(None, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
     final = run_dir_for(cfg)
-    loaded = load_data(cfg.data)
-    splits = make_splits(loaded, cfg.data)
+    splits, report, loaded = prepare_data(cfg, progress=progress)
     columns = next(iter(loaded.values())).columns
     if progress:
         from rich.console import Console
 
+        from justfit._display import print_data_stage
+
+        print_data_stage(report, Console(stderr=True))
         sizes = splits.sizes()
         counts = splits.train["label"].value_counts()
         Console(stderr=True).print(
@@ -71,7 +72,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
             f"{len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"
         )
 
-    est.fit(splits.train, X_val=splits.validation)
+    est.fit(splits.train, X_val=splits.validation, sample_weight=sample_weights_for(report, splits.train))
     test_proba = est.predict_proba(splits.test["text"].tolist())
     metrics = est.evaluate(splits.test, proba=test_proba)
 
@@ -89,8 +90,9 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     write_json(partial / "metrics.json", metrics)
     splits.to_json(partial / "splits.json")
     _predictions(splits.test, test_proba, est.classes_).to_csv(partial / "predictions.csv", index=False)
-    pd.DataFrame(columns=["row", "split", "rule", "duplicate_of", "text", "label"]).to_csv(
-        partial / "removed.csv", index=False)
+    write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
+    report.removed.to_csv(partial / "removed.csv", index=False)
+    report.flagged.to_csv(partial / "flagged.csv", index=False)
     est.save(partial / "model")
     result = RunResult(
         run_dir=str(final),
@@ -108,6 +110,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
             "model": str(est.model_source_),
             "params": est.params_,
             "bf16": est.bf16_,
+            "quality": report.summary(),
         },
         seconds=time.perf_counter() - t0,
         config=resolved.model_dump(mode="json"),

@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from justfit.cli import clean as _clean
 from justfit.cli import evaluate as _evaluate
 from justfit.cli import predict as _predict
 from justfit.cli import train as _train
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("train")(_train.train)
+app.command("clean")(_clean.clean)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 

@@ -1,9 +1,14 @@
-"""Cleaning rules: each one named, registered, switchable, and explaining every row it removes.
+"""Cleaning rules: each one named, registered, switchable, and explaining every row it touches.
 
 A rule takes the current frame (columns ``text``, ``label``; index = original row number)
-and returns the rows to drop, each with the row it duplicates (or ``None``) and a short
-detail. Text normalisation is the one rule that rewrites rows instead of dropping them.
-Nothing is lost: every dropped row is kept in ``CleaningReport.removed``.
+and the options, and returns a ``Found``: the rows to drop and the rows only to report, each
+with the row it duplicates (or ``None``) and a short detail. A rule named in ``report_only``
+drops nothing: what it would drop is reported instead. Text normalisation is the one rule
+that rewrites rows instead of dropping them. Nothing is lost: every dropped row is kept in
+``CleaningReport.removed`` with its original text and label.
+
+Rules are vectorised over the frame (pandas string methods, numpy), so a million short
+texts clean in minutes and within a few GB.
 """
 
 from __future__ import annotations
@@ -12,33 +17,78 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from justfit._registry import Registry
-from justfit.errors import DataError
+from justfit.errors import ConfigError, DataError, did_you_mean
 
-# A rule returns {row: (duplicate_of or None, detail)} for the rows it drops.
+# {row: (duplicate_of or None, detail)}
 Drops = dict[Any, tuple[Any, str]]
-RULES: Registry[Callable[[pd.DataFrame, dict[str, Any]], Drops]] = Registry("cleaning rule")
-DEFAULT_RULES = ("normalize", "empty_text", "conflicting_duplicate", "exact_duplicate")
+
+
+@dataclass
+class Found:
+    """What one rule found: rows to drop, and rows to report but keep."""
+
+    drop: Drops = field(default_factory=dict)
+    flag: Drops = field(default_factory=dict)
+
+
+RULES: Registry[Callable[[pd.DataFrame, dict[str, Any]], Found]] = Registry("cleaning rule")
+DEFAULT_RULES = ("normalize", "empty_text", "missing_label", "non_text", "conflicting_duplicate",
+                 "exact_duplicate", "near_duplicate", "length_outlier")
+DEFAULT_REPORT_ONLY = ("length_outlier",)
+OPTIONS: dict[str, Any] = {
+    "conflicts": "drop",         # conflicting_duplicate: drop every copy, or keep the majority label
+    "near_threshold": 0.8,       # near_duplicate: Jaccard similarity of character shingles
+    "near_ngram": 5,             # near_duplicate: shingle length in characters
+    "num_perm": 128,             # near_duplicate: MinHash permutations
+    "outlier_z": 3.5,            # length_outlier: robust z-score (median/MAD of log token counts)
+}
+REMOVED_COLUMNS = ["row", "split", "rule", "duplicate_of", "detail", "text", "label"]
 _WS = re.compile(r"\s+")
 
 
 @dataclass
 class CleaningReport:
-    """What cleaning did: rows in and out, counts and examples per rule, and every removed row."""
+    """What cleaning did: the kept rows (``data``), counts and examples per rule, every removed row,
+    and the rows reported but kept (``flagged``)."""
 
     rows_in: int
     rows_out: int
     counts: dict[str, int] = field(default_factory=dict)
+    flagged_counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    removed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["row", "rule", "duplicate_of", "detail", "text", "label"]))
+    removed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
+    flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
+    data: pd.DataFrame | None = None
+    rules: list[str] = field(default_factory=list)
+    report_only: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows_in": self.rows_in, "rows_out": self.rows_out, "counts": self.counts, "examples": self.examples}
+        return {"rows_in": self.rows_in, "rows_out": self.rows_out, "rules": self.rules,
+                "report_only": self.report_only, "removed": self.counts, "flagged": self.flagged_counts,
+                "examples": _jsonable(self.examples)}
+
+    def summary_rows(self) -> list[tuple[str, int, int]]:
+        """(rule, rows removed, rows flagged) for every rule that ran."""
+        return [(r, self.counts.get(r, 0), self.flagged_counts.get(r, 0)) for r in self.rules]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
 
 
 def normalize_text(text: str) -> str:
@@ -46,84 +96,261 @@ def normalize_text(text: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
+# ----------------------------------------------------------------------------- rules
 @RULES.register("normalize")
-def _normalize(frame: pd.DataFrame, opts: dict[str, Any]) -> Drops:
+def _normalize(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """Unicode (NFKC) and whitespace normalisation of the text (rewrites, never drops)"""
     frame["text"] = frame["text"].map(normalize_text)
-    return {}
+    return Found()
 
 
 @RULES.register("empty_text")
-def _empty(frame: pd.DataFrame, opts: dict[str, Any]) -> Drops:
-    """texts that are empty or only whitespace"""
+def _empty(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
+    """texts that are missing, empty or only whitespace"""
     empty = frame["text"].str.strip() == ""
-    return {row: (None, "empty or whitespace-only text") for row in frame.index[empty]}
+    return Found({row: (None, "empty or missing text") for row in frame.index[empty]})
+
+
+@RULES.register("missing_label")
+def _missing_label(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
+    """rows without a label"""
+    missing = frame["label"].isna()
+    return Found({row: (None, "no label") for row in frame.index[missing]})
+
+
+_URL = r"(?:https?://|www\.)\S+"
+_MARKUP = r"<[^>\n]{0,200}>|&#?\w{1,8};"
+_LETTER = r"[^\W\d_]"
+_EMOJI = "[\U0001F000-\U0001FAFF\u2600-\u27BF]"
+# Replacement characters, C1 control characters and the classic UTF-8-read-as-Latin-1 pairs.
+_MOJIBAKE = "[\ufffd\u0080-\u009f]|Ã[\u00a0-\u00bf]|â€|Â[\u00a0-\u00bf]"
+
+
+@RULES.register("non_text")
+def _non_text(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
+    """texts that are mostly not words: only URLs, markup, numbers or symbols, or encoding garbage"""
+    text = frame["text"]
+    stripped = text.str.replace(_URL, " ", regex=True).str.replace(_MARKUP, " ", regex=True)
+    letters = stripped.str.count(_LETTER) + stripped.str.count(_EMOJI)
+    visible = text.str.count(r"\S").clip(lower=1)
+    rest = stripped.str.count(r"\S")
+    garbage = text.str.count(_MOJIBAKE)
+    drops: Drops = {}
+    no_words = letters == 0
+    for row in frame.index[no_words]:
+        drops[row] = (None, "no words: only URLs, markup, numbers or symbols")
+    bad = ~no_words & (garbage / visible > 0.3)
+    for row, g in zip(frame.index[bad], garbage[bad], strict=True):
+        drops[row] = (None, f"encoding garbage ({int(g)} mis-decoded characters)")
+    ratio = letters / rest.clip(lower=1)
+    mostly = ~no_words & ~bad & (ratio < 0.25) & (rest >= 8)
+    for row, r in zip(frame.index[mostly], ratio[mostly], strict=True):
+        drops[row] = (None, f"mostly not words ({r:.0%} letters after removing URLs and markup)")
+    # Readable texts with some mis-decoded characters are kept, but reported: the file's encoding may be wrong.
+    some = ~no_words & ~bad & ~mostly & (garbage >= 3)
+    flags = {row: (None, f"{int(g)} mis-decoded characters: check the file's encoding")
+             for row, g in zip(frame.index[some], garbage[some], strict=True)}
+    return Found(drops, flags)
 
 
 @RULES.register("conflicting_duplicate")
-def _conflicting(frame: pd.DataFrame, opts: dict[str, Any]) -> Drops:
+def _conflicting(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """the same text with different labels: drop all copies, or keep the majority label (conflicts: majority)"""
-    policy = opts.get("conflicts", "drop")
+    policy = opts["conflicts"]
     if policy not in ("drop", "majority"):
-        raise DataError(f"Cleaning option 'conflicts' must be 'drop' or 'majority'. Got {policy!r} instead.")
+        raise ConfigError(f"Cleaning option 'conflicts' must be 'drop' or 'majority'. Got {policy!r} instead.")
     key = frame["text"].str.lower()
-    drops: Drops = {}
     n_labels = frame.groupby(key, sort=False)["label"].nunique()
-    for text in n_labels.index[n_labels > 1]:
-        group = frame[key == text]
+    conflicted = n_labels.index[n_labels > 1]
+    drops: Drops = {}
+    if not len(conflicted):
+        return Found()
+    sub = frame[key.isin(conflicted)]
+    for _, group in sub.groupby(key[sub.index], sort=False):
         counts = group["label"].value_counts()
         labels = ", ".join(f"{k!r}x{v}" for k, v in counts.items())
-        winner = counts.index[0] if policy == "majority" and (len(counts) == 1 or counts.iloc[0] > counts.iloc[1]) else None
-        keep_row = group.index[group["label"] == winner][0] if winner is not None else None
+        winner = counts.index[0] if policy == "majority" and counts.iloc[0] > counts.iloc[1] else None
+        keep_row = group.index[group["label"] == winner][0] if winner is not None else group.index[0]
         for row, lab in group["label"].items():
             if winner is not None and lab == winner:
                 continue
-            first = keep_row if keep_row is not None else group.index[0]
-            drops[row] = (None if first == row else first, f"same text has labels {labels}")
-    return drops
+            drops[row] = (None if keep_row == row else keep_row, f"same text has labels {labels}")
+    return Found(drops)
 
 
 @RULES.register("exact_duplicate")
-def _exact(frame: pd.DataFrame, opts: dict[str, Any]) -> Drops:
-    """exact duplicates after normalisation (case-insensitive); the first copy is kept"""
+def _exact(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
+    """exact duplicates after normalisation (case-insensitive, same label); the first copy is kept"""
     key = frame["text"].str.lower() + "\x00" + frame["label"].astype(str)
-    first = key.groupby(key, sort=False).transform(lambda s: s.index[0])
-    dup = first.index != first.to_numpy()
-    return {row: (orig, "exact duplicate") for row, orig in zip(frame.index[dup], first[dup], strict=True)}
+    codes, _ = pd.factorize(key)
+    _, first_pos = np.unique(codes, return_index=True)
+    first = first_pos[codes]
+    dup = np.flatnonzero(first != np.arange(len(frame)))
+    rows, origs = frame.index[dup], frame.index[first[dup]]
+    return Found({row: (orig, "exact duplicate") for row, orig in zip(rows, origs, strict=True)})
 
 
-def clean(frame: pd.DataFrame, rules: Sequence[str] | None = None, **options: Any) -> tuple[pd.DataFrame, CleaningReport]:
-    """Apply ``rules`` (default: ``DEFAULT_RULES``) in order; return the kept rows and the report.
+@RULES.register("near_duplicate")
+def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
+    """near duplicates (MinHash LSH on character shingles, Jaccard >= near_threshold); one copy per label is kept,
+    and near-duplicate texts with different labels are reported"""
+    from justfit.data.minhash import exact_jaccard, find_near_duplicates
 
-    Stops with a ``DataError`` naming the responsible rules when cleaning would leave no
-    rows or a single class.
+    thr = float(opts["near_threshold"])
+    if not 0 < thr <= 1:
+        raise ConfigError(f"Cleaning option 'near_threshold' must be in (0, 1]. Got {thr} instead.")
+    texts = frame["text"].tolist()
+    nd = find_near_duplicates(texts, threshold=thr, num_perm=int(opts["num_perm"]), ngram=int(opts["near_ngram"]))
+    if not len(nd.pairs):
+        return Found()
+    rep = nd.clusters(len(frame))
+    in_cluster = np.flatnonzero(np.bincount(rep, minlength=len(frame))[rep] > 1)
+    sub = pd.DataFrame({"cluster": rep[in_cluster], "label": frame["label"].to_numpy()[in_cluster],
+                        "pos": in_cluster})
+    keep_pos = sub.groupby(["cluster", "label"], sort=False)["pos"].transform("min").to_numpy()
+    index, ngram = frame.index, int(opts["near_ngram"])
+    drops: Drops = {}
+    for pos, kept in zip(sub["pos"].to_numpy(), keep_pos, strict=True):
+        if pos != kept:
+            sim = exact_jaccard(texts[kept], texts[pos], ngram)
+            drops[index[pos]] = (index[kept], f"near duplicate (Jaccard {sim:.2f})")
+    flags: Drops = {}
+    kept_rows = sub[sub["pos"].to_numpy() == keep_pos]
+    n_lab = kept_rows.groupby("cluster")["label"].transform("nunique").to_numpy()
+    conflict = kept_rows[n_lab > 1]
+    for _cluster, group in conflict.groupby("cluster", sort=False):
+        labels = ", ".join(map(repr, group["label"].tolist()))
+        head = int(group["pos"].min())
+        for pos in group["pos"].tolist():
+            flags[index[pos]] = (None if pos == head else index[head], f"near-duplicate texts with different labels ({labels})")
+    return Found(drops, flags)
+
+
+@RULES.register("length_outlier")
+def _length(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
+    """texts whose token count is an outlier (robust z-score of log counts above outlier_z); reported by default"""
+    z_max = float(opts["outlier_z"])
+    counts = frame["text"].str.count(r"\S+").to_numpy()
+    x = np.log1p(counts)
+    med = np.median(x)
+    mad = np.median(np.abs(x - med))
+    scale = mad / 0.6745 if mad > 0 else np.mean(np.abs(x - med)) * 1.2533
+    if scale == 0:
+        return Found()
+    z = (x - med) / scale
+    out = np.flatnonzero(np.abs(z) > z_max)
+    typical = int(round(np.expm1(med)))
+    return Found({frame.index[i]: (None, f"{int(counts[i])} tokens ({'long' if z[i] > 0 else 'short'}; "
+                                   f"typical {typical}, robust z {z[i]:+.1f})") for i in out})
+
+
+# ----------------------------------------------------------------------------- driver
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = [k for k in options if k not in OPTIONS]
+    if unknown:
+        raise ConfigError(f"Unknown cleaning option '{unknown[0]}'. Valid options: {', '.join(OPTIONS)}."
+                          + did_you_mean(unknown[0], list(OPTIONS)))
+    return {**OPTIONS, **options}
+
+
+def clean(data: pd.DataFrame | str | Path, rules: Sequence[str] | None = None, *,
+          report_only: Sequence[str] | None = None, text_column: str | None = None,
+          label_column: str | None = None, split: str = "", check: bool = True, **options: Any) -> CleaningReport:
+    """Apply ``rules`` (default: ``DEFAULT_RULES``) in order; return a report whose ``data`` holds the kept rows.
+
+    ``data`` is a data file, a DataFrame with any columns (text and label columns are
+    detected, or named by ``text_column``/``label_column``), or a normalised ``text``/``label``
+    frame. Rules in ``report_only`` (default: ``length_outlier``) report and drop nothing.
+    Options: ``conflicts`` ('drop' or 'majority'), ``near_threshold``, ``near_ngram``,
+    ``num_perm``, ``outlier_z``. With ``check``, stops with a ``DataError`` naming the
+    responsible rules when cleaning would leave no rows or a single class.
     """
+    frame = _as_frame(data, text_column, label_column)
     names = list(DEFAULT_RULES if rules is None else rules)
-    for name in names:
+    only = list(DEFAULT_REPORT_ONLY if report_only is None else report_only)
+    for name in names + only:
         RULES.get(name)  # unknown names fail before any work
-    original = frame.copy()
+    opts = check_options(options)
+    original = frame
     work = frame.copy()
-    removed: list[dict[str, Any]] = []
+    if work["text"].isna().any():
+        work["text"] = work["text"].fillna("")
+    removed: list[pd.DataFrame] = []
+    flagged: list[pd.DataFrame] = []
     counts: dict[str, int] = {}
+    flagged_counts: dict[str, int] = {}
     for name in names:
-        drops = RULES.get(name)(work, options)
-        counts[name] = len(drops)
-        for row, (dup_of, detail) in drops.items():
-            removed.append({"row": row, "rule": name, "duplicate_of": dup_of, "detail": detail,
-                            "text": original.at[row, "text"], "label": original.at[row, "label"]})
-        work = work.drop(index=list(drops))
-    removed_df = pd.DataFrame(removed, columns=["row", "rule", "duplicate_of", "detail", "text", "label"])
-    report = CleaningReport(rows_in=len(frame), rows_out=len(work), counts=counts, removed=removed_df,
-                            examples={r: removed_df[removed_df["rule"] == r].head(5).to_dict("records")
-                                      for r in names if counts.get(r)})
-    _check_result(frame, work, report)
-    return work, report
+        found = RULES.get(name)(work, opts)
+        drop, flag = found.drop, dict(found.flag)
+        if name in only:
+            flag.update(drop)
+            drop = {}
+        counts[name] = len(drop)
+        flagged_counts[name] = len(flag)
+        if drop:
+            removed.append(_rows(original, drop, name, split))
+            work = work.drop(index=list(drop))
+        if flag:
+            flagged.append(_rows(original, flag, name, split))
+    removed_df = pd.concat(removed, ignore_index=True) if removed else pd.DataFrame(columns=REMOVED_COLUMNS)
+    flagged_df = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=REMOVED_COLUMNS)
+    examples = {}
+    for r in names:
+        ex = removed_df[removed_df["rule"] == r] if counts.get(r) else flagged_df[flagged_df["rule"] == r]
+        if len(ex):
+            examples[r] = ex.head(5)[["row", "duplicate_of", "detail", "text", "label"]].to_dict("records")
+    if work["label"].isna().any():
+        from justfit.data.io import raise_missing_labels
+
+        raise_missing_labels(work["label"].isna().to_numpy(), "label", "the data")
+    work["label"] = _tidy_labels(work["label"])
+    report = CleaningReport(rows_in=len(frame), rows_out=len(work), counts=counts, flagged_counts=flagged_counts,
+                            examples=examples, removed=removed_df, flagged=flagged_df, data=work, rules=names,
+                            report_only=[r for r in only if r in names])
+    if check:
+        check_result(frame, work, report)
+    return report
 
 
-def _check_result(before: pd.DataFrame, after: pd.DataFrame, report: CleaningReport) -> None:
-    responsible = ", ".join(f"{r} ({n} rows)" for r, n in report.counts.items() if n)
+def _rows(original: pd.DataFrame, found: Drops, rule: str, split: str) -> pd.DataFrame:
+    rows = list(found)
+    sub = original.loc[rows]
+    return pd.DataFrame({
+        "row": rows, "split": split, "rule": rule,
+        "duplicate_of": pd.array([d for d, _ in found.values()], dtype="Int64"),
+        "detail": [detail for _, detail in found.values()],
+        "text": sub["text"].to_numpy(), "label": sub["label"].to_numpy(),
+    }, columns=REMOVED_COLUMNS)
+
+
+def _tidy_labels(label: pd.Series) -> pd.Series:
+    """After missing labels are gone, whole-number labels become integers again."""
+    if label.dtype == object and len(label) and all(isinstance(v, int | np.integer) and not isinstance(v, bool)
+                                                      for v in label):
+        return label.astype(np.int64)
+    return label
+
+
+def _as_frame(data: Any, text_column: str | None, label_column: str | None) -> pd.DataFrame:
+    from justfit.data.io import detect_columns, load_table, normalise
+
+    if isinstance(data, str | Path):
+        return load_table(data, text_column, label_column, allow_missing=True).frame
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"clean() takes a DataFrame or a data file path. Got {type(data).__name__}.")
+    if list(data.columns) == ["text", "label"] and text_column is None and label_column is None:
+        return data.copy()
+    frame = data.rename(columns=str)
+    spec = detect_columns(frame, text_column, label_column)
+    return normalise(frame, spec, allow_missing=True)
+
+
+def check_result(before: pd.DataFrame, after: pd.DataFrame, report: CleaningReport, where: str = "") -> None:
+    """Refuse a cleaned set that is empty or has a single class, naming the rules that removed rows."""
+    responsible = ", ".join(f"{r} ({n} rows)" for r, n in report.counts.items() if n) or "no rule removed rows"
     if len(after) == 0:
-        raise DataError(f"Cleaning removed every row ({responsible}). Switch those rules off or fix the data.")
-    if before["label"].nunique() > 1 and after["label"].nunique() < 2:
-        raise DataError(f"Cleaning left a single class ('{after['label'].iloc[0]}') after removing rows ({responsible}). "
-                        "Switch those rules off or fix the data.")
+        raise DataError(f"Cleaning removed every row{where} ({responsible}). Switch those rules off "
+                        "(quality.rules) or fix the data.")
+    if before["label"].dropna().nunique() > 1 and after["label"].nunique() < 2:
+        raise DataError(f"Cleaning left a single class ('{after['label'].iloc[0]}'){where} after removing rows "
+                        f"({responsible}). Switch those rules off (quality.rules) or fix the data.")

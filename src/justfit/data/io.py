@@ -150,31 +150,46 @@ def detect_columns(df: pd.DataFrame, text: str | None, label: str | None, *, nee
     return ColumnSpec(text=text, label=label)
 
 
-def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data") -> pd.DataFrame:
-    """Return a ``text``/``label`` frame indexed by original row number; refuse rows we cannot use."""
+def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data",
+              allow_missing: bool = False) -> pd.DataFrame:
+    """Return a ``text``/``label`` frame indexed by original row number.
+
+    Missing texts or labels are refused, unless ``allow_missing`` (the cleaning stage then
+    removes those rows and records why): missing texts become empty, missing labels ``None``.
+    """
     if len(df) == 0:
         raise DataError(f"{where[0].upper() + where[1:]} has no rows. Give a file with labelled rows.")
     out = pd.DataFrame(index=pd.RangeIndex(len(df), name="row"))
     text = df[spec.text].reset_index(drop=True)
     missing_text = text.isna()
-    if missing_text.any():
+    if missing_text.any() and not allow_missing:
         rows = [int(i) for i in np.flatnonzero(missing_text.to_numpy())[:5]]
         raise DataError(
             f"{int(missing_text.sum())} row(s) of {where} have no text in column '{spec.text}' (rows {rows}, 0-based). "
-            "Fill or remove them."
+            "Fill or remove them, or let the cleaning stage drop them (quality.rules: empty_text)."
         )
-    out["text"] = text.astype(str).to_numpy()
+    out["text"] = text.fillna("").astype(str).to_numpy() if missing_text.any() else text.astype(str).to_numpy()
     if spec.label is not None:
         label = df[spec.label].reset_index(drop=True)
         missing = label.isna()
+        if missing.any() and not allow_missing:
+            raise_missing_labels(missing.to_numpy(), spec.label, where)
         if missing.any():
-            rows = [int(i) for i in np.flatnonzero(missing.to_numpy())[:5]]
-            raise DataError(
-                f"{int(missing.sum())} row(s) of {where} have no label in column '{spec.label}' (rows {rows}, 0-based). "
-                "Label or remove them."
-            )
-        out["label"] = _normalise_labels(label).to_numpy()
+            values = pd.Series([None] * len(label), dtype=object)
+            present = _normalise_labels(label[~missing])
+            values[~missing.to_numpy()] = present.astype(object).to_numpy()
+            out["label"] = values.to_numpy()
+        else:
+            out["label"] = _normalise_labels(label).to_numpy()
     return out
+
+
+def raise_missing_labels(missing: np.ndarray, column: str, where: str) -> None:
+    rows = [int(i) for i in np.flatnonzero(missing)[:5]]
+    raise DataError(
+        f"{int(missing.sum())} row(s) of {where} have no label in column '{column}' (rows {rows}, 0-based). "
+        "Label or remove them, or let the cleaning stage drop them (quality.rules: missing_label)."
+    )
 
 
 def _normalise_labels(label: pd.Series) -> pd.Series:
@@ -195,7 +210,7 @@ def _normalise_labels(label: pd.Series) -> pd.Series:
 
 
 def load_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-               *, need_label: bool = True, prefer: str = "train") -> LoadedData:
+               *, need_label: bool = True, prefer: str = "train", allow_missing: bool = False) -> LoadedData:
     """Load one source into a normalised frame. A DatasetDict folder keeps its splits in ``extra_splits``."""
     raw = read_any(path)
     where = f"'{path}'"
@@ -204,17 +219,17 @@ def load_table(path: str | Path, text_column: str | None = None, label_column: s
             raise DataError(f"Dataset folder '{path}' holds no splits.")
         first = prefer if prefer in raw else ("train" if "train" in raw else next(iter(raw)))
         spec = detect_columns(raw[first], text_column, label_column, need_label=need_label, where=where)
-        frame = normalise(raw[first], spec, where=f"{where} split '{first}'")
+        frame = normalise(raw[first], spec, where=f"{where} split '{first}'", allow_missing=allow_missing)
         extra = {
-            name: normalise(df, spec, where=f"{where} split '{name}'")
+            name: normalise(df, spec, where=f"{where} split '{name}'", allow_missing=allow_missing)
             for name, df in raw.items() if name != first
         }
         return LoadedData(frame, spec, str(path), extra)
     spec = detect_columns(raw, text_column, label_column, need_label=need_label, where=where)
-    return LoadedData(normalise(raw, spec, where=where), spec, str(path))
+    return LoadedData(normalise(raw, spec, where=where, allow_missing=allow_missing), spec, str(path))
 
 
-def load_data(cfg) -> dict[str, LoadedData]:
+def load_data(cfg, *, allow_missing: bool = False) -> dict[str, LoadedData]:
     """Load what ``DataConfig`` points at: ``{"all": ...}`` or ``{"train": ..., "validation": ..., "test": ...}``."""
     if cfg.path and (cfg.train or cfg.validation or cfg.test):
         raise DataError("Give either --data (one file, split by justfit) or --train with optional --validation/--test "
@@ -222,7 +237,7 @@ def load_data(cfg) -> dict[str, LoadedData]:
     if not cfg.path and not cfg.train:
         raise DataError("No data given. Pass --data FILE (or set data.path / data.train in the config).")
     if cfg.path:
-        loaded = load_table(cfg.path, cfg.text_column, cfg.label_column)
+        loaded = load_table(cfg.path, cfg.text_column, cfg.label_column, allow_missing=allow_missing)
         if loaded.extra_splits:
             out = {"train": LoadedData(loaded.frame, loaded.columns, f"{cfg.path}:train")}
             for name, frame in loaded.extra_splits.items():
@@ -231,10 +246,11 @@ def load_data(cfg) -> dict[str, LoadedData]:
                     out[key] = LoadedData(frame, loaded.columns, f"{cfg.path}:{name}")
             return out
         return {"all": loaded}
-    out = {"train": load_table(cfg.train, cfg.text_column, cfg.label_column)}
+    out = {"train": load_table(cfg.train, cfg.text_column, cfg.label_column, allow_missing=allow_missing)}
     cols = out["train"].columns
     for key in ("validation", "test"):
         p = getattr(cfg, key)
         if p:
-            out[key] = load_table(p, cfg.text_column or cols.text, cfg.label_column or cols.label)
+            out[key] = load_table(p, cfg.text_column or cols.text, cfg.label_column or cols.label,
+                                  allow_missing=allow_missing)
     return out

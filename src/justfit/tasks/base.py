@@ -10,11 +10,14 @@ from torch.utils.data import Dataset
 
 
 class EncodedDataset(Dataset):
-    """Pre-encoded examples (one dict of lists per example), their lengths and integer labels."""
+    """Pre-encoded examples (one dict of lists per example), their lengths, integer labels and
+    optional per-example loss weights."""
 
-    def __init__(self, features: list[dict[str, Any]], labels: Sequence[int] | None = None) -> None:
+    def __init__(self, features: list[dict[str, Any]], labels: Sequence[int] | None = None,
+                 weights: Sequence[float] | None = None) -> None:
         self.features = features
         self.labels = None if labels is None else [int(x) for x in labels]
+        self.weights = None if weights is None else [float(w) for w in weights]
         self.lengths = [len(next(iter(f.values()))) for f in features]
 
     def __len__(self) -> int:
@@ -24,9 +27,12 @@ class EncodedDataset(Dataset):
         item = dict(self.features[i])
         if self.labels is not None:
             item["labels"] = self.labels[i]
+        if self.weights is not None:
+            item["weights"] = self.weights[i]
         return item
 
     def subset(self, idx: Sequence[int]) -> EncodedDataset:
+        """The examples at ``idx`` (for evaluation: loss weights are not carried over)."""
         return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx])
 
 

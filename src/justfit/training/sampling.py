@@ -11,11 +11,22 @@ class BatchSampler:
     """Yields lists of indices. With ``group_by_length``, indices are shuffled, cut into
     mega-batches of ``50 * batch_size``, sorted by length inside each, cut into batches, and
     the batch order is shuffled again: random, but each batch holds texts of similar length.
+
+    With ``balance_labels`` (one class code per example), each epoch draws ``n`` examples with
+    replacement, each class with equal total probability: every class is seen about equally
+    often, whatever its share of the data.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
-                 group_by_length: bool = True, seed: int = 0, drop_last: bool = False) -> None:
+                 group_by_length: bool = True, seed: int = 0, drop_last: bool = False,
+                 balance_labels: Sequence[int] | None = None) -> None:
         self.lengths = np.asarray(lengths)
+        self.probs = None
+        if balance_labels is not None:
+            codes = np.asarray(balance_labels)
+            counts = np.bincount(codes)
+            p = 1.0 / counts[codes]
+            self.probs = p / p.sum()
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.group_by_length = group_by_length
@@ -33,7 +44,10 @@ class BatchSampler:
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)
         n = len(self.lengths)
-        idx = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.probs is not None:
+            idx = rng.choice(n, size=n, replace=True, p=self.probs)
+        else:
+            idx = rng.permutation(n) if self.shuffle else np.arange(n)
         if self.group_by_length:
             mega = self.batch_size * 50
             groups = [idx[i:i + mega] for i in range(0, n, mega)]

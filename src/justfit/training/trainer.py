@@ -61,7 +61,8 @@ class Trainer:
         GradientState._reset_state()
         accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
                                   gradient_accumulation_steps=cfg.grad_accum_steps)
-        sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed)
+        sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed,
+                               balance_labels=train.labels if cfg.sampler == "balanced" else None)
         loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=self.task.collate)
         optimizer = build_optimizer(model, cfg)
         steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum_steps)

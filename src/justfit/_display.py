@@ -1,0 +1,35 @@
+"""Rich renderings of plain report objects, shared by ``finetune(progress=True)`` and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def data_report_table(report: Any, title: str = "data stage") -> Table:
+    """One row per step that removed or flagged rows: (step, removed, flagged)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("step")
+    table.add_column("removed", justify="right")
+    table.add_column("flagged", justify="right")
+    for step, n_removed, n_flagged in report.table():
+        if n_removed or n_flagged:
+            table.add_row(step, str(n_removed), str(n_flagged))
+    if not table.row_count:
+        table.add_row("(nothing removed or flagged)", "0", "0")
+    return table
+
+
+def print_data_stage(report: Any, console: Any) -> None:
+    if not report.enabled:
+        console.print("data stage: off (quality.enabled=false)")
+        return
+    console.print(data_report_table(report))
+    print_warnings(report.warnings, console)
+
+
+def print_warnings(warnings: list[str], console: Any) -> None:
+    for w in warnings:
+        style = "bold red" if w.startswith("TEST SET LEAKAGE") else "yellow"
+        console.print(f"[{style}]warning:[/{style}] {w}")

@@ -1,0 +1,127 @@
+"""Label-noise audit: confident learning (cleanlab) on out-of-fold probabilities of a cheap model.
+
+The training texts are embedded once by the frozen pretrained backbone (cached on disk, see
+``training.feature_cache``); a logistic regression is fitted in K stratified folds to get an
+out-of-fold probability for every row; cleanlab's confident learning then flags the rows
+whose given label is unlikely under those probabilities, ranked by label quality. The cost
+is about one forward pass over the data: no fine-tuning happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from justfit.data.cleaning import REMOVED_COLUMNS, _jsonable
+from justfit.errors import ConfigError, DataError
+
+ACTIONS = ("report", "drop", "downweight", "off")
+
+
+@dataclass
+class LabelReport:
+    """Rows whose given label looks wrong, most suspicious first."""
+
+    n_rows: int
+    folds: int
+    oof_accuracy: float
+    issues: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["row", "text", "given_label", "suggested_label", "label_quality", "p_given", "p_suggested"]))
+    classes: list[Any] = field(default_factory=list)
+    features: dict[str, Any] = field(default_factory=dict)
+    skipped: str = ""
+
+    @property
+    def n_issues(self) -> int:
+        return len(self.issues)
+
+    def to_dict(self, top: int = 20) -> dict[str, Any]:
+        return {"rows": self.n_rows, "folds": self.folds, "out_of_fold_accuracy": self.oof_accuracy,
+                "issues": self.n_issues, "issue_rate": self.n_issues / max(self.n_rows, 1),
+                "skipped": self.skipped, "features": self.features,
+                "top": _jsonable(self.issues.head(top).to_dict("records"))}
+
+    def as_removed(self, detail_prefix: str = "likely mislabelled") -> pd.DataFrame:
+        """The issues as ``removed.csv`` rows (rule ``label_noise``)."""
+        return pd.DataFrame({
+            "row": self.issues["row"].to_numpy(), "split": "train", "rule": "label_noise",
+            "duplicate_of": pd.array([None] * len(self.issues), dtype="Int64"),
+            "detail": [f"{detail_prefix}: given {g!r}, suggested {s!r} (label quality {q:.3f})"
+                       for g, s, q in zip(self.issues["given_label"], self.issues["suggested_label"],
+                                          self.issues["label_quality"], strict=True)],
+            "text": self.issues["text"].to_numpy(), "label": self.issues["given_label"].to_numpy(),
+        }, columns=REMOVED_COLUMNS)
+
+
+def out_of_fold_proba(features: np.ndarray, codes: np.ndarray, *, folds: int = 5, seed: int = 42) -> np.ndarray:
+    """Out-of-fold class probabilities of a standardised logistic regression (stratified K folds)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return cross_val_predict(clf, features, codes, cv=cv, method="predict_proba")
+
+
+def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] | None = None, *,
+                      model: str | None = None, features: np.ndarray | None = None, folds: int = 5,
+                      seed: int = 42, max_length: int = 256, cache: bool = True, cache_dir: str | None = None,
+                      progress: bool = False) -> LabelReport:
+    """Flag likely mislabelled rows. ``data`` is a ``text``/``label`` frame, or texts with ``labels``.
+
+    ``features`` skips the embedding (one row per text); otherwise ``model`` (default: the
+    packaged MiniLM) embeds the texts, through the on-disk cache.
+    """
+    from cleanlab.filter import find_label_issues as cl_find
+    from cleanlab.rank import get_label_quality_scores
+
+    from justfit.training.feature_cache import embed_cached
+
+    if isinstance(data, pd.DataFrame):
+        frame = data[["text", "label"]]
+    else:
+        if labels is None:
+            raise DataError("find_label_issues needs labels: pass a text/label DataFrame, or texts and labels.")
+        frame = pd.DataFrame({"text": list(data), "label": list(labels)})
+    if len(frame) == 0:
+        raise DataError("find_label_issues got no rows.")
+    if folds < 2:
+        raise ConfigError(f"Label audit folds must be at least 2. Got {folds}.")
+    classes = sorted(pd.unique(frame["label"]).tolist(), key=lambda v: (isinstance(v, str), v))
+    codes = frame["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    counts = np.bincount(codes, minlength=len(classes))
+    k = int(min(folds, counts.min()))
+    if len(classes) < 2 or k < 2:
+        why = ("a single class" if len(classes) < 2 else
+               f"class '{classes[int(counts.argmin())]}' has {int(counts.min())} row(s); each needs 2 for 2 folds")
+        return LabelReport(len(frame), 0, float("nan"), classes=classes, skipped=f"label audit skipped: {why}")
+    info: dict[str, Any] = {}
+    if features is None:
+        features, info = embed_cached(frame["text"].tolist(), model, max_length=max_length, cache=cache,
+                                      cache_dir=cache_dir, progress=progress)
+    if len(features) != len(frame):
+        raise DataError(f"find_label_issues got {len(features)} feature rows for {len(frame)} texts.")
+    proba = out_of_fold_proba(features, codes, folds=k, seed=seed)
+    quality = get_label_quality_scores(codes, proba)
+    ranked = cl_find(labels=codes, pred_probs=proba, return_indices_ranked_by="self_confidence")
+    suggested = proba.argmax(1)
+    cls = np.asarray(classes, dtype=object)
+    issues = pd.DataFrame({
+        "row": frame.index.to_numpy()[ranked],
+        "text": frame["text"].to_numpy()[ranked],
+        "given_label": cls[codes[ranked]],
+        "suggested_label": cls[suggested[ranked]],
+        "label_quality": quality[ranked],
+        "p_given": proba[ranked, codes[ranked]],
+        "p_suggested": proba[ranked, suggested[ranked]],
+    })
+    return LabelReport(n_rows=len(frame), folds=k, oof_accuracy=float((suggested == codes).mean()),
+                       issues=issues, classes=classes,
+                       features={k: v for k, v in info.items() if k != "model"} | ({"model": info["model"]}
+                                                                                   if "model" in info else {}))

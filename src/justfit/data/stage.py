@@ -1,0 +1,333 @@
+"""The data stage of a run: load, clean, split, audit leakage and labels, report class balance.
+
+``prepare_data(cfg)`` returns the final splits and a ``DataReport``: plain findings that go
+to ``data_report.json``, every removed row (``removed.csv``) and every row reported but kept
+(``flagged.csv``). Nothing is dropped without a row in ``removed.csv`` saying which rule
+dropped it and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport, _jsonable, clean
+from justfit.data.io import LoadedData, load_data, raise_missing_labels
+from justfit.data.splitting import Splits, check_labels, make_splits
+from justfit.errors import DataError
+
+# Rows of a user's validation/test file are only removed when they cannot be evaluated at all.
+HELD_OUT_RULES = ("normalize", "empty_text", "missing_label")
+TINY_CLASS_ROWS = 20
+
+
+@dataclass
+class DataReport:
+    """Findings of the data stage, as plain data plus the removed/flagged row tables."""
+
+    cleaning: dict[str, CleaningReport] = field(default_factory=dict)
+    leakage: Any = None
+    labels: Any = None
+    balance: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    removed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
+    flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
+    sample_weight: pd.Series | None = None
+    enabled: bool = True
+
+    def to_dict(self, top: int = 20) -> dict[str, Any]:
+        return _jsonable({
+            "enabled": self.enabled,
+            "cleaning": {name: rep.to_dict() for name, rep in self.cleaning.items()},
+            "leakage": self.leakage.to_dict() if self.leakage is not None else None,
+            "label_noise": self.labels.to_dict(top) if self.labels is not None else None,
+            "balance": self.balance,
+            "warnings": self.warnings,
+            "removed_rows": len(self.removed),
+            "flagged_rows": len(self.flagged),
+        })
+
+    def summary(self) -> dict[str, Any]:
+        """The short version kept in ``result.json``."""
+        counts = self.removed["rule"].value_counts().to_dict() if len(self.removed) else {}
+        return _jsonable({
+            "removed": counts, "flagged": self.flagged["rule"].value_counts().to_dict() if len(self.flagged) else {},
+            "leakage": self.leakage.summary() if self.leakage is not None else None,
+            "test_leaks": bool(self.leakage is not None and self.leakage.test_leaks),
+            "label_issues": self.labels.n_issues if self.labels is not None else None,
+            "imbalance_ratio": self.balance.get("imbalance_ratio"),
+            "warnings": self.warnings,
+        })
+
+    def table(self) -> list[tuple[str, int, int]]:
+        """(step, rows removed, rows flagged) for the printed summary."""
+        rows: dict[str, list[int]] = {}
+        for rep in self.cleaning.values():
+            for rule, n_removed, n_flagged in rep.summary_rows():
+                acc = rows.setdefault(rule, [0, 0])
+                acc[0] += n_removed
+                acc[1] += n_flagged
+        if self.leakage is not None:
+            n = len(self.leakage.leaked)
+            rows["leakage"] = [n, 0] if self.leakage.action == "remove" else [0, n]
+        if self.labels is not None:
+            dropped = int((self.removed["rule"] == "label_noise").sum())
+            rows["label_noise"] = [dropped, self.labels.n_issues - dropped]
+        return [(k, v[0], v[1]) for k, v in rows.items()]
+
+
+def balance_report(splits: Splits) -> tuple[dict[str, Any], list[str]]:
+    """Label distribution per split, the training imbalance ratio, and warnings for tiny classes."""
+    train = splits.train["label"].value_counts()
+    out: dict[str, Any] = {
+        name: {str(k): int(v) for k, v in getattr(splits, name)["label"].value_counts().items()}
+        for name in ("train", "validation", "test")
+    }
+    ratio = float(train.max() / max(train.min(), 1))
+    out["imbalance_ratio"] = ratio
+    warnings = []
+    for label, n in train.items():
+        if n < TINY_CLASS_ROWS or train.max() / n > 20:
+            warnings.append(
+                f"class '{label}' has only {int(n)} training rows (largest class: {int(train.max())}); its metrics "
+                "will be noisy. Collect more examples, merge it with a related class, or set "
+                "training.class_weights=auto / training.sampler=balanced."
+            )
+    if ratio >= 3 and not warnings:
+        warnings.append(f"classes are imbalanced (largest/smallest = {ratio:.1f}); consider "
+                        "training.class_weights=auto or training.sampler=balanced, and judge by f1_macro.")
+    return out, warnings
+
+
+def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataReport, dict[str, LoadedData]]:
+    """Load and split the data of ``cfg`` (a ``JustfitConfig``), running the data stage when enabled."""
+    q = cfg.quality
+    report = DataReport(enabled=q.enabled)
+    loaded = load_data(cfg.data, allow_missing=q.enabled)
+    removed: list[pd.DataFrame] = []
+    flagged: list[pd.DataFrame] = []
+    if q.enabled:
+        options = {"conflicts": q.conflicts, "near_threshold": q.near_threshold, "near_ngram": q.near_ngram,
+                   "num_perm": q.num_perm, "outlier_z": q.outlier_z}
+        for name, item in loaded.items():
+            held_out = name in ("validation", "test")
+            rules = [r for r in q.rules if r in HELD_OUT_RULES] if held_out else q.rules
+            rep = clean(item.frame, rules, report_only=q.report_only, split="" if name == "all" else name,
+                        check=False, **options)
+            where = "" if name == "all" else f" in the {name} data"
+            if len(rep.data) and rep.data["label"].isna().any():
+                raise_missing_labels(rep.data["label"].isna().to_numpy(), item.columns.label, f"the {name} data")
+            if not held_out:
+                from justfit.data.cleaning import check_result
+
+                check_result(item.frame, rep.data, rep, where)
+            elif len(rep.data) == 0:
+                raise DataError(f"Cleaning removed every row of the {name} data. Fix that file.")
+            loaded[name] = LoadedData(rep.data, item.columns, item.source, item.extra_splits)
+            report.cleaning[name] = rep
+            removed.append(rep.removed)
+            flagged.append(rep.flagged)
+    splits = make_splits(loaded, cfg.data)
+
+    if q.enabled and q.leakage != "off":
+        from justfit.data.leakage import audit_leakage
+
+        lk = audit_leakage(splits.train, {"validation": splits.validation, "test": splits.test},
+                           action=q.leakage, threshold=q.near_threshold, num_perm=q.num_perm, ngram=q.near_ngram)
+        report.leakage = lk
+        (removed if q.leakage == "remove" else flagged).append(lk.leaked)
+        if q.leakage == "remove" and len(lk.leaked):
+            _check_after(splits.train, lk.train, "the leakage audit removed copies of held-out rows from train",
+                         splits)
+            splits.train = lk.train
+        if lk.test_leaks:
+            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.")
+
+    if q.enabled and q.label_noise != "off":
+        splits.train = _label_audit(cfg, splits.train, report, removed, flagged, progress, split="train",
+                                    check=lambda before, after: _check_after(
+                                        before, after, "the label audit dropped likely mislabelled rows", splits))
+
+    report.balance, warns = balance_report(splits)
+    report.warnings.extend(warns)
+    report.removed = _concat(removed)
+    report.flagged = _concat(flagged)
+    return splits, report, loaded
+
+
+def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: list[pd.DataFrame],
+                 flagged: list[pd.DataFrame], progress: bool, split: str, check: Any) -> pd.DataFrame:
+    """Run the label audit on ``train``; record it in ``report``; return train without dropped rows."""
+    from justfit.data.label_audit import find_label_issues
+
+    q = cfg.quality
+    lr = find_label_issues(train, model=cfg.model.name, folds=q.label_noise_folds, seed=cfg.data.seed,
+                           max_length=cfg.data.max_length, cache_dir=q.cache_dir, progress=progress)
+    report.labels = lr
+    if lr.skipped:
+        report.warnings.append(lr.skipped)
+        return train
+    if not lr.n_issues:
+        return train
+    rows = lr.as_removed()
+    rows["split"] = split
+    rate = lr.n_issues / max(lr.n_rows, 1)
+    if rate > 0.1:
+        report.warnings.append(
+            f"{lr.n_issues} training rows ({rate:.0%}) look mislabelled to a linear probe on frozen features "
+            f"(its out-of-fold accuracy: {lr.oof_accuracy:.2f}). Review the top suspects in data_report.json and "
+            "relabel them, or set quality.label_noise=drop or downweight.")
+    if q.label_noise == "drop":
+        kept = train.drop(index=lr.issues["row"].tolist())
+        check(train, kept)
+        removed.append(rows)
+        return kept
+    flagged.append(rows)
+    if q.label_noise == "downweight":
+        w = pd.Series(1.0, index=train.index)
+        w.loc[lr.issues["row"].to_numpy()] = q.label_noise_weight
+        report.sample_weight = w
+    return train
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=REMOVED_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    out["duplicate_of"] = out["duplicate_of"].astype("Int64")
+    return out
+
+
+def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: Splits) -> None:
+    if len(after) == 0:
+        raise DataError(f"No training rows are left: {what} ({len(before)} rows). Set quality.leakage=report or "
+                        "quality.label_noise=report, or fix the data.")
+    check_labels(after, f"the training data after the data stage ({what})")
+    lost = set(before["label"]) - set(after["label"])
+    if lost:
+        raise DataError(f"Class(es) {', '.join(map(repr, sorted(map(str, lost))))} have no training rows left: "
+                        f"{what}. Set quality.leakage=report or quality.label_noise=report, or fix the data.")
+    held = set(splits.validation["label"]) | set(splits.test["label"])
+    if held - set(after["label"]):
+        raise DataError(f"Some validation/test classes have no training rows left after {what}.")
+
+
+def sample_weights_for(report: DataReport, train: pd.DataFrame) -> np.ndarray | None:
+    if report.sample_weight is None:
+        return None
+    return report.sample_weight.reindex(train.index).fillna(1.0).to_numpy(dtype=np.float32)
+
+
+CLEAN_OUTPUTS = ("removed.csv", "flagged.csv", "data_report.json")
+
+
+def clean_outputs(output: str | Any) -> list[Any]:
+    """The files ``clean_file`` writes: the cleaned data and, beside it, removed.csv, flagged.csv, data_report.json."""
+    from pathlib import Path
+
+    out = Path(output)
+    return [out] + [out.parent / name for name in CLEAN_OUTPUTS]
+
+
+def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: bool = False,
+               progress: bool = False) -> DataReport:
+    """Run the data stage alone on ``cfg.data.path`` and write the cleaned data to ``output``.
+
+    The cleaned file keeps the source's columns (the text normalised), in its original row
+    order; ``removed.csv``, ``flagged.csv`` and ``data_report.json`` go beside it. With
+    ``test``, training rows that copy rows of that file are audited too (``quality.leakage``).
+    Every output is checked before anything is written; existing files need ``force``.
+    """
+    from pathlib import Path
+
+    from justfit.data.cleaning import check_options, check_result
+    from justfit.data.io import SUFFIXES, load_table, read_any
+    from justfit.errors import RunDirError
+    from justfit.results import write_json
+
+    q = cfg.quality
+    out = Path(output)
+    kind = SUFFIXES.get(out.suffix.lower())
+    if kind is None or kind == "json":
+        raise DataError(f"Cannot write '{out.name}': name the output .csv, .tsv, .jsonl or .parquet.")
+    paths = clean_outputs(out)
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise RunDirError(f"{', '.join(existing)} already exist(s). Pass --force to overwrite, or choose another --output.")
+    if not cfg.data.path:
+        raise DataError("No data given. Pass the data file to clean.")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise RunDirError(f"'{out.parent}' is a file, not a folder. Choose another --output.")
+
+    raw = read_any(cfg.data.path)
+    if isinstance(raw, dict):
+        raw = raw["train"] if "train" in raw else next(iter(raw.values()))
+    loaded = load_table(cfg.data.path, cfg.data.text_column, cfg.data.label_column, allow_missing=True)
+    cols = loaded.columns
+    options = check_options({"conflicts": q.conflicts, "near_threshold": q.near_threshold,
+                             "near_ngram": q.near_ngram, "num_perm": q.num_perm, "outlier_z": q.outlier_z})
+    rep = clean(loaded.frame, q.rules, report_only=q.report_only, check=False, **options)
+    if len(rep.data) and rep.data["label"].isna().any():
+        raise_missing_labels(rep.data["label"].isna().to_numpy(), cols.label, f"'{cfg.data.path}'")
+    check_result(loaded.frame, rep.data, rep)
+    report = DataReport(cleaning={"data": rep})
+    kept = rep.data
+    removed, flagged = [rep.removed], [rep.flagged]
+    if test and q.leakage != "off":
+        from justfit.data.leakage import audit_leakage
+
+        held = load_table(test, cols.text, cols.label).frame
+        lk = audit_leakage(kept, {"test": held}, action=q.leakage, threshold=q.near_threshold,
+                           num_perm=q.num_perm, ngram=q.near_ngram)
+        report.leakage = lk
+        (removed if q.leakage == "remove" else flagged).append(lk.leaked)
+        if q.leakage == "remove" and len(lk.leaked):
+            check_result(kept, lk.train, rep, " after removing copies of test rows")
+            kept = lk.train
+        if lk.test_leaks:
+            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.")
+    if q.label_noise != "off":
+        kept = _label_audit(cfg, kept, report, removed, flagged, progress, split="",
+                            check=lambda before, after: check_result(
+                                before, after, rep, " after dropping likely mislabelled rows"))
+    stats = Splits(train=kept, validation=kept.iloc[0:0], test=kept.iloc[0:0])
+    report.balance, warns = balance_report(stats)
+    report.warnings.extend(warns)
+    report.removed, report.flagged = _concat(removed), _concat(flagged)
+
+    cleaned = raw.iloc[kept.index.to_numpy()].copy()
+    cleaned[cols.text] = kept["text"].to_numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_table(cleaned, out, kind)
+    _atomic(lambda p: report.removed.to_csv(p, index=False), paths[1])
+    _atomic(lambda p: report.flagged.to_csv(p, index=False), paths[2])
+    payload = report.to_dict(q.label_noise_top)
+    payload.update(source=str(cfg.data.path), output=str(out), rows_in=len(raw), rows_out=len(cleaned))
+    write_json(paths[3], payload)
+    return report
+
+
+def _atomic(write: Any, path: Any) -> None:
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_table(frame: pd.DataFrame, path: Any, kind: str) -> None:
+    writers = {
+        "csv": lambda p: frame.to_csv(p, index=False),
+        "tsv": lambda p: frame.to_csv(p, sep="\t", index=False),
+        "jsonl": lambda p: frame.to_json(p, orient="records", lines=True, force_ascii=False),
+        "parquet": lambda p: frame.to_parquet(p, index=False),
+    }
+    _atomic(writers[kind], path)
