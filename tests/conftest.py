@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import random
+import string
+import tempfile
 
 import pandas as pd
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The feature cache of the label audit goes to a throwaway folder, never the user's ~/.cache.
+os.environ["JUSTFIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="justfit-test-cache-")
 
 
 @pytest.fixture(scope="session")
@@ -21,15 +25,18 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 def planted_texts(n: int = 120, seed: int = 0, labels=("pos", "neg")) -> pd.DataFrame:
-    """An easy planted task: the label is spelled out by the words used."""
+    """An easy planted task: the label is spelled out by the words used, among random filler
+    words that make every text distinct (so the cleaning stage keeps them all)."""
     rng = random.Random(seed)
     words = {"pos": ["good", "great", "nice", "fine"], "neg": ["bad", "awful", "poor", "ugly"],
              "neu": ["table", "chair", "door", "wall"]}
+    filler = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 8))) for _ in range(400)]
     rows = []
     for i in range(n):
         lab = labels[i % len(labels)]
-        text = " ".join(rng.choice(words[lab]) for _ in range(rng.randint(2, 6)))
-        rows.append({"text": text, "label": lab})
+        tokens = [rng.choice(words[lab]) for _ in range(rng.randint(2, 4))] + rng.sample(filler, 4)
+        rng.shuffle(tokens)
+        rows.append({"text": " ".join(tokens), "label": lab})
     return pd.DataFrame(rows)
 
 

@@ -70,6 +70,14 @@ class QualityConfig(_Section):
     label_noise_top: int = Field(20, ge=0, description="How many top suspects the report lists.")
     cache_dir: str | None = Field(None, description="Feature cache folder; default $JUSTFIT_CACHE_DIR or ~/.cache/justfit.")
 
+    @field_validator("rules", "report_only", mode="before")
+    @classmethod
+    def _split_names(cls, v: Any) -> Any:
+        # --set quality.rules=normalize,exact_duplicate
+        if isinstance(v, str):
+            return [x for x in (p.strip() for p in v.split(",")) if x]
+        return [] if v is None else v
+
     @field_validator("rules", "report_only")
     @classmethod
     def _known_rules(cls, v: list[str]) -> list[str]:

@@ -194,7 +194,7 @@ def _exact(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
 def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """near duplicates (MinHash LSH on character shingles, Jaccard >= near_threshold); one copy per label is kept,
     and near-duplicate texts with different labels are reported"""
-    from justfit.data.minhash import exact_jaccard, find_near_duplicates
+    from justfit.data.minhash import _shingles, find_near_duplicates
 
     thr = float(opts["near_threshold"])
     if not 0 < thr <= 1:
@@ -207,19 +207,33 @@ def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     in_cluster = np.flatnonzero(np.bincount(rep, minlength=len(frame))[rep] > 1)
     sub = pd.DataFrame({"cluster": rep[in_cluster], "label": frame["label"].to_numpy()[in_cluster],
                         "pos": in_cluster})
-    keep_pos = sub.groupby(["cluster", "label"], sort=False)["pos"].transform("min").to_numpy()
     index, ngram = frame.index, int(opts["near_ngram"])
     drops: Drops = {}
-    for pos, kept in zip(sub["pos"].to_numpy(), keep_pos, strict=True):
-        if pos != kept:
-            sim = exact_jaccard(texts[kept], texts[pos], ngram)
-            drops[index[pos]] = (index[kept], f"near duplicate (Jaccard {sim:.2f})")
+    kept_pos: list[int] = []
+    sub = sub.sort_values("pos", kind="stable")
+    for _, group in sub.groupby(["cluster", "label"], sort=False):
+        # Greedy, in row order: a row goes only if it is itself similar enough to a row already kept
+        # (clusters are linked pairs, so two rows of one cluster can be far apart).
+        keep: list[tuple[int, set[bytes]]] = []
+        for pos in group["pos"].tolist():
+            shingles = set(_shingles(texts[pos], ngram))
+            match = None
+            for kpos, kset in keep[:50]:
+                sim = len(shingles & kset) / len(shingles | kset)
+                if sim >= thr:
+                    match = (kpos, sim)
+                    break
+            if match is None:
+                keep.append((pos, shingles))
+                kept_pos.append(pos)
+            else:
+                drops[index[pos]] = (index[match[0]], f"near duplicate (Jaccard {match[1]:.2f})")
     flags: Drops = {}
-    kept_rows = sub[sub["pos"].to_numpy() == keep_pos]
+    kept_rows = sub[sub["pos"].isin(kept_pos)]
     n_lab = kept_rows.groupby("cluster")["label"].transform("nunique").to_numpy()
     conflict = kept_rows[n_lab > 1]
     for _cluster, group in conflict.groupby("cluster", sort=False):
-        labels = ", ".join(map(repr, group["label"].tolist()))
+        labels = ", ".join(map(repr, pd.unique(group["label"]).tolist()))
         head = int(group["pos"].min())
         for pos in group["pos"].tolist():
             flags[index[pos]] = (None if pos == head else index[head], f"near-duplicate texts with different labels ({labels})")
@@ -230,6 +244,8 @@ def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
 def _length(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """texts whose token count is an outlier (robust z-score of log counts above outlier_z); reported by default"""
     z_max = float(opts["outlier_z"])
+    if len(frame) < 5:
+        return Found()  # too few rows for robust statistics
     counts = frame["text"].str.count(r"\S+").to_numpy()
     x = np.log1p(counts)
     med = np.median(x)
@@ -280,7 +296,7 @@ def clean(data: pd.DataFrame | str | Path, rules: Sequence[str] | None = None, *
     counts: dict[str, int] = {}
     flagged_counts: dict[str, int] = {}
     for name in names:
-        found = RULES.get(name)(work, opts)
+        found = RULES.get(name)(work, opts) if len(work) else Found()
         drop, flag = found.drop, dict(found.flag)
         if name in only:
             flag.update(drop)
