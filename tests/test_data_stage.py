@@ -186,3 +186,15 @@ def test_cli_clean_bad_input(tmp_path, capsys):
     assert ".csv" in capsys.readouterr().err
     assert main(["clean", "--list-rules"]) == 0
     assert "near_duplicate" in capsys.readouterr().out
+
+
+def test_max_rows_samples_before_cleaning(fast_config, tmp_path):
+    from justfit.config import JustfitConfig
+
+    p = tmp_path / "dirty.csv"
+    dirty(300).to_csv(p, index=False)
+    cfg = run_cfg(fast_config, str(p), label_noise="off")
+    cfg["data"]["max_rows"] = 100
+    splits, report, _ = prepare_data(JustfitConfig.from_dict(cfg))
+    kept = sum(splits.sizes().values())
+    assert kept + len(report.removed) == 100  # the sample, and only the sample, is accounted for

@@ -50,8 +50,10 @@ def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
         return frame
     from sklearn.model_selection import train_test_split
 
-    counts = frame["label"].value_counts()
-    strat = frame["label"] if counts.min() >= 2 and n >= len(counts) and len(frame) - n >= len(counts) else None
+    # Rows without a label (removed later by the cleaning stage) form their own stratum.
+    key = frame["label"].astype(object).where(frame["label"].notna(), "\x00missing").astype(str)
+    counts = key.value_counts()
+    strat = key if counts.min() >= 2 and n >= len(counts) and len(frame) - n >= len(counts) else None
     keep, _ = train_test_split(frame, train_size=n, stratify=strat, random_state=seed)
     return keep.sort_index()
 

@@ -107,6 +107,16 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     q = cfg.quality
     report = DataReport(enabled=q.enabled)
     loaded = load_data(cfg.data, allow_missing=q.enabled)
+    if cfg.data.max_rows:
+        # Sample first: max_rows bounds the cost of the whole run, the data stage included, and
+        # removed.csv then lists only rows of the sample.
+        from justfit.data.splitting import stratified_sample
+
+        key = "all" if "all" in loaded else "train"
+        item = loaded[key]
+        loaded[key] = LoadedData(stratified_sample(item.frame, cfg.data.max_rows, cfg.data.seed), item.columns,
+                                 item.source, item.extra_splits)
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_rows": None})})
     removed: list[pd.DataFrame] = []
     flagged: list[pd.DataFrame] = []
     if q.enabled:
@@ -176,10 +186,12 @@ def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: lis
     rows["split"] = split
     rate = lr.n_issues / max(lr.n_rows, 1)
     if rate > 0.1:
+        hedge = (f" The probe reaches {lr.oof_accuracy:.2f} out-of-fold accuracy, so many of them may be hard "
+                 "rather than wrong." if lr.oof_accuracy < 0.85 else "")
         report.warnings.append(
-            f"{lr.n_issues} training rows ({rate:.0%}) look mislabelled to a linear probe on frozen features "
-            f"(its out-of-fold accuracy: {lr.oof_accuracy:.2f}). Review the top suspects in data_report.json and "
-            "relabel them, or set quality.label_noise=drop or downweight.")
+            f"the label audit flags {lr.n_issues} training rows ({rate:.0%}) as likely mislabelled.{hedge} Review the "
+            "top suspects in data_report.json (flagged.csv has all of them); relabel them, or set "
+            "quality.label_noise=drop or downweight.")
     if q.label_noise == "drop":
         kept = train.drop(index=lr.issues["row"].tolist())
         check(train, kept)
