@@ -90,10 +90,16 @@ def test_label_audit_finds_planted_flips_on_learnable_features():
     assert (removed["rule"] == "label_noise").all() and removed["detail"].str.contains("suggested").all()
 
 
-def test_label_audit_skips_classes_too_small_for_folds():
+def test_label_audit_leaves_out_classes_too_small_for_folds():
     frame = pd.DataFrame({"text": ["a", "b", "c", "d", "e"], "label": ["x", "x", "x", "x", "y"]})
     rep = find_label_issues(frame, features=np.eye(5, dtype=np.float32))
-    assert rep.skipped and "'y' has 1 row" in rep.skipped and rep.n_issues == 0
+    assert rep.skipped and "'y'" in rep.skipped and rep.n_issues == 0
+    big, X, flipped, _ = blobs(600)
+    tiny = pd.DataFrame({"text": ["r1", "r2", "r3"], "label": ["rare"] * 3}, index=[9001, 9002, 9003])
+    rep = find_label_issues(pd.concat([big, tiny]), features=np.vstack([X, np.zeros((3, X.shape[1]))]), folds=5)
+    assert rep.folds == 5 and "'rare'" in rep.note and not rep.skipped
+    assert rep.n_rows == 600 and not set(rep.issues["row"]) & {9001, 9002, 9003}
+    assert len(set(rep.issues["row"]) & flipped) / len(flipped) >= 0.8
 
 
 def test_feature_cache_embeds_once_and_reuses(tiny_model, tmp_path):
@@ -148,10 +154,10 @@ def test_weighted_loss_matches_manual_computation(tiny_model):
     model.eval()
     out = task.forward(model, batch)
     losses = torch.nn.functional.cross_entropy(out["logits"].float(), batch["labels"], reduction="none")
-    w = torch.tensor([1.0 * 1, 0.5 * 3, 1.0 * 3, 0.0 * 1])
-    assert torch.allclose(out["loss"], (losses * w).sum() / w.sum(), atol=1e-6)
+    cw, rw = torch.tensor([1.0, 3.0, 3.0, 1.0]), torch.tensor([1.0, 0.5, 1.0, 0.0])
+    assert torch.allclose(out["loss"], (losses * rw * cw).sum() / cw.sum(), atol=1e-6)
     plain = TextClassificationTask(tok, 32).forward(model, task.collate([ds[i] for i in range(4)]))
-    assert torch.allclose(plain["loss"], (losses * torch.tensor([1.0, 0.5, 1.0, 0.0])).sum() / 2.5, atol=1e-6)
+    assert torch.allclose(plain["loss"], (losses * rw).mean(), atol=1e-6)  # row weights are not renormalised
 
 
 def test_balance_report_warns_about_tiny_classes():

@@ -138,7 +138,8 @@ def test_non_text_rule():
     df = frame([
         ("http://t.co/abc https://x.y/z", "a"),            # URLs only
         ("<div><br/></div> &amp; &nbsp;", "b"),            # markup only
-        ("12345 !!! ??? 678", "a"),                        # numbers and symbols
+        ("12345 !!! ??? 678", "a"),                        # numbers and symbols: reported, kept
+        ("... !!! ???", "b"),                              # punctuation only
         ("\ufffd\ufffd\ufffd\u0081\u0082 ok", "b"),        # encoding garbage
         ("great flight, thanks http://t.co/abc", "a"),     # words with a URL: kept
         ("\U0001F600\U0001F600\U0001F44D", "b"),           # emoji only: kept (it carries meaning)
@@ -146,8 +147,11 @@ def test_non_text_rule():
     ])
     rep = clean(df, rules=["non_text"])
     removed = rep.removed.set_index("row")
-    assert sorted(removed.index) == [0, 1, 2, 3]
-    assert "no words" in removed.loc[0, "detail"] and "encoding garbage" in removed.loc[3, "detail"]
+    assert sorted(removed.index) == [0, 1, 3, 4]
+    assert "no words" in removed.loc[0, "detail"] and "encoding garbage" in removed.loc[4, "detail"]
+    assert rep.flagged["row"].tolist() == [2] and "numbers or symbols" in rep.flagged["detail"].iloc[0]
+    stars = clean(frame([("\u2b50\u2b50\u2b50\u2b50\u2b50", "a"), ("10/10", "b"), ("fine", "a")]), rules=["non_text"])
+    assert len(stars.data) == 3
 
 
 def test_length_outliers_reported_by_default_and_dropped_on_request():

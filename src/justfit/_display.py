@@ -24,8 +24,8 @@ def data_report_table(report: Any, title: str = "data stage") -> Table:
 def print_data_stage(report: Any, console: Any) -> None:
     if not report.enabled:
         console.print("data stage: off (quality.enabled=false)")
-        return
-    console.print(data_report_table(report))
+    else:
+        console.print(data_report_table(report))
     print_warnings(report.warnings, console)
 
 

@@ -70,6 +70,12 @@ class QualityConfig(_Section):
     label_noise_top: int = Field(20, ge=0, description="How many top suspects the report lists.")
     cache_dir: str | None = Field(None, description="Feature cache folder; default $JUSTFIT_CACHE_DIR or ~/.cache/justfit.")
 
+    @field_validator("leakage", "label_noise", mode="before")
+    @classmethod
+    def _off(cls, v: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if v is False else (v.strip().lower() if isinstance(v, str) else v)
+
     @field_validator("rules", "report_only", mode="before")
     @classmethod
     def _split_names(cls, v: Any) -> Any:
@@ -83,7 +89,7 @@ class QualityConfig(_Section):
     def _known_rules(cls, v: list[str]) -> list[str]:
         from justfit.data.cleaning import RULES
 
-        names = [str(x).strip() for x in v]
+        names = [str(x).strip().lower() for x in v]
         for name in names:
             if name not in RULES:
                 raise ValueError(f"unknown cleaning rule '{name}' (valid: {', '.join(RULES.names())})"

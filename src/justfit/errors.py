@@ -50,3 +50,7 @@ def did_you_mean(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> st
     if not match:
         match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""
+
+
+class DataQualityWarning(UserWarning):
+    """A finding of the data stage the user should act on (test leakage, tiny classes, label noise)."""

@@ -227,7 +227,13 @@ class Finetuner:
         from justfit.evaluation.predict import predict_logits, softmax
 
         self._check_fitted()
-        ds = self.task_.encode(_as_texts(X))
+        texts = _as_texts(X)
+        if getattr(self, "normalize_text_", False):
+            # Trained on texts the cleaning stage normalised: predict on texts normalised the same way.
+            from justfit.data.cleaning import normalize_text
+
+            texts = [normalize_text(t) for t in texts]
+        ds = self.task_.encode(texts)
         bs = self.config_.training.eval_batch_size
         with progress_bar("predicting", enabled=self.progress and len(ds) > bs) as bar:
             # fp32 inference: the scores match what plain transformers gives for the saved model.
@@ -269,6 +275,7 @@ class Finetuner:
                 "task": "text-classification",
                 "labels": [_plain(c) for c in self.classes_],
                 "max_length": self.task_.max_length,
+                "normalize_text": bool(getattr(self, "normalize_text_", False)),
                 "base_model": str(self.model_source_),
                 "config": self.config_.model_dump(mode="json"),
                 "best_epoch": self.best_epoch_,
@@ -313,6 +320,7 @@ class Finetuner:
         self.config_ = cfg
         self.best_epoch_ = meta.get("best_epoch")
         self.stop_reason_ = meta.get("stop_reason", "")
+        self.normalize_text_ = bool(meta.get("normalize_text", False))
         if meta.get("train_class_counts"):
             self.train_codes_ = np.repeat(np.arange(len(labels)), meta["train_class_counts"])
         return self

@@ -58,6 +58,13 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     final = run_dir_for(cfg)
     splits, report, loaded = prepare_data(cfg, progress=progress)
     columns = next(iter(loaded.values())).columns
+    if not progress:
+        import warnings
+
+        from justfit.errors import DataQualityWarning
+
+        for w in report.warnings:
+            warnings.warn(w, DataQualityWarning, stacklevel=2)
     if progress:
         from rich.console import Console
 
@@ -73,6 +80,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         )
 
     est.fit(splits.train, X_val=splits.validation, sample_weight=sample_weights_for(report, splits.train))
+    est.normalize_text_ = cfg.quality.enabled and "normalize" in cfg.quality.rules
     test_proba = est.predict_proba(splits.test["text"].tolist())
     metrics = est.evaluate(splits.test, proba=test_proba)
 

@@ -46,12 +46,25 @@ def train(
     overrides.update(parse_overrides(set_))
     cfg = cfg.updated(overrides)
 
-    result = finetune(cfg, progress=not quiet)
+    import warnings
+
+    from justfit._display import print_warnings
+    from justfit.errors import DataQualityWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataQualityWarning)
+        result = finetune(cfg, progress=not quiet)
+    print_warnings([str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)], console)
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))
     full = _read_metrics(result.run_dir)
     if full:
         console.print(per_class_table(full))
+    quality = result.data.get("quality", {})
+    if quality.get("test_leaks"):
+        kept = "kept" in str(quality.get("leakage"))
+        console.print(f"[bold red]TEST SET LEAKAGE:[/bold red] {quality.get('leakage')}."
+                      + (" These test metrics are optimistic." if kept else "") + " See data_report.json.")
     console.print(f"best epoch: {result.best_epoch}  ·  stop: {result.stop_reason}")
     console.print(f"run directory: [bold]{result.run_dir}[/bold]   (model: {result.model_dir})")
 

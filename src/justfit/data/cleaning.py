@@ -121,14 +121,16 @@ def _missing_label(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
 _URL = r"(?:https?://|www\.)\S+"
 _MARKUP = r"<[^>\n]{0,200}>|&#?\w{1,8};"
 _LETTER = r"[^\W\d_]"
-_EMOJI = "[\U0001F000-\U0001FAFF\u2600-\u27BF]"
+# Emoji and pictographic symbols (stars, hearts, arrows) carry meaning in reviews and posts.
+_EMOJI = "[\U0001F000-\U0001FAFF\u2190-\u21FF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF]"
 # Replacement characters, C1 control characters and the classic UTF-8-read-as-Latin-1 pairs.
 _MOJIBAKE = "[\ufffd\u0080-\u009f]|Ã[\u00a0-\u00bf]|â€|Â[\u00a0-\u00bf]"
 
 
 @RULES.register("non_text")
 def _non_text(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
-    """texts that are mostly not words: only URLs, markup, numbers or symbols, or encoding garbage"""
+    """texts that are not words: only URLs, markup or punctuation, or mostly encoding garbage (texts of mostly
+    numbers and symbols, such as '10/10', are reported but kept)"""
     text = frame["text"]
     stripped = text.str.replace(_URL, " ", regex=True).str.replace(_MARKUP, " ", regex=True)
     letters = stripped.str.count(_LETTER) + stripped.str.count(_EMOJI)
@@ -137,19 +139,26 @@ def _non_text(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     garbage = text.str.count(_MOJIBAKE)
     drops: Drops = {}
     no_words = letters == 0
-    for row in frame.index[no_words]:
-        drops[row] = (None, "no words: only URLs, markup, numbers or symbols")
+    # Nothing left once URLs and markup are gone, or only punctuation: not text. Digits or symbols
+    # ('10/10', '<3', '5*') may carry the label, so those are only reported.
+    has_digits_or_symbols = stripped.str.contains(r"[\d<>=+*#%$€£^~|]", regex=True)
+    flags: Drops = {}
+    for row, keep in zip(frame.index[no_words], has_digits_or_symbols[no_words], strict=True):
+        if keep:
+            flags[row] = (None, "no words: only numbers or symbols")
+        else:
+            drops[row] = (None, "no words: only URLs, markup or punctuation")
     bad = ~no_words & (garbage / visible > 0.3)
     for row, g in zip(frame.index[bad], garbage[bad], strict=True):
         drops[row] = (None, f"encoding garbage ({int(g)} mis-decoded characters)")
     ratio = letters / rest.clip(lower=1)
     mostly = ~no_words & ~bad & (ratio < 0.25) & (rest >= 8)
     for row, r in zip(frame.index[mostly], ratio[mostly], strict=True):
-        drops[row] = (None, f"mostly not words ({r:.0%} letters after removing URLs and markup)")
+        flags[row] = (None, f"mostly not words ({r:.0%} letters after removing URLs and markup)")
     # Readable texts with some mis-decoded characters are kept, but reported: the file's encoding may be wrong.
     some = ~no_words & ~bad & ~mostly & (garbage >= 3)
-    flags = {row: (None, f"{int(g)} mis-decoded characters: check the file's encoding")
-             for row, g in zip(frame.index[some], garbage[some], strict=True)}
+    flags.update({row: (None, f"{int(g)} mis-decoded characters: check the file's encoding")
+                  for row, g in zip(frame.index[some], garbage[some], strict=True)})
     return Found(drops, flags)
 
 
@@ -194,7 +203,7 @@ def _exact(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
 def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """near duplicates (MinHash LSH on character shingles, Jaccard >= near_threshold); one copy per label is kept,
     and near-duplicate texts with different labels are reported"""
-    from justfit.data.minhash import _shingles, find_near_duplicates
+    from justfit.data.minhash import SLACK, exact_jaccard, find_near_duplicates
 
     thr = float(opts["near_threshold"])
     if not 0 < thr <= 1:
@@ -211,20 +220,25 @@ def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     drops: Drops = {}
     kept_pos: list[int] = []
     sub = sub.sort_values("pos", kind="stable")
+    sig = nd.sig
     for _, group in sub.groupby(["cluster", "label"], sort=False):
         # Greedy, in row order: a row goes only if it is itself similar enough to a row already kept
-        # (clusters are linked pairs, so two rows of one cluster can be far apart).
-        keep: list[tuple[int, set[bytes]]] = []
+        # (clusters are linked pairs, so two rows of one cluster can be far apart). Kept rows are
+        # screened by signature estimate, the closest few checked exactly.
+        kept: list[int] = []
         for pos in group["pos"].tolist():
-            shingles = set(_shingles(texts[pos], ngram))
             match = None
-            for kpos, kset in keep[:50]:
-                sim = len(shingles & kset) / len(shingles | kset)
-                if sim >= thr:
-                    match = (kpos, sim)
-                    break
+            if kept:
+                est = (sig[kept] == sig[pos]).mean(axis=1)
+                for k in np.argsort(-est)[:3]:
+                    if est[k] < thr - SLACK:
+                        break
+                    sim = exact_jaccard(texts[kept[k]], texts[pos], ngram)
+                    if sim >= thr:
+                        match = (kept[k], sim)
+                        break
             if match is None:
-                keep.append((pos, shingles))
+                kept.append(pos)
                 kept_pos.append(pos)
             else:
                 drops[index[pos]] = (index[match[0]], f"near duplicate (Jaccard {match[1]:.2f})")
@@ -354,6 +368,9 @@ def _as_frame(data: Any, text_column: str | None, label_column: str | None) -> p
         return load_table(data, text_column, label_column, allow_missing=True).frame
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"clean() takes a DataFrame or a data file path. Got {type(data).__name__}.")
+    if not data.index.is_unique:
+        raise DataError("The rows to clean have repeated index values; give each row its own number "
+                        "(e.g. frame.reset_index(drop=True)).")
     if list(data.columns) == ["text", "label"] and text_column is None and label_column is None:
         return data.copy()
     frame = data.rename(columns=str)

@@ -176,7 +176,7 @@ def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data",
             raise_missing_labels(missing.to_numpy(), spec.label, where)
         if missing.any():
             values = pd.Series([None] * len(label), dtype=object)
-            present = _normalise_labels(label[~missing])
+            present = _normalise_labels(label[~missing].infer_objects())
             values[~missing.to_numpy()] = present.astype(object).to_numpy()
             out["label"] = values.to_numpy()
         else:

@@ -34,6 +34,7 @@ class LabelReport:
     classes: list[Any] = field(default_factory=list)
     features: dict[str, Any] = field(default_factory=dict)
     skipped: str = ""
+    note: str = ""
 
     @property
     def n_issues(self) -> int:
@@ -42,7 +43,7 @@ class LabelReport:
     def to_dict(self, top: int = 20) -> dict[str, Any]:
         return {"rows": self.n_rows, "folds": self.folds, "out_of_fold_accuracy": self.oof_accuracy,
                 "issues": self.n_issues, "issue_rate": self.n_issues / max(self.n_rows, 1),
-                "skipped": self.skipped, "features": self.features,
+                "skipped": self.skipped, "note": self.note, "features": self.features,
                 "top": _jsonable(self.issues.head(top).to_dict("records"))}
 
     def as_removed(self, detail_prefix: str = "likely mislabelled") -> pd.DataFrame:
@@ -93,20 +94,33 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
         raise DataError("find_label_issues got no rows.")
     if folds < 2:
         raise ConfigError(f"Label audit folds must be at least 2. Got {folds}.")
-    classes = sorted(pd.unique(frame["label"]).tolist(), key=lambda v: (isinstance(v, str), v))
-    codes = frame["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
-    counts = np.bincount(codes, minlength=len(classes))
-    k = int(min(folds, counts.min()))
-    if len(classes) < 2 or k < 2:
-        why = ("a single class" if len(classes) < 2 else
-               f"class '{classes[int(counts.argmin())]}' has {int(counts.min())} row(s); each needs 2 for 2 folds")
+    if features is not None and len(features) != len(frame):
+        raise DataError(f"find_label_issues got {len(features)} feature rows for {len(frame)} texts.")
+    # Classes with fewer rows than folds cannot appear in every fold: they are left out of the
+    # audit (reported), rather than cutting the folds of every class.
+    counts = frame["label"].value_counts()
+    small = counts[counts < folds]
+    if len(counts) - len(small) < 2:
+        small, folds = counts[counts < 2], int(counts[counts >= 2].min()) if (counts >= 2).any() else 0
+    note = ""
+    if len(small):
+        note = (f"class(es) {', '.join(repr(str(c)) for c in small.index)} have fewer than {max(folds, 2)} rows "
+                "and were left out of the label audit")
+    keep = ~frame["label"].isin(small.index).to_numpy()
+    sub = frame[keep]
+    classes = sorted(pd.unique(sub["label"]).tolist(), key=lambda v: (isinstance(v, str), v))
+    if len(classes) < 2 or folds < 2:
+        why = "a single class" if frame["label"].nunique() < 2 else note
         return LabelReport(len(frame), 0, float("nan"), classes=classes, skipped=f"label audit skipped: {why}")
+    codes = sub["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    k = folds
     info: dict[str, Any] = {}
     if features is None:
-        features, info = embed_cached(frame["text"].tolist(), model, max_length=max_length, cache=cache,
+        features, info = embed_cached(sub["text"].tolist(), model, max_length=max_length, cache=cache,
                                       cache_dir=cache_dir, progress=progress)
-    if len(features) != len(frame):
-        raise DataError(f"find_label_issues got {len(features)} feature rows for {len(frame)} texts.")
+    else:
+        features = np.asarray(features)[keep]
+    frame = sub
     proba = out_of_fold_proba(features, codes, folds=k, seed=seed)
     quality = get_label_quality_scores(codes, proba)
     ranked = cl_find(labels=codes, pred_probs=proba, return_indices_ranked_by="self_confidence")
@@ -122,6 +136,6 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
         "p_suggested": proba[ranked, suggested[ranked]],
     })
     return LabelReport(n_rows=len(frame), folds=k, oof_accuracy=float((suggested == codes).mean()),
-                       issues=issues, classes=classes,
+                       issues=issues, classes=classes, note=note,
                        features={k: v for k, v in info.items() if k != "model"} | ({"model": info["model"]}
                                                                                    if "model" in info else {}))

@@ -70,39 +70,43 @@ def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, act
 
     if action not in ACTIONS:
         raise ConfigError(f"Leakage action must be one of {', '.join(ACTIONS)}. Got {action!r} instead.")
+    from justfit.errors import DataError
+
+    for name, frame in [("train", train), *held_out.items()]:
+        if frame is not None and not frame.index.is_unique:
+            raise DataError(f"The {name} rows have repeated index values; give each row its own number "
+                            "(e.g. frame.reset_index(drop=True)).")
     train_keys = train["text"].map(normalize_text).str.lower()
     train_texts = train_keys.tolist()
-    hits: dict[Any, tuple[Any, str, str]] = {}  # train row -> (held-out row, split, detail)
+    hits: dict[Any, tuple[Any, str, str]] = {}  # train row -> (held-out row, split, detail), test first
     counts: dict[str, dict[str, int]] = {}
     held_leaked: dict[str, int] = {}
-    for split, frame in held_out.items():
+    # The test split first: a training row that copies a test row is reported as a test leak.
+    for split in sorted(held_out, key=lambda name: name != "test"):
+        frame = held_out[split]
         if frame is None or not len(frame):
             continue
         keys = frame["text"].map(normalize_text).str.lower()
         first_row = pd.Series(keys.index, index=keys.to_numpy())
         first_row = first_row[~first_row.index.duplicated()]
         exact_mask = train_keys.isin(first_row.index)
-        leaked_rows: set[Any] = set()
-        n_exact = 0
+        leaked_keys = set(train_keys[exact_mask])
         for row, key in train_keys[exact_mask].items():
-            if row not in hits:
-                hits[row] = (first_row[key], split, f"exact copy of {split} row {first_row[key]}")
-                n_exact += 1
-            leaked_rows.add(first_row[key])
-        n_near = 0
+            hits.setdefault(row, (first_row[key], split, f"exact copy of {split} row {first_row[key]}"))
+        near_rows: set[Any] = set()
+        leaked_held: set[Any] = set()
         if near:
             rest = np.flatnonzero(~exact_mask.to_numpy())
-            held_texts = keys.tolist()
-            nd = cross_near_duplicates([train_texts[i] for i in rest], held_texts, threshold=threshold,
+            nd = cross_near_duplicates([train_texts[i] for i in rest], keys.tolist(), threshold=threshold,
                                        num_perm=num_perm, ngram=ngram)
             for (i, j), sim in zip(nd.pairs.tolist(), nd.similarity.tolist(), strict=True):
                 row, other = train.index[rest[i]], frame.index[j]
-                leaked_rows.add(other)
-                if row not in hits:
-                    hits[row] = (other, split, f"near copy (Jaccard {sim:.2f}) of {split} row {other}")
-                    n_near += 1
-        counts[split] = {"exact": n_exact, "near": n_near}
-        held_leaked[split] = len(leaked_rows)
+                leaked_held.add(other)
+                near_rows.add(row)
+                hits.setdefault(row, (other, split, f"near copy (Jaccard {sim:.2f}) of {split} row {other}"))
+        counts[split] = {"exact": int(exact_mask.sum()), "near": len(near_rows)}
+        leaked_held |= set(frame.index[keys.isin(leaked_keys).to_numpy()])
+        held_leaked[split] = len(leaked_held)
     rows = list(hits)
     leaked = pd.DataFrame({
         "row": rows, "split": "train", "rule": "leakage",

@@ -66,12 +66,20 @@ def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def candidate_pairs(sig: np.ndarray, threshold: float, *, max_bucket: int = 64) -> np.ndarray:
+# Candidates whose signature estimate is this far below the threshold are not checked exactly
+# (the estimate's standard error at 128 permutations is about 0.035).
+SLACK = 0.15
+
+
+def candidate_pairs(sig: np.ndarray, threshold: float, *, max_bucket: int = 64,
+                    split_at: int | None = None) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, sharing at least one LSH band bucket (unverified).
 
-    Buckets up to ``max_bucket`` rows give all their pairs; larger ones (a template repeated
-    thousands of times) pair each member with its neighbours in row order, which keeps the
-    count linear and still links the whole bucket into one cluster.
+    Buckets up to ``max_bucket`` rows give all their pairs. Larger ones (a template repeated
+    thousands of times) are swept with representatives: each member is paired with the first
+    representative whose signature estimate is within ``SLACK`` of the threshold, which keeps
+    the count near-linear and links every close member. With ``split_at``, only pairs with
+    ``i < split_at <= j`` are made (rows of two sets compared with each other, not within).
     """
     bands, rows = lsh_params(threshold, sig.shape[1])
     keys = _band_keys(sig, bands, rows)
@@ -87,16 +95,54 @@ def candidate_pairs(sig: np.ndarray, threshold: float, *, max_bucket: int = 64) 
             pairs.append(np.stack([order[two], order[two + 1]], axis=1))
         for st, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
             members = np.sort(order[st:st + size])
-            if size <= max_bucket:
+            if split_at is not None:
+                pairs.extend(_cross_bucket_pairs(members, sig, threshold, split_at))
+            elif size <= max_bucket:
                 i, j = np.triu_indices(size, 1)
                 pairs.append(np.stack([members[i], members[j]], axis=1))
             else:
-                pairs.append(np.stack([members[:-1], members[1:]], axis=1))
+                pairs.extend(_swept_bucket_pairs(members, sig, threshold))
     if not pairs:
         return np.empty((0, 2), dtype=np.int64)
     allp = np.concatenate(pairs).astype(np.int64)
     allp.sort(axis=1)
-    return np.unique(allp, axis=0)
+    allp = np.unique(allp, axis=0)
+    if split_at is not None:
+        allp = allp[(allp[:, 0] < split_at) & (allp[:, 1] >= split_at)]
+    return allp
+
+
+def _swept_bucket_pairs(members: np.ndarray, sig: np.ndarray, threshold: float) -> list[np.ndarray]:
+    out = []
+    remaining = members
+    while len(remaining) > 1:
+        rep, rest = remaining[0], remaining[1:]
+        close = (sig[rest] == sig[rep]).mean(axis=1) >= threshold - SLACK
+        if close.any():
+            out.append(np.stack([np.full(int(close.sum()), rep), rest[close]], axis=1))
+        remaining = rest[~close]
+    return out
+
+
+def _cross_bucket_pairs(members: np.ndarray, sig: np.ndarray, threshold: float, split_at: int) -> list[np.ndarray]:
+    left, right = members[members < split_at], members[members >= split_at]
+    out = []
+    for r in right.tolist():
+        close = left[(sig[left] == sig[r]).mean(axis=1) >= threshold - SLACK] if len(left) else left
+        if len(close):
+            out.append(np.stack([close, np.full(len(close), r)], axis=1))
+    return out
+
+
+def verify(texts: Sequence[str], sig: np.ndarray, pairs: np.ndarray, threshold: float,
+           ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the pairs whose exact shingle Jaccard reaches ``threshold`` (signature estimate first)."""
+    if not len(pairs):
+        return pairs.reshape(0, 2), np.empty(0, dtype=np.float32)
+    pairs = pairs[jaccard_estimate(sig, pairs) >= threshold - SLACK]
+    sim = np.array([exact_jaccard(texts[i], texts[j], ngram) for i, j in pairs.tolist()], dtype=np.float32)
+    keep = sim >= threshold
+    return pairs[keep], sim[keep]
 
 
 def jaccard_estimate(sig: np.ndarray, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
@@ -110,10 +156,12 @@ def jaccard_estimate(sig: np.ndarray, pairs: np.ndarray, chunk: int = 200_000) -
 
 @dataclass
 class NearDuplicates:
-    """Verified near-duplicate pairs ``(i, j)`` (positions, ``i < j``) and their estimated Jaccard."""
+    """Verified near-duplicate pairs ``(i, j)`` (positions, ``i < j``), their exact Jaccard, and
+    the signatures they were found with."""
 
     pairs: np.ndarray
     similarity: np.ndarray
+    sig: np.ndarray | None = None
 
     def clusters(self, n: int) -> np.ndarray:
         """Connected components: for each position, the smallest position of its cluster."""
@@ -134,10 +182,8 @@ def find_near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, num_pe
     """Near-duplicate pairs among ``texts``: LSH candidates verified by exact shingle Jaccard."""
     if sig is None:
         sig = signatures(texts, num_perm=num_perm, ngram=ngram)
-    pairs = candidate_pairs(sig, threshold)
-    sim = np.array([exact_jaccard(texts[i], texts[j], ngram) for i, j in pairs.tolist()], dtype=np.float32)
-    keep = sim >= threshold
-    return NearDuplicates(pairs[keep] if len(pairs) else pairs, sim[keep])
+    pairs, sim = verify(texts, sig, candidate_pairs(sig, threshold), threshold, ngram)
+    return NearDuplicates(pairs, sim, sig)
 
 
 def exact_jaccard(a: str, b: str, ngram: int = 5) -> float:
@@ -151,11 +197,7 @@ def cross_near_duplicates(a: Sequence[str], b: Sequence[str], *, threshold: floa
     """Near-duplicate pairs ``(i, j)`` with ``a[i]`` similar to ``b[j]`` (pairs inside ``a`` or ``b`` are skipped)."""
     texts = list(a) + list(b)
     sig = signatures(texts, num_perm=num_perm, ngram=ngram)
-    pairs = candidate_pairs(sig, threshold)
-    pairs = pairs[(pairs[:, 0] < len(a)) & (pairs[:, 1] >= len(a))] if len(pairs) else pairs
-    sim = np.array([exact_jaccard(texts[i], texts[j], ngram) for i, j in pairs.tolist()], dtype=np.float32)
-    keep = sim >= threshold
-    out = pairs[keep] if len(pairs) else pairs.reshape(0, 2)
-    if len(out):
-        out = np.stack([out[:, 0], out[:, 1] - len(a)], axis=1)
-    return NearDuplicates(out, sim[keep])
+    pairs, sim = verify(texts, sig, candidate_pairs(sig, threshold, split_at=len(a)), threshold, ngram)
+    if len(pairs):
+        pairs = np.stack([pairs[:, 0], pairs[:, 1] - len(a)], axis=1)
+    return NearDuplicates(pairs, sim)

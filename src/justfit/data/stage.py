@@ -154,7 +154,8 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
                          splits)
             splits.train = lk.train
         if lk.test_leaks:
-            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.")
+            tail = "" if q.leakage == "remove" else " The test metrics of this run will be optimistic."
+            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.{tail}")
 
     if q.enabled and q.label_noise != "off":
         splits.train = _label_audit(cfg, splits.train, report, removed, flagged, progress, split="train",
@@ -163,6 +164,9 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
 
     report.balance, warns = balance_report(splits)
     report.warnings.extend(warns)
+    if cfg.training.class_weights == "auto" and cfg.training.sampler == "balanced":
+        report.warnings.append("training.class_weights=auto and training.sampler=balanced both correct the imbalance; "
+                               "together they over-weight the small classes. Use one of them.")
     report.removed = _concat(removed)
     report.flagged = _concat(flagged)
     return splits, report, loaded
@@ -177,6 +181,8 @@ def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: lis
     lr = find_label_issues(train, model=cfg.model.name, folds=q.label_noise_folds, seed=cfg.data.seed,
                            max_length=cfg.data.max_length, cache_dir=q.cache_dir, progress=progress)
     report.labels = lr
+    if lr.note:
+        report.warnings.append(lr.note)
     if lr.skipped:
         report.warnings.append(lr.skipped)
         return train
@@ -214,18 +220,19 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: Splits) -> None:
+def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: Splits | None = None) -> None:
+    """Refuse a training set that an audit emptied or stripped of a class, naming the audit and its remedy."""
+    remedy = ("Set quality.leakage=report to keep them" if "leakage" in what
+              else "Set quality.label_noise=report (or downweight) to keep them")
     if len(after) == 0:
-        raise DataError(f"No training rows are left: {what} ({len(before)} rows). Set quality.leakage=report or "
-                        "quality.label_noise=report, or fix the data.")
-    check_labels(after, f"the training data after the data stage ({what})")
+        raise DataError(f"No training rows are left: {what} ({len(before)} rows). {remedy}, or fix the data.")
     lost = set(before["label"]) - set(after["label"])
-    if lost:
-        raise DataError(f"Class(es) {', '.join(map(repr, sorted(map(str, lost))))} have no training rows left: "
-                        f"{what}. Set quality.leakage=report or quality.label_noise=report, or fix the data.")
-    held = set(splits.validation["label"]) | set(splits.test["label"])
-    if held - set(after["label"]):
-        raise DataError(f"Some validation/test classes have no training rows left after {what}.")
+    held = set() if splits is None else set(splits.validation["label"]) | set(splits.test["label"])
+    if lost or held - set(after["label"]) or after["label"].nunique() < 2:
+        gone = ", ".join(repr(str(c)) for c in sorted(lost | (held - set(after["label"])), key=str))
+        raise DataError(f"{what[0].upper() + what[1:]} and left {'class(es) ' + gone + ' without' if gone else 'too few'}"
+                        f" training rows. {remedy}, or fix the data.")
+    check_labels(after, f"the training data after the data stage ({what})")
 
 
 def sample_weights_for(report: DataReport, train: pd.DataFrame) -> np.ndarray | None:
@@ -276,8 +283,13 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
         raise RunDirError(f"'{out.parent}' is a file, not a folder. Choose another --output.")
 
     raw = read_any(cfg.data.path)
+    notes = []
     if isinstance(raw, dict):
-        raw = raw["train"] if "train" in raw else next(iter(raw.values()))
+        first = "train" if "train" in raw else next(iter(raw))
+        if len(raw) > 1:
+            notes.append(f"'{cfg.data.path}' holds splits {', '.join(raw)}; only '{first}' was cleaned. Export the "
+                         "others and clean them separately, or let 'justfit train' run the data stage on them.")
+        raw = raw[first]
     loaded = load_table(cfg.data.path, cfg.data.text_column, cfg.data.label_column, allow_missing=True)
     cols = loaded.columns
     options = check_options({"conflicts": q.conflicts, "near_threshold": q.near_threshold,
@@ -286,26 +298,27 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     if len(rep.data) and rep.data["label"].isna().any():
         raise_missing_labels(rep.data["label"].isna().to_numpy(), cols.label, f"'{cfg.data.path}'")
     check_result(loaded.frame, rep.data, rep)
-    report = DataReport(cleaning={"data": rep})
+    report = DataReport(cleaning={"data": rep}, warnings=notes)
     kept = rep.data
     removed, flagged = [rep.removed], [rep.flagged]
     if test and q.leakage != "off":
         from justfit.data.leakage import audit_leakage
 
-        held = load_table(test, cols.text, cols.label).frame
+        held = load_table(test, cols.text, cols.label, allow_missing=True).frame
+        held = clean(held, [r for r in q.rules if r in HELD_OUT_RULES], report_only=[], check=False).data
         lk = audit_leakage(kept, {"test": held}, action=q.leakage, threshold=q.near_threshold,
                            num_perm=q.num_perm, ngram=q.near_ngram)
         report.leakage = lk
         (removed if q.leakage == "remove" else flagged).append(lk.leaked)
         if q.leakage == "remove" and len(lk.leaked):
-            check_result(kept, lk.train, rep, " after removing copies of test rows")
+            _check_after(kept, lk.train, "the leakage audit removed copies of test rows")
             kept = lk.train
         if lk.test_leaks:
             report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.")
     if q.label_noise != "off":
         kept = _label_audit(cfg, kept, report, removed, flagged, progress, split="",
-                            check=lambda before, after: check_result(
-                                before, after, rep, " after dropping likely mislabelled rows"))
+                            check=lambda before, after: _check_after(
+                                before, after, "the label audit dropped likely mislabelled rows"))
     stats = Splits(train=kept, validation=kept.iloc[0:0], test=kept.iloc[0:0])
     report.balance, warns = balance_report(stats)
     report.warnings.extend(warns)

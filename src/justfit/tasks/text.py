@@ -51,11 +51,12 @@ class TextClassificationTask:
             if class_weights is None and self.class_weights is not None:
                 class_weights = self.class_weights.to(logits.device)
             # The loss in fp32 even under bf16 autocast: it is a reduction, and cheap.
-            # Weighted mean over the batch, as F.cross_entropy(weight=...) does, with per-row weights too.
+            # Class weights: a weighted mean, as F.cross_entropy(weight=...) computes it. Row weights are
+            # absolute (a row of weight 0.2 counts 0.2 of a row wherever it lands), so they are not
+            # renormalised per batch.
             losses = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
-            w = batch.get("weights")
-            if class_weights is not None:
-                cw = class_weights[batch["labels"]]
-                w = cw if w is None else w * cw
-            out["loss"] = losses.mean() if w is None else (losses * w).sum() / w.sum().clamp(min=1e-12)
+            cw = class_weights[batch["labels"]] if class_weights is not None else torch.ones_like(losses)
+            if "weights" in batch:
+                losses = losses * batch["weights"]
+            out["loss"] = (losses * cw).sum() / cw.sum().clamp(min=1e-12)
         return out

@@ -91,8 +91,11 @@ def embed_cached(texts: Sequence[str], model: str | None = None, *, max_length: 
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, feats)
-        os.replace(tmp, path)
+        try:
+            np.save(tmp, feats)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     info["seconds"] = time.perf_counter() - t0
     return feats, info
 
