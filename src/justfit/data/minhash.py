@@ -157,7 +157,12 @@ def jaccard_estimate(sig: np.ndarray, pairs: np.ndarray, chunk: int = 200_000) -
 @dataclass
 class NearDuplicates:
     """Verified near-duplicate pairs ``(i, j)`` (positions, ``i < j``), their exact Jaccard, and
-    the signatures they were found with."""
+    the signatures they were found with.
+
+    The pairs link every cluster of near duplicates, but inside a large cluster (an LSH bucket
+    of more than 64 rows, e.g. a repeated template) they are pairs to representatives, not
+    every pair: count clusters with ``clusters()``, not pairs.
+    """
 
     pairs: np.ndarray
     similarity: np.ndarray

@@ -192,7 +192,8 @@ def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: lis
     rows["split"] = split
     rate = lr.n_issues / max(lr.n_rows, 1)
     if rate > 0.1:
-        hedge = (f" The probe reaches {lr.oof_accuracy:.2f} out-of-fold accuracy, so many of them may be hard "
+        hedge = (f" The audit's probe on frozen features reaches {lr.oof_accuracy:.2f} out-of-fold accuracy, so many "
+                 "of them may be hard "
                  "rather than wrong." if lr.oof_accuracy < 0.85 else "")
         report.warnings.append(
             f"the label audit flags {lr.n_issues} training rows ({rate:.0%}) as likely mislabelled.{hedge} Review the "
