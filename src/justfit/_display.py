@@ -33,3 +33,23 @@ def print_warnings(warnings: list[str], console: Any) -> None:
     for w in warnings:
         style = "bold red" if w.startswith("TEST SET LEAKAGE") else "yellow"
         console.print(f"[{style}]warning:[/{style}] {w}")
+
+
+VERDICT_STYLE = {"good fit": "bold green", "not converged": "bold yellow", "overfitting": "bold red",
+                 "underfitting": "bold red", "unstable": "bold red", "leaked test set": "bold red",
+                 "noisy labels": "bold yellow"}
+
+
+def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:
+    """The verdict, then the findings with their evidence and the remedies as --set flags."""
+    from justfit.diagnosis.remedies import as_flags
+
+    style = VERDICT_STYLE.get(diagnosis.verdict, "bold")
+    console.print(f"verdict: [{style}]{diagnosis.verdict}[/{style}]")
+    for f in diagnosis.findings[:limit]:
+        console.print(f"  [{f.severity}] [bold]{f.title}[/bold]")
+        console.print(f"      {f.explanation}")
+        for r in f.remedies[:3]:
+            console.print(f"      try: {as_flags(r)}   ({r['why']})")
+    if len(diagnosis.findings) > limit:
+        console.print(f"  ... and {len(diagnosis.findings) - limit} more (see diagnosis.json)")

@@ -13,7 +13,7 @@ from justfit.errors import RunDirError
 
 # The run directory contract (see README): every file a finished run has.
 RUN_FILES = ("config.yaml", "history.jsonl", "metrics.json", "result.json", "splits.json",
-             "predictions.csv", "data_report.json", "removed.csv", "flagged.csv", "model")
+             "predictions.csv", "data_report.json", "removed.csv", "flagged.csv", "diagnosis.json", "model")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -65,6 +65,7 @@ class RunResult:
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
+    verdict: str = ""  # the diagnosis' verdict; the findings are in diagnosis.json
 
     @property
     def model_dir(self) -> Path:
@@ -97,4 +98,5 @@ class RunResult:
         d["history"] = History.from_jsonl(run_dir / "history.jsonl").records
         cfg = run_dir / "config.yaml"
         d["config"] = yaml.safe_load(cfg.read_text()) if cfg.exists() else {}
-        return cls(**d)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -123,6 +123,14 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         seconds=time.perf_counter() - t0,
         config=resolved.model_dump(mode="json"),
     )
+    from justfit.diagnosis import diagnose
+
+    result.diagnosis = diagnose(result.history, data=result.data.get("quality"), metrics=metrics,
+                                config=result.config, n_train=splits.sizes()["train"],
+                                n_params=est.params_.get("trainable_params"), n_classes=len(est.classes_),
+                                source="justfit run")
+    result.verdict = result.diagnosis.verdict
+    write_json(partial / "diagnosis.json", result.diagnosis.to_dict())
     write_json(partial / "result.json", result.to_dict())
     if final.exists():
         shutil.rmtree(final)

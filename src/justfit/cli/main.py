@@ -10,6 +10,7 @@ import sys
 import typer
 
 from justfit.cli import clean as _clean
+from justfit.cli import doctor as _doctor
 from justfit.cli import evaluate as _evaluate
 from justfit.cli import predict as _predict
 from justfit.cli import train as _train
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.command("train")(_train.train)
 app.command("clean")(_clean.clean)
+app.command("doctor")(_doctor.doctor)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 

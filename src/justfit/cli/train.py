@@ -66,6 +66,10 @@ def train(
         console.print(f"[bold red]TEST SET LEAKAGE:[/bold red] {quality.get('leakage')}."
                       + (" These test metrics are optimistic." if kept else "") + " See data_report.json.")
     console.print(f"best epoch: {result.best_epoch}  ·  stop: {result.stop_reason}")
+    if getattr(result, "diagnosis", None) is not None:
+        from justfit._display import print_diagnosis
+
+        print_diagnosis(result.diagnosis, console, limit=3)
     console.print(f"run directory: [bold]{result.run_dir}[/bold]   (model: {result.model_dir})")
 
 

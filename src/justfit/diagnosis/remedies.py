@@ -1,0 +1,103 @@
+"""Remedies: each finding maps to ranked, concrete config changes, printed as ``--set`` overrides.
+
+A remedy is computed from the run's resolved config, so it names a value to try (double the
+dropout it had, halve its learning rate), not a direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from justfit.diagnosis.rules import Finding
+
+Remedy = dict[str, Any]  # {"why": str, "set": {"section.key": value}}
+
+
+def _get(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    section, key = dotted.split(".")
+    value = cfg.get(section, {}).get(key, default)
+    return default if value is None else value
+
+
+def _r(why: str, **overrides: Any) -> Remedy:
+    return {"why": why, "set": {k.replace("__", "."): v for k, v in overrides.items()}}
+
+
+def _more_regularisation(cfg: dict[str, Any]) -> list[Remedy]:
+    wd = float(_get(cfg, "training.weight_decay", 0.01))
+    dropout = _get(cfg, "model.dropout")
+    freeze = str(_get(cfg, "model.freeze", "none"))
+    epochs = int(_get(cfg, "training.epochs", 5))
+    out = [_r("stronger L2 penalty", training__weight_decay=round(max(0.05, wd * 5), 4)),
+           _r("more dropout", model__dropout=round(min(0.5, (dropout or 0.1) * 2), 2))]
+    if freeze == "none":
+        out.append(_r("train fewer parameters: freeze the embeddings and the lowest 2 layers", model__freeze="bottom:2"))
+    elif freeze.startswith("bottom:"):
+        out.append(_r("freeze more layers", model__freeze=f"bottom:{int(freeze.split(':')[1]) + 2}"))
+    out.append(_r("stop sooner", early_stopping__patience=1, training__epochs=max(2, epochs // 2)))
+    return out
+
+
+def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
+    lr = float(_get(cfg, "training.lr", 5e-5))
+    epochs = int(_get(cfg, "training.epochs", 5))
+    freeze = str(_get(cfg, "model.freeze", "none"))
+    wd = float(_get(cfg, "training.weight_decay", 0.01))
+    out = []
+    if freeze != "none":
+        out.append(_r("unfreeze the pretrained layers", model__freeze="none"))
+    out.append(_r("larger steps", training__lr=float(f"{lr * 3:.2g}")))
+    out.append(_r("train longer", training__epochs=epochs * 2))
+    if wd > 0.01 or _get(cfg, "model.dropout"):
+        out.append(_r("less regularisation", training__weight_decay=0.0, model__dropout=0.0))
+    return out
+
+
+def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
+    lr = float(_get(cfg, "training.lr", 5e-5))
+    bs = int(_get(cfg, "training.batch_size", 32))
+    out = [_r("smaller steps", training__lr=float(f"{lr / 3:.2g}"))]
+    if float(_get(cfg, "training.warmup_ratio", 0.1)) < 0.1:
+        out.append(_r("warm up longer", training__warmup_ratio=0.1))
+    if _get(cfg, "training.max_grad_norm") in (None, 0):
+        out.append(_r("clip gradients", training__max_grad_norm=1.0))
+    out.append(_r("less noisy gradients: larger batches", training__grad_accum_steps=max(2, 64 // max(bs, 1))))
+    return out
+
+
+REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
+    "overfitting": _more_regularisation,
+    "growing_gap": _more_regularisation,
+    "early_best": lambda cfg: [_r("stop sooner", early_stopping__patience=1,
+                                  training__epochs=max(2, int(_get(cfg, "training.epochs", 5)) // 2))],
+    "underfitting": _more_capacity,
+    "lr_too_low": lambda cfg: [_r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 5:.2g}"))],
+    "not_converged": lambda cfg: [
+        _r("train longer", training__epochs=int(_get(cfg, "training.epochs", 5)) * 2),
+        _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 2:.2g}"))],
+    "diverged": _calmer,
+    "unstable": _calmer,
+    "lr_too_high": _calmer,
+    "small_data": lambda cfg: [_r("train only the new head", model__freeze="backbone", training__lr=1e-3),
+                               *_more_regularisation(cfg)[:2]],
+    "class_imbalance": lambda cfg: [_r("weight the loss by inverse class frequency", training__class_weights="auto"),
+                                    _r("judge by macro-F1", early_stopping__monitor="val_f1")],
+    "test_leakage": lambda cfg: [_r("remove training copies of test rows", quality__leakage="remove")],
+    "label_noise": lambda cfg: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
+                                _r("drop them", quality__label_noise="drop")],
+    "duplicates": lambda cfg: [],
+}
+
+
+def remedies_for(finding: Finding, config: dict[str, Any] | None = None) -> list[Remedy]:
+    """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict)."""
+    cfg = config or {}
+    out = REMEDIES.get(finding.code, lambda cfg: [])(cfg)
+    # A remedy that would set what is already set is no remedy.
+    return [r for r in out if any(_get(cfg, k) != v for k, v in r["set"].items())]
+
+
+def as_flags(remedy: Remedy) -> str:
+    """The remedy as command-line overrides: ``--set training.lr=1e-4 --set model.dropout=0.2``."""
+    return " ".join(f"--set {k}={v}" for k, v in remedy["set"].items())

@@ -1,0 +1,148 @@
+"""Diagnosis: planted scenarios with a known verdict, replayed from histories; other tools' history files."""
+
+import json
+import math
+
+import pytest
+
+from justfit.cli.main import main
+from justfit.diagnosis import diagnose, diagnose_run, load_history
+from justfit.diagnosis.remedies import as_flags
+from justfit.errors import DataError
+
+
+def hist(train_loss, val_loss, train_acc=None, val_acc=None, lr=5e-5):
+    out = []
+    for i, (t, v) in enumerate(zip(train_loss, val_loss, strict=True)):
+        r = {"epoch": i + 1, "train_loss": t, "val_loss": v, "lr": lr}
+        if train_acc:
+            r["train_accuracy"] = train_acc[i]
+        if val_acc:
+            r["val_accuracy"] = val_acc[i]
+        out.append(r)
+    return out
+
+
+BASE = {"majority_baseline_accuracy": 0.45}
+CFG = {"training": {"lr": 5e-5, "weight_decay": 0.01, "epochs": 8, "batch_size": 32, "warmup_ratio": 0.1,
+                    "max_grad_norm": 1.0},
+       "model": {"dropout": None, "freeze": "none"}, "early_stopping": {"patience": 2}}
+
+SCENARIOS = {
+    "good fit": dict(history=hist([0.9, 0.6, 0.5, 0.45, 0.43], [0.8, 0.62, 0.55, 0.53, 0.53],
+                                  [0.6, 0.75, 0.8, 0.82, 0.83], [0.62, 0.74, 0.78, 0.79, 0.79])),
+    "overfitting": dict(history=hist([0.9, 0.5, 0.3, 0.15, 0.07, 0.03], [0.8, 0.6, 0.62, 0.75, 0.9, 1.1],
+                                     [0.6, 0.8, 0.9, 0.95, 0.98, 0.99], [0.62, 0.75, 0.74, 0.73, 0.72, 0.71])),
+    "underfitting": dict(history=hist([1.099, 1.098, 1.098, 1.097], [1.099, 1.099, 1.098, 1.098],
+                                      [0.44, 0.45, 0.45, 0.45], [0.45, 0.45, 0.45, 0.45]), n_classes=3),
+    "not converged": dict(history=hist([1.0, 0.8, 0.65], [0.95, 0.8, 0.7], [0.5, 0.62, 0.7], [0.52, 0.6, 0.66])),
+    "unstable": dict(history=hist([0.9, 0.7, math.nan], [0.8, 0.7, math.nan])),
+    "leaked test set": dict(history=hist([0.9, 0.6, 0.5, 0.45], [0.8, 0.62, 0.56, 0.55]),
+                            data={"test_leaks": True, "leakage": "120 training rows copy 40 test rows "
+                                  "(100 exact, 20 near); kept (leakage: report)"}),
+    "noisy labels": dict(history=hist([1.0, 0.85, 0.8, 0.78], [0.95, 0.88, 0.86, 0.86]),
+                         data={"label_issues": 900}, n_train=3000),
+}
+
+
+@pytest.mark.parametrize("verdict", list(SCENARIOS))
+def test_replayed_scenarios_get_the_right_verdict(verdict):
+    sc = dict(SCENARIOS[verdict])
+    d = diagnose(sc.pop("history"), metrics=BASE, config=CFG, **sc)
+    assert d.verdict == verdict, [(f.code, f.severity) for f in d.findings]
+    if verdict != "good fit":
+        top = d.findings[0]
+        assert top.evidence and top.explanation and top.severity in ("high", "medium")
+    else:
+        assert not d.top
+
+
+def test_overfitting_evidence_and_remedies():
+    d = diagnose(SCENARIOS["overfitting"]["history"], metrics=BASE, config=CFG)
+    f = next(f for f in d.findings if f.code == "overfitting")
+    assert f.evidence["best_epoch"] == 2 and f.evidence["last_val_loss"] == 1.1
+    assert "epoch 2" in f.explanation
+    flags = [as_flags(r) for r in f.remedies]
+    assert "--set training.weight_decay=0.05" in flags[0]
+    assert any("model.dropout=0.2" in x for x in flags) and any("model.freeze=bottom:2" in x for x in flags)
+
+
+def test_underfitting_remedies_raise_capacity():
+    cfg = {**CFG, "model": {"freeze": "backbone", "dropout": None}}
+    d = diagnose(SCENARIOS["underfitting"]["history"], metrics=BASE, config=cfg, n_classes=3)
+    f = d.findings[0]
+    assert f.code in ("underfitting", "lr_too_low")
+    under = next(f for f in d.findings if f.code == "underfitting")
+    assert as_flags(under.remedies[0]) == "--set model.freeze=none"
+    assert any("training.lr=0.00015" in as_flags(r) for r in under.remedies)
+
+
+def test_keras_csv_logger(tmp_path):
+    p = tmp_path / "training.log.csv"
+    p.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n"
+                 "0,0.6,0.9,0.62,0.8\n1,0.8,0.5,0.75,0.6\n2,0.9,0.3,0.74,0.62\n3,0.95,0.15,0.73,0.75\n"
+                 "4,0.98,0.07,0.72,0.9\n5,0.99,0.03,0.71,1.1\n")
+    loaded = load_history(p)
+    assert loaded["format"] == "keras CSVLogger" and loaded["history"][0]["epoch"] == 1
+    assert loaded["history"][0]["train_accuracy"] == 0.6 and loaded["history"][5]["val_loss"] == 1.1
+    assert diagnose_run(p).verdict == "overfitting"
+
+
+def test_hf_trainer_state(tmp_path):
+    log = []
+    for epoch, (tl, vl) in enumerate([(0.9, 0.8), (0.5, 0.6), (0.3, 0.65), (0.1, 0.8), (0.05, 1.0)], start=1):
+        log += [{"epoch": epoch - 0.5, "loss": tl + 0.05, "learning_rate": 5e-5, "step": 10 * epoch - 5},
+                {"epoch": float(epoch), "loss": tl - 0.05, "learning_rate": 4e-5, "step": 10 * epoch},
+                {"epoch": float(epoch), "eval_loss": vl, "eval_accuracy": 0.7, "eval_runtime": 1.0, "step": 10 * epoch}]
+    folder = tmp_path / "checkpoint-50"
+    folder.mkdir()
+    (folder / "trainer_state.json").write_text(json.dumps({"log_history": log, "global_step": 50}))
+    loaded = load_history(folder)
+    h = loaded["history"]
+    assert [r["epoch"] for r in h] == [1, 2, 3, 4, 5] and h[0]["train_loss"] == pytest.approx(0.9)
+    assert h[1]["val_loss"] == 0.6 and h[0]["val_accuracy"] == 0.7 and "val_runtime" not in h[0]
+    assert diagnose_run(folder / "trainer_state.json").verdict == "overfitting"
+
+
+def test_plain_tables(tmp_path):
+    rows = [{"epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in enumerate([(1.0, 0.95), (0.8, 0.8),
+                                                                                          (0.65, 0.7)])]
+    (tmp_path / "h.json").write_text(json.dumps(rows))
+    (tmp_path / "h.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "h.csv").write_text("epoch,train_loss,val_loss\n1,1.0,0.95\n2,0.8,0.8\n3,0.65,0.7\n")
+    keras_dict = {"loss": [1.0, 0.8, 0.65], "val_loss": [0.95, 0.8, 0.7]}
+    (tmp_path / "k.json").write_text(json.dumps(keras_dict))
+    for name in ("h.json", "h.jsonl", "h.csv", "k.json"):
+        assert diagnose_run(tmp_path / name).verdict == "not converged", name
+    (tmp_path / "bad.csv").write_text("epoch,foo\n1,2\n")
+    with pytest.raises(DataError, match="no loss column"):
+        load_history(tmp_path / "bad.csv")
+    with pytest.raises(DataError, match="does not exist"):
+        load_history(tmp_path / "nope.csv")
+
+
+def test_doctor_cli(tmp_path, capsys):
+    p = tmp_path / "log.csv"
+    p.write_text("epoch,loss,val_loss\n0,0.9,0.8\n1,0.5,0.6\n2,0.3,0.62\n3,0.15,0.75\n4,0.07,0.9\n")
+    assert main(["doctor", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: overfitting" in out and "--set training.weight_decay" in out
+    assert main(["doctor", str(p), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "overfitting"
+    assert main(["doctor", str(tmp_path / "missing")]) == 2
+
+
+def test_runs_are_diagnosed_and_doctor_reads_them_back(fast_config, planted_csv, capsys):
+    from justfit import RunResult, finetune
+
+    cfg = dict(fast_config)
+    cfg["data"] = {"path": planted_csv}
+    cfg["training"] = {**cfg["training"], "lr": 1e-9, "epochs": 3}  # far too low: nothing is learned
+    cfg["quality"] = {"label_noise": "off"}
+    result = finetune(cfg)
+    run = result.model_dir.parent
+    saved = json.loads((run / "diagnosis.json").read_text())
+    assert saved["verdict"] == result.verdict == "underfitting"
+    assert RunResult.load(run).verdict == "underfitting"
+    assert main(["doctor", str(run)]) == 0
+    assert "verdict: underfitting" in capsys.readouterr().out
