@@ -146,3 +146,24 @@ def test_runs_are_diagnosed_and_doctor_reads_them_back(fast_config, planted_csv,
     assert RunResult.load(run).verdict == "underfitting"
     assert main(["doctor", str(run)]) == 0
     assert "verdict: underfitting" in capsys.readouterr().out
+
+
+def test_sanity_probe_passes_a_working_pipeline_and_catches_broken_ones(tiny_model, planted_csv, tmp_path, capsys):
+    from justfit.config import JustfitConfig
+    from justfit.diagnosis.sanity import sanity_check
+
+    base = {"data": {"path": planted_csv}, "model": {"name": tiny_model}, "training": {"lr": 3e-3, "bf16": False}}
+    ok = sanity_check(JustfitConfig.from_dict(base))
+    assert ok.passed and ok.last_loss < 0.5 * ok.first_loss and ok.trainable_params > 0
+    low = sanity_check(JustfitConfig.from_dict({**base, "training": {"lr": 1e-9, "bf16": False}}))
+    assert not low.passed and "training.lr" in low.reason
+    head_only = JustfitConfig.from_dict({**base, "model": {"name": tiny_model, "freeze": "backbone"},
+                                         "training": {"lr": 1e-9, "bf16": False}})
+    assert not sanity_check(head_only).passed
+    assert main(["check", "--data", planted_csv, "--model", tiny_model, "--lr", "1e-9", "--set",
+                 "training.bf16=false"]) == 1
+    assert "sanity check failed" in capsys.readouterr().out
+    args = ["train", "--data", planted_csv, "--model", tiny_model, "--lr", "1e-9", "--check", "-o", str(tmp_path),
+            "--name", "x", "-q"]
+    assert main(args) == 2
+    assert "Sanity check failed" in capsys.readouterr().err and not (tmp_path / "x").exists()

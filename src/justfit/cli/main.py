@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from justfit.cli import check as _check
 from justfit.cli import clean as _clean
 from justfit.cli import doctor as _doctor
 from justfit.cli import evaluate as _evaluate
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.command("train")(_train.train)
 app.command("clean")(_clean.clean)
 app.command("doctor")(_doctor.doctor)
+app.command("check")(_check.check)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 
@@ -42,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from justfit.errors import JustfitError
 
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code  # a command's typer.Exit(code): click returns it without standalone mode
     except JustfitError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return exc.exit_code

@@ -28,6 +28,8 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run of the same name.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="First try to overfit one batch; stop if the loss does "
+                                        "not fall (see 'justfit check').")] = False,
 ) -> None:
     """Fine-tune a model and write a run directory (config, history, metrics, predictions, model)."""
     from justfit.cli._common import console, metrics_table, per_class_table
@@ -45,6 +47,15 @@ def train(
     overrides = {k: v for k, v in flags.items() if v is not None}
     overrides.update(parse_overrides(set_))
     cfg = cfg.updated(overrides)
+
+    if check:
+        from justfit.diagnosis.sanity import sanity_check
+        from justfit.errors import ConfigError
+
+        probe = sanity_check(cfg)
+        if not probe.passed:
+            raise ConfigError(f"Sanity check failed: {probe.reason}. Fix this first, or drop --check.")
+        console.print(f"[green]sanity check passed[/green]: {probe.reason}")
 
     import warnings
 
