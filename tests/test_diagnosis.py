@@ -74,7 +74,7 @@ def test_underfitting_remedies_raise_capacity():
     assert f.code in ("underfitting", "lr_too_low")
     under = next(f for f in d.findings if f.code == "underfitting")
     assert as_flags(under.remedies[0]) == "--set model.freeze=none"
-    assert any("training.lr=0.00015" in as_flags(r) for r in under.remedies)
+    assert any("training.lr=0.0005" in as_flags(r) for r in under.remedies)
 
 
 def test_keras_csv_logger(tmp_path):
@@ -167,3 +167,30 @@ def test_sanity_probe_passes_a_working_pipeline_and_catches_broken_ones(tiny_mod
             "--name", "x", "-q"]
     assert main(args) == 2
     assert "Sanity check failed" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def _auto_cfg(fast_config, data, **training):
+    cfg = dict(fast_config)
+    cfg["data"] = {"path": data}
+    cfg["training"] = {**cfg["training"], **training}
+    cfg["quality"] = {"label_noise": "off"}
+    return cfg
+
+
+def test_autofit_fixes_a_learning_rate_far_too_low(fast_config, tmp_path):
+    from justfit import finetune
+    from tests.conftest import planted_texts
+
+    data = tmp_path / "planted200.csv"
+    planted_texts(200).to_csv(data, index=False)
+    # The tiny model learns this task at lr 3e-3 in 4 epochs; 3e-5 leaves it at chance.
+    result = finetune(_auto_cfg(fast_config, str(data), lr=3e-5, epochs=4), auto=True, rounds=3)
+    af = result.data["autofit"]
+    first, chosen = af["rounds"][0], af["rounds"][af["chosen_round"] - 1]
+    assert len(af["rounds"]) >= 2 and af["chosen_round"] > 1
+    assert chosen["score"] > first["score"]  # a better validation score than round 1
+    assert af["rounds"][1]["changes"] and af["rounds"][1]["why"]
+    assert result.config["training"]["lr"] > 3e-5  # the saved config is the chosen round's
+    assert chosen["verdict"] != "underfitting" and first["verdict"] == "underfitting"
+    assert (result.model_dir.parent / "autofit.json").is_file()
+    assert result.metrics["n"] == result.data["sizes"]["test"]  # the test split evaluated once, at the end

@@ -53,3 +53,17 @@ def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:
             console.print(f"      try: {as_flags(r)}   ({r['why']})")
     if len(diagnosis.findings) > limit:
         console.print(f"  ... and {len(diagnosis.findings) - limit} more (see diagnosis.json)")
+
+
+def autofit_table(autofit: dict[str, Any]) -> Table:
+    """One row per auto-fit round: what changed and why, the validation score, the verdict."""
+    table = Table(title=f"auto-fit ({autofit['stopped']}); chosen: round {autofit['chosen_round']}",
+                  title_justify="left")
+    for col in ("round", "change", "why", autofit["monitor"], "best epoch", "verdict"):
+        table.add_column(col)
+    for r in autofit["rounds"]:
+        change = " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-"
+        mark = " *" if r["round"] == autofit["chosen_round"] else ""
+        table.add_row(f"{r['round']}{mark}", change, r["why"], f"{abs(r['score']):.4f}", str(r["best_epoch"]),
+                      r["verdict"])
+    return table

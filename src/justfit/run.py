@@ -39,10 +39,14 @@ def run_dir_for(cfg: JustfitConfig) -> Path:
 
 
 def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
+             auto: bool = False, rounds: int = 3, time_budget: float | None = None,
              **overrides: Any) -> RunResult:
     """Load, split, fine-tune, evaluate and save one run. ``overrides`` name keys as ``training__lr=1e-4``.
 
     Everything is checked (config, data, labels, run directory) before the model is loaded.
+    With ``auto``, up to ``rounds`` trainings run: after each, the diagnosis' top remedy is
+    applied and the round with the best validation score is kept (within ``time_budget``
+    seconds when given); the test split is evaluated once, on the chosen round.
     """
     from justfit.data.stage import prepare_data, sample_weights_for
     from justfit.estimator import Finetuner, _plain
@@ -51,7 +55,6 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     cfg = coerce_config(config)
     if overrides:
         cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
-    est = Finetuner(config=cfg, progress=progress)
     from justfit.training import EarlyStopping, Trainer
 
     Trainer(None, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
@@ -79,8 +82,32 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
             f"{len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"
         )
 
-    est.fit(splits.train, X_val=splits.validation, sample_weight=sample_weights_for(report, splits.train))
-    est.normalize_text_ = cfg.quality.enabled and "normalize" in cfg.quality.rules
+    def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+        sp, rep = splits, report
+        if c.quality != cfg.quality:  # a remedy changed the data stage: run it again (the test split stays)
+            sp, rep, _ = prepare_data(c, progress=False)
+        e = Finetuner(config=c, progress=progress)
+        e.fit(sp.train, X_val=sp.validation, sample_weight=sample_weights_for(rep, sp.train))
+        e.normalize_text_ = c.quality.enabled and "normalize" in c.quality.rules
+        e._round_data = (sp, rep)
+        shares = sp.validation["label"].value_counts(normalize=True)
+        ctx = {"data": rep.summary(), "metrics": {"majority_baseline_accuracy": float(shares.max())},
+               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params"), "n_classes": len(e.classes_)}
+        return e, e.history_.records, ctx
+
+    autofit = None
+    if auto:
+        from justfit.diagnosis.autofit import auto_fit
+
+        log = None
+        if progress:
+            from rich.console import Console
+
+            log = Console(stderr=True).print
+        est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log)
+        splits, report = est._round_data
+    else:
+        est = fit_round(cfg)[0]
     test_proba = est.predict_proba(splits.test["text"].tolist())
     metrics = est.evaluate(splits.test, proba=test_proba)
 
@@ -99,6 +126,8 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     splits.to_json(partial / "splits.json")
     _predictions(splits.test, test_proba, est.classes_).to_csv(partial / "predictions.csv", index=False)
     write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
+    if autofit is not None:
+        write_json(partial / "autofit.json", autofit.to_dict())
     report.removed.to_csv(partial / "removed.csv", index=False)
     report.flagged.to_csv(partial / "flagged.csv", index=False)
     est.save(partial / "model")
@@ -119,6 +148,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
             "params": est.params_,
             "bf16": est.bf16_,
             "quality": report.summary(),
+            **({"autofit": autofit.to_dict()} if autofit is not None else {}),
         },
         seconds=time.perf_counter() - t0,
         config=resolved.model_dump(mode="json"),

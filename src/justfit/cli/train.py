@@ -28,6 +28,11 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run of the same name.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    auto: Annotated[bool, typer.Option("--auto", help="Auto-fit: diagnose, apply the top remedy, train again; keep "
+                                       "the round with the best validation score.")] = False,
+    rounds: Annotated[int, typer.Option(help="Auto-fit: at most this many trainings.")] = 3,
+    time_budget: Annotated[float | None, typer.Option(help="Auto-fit: stop starting rounds after this many "
+                                                      "seconds.")] = None,
     check: Annotated[bool, typer.Option("--check", help="First try to overfit one batch; stop if the loss does "
                                         "not fall (see 'justfit check').")] = False,
 ) -> None:
@@ -64,13 +69,17 @@ def train(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
-        result = finetune(cfg, progress=not quiet)
+        result = finetune(cfg, progress=not quiet, auto=auto, rounds=rounds, time_budget=time_budget)
     print_warnings([str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)], console)
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))
     full = _read_metrics(result.run_dir)
     if full:
         console.print(per_class_table(full))
+    if "autofit" in result.data:
+        from justfit._display import autofit_table
+
+        console.print(autofit_table(result.data["autofit"]))
     quality = result.data.get("quality", {})
     if quality.get("test_leaks"):
         kept = "kept" in str(quality.get("leakage"))

@@ -47,7 +47,7 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
     out = []
     if freeze != "none":
         out.append(_r("unfreeze the pretrained layers", model__freeze="none"))
-    out.append(_r("larger steps", training__lr=float(f"{lr * 3:.2g}")))
+    out.append(_r("much larger steps", training__lr=float(f"{lr * 10:.2g}")))
     out.append(_r("train longer", training__epochs=epochs * 2))
     if wd > 0.01 or _get(cfg, "model.dropout"):
         out.append(_r("less regularisation", training__weight_decay=0.0, model__dropout=0.0))
@@ -72,7 +72,8 @@ REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
     "early_best": lambda cfg: [_r("stop sooner", early_stopping__patience=1,
                                   training__epochs=max(2, int(_get(cfg, "training.epochs", 5)) // 2))],
     "underfitting": _more_capacity,
-    "lr_too_low": lambda cfg: [_r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 5:.2g}"))],
+    "lr_too_low": lambda cfg: [_r("much larger steps",
+                                  training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 10:.2g}"))],
     "not_converged": lambda cfg: [
         _r("train longer", training__epochs=int(_get(cfg, "training.epochs", 5)) * 2),
         _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 2:.2g}"))],
