@@ -24,9 +24,9 @@ exactly like planted flips to any evaluation):
 
 Each rate is averaged over ``--seeds`` seeds (planting and fold split both use the seed).
 Probe variants (protocol 1, ``--variant-rates``) compare the out-of-fold probabilities
-justfit uses (StandardScaler + LogisticRegression(C=0.1)) with other C values, a cosine
-kNN, and the average of LR and kNN, all passed through the same cleanlab filter; plus
-cleanlab's other ``filter_by`` rules on justfit's own probabilities.
+justfit uses (the mean of StandardScaler + LogisticRegression(C=0.1) and a cosine 25-NN
+vote, cleanlab ``filter_by="both"``) with each probe alone, and cleanlab's other
+``filter_by`` rules on justfit's own probabilities.
 
 A generated-data check (no model): Gaussian blobs, 3 classes, passed as ``features=``, with
 10% flips: separated blobs show the detector itself works when the classes are learnable;
@@ -146,7 +146,7 @@ def audit(frame: pd.DataFrame, codes: np.ndarray, classes: list, features: np.nd
     return rep, time.perf_counter() - t0, tap.last
 
 
-def flag_from_proba(codes: np.ndarray, proba: np.ndarray, filter_by: str = "prune_by_noise_rate") -> np.ndarray:
+def flag_from_proba(codes: np.ndarray, proba: np.ndarray, filter_by: str = "both") -> np.ndarray:
     """The rows justfit's audit would flag from these probabilities (same cleanlab call, ranked)."""
     from cleanlab.filter import find_label_issues as cl_find
 
@@ -237,7 +237,7 @@ def probe_variants(X, noisy, planted, proba_lr, flagged_api, seed, rate, protoco
     if not same:
         log("  WARNING: re-flagging justfit's own probabilities did not reproduce find_label_issues' rows")
 
-    def add(name, proba, filter_by="prune_by_noise_rate", secs=0.0):
+    def add(name, proba, filter_by="both", secs=0.0):
         fl = flag_from_proba(noisy, proba, filter_by)
         r = score(fl, planted, noisy, proba) | {"variant": name, "filter_by": filter_by, "seed": seed, "rate": rate,
                                   "protocol": protocol, "oof_accuracy": float((proba.argmax(1) == noisy).mean()),
@@ -246,19 +246,16 @@ def probe_variants(X, noisy, planted, proba_lr, flagged_api, seed, rate, protoco
         log(f"    variant {name:<28} {filter_by:<20} flagged {r['flagged']:>5} P {r['precision']:.3f} "
             f"R {r['recall']:.3f} p@k {r['precision_at_k']:.3f} OOF {r['oof_accuracy']:.3f} ({secs:.0f}s)")
 
-    add("LR C=0.1 (justfit)", proba_lr)
-    for fb in ("both", "confident_learning", "predicted_neq_given"):
-        add("LR C=0.1 (justfit)", proba_lr, fb)
+    add("justfit: mean(LR C=0.1, kNN k=25)", proba_lr)
+    for fb in ("prune_by_noise_rate", "confident_learning", "predicted_neq_given"):
+        add("justfit: mean(LR C=0.1, kNN k=25)", proba_lr, fb)
+    t0 = time.perf_counter()
+    p_lr = oof(X, noisy, lr(0.1), seed)
+    add("LR C=0.1 alone", p_lr, secs=time.perf_counter() - t0)
+    add("LR C=0.1 alone", p_lr, "prune_by_noise_rate")
     t0 = time.perf_counter()
     p_knn = oof(X, noisy, knn(25), seed)
-    add("kNN k=25 cosine", p_knn, secs=time.perf_counter() - t0)
-    add("mean(LR C=0.1, kNN k=25)", (proba_lr + p_knn) / 2)
-    for c in (0.01, 1.0):
-        t0 = time.perf_counter()
-        p = oof(X, noisy, lr(c), seed)
-        add(f"LR C={c}", p, secs=time.perf_counter() - t0)
-        if c == 0.01:
-            add("mean(LR C=0.01, kNN k=25)", (p + p_knn) / 2)
+    add("kNN k=25 cosine alone", p_knn, secs=time.perf_counter() - t0)
     return out
 
 
