@@ -194,3 +194,16 @@ def test_autofit_fixes_a_learning_rate_far_too_low(fast_config, tmp_path):
     assert chosen["verdict"] != "underfitting" and first["verdict"] == "underfitting"
     assert (result.model_dir.parent / "autofit.json").is_file()
     assert result.metrics["n"] == result.data["sizes"]["test"]  # the test split evaluated once, at the end
+
+
+def test_finetuner_auto_takes_the_best_round(tiny_model):
+    from justfit import Finetuner
+    from tests.conftest import planted_texts
+
+    df = planted_texts(200)
+    ft = Finetuner(tiny_model, epochs=4, lr=3e-5, batch_size=16, bf16=False, auto=True, rounds=3,
+                   config={"training": {"train_eval_samples": 32}}).fit(df)
+    rounds = ft.autofit_["rounds"]
+    assert ft.autofit_["chosen_round"] > 1 and rounds[ft.autofit_["chosen_round"] - 1]["score"] > rounds[0]["score"]
+    assert ft.config_.training.lr > 3e-5 and ft.get_params()["auto"] is True
+    assert (ft.predict(df["text"].head(20)) == df["label"].head(20)).mean() > 0.7

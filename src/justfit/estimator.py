@@ -44,7 +44,7 @@ class Finetuner:
                  freeze: str | None = None, max_length: int | None = None, early_stopping: bool | None = None,
                  monitor: str | None = None, patience: int | None = None, bf16: bool | str | None = None,
                  seed: int | None = None, config: JustfitConfig | dict | str | Path | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, auto: bool = False, rounds: int = 3) -> None:
         self.model = model
         self.epochs = epochs
         self.lr = lr
@@ -63,6 +63,8 @@ class Finetuner:
         self.seed = seed
         self.config = config
         self.progress = progress
+        self.auto = auto
+        self.rounds = rounds
 
     # ------------------------------------------------------------ sklearn plumbing
     @classmethod
@@ -133,6 +135,8 @@ class Finetuner:
             train, val = train.copy(), val.copy()
             unify_label_types(train, val)
             check_unseen(train, val, "validation")
+        if self.auto:
+            return self._auto_fit(cfg, train, val)
 
         from accelerate.utils import set_seed
 
@@ -171,6 +175,27 @@ class Finetuner:
         self.config_ = cfg
         self.n_train_, self.n_val_ = len(train), len(val)
         self.train_codes_ = np.asarray(train_ds.labels, dtype=int)
+        return self
+
+    def _auto_fit(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame) -> Finetuner:
+        """Auto-fit rounds on fixed train/validation frames; this estimator takes the best round's state."""
+        from justfit.diagnosis.autofit import auto_fit
+
+        weights = train["_weight"].to_numpy() if "_weight" in train else None
+        shares = val["label"].value_counts(normalize=True)
+
+        def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+            e = Finetuner(config=c, progress=self.progress).fit(train[["text", "label"]], X_val=val[["text", "label"]],
+                                                                 sample_weight=weights)
+            ctx = {"metrics": {"majority_baseline_accuracy": float(shares.max())}, "n_train": len(train),
+                   "n_params": e.params_.get("trainable_params"), "n_classes": len(e.classes_)}
+            return e, e.history_.records, ctx
+
+        best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds)
+        for key, value in vars(best).items():
+            if key.endswith("_") or key == "_label_index":
+                setattr(self, key, value)
+        self.autofit_ = result.to_dict()
         return self
 
     def _frame(self, X: Any, y: Any, cfg: JustfitConfig, where: str) -> pd.DataFrame:
