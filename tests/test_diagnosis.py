@@ -41,7 +41,7 @@ SCENARIOS = {
                             data={"test_leaks": True, "leakage": "120 training rows copy 40 test rows "
                                   "(100 exact, 20 near); kept (leakage: report)"}),
     "noisy labels": dict(history=hist([1.0, 0.85, 0.8, 0.78], [0.95, 0.88, 0.86, 0.86]),
-                         data={"label_issues": 900}, n_train=3000),
+                         data={"label_issues": 900, "label_audit_accuracy": 0.86}, n_train=3000),
 }
 
 

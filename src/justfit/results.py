@@ -13,7 +13,7 @@ from justfit.errors import RunDirError
 
 # The run directory contract (see README): every file a finished run has.
 RUN_FILES = ("config.yaml", "history.jsonl", "metrics.json", "result.json", "splits.json",
-             "predictions.csv", "data_report.json", "removed.csv", "flagged.csv", "diagnosis.json", "model")
+             "predictions.csv", "data_report.json", "removed.csv", "flagged.csv", "diagnosis.json", "report.html", "model")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -24,6 +24,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        # mkstemp creates the file private (0600); a run's files are ordinary files (0644 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

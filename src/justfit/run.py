@@ -162,6 +162,9 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", result.diagnosis.to_dict())
     write_json(partial / "result.json", result.to_dict())
+    from justfit.report import render_report
+
+    render_report(partial, name=final.name)
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)

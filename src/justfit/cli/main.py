@@ -14,6 +14,7 @@ from justfit.cli import clean as _clean
 from justfit.cli import doctor as _doctor
 from justfit.cli import evaluate as _evaluate
 from justfit.cli import predict as _predict
+from justfit.cli import report as _report
 from justfit.cli import train as _train
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.command("train")(_train.train)
 app.command("clean")(_clean.clean)
 app.command("doctor")(_doctor.doctor)
 app.command("check")(_check.check)
+app.command("report")(_report.report)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 

@@ -91,6 +91,7 @@ def train(
 
         print_diagnosis(result.diagnosis, console, limit=3)
     console.print(f"run directory: [bold]{result.run_dir}[/bold]   (model: {result.model_dir})")
+    console.print(f"report: {result.run_dir}/report.html")
 
 
 def _read_metrics(run_dir: str) -> dict:

@@ -279,10 +279,16 @@ def label_noise(ctx: Context) -> Finding | None:
     issues = ctx.data.get("label_issues")
     if issues and ctx.n_train and issues / ctx.n_train > 0.1:
         rate = issues / ctx.n_train
-        return Finding("label_noise", "medium", "Many labels look wrong",
+        acc = ctx.data.get("label_audit_accuracy")
+        # A weak probe flags hard rows as well as wrong ones: then this is a hint, not a verdict.
+        trusted = acc is not None and acc == acc and acc >= 0.8
+        hedge = "" if trusted else (f" The audit's probe reached only {acc:.2f} out-of-fold accuracy, so part of "
+                                    "these are hard rather than wrong." if acc is not None and acc == acc else "")
+        return Finding("label_noise", "medium" if trusted else "low", "Many labels look wrong",
                        f"The label audit flagged {issues} of {ctx.n_train} training rows ({rate:.0%}) as likely "
-                       "mislabelled: noisy labels cap the accuracy any model can reach and invite memorisation.",
-                       {"label_issues": issues, "train_rows": ctx.n_train, "rate": rate})
+                       "mislabelled: noisy labels cap the accuracy any model can reach and invite memorisation."
+                       + hedge, {"label_issues": issues, "train_rows": ctx.n_train, "rate": rate,
+                                 "audit_accuracy": acc})
     return None
 
 
@@ -291,7 +297,7 @@ def duplicates(ctx: Context) -> Finding | None:
     """a large share of the data were duplicates"""
     removed = ctx.data.get("removed") or {}
     dups = sum(v for k, v in removed.items() if k in ("exact_duplicate", "near_duplicate", "conflicting_duplicate"))
-    total = (ctx.n_train or 0) + dups
+    total = ctx.data.get("rows_in") or (ctx.n_train or 0) + dups
     if total and dups / total > 0.05:
         return Finding("duplicates", "low", "Many duplicates in the data",
                        f"The data stage removed {dups} duplicate rows ({dups / total:.0%}): the data set is smaller "

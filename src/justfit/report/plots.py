@@ -1,0 +1,107 @@
+"""Plots for the report, as SVG text to inline (no files, no network)."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG goes inside HTML
+
+
+def _figure(width: float = 6.0, height: float = 3.2) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def _series(history: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    xs, ys = [], []
+    for i, r in enumerate(history, start=1):
+        v = r.get(key)
+        if v is not None and isinstance(v, int | float) and math.isfinite(float(v)):
+            xs.append(int(r.get("epoch", i)))
+            ys.append(float(v))
+    return xs, ys
+
+
+def learning_curves(history: list[dict[str, Any]], best_epoch: int | None, metric: str = "loss") -> str | None:
+    """Training and validation ``metric`` per epoch, the best epoch and the last epoch marked."""
+    train_key = "train_eval_loss" if metric == "loss" and any("train_eval_loss" in r for r in history) else \
+        ("train_loss" if metric == "loss" else f"train_{metric}")
+    lines = [(train_key, "training" + (" (eval mode, fixed sample)" if train_key == "train_eval_loss" else "")),
+             (f"val_{metric}", "validation")]
+    if metric == "loss" and train_key == "train_eval_loss":
+        lines.insert(0, ("train_loss", "training (running, train mode)"))
+    fig, ax = _figure()
+    drawn = 0
+    for key, label in lines:
+        xs, ys = _series(history, key)
+        if xs:
+            ax.plot(xs, ys, marker="o", ms=3, label=label, linestyle="--" if key == "train_loss" and
+                    train_key == "train_eval_loss" else "-")
+            drawn += 1
+    if not drawn:
+        return None
+    if best_epoch:
+        ax.axvline(best_epoch, color="green", alpha=0.6, linestyle=":", label=f"best epoch ({best_epoch})")
+    if history:
+        last = int(history[-1].get("epoch", len(history)))
+        ax.axvline(last, color="grey", alpha=0.5, linestyle="-.", label=f"stopped ({last})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def lr_schedule(history: list[dict[str, Any]]) -> str | None:
+    xs, ys = _series(history, "lr")
+    if not xs:
+        return None
+    fig, ax = _figure(height=2.4)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.plot(xs, ys, marker="o", ms=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate (end of epoch)")
+    return _svg(fig)
+
+
+def confusion(matrix: list[list[int]], labels: list[str]) -> str | None:
+    if not matrix:
+        return None
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float)
+    n = len(labels)
+    fig, ax = _figure(width=min(2 + 0.6 * n, 9), height=min(1.6 + 0.6 * n, 9))
+    ax.grid(False)
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = m.max() if m.size else 0
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if top and m[i, j] > top / 2 else "black")
+    return _svg(fig)

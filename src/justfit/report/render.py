@@ -1,0 +1,184 @@
+"""``report.html``: one self-contained page per run, rendered from the run directory's plain files.
+
+No network is needed to view it: plots are inline SVG, styles are inline, there is no script.
+It reads only the run directory (never a model), so ``justfit report RUN_DIR`` re-renders any
+finished run, and the diagnosis is recomputed from the history when ``diagnosis.json`` is missing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from justfit.errors import RunDirError
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;
+color:#1d232a;background:#fff}
+h1{margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.verdict{font-size:22px;font-weight:700;padding:10px 14px;border-radius:8px;display:inline-block;margin:10px 0}
+.good{background:#e3f6e8;color:#17692c}.warn{background:#fff4d6;color:#7a5600}.bad{background:#fde4e1;color:#9b1c10}
+table{border-collapse:collapse;margin:8px 0;font-size:14px}td,th{border:1px solid #ddd;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#f4f6f8}.num{text-align:right;font-variant-numeric:tabular-nums}
+.finding{border-left:4px solid #ccc;padding:6px 12px;margin:10px 0;background:#fafbfc}
+.high{border-color:#d93025}.medium{border-color:#f29900}.low{border-color:#7baaf7}.info{border-color:#ccc}
+code,pre{background:#f4f6f8;border-radius:4px;padding:1px 4px}pre{padding:10px;overflow:auto;font-size:12px}
+.grid{display:flex;flex-wrap:wrap;gap:16px}.grid>div{flex:1 1 480px}svg{max-width:100%;height:auto}
+.muted{color:#667}
+"""
+GOOD, WARN = {"good fit"}, {"not converged", "noisy labels"}
+
+
+def _e(v: Any) -> str:
+    return html.escape(str(v))
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, float) else _e(v)
+
+
+def _table(rows: list[list[Any]], head: list[str]) -> str:
+    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(
+            f"<td class='num'>{_num(c)}</td>" if isinstance(c, int | float) else f"<td>{_e(c)}</td>" for c in r)
+            + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _read(run: Path, name: str) -> Any:
+    p = run / name
+    if not p.is_file():
+        return None
+    if name.endswith(".json"):
+        return json.loads(p.read_text(encoding="utf-8"))
+    if name.endswith(".yaml"):
+        return p.read_text(encoding="utf-8")
+    return None
+
+
+def render_report(run_dir: str | Path, output: str | Path | None = None, *, name: str | None = None) -> Path:
+    """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
+    the page (default: the folder's name)."""
+    import pandas as pd
+
+    from justfit.diagnosis import diagnose_run
+    from justfit.report import plots
+    from justfit.results import atomic_write_text
+    from justfit.training.history import History
+
+    run = Path(run_dir)
+    title = name or run.name
+    if not (run / "history.jsonl").is_file() or not (run / "result.json").is_file():
+        raise RunDirError(f"'{run}' is not a finished justfit run directory (needs history.jsonl and result.json).")
+    result = _read(run, "result.json")
+    history = History.from_jsonl(run / "history.jsonl").records
+    metrics = _read(run, "metrics.json") or {}
+    data_report = _read(run, "data_report.json")
+    diagnosis = _read(run, "diagnosis.json") or diagnose_run(run).to_dict()
+    autofit = _read(run, "autofit.json")
+    config = _read(run, "config.yaml") or ""
+    verdict = diagnosis.get("verdict", "")
+    klass = "good" if verdict in GOOD else "warn" if verdict in WARN else "bad"
+    data = result.get("data", {})
+    sizes = data.get("sizes", {})
+
+    parts = [f"<h1>justfit run: {_e(title)}</h1>",
+             f"<div class='muted'>model {_e(data.get('model', ''))} · train {sizes.get('train')} · validation "
+             f"{sizes.get('validation')} · test {sizes.get('test')} rows · {len(result.get('labels', []))} classes · "
+             f"{result.get('seconds', 0):.0f} s</div>",
+             f"<div class='verdict {klass}'>verdict: {_e(verdict or 'not diagnosed')}</div>"]
+    summary = [[k, metrics[k]] for k in ("accuracy", "f1_macro", "f1_weighted", "log_loss",
+                                          "majority_baseline_accuracy") if k in metrics]
+    parts.append(_table(summary + [["best epoch", result.get("best_epoch")], ["stop", result.get("stop_reason")]],
+                        ["test metric", "value"]))
+    quality = data.get("quality") or {}
+    if quality.get("test_leaks"):
+        parts.append(f"<div class='verdict bad'>TEST SET LEAKAGE: {_e(quality.get('leakage'))}</div>")
+
+    parts.append("<h2>Diagnosis</h2>")
+    findings = diagnosis.get("findings", [])
+    if not findings:
+        parts.append("<p>No findings: the curves show neither over- nor underfitting.</p>")
+    for f in findings:
+        rem = "".join(f"<li><code>{_e(' '.join(f'--set {k}={v}' for k, v in r['set'].items()))}</code> "
+                      f"<span class='muted'>{_e(r['why'])}</span></li>" for r in f.get("remedies", []))
+        ev = ", ".join(f"{k}={_num(v, 3)}" for k, v in f.get("evidence", {}).items() if not isinstance(v, list))
+        parts.append(f"<div class='finding {_e(f['severity'])}'><b>[{_e(f['severity'])}] {_e(f['title'])}</b>"
+                     f"<div>{_e(f['explanation'])}</div><div class='muted'>evidence: {_e(ev)}</div>"
+                     + (f"<div>try:<ul>{rem}</ul></div>" if rem else "") + "</div>")
+
+    if autofit:
+        parts.append("<h2>Auto-fit rounds</h2>")
+        rows = [[r["round"] if r["round"] != autofit["chosen_round"] else f"{r['round']} (chosen)",
+                 " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-", r["why"], abs(r["score"]),
+                 r["best_epoch"], r["verdict"]] for r in autofit["rounds"]]
+        parts.append(_table(rows, ["round", "change", "why", autofit["monitor"], "best epoch", "verdict"]))
+        parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}</p>")
+
+    parts.append("<h2>Learning curves</h2><div class='grid'>")
+    for metric in ("loss", "accuracy", "f1"):
+        svg = plots.learning_curves(history, result.get("best_epoch"), metric)
+        if svg:
+            parts.append(f"<div><h3>{metric}</h3>{svg}</div>")
+    svg = plots.lr_schedule(history)
+    if svg:
+        parts.append(f"<div><h3>learning-rate schedule</h3>{svg}</div>")
+    parts.append("</div>")
+
+    parts.append("<h2>Test set</h2><div class='grid'>")
+    cm = metrics.get("confusion_matrix") or {}
+    svg = plots.confusion(cm.get("matrix"), cm.get("labels", []))
+    if svg:
+        parts.append(f"<div><h3>confusion matrix</h3>{svg}</div>")
+    per_class = metrics.get("per_class", {})
+    if per_class:
+        rows = [[name, m["precision"], m["recall"], m["f1"], m["support"]] for name, m in per_class.items()]
+        parts.append("<div><h3>per class</h3>" + _table(rows, ["class", "precision", "recall", "F1", "support"])
+                     + "</div>")
+    parts.append("</div>")
+    if (run / "predictions.csv").is_file():
+        pred = pd.read_csv(run / "predictions.csv")
+        worst = pred.sort_values("loss", ascending=False).head(15)
+        parts.append("<h3>highest-loss test examples</h3>" + _table(
+            [[r["row"], str(r["text"])[:300], r["label"], r["predicted"], float(r["confidence"]), float(r["loss"])]
+             for _, r in worst.iterrows()], ["row", "text", "true", "predicted", "confidence", "loss"]))
+
+    if data_report:
+        parts.append("<h2>Data stage</h2>")
+        for name, rep in (data_report.get("cleaning") or {}).items():
+            rows = [[rule, rep["removed"].get(rule, 0), rep["flagged"].get(rule, 0)] for rule in rep.get("rules", [])]
+            parts.append(f"<h3>cleaning ({_e(name)}: {rep['rows_in']} rows in, {rep['rows_out']} out)</h3>"
+                         + _table(rows, ["rule", "removed", "flagged"]))
+            for rule, examples in (rep.get("examples") or {}).items():
+                parts.append(f"<details><summary>{_e(rule)}: examples</summary>" + _table(
+                    [[x.get("row"), x.get("duplicate_of"), x.get("detail"), str(x.get("text"))[:200], x.get("label")]
+                     for x in examples], ["row", "duplicate of", "detail", "text", "label"]) + "</details>")
+        lk = data_report.get("leakage")
+        if lk:
+            parts.append(f"<h3>leakage</h3><p>{_e(lk.get('summary'))}</p>")
+        ln = data_report.get("label_noise")
+        if ln:
+            parts.append(f"<h3>label audit</h3><p>{ln['issues']} suspects of {ln['rows']} rows (out-of-fold accuracy "
+                         f"{_num(ln.get('out_of_fold_accuracy'), 3)}) {_e(ln.get('skipped') or '')}</p>")
+        if ln and ln.get("top"):
+            parts.append(_table(
+                             [[x["row"], str(x["text"])[:200], x["given_label"], x["suggested_label"],
+                               float(x["label_quality"])] for x in ln["top"]],
+                             ["row", "text", "given", "suggested", "label quality"]))
+        bal = data_report.get("balance") or {}
+        if bal.get("train"):
+            parts.append("<h3>class balance</h3>" + _table(
+                [[k, v, bal.get("validation", {}).get(k, 0), bal.get("test", {}).get(k, 0)]
+                 for k, v in bal["train"].items()], ["class", "train", "validation", "test"]))
+        for w in data_report.get("warnings", []):
+            parts.append(f"<p><b>warning:</b> {_e(w)}</p>")
+
+    parts.append(f"<h2>Configuration</h2><pre>{_e(config)}</pre>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>justfit: "
+            f"{_e(title)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    out = Path(output) if output else run / "report.html"
+    atomic_write_text(out, page)
+    return out
