@@ -207,3 +207,28 @@ def test_finetuner_auto_takes_the_best_round(tiny_model):
     assert ft.autofit_["chosen_round"] > 1 and rounds[ft.autofit_["chosen_round"] - 1]["score"] > rounds[0]["score"]
     assert ft.config_.training.lr > 3e-5 and ft.get_params()["auto"] is True
     assert (ft.predict(df["text"].head(20)) == df["label"].head(20)).mean() > 0.7
+
+
+def test_empty_validation_cells_are_not_a_diverged_loss(tmp_path, capsys):
+    p = tmp_path / "every_other.csv"  # Keras with validation_freq=2
+    p.write_text("epoch,accuracy,loss,learning_rate,val_accuracy,val_loss\n0,0.6,0.9,0.001,0.62,0.8\n"
+                 "1,0.7,0.7,0.001,,\n2,0.8,0.5,0.001,0.74,0.6\n3,0.85,0.4,0.001,NA,NA\n4,0.9,0.3,0.001,0.76,0.55\n")
+    d = diagnose_run(p)
+    assert all(f.code not in ("diverged", "unstable") for f in d.findings), [f.code for f in d.findings]
+    assert main(["doctor", str(p)]) == 0
+    assert "[" in capsys.readouterr().out  # severities are printed, not eaten as markup
+
+
+def test_removed_leaks_are_reported_but_do_not_make_the_verdict():
+    h = SCENARIOS["good fit"]["history"]
+    removed = {"test_leaks": True, "leakage": "3 training rows copy 3 test rows (3 exact, 0 near); removed from train"}
+    d = diagnose(h, metrics=BASE, config=CFG, data=removed)
+    assert d.verdict == "good fit" and any(f.code == "test_leakage" and f.severity == "low" for f in d.findings)
+
+
+def test_remedies_for_other_tools_start_from_their_learning_rate(tmp_path):
+    p = tmp_path / "flat.csv"
+    p.write_text("epoch,loss,val_loss,lr\n0,1.10,1.10,0.001\n1,1.09,1.10,0.001\n2,1.09,1.09,0.001\n")
+    d = diagnose_run(p)
+    low = next(f for f in d.findings if f.code == "lr_too_low")
+    assert low.remedies[0]["set"]["training.lr"] == 0.01

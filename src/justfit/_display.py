@@ -47,7 +47,9 @@ def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:
     style = VERDICT_STYLE.get(diagnosis.verdict, "bold")
     console.print(f"verdict: [{style}]{diagnosis.verdict}[/{style}]")
     for f in diagnosis.findings[:limit]:
-        console.print(f"  [{f.severity}] [bold]{f.title}[/bold]")
+        from rich.markup import escape
+
+        console.print(f"  {escape(f'[{f.severity}]')} [bold]{escape(f.title)}[/bold]")
         console.print(f"      {f.explanation}")
         for r in f.remedies[:3]:
             console.print(f"      try: {as_flags(r)}   ({r['why']})")

@@ -164,7 +164,13 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     write_json(partial / "result.json", result.to_dict())
     from justfit.report import render_report
 
-    render_report(partial, name=final.name)
+    try:
+        render_report(partial, name=final.name)
+    except Exception as exc:  # the run is complete without its report; `justfit report` can retry
+        import warnings
+
+        warnings.warn(f"Could not render report.html ({type(exc).__name__}: {exc}); the run is saved. "
+                      "Retry with: justfit report RUN_DIR", RuntimeWarning, stacklevel=2)
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)

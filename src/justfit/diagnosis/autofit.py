@@ -54,15 +54,26 @@ def selection_score(history: list[dict[str, Any]], monitor: str, mode: str = "au
     return -min(vals) if lower_better else max(vals)
 
 
-def next_change(diagnosis: Any, config: dict[str, Any], tried: list[dict[str, Any]]) -> tuple[Any, dict] | None:
-    """The highest-ranked remedy of the most serious finding that has not been tried and is comparable."""
+def next_change(diagnosis: Any, config: dict[str, Any], tried: list[tuple[str, str]]) -> tuple[Any, dict] | None:
+    """The highest-ranked remedy of the most serious finding that has not been tried and is comparable.
+
+    A remedy kind ("stronger L2 penalty", "much larger steps") is set aside once a round that applied it
+    did clearly worse than the round it built on; otherwise it may be applied again (a learning rate
+    far too low needs several steps up; near chance, one step may not show yet). Remedies have
+    bounds (weight decay up to 0.3, dropout up to 0.5), so repeating one ends.
+    """
     for finding in diagnosis.findings:
         for remedy in finding.remedies:
             changes = remedy["set"]
-            if any(k in _NOT_COMPARABLE for k in changes) or changes in tried:
+            if any(k in _NOT_COMPARABLE for k in changes) or (finding.code, remedy["why"]) in tried:
                 continue
             return finding, remedy
     return None
+
+
+def _leaks(diagnosis: Any) -> bool:
+    """A round trained on copies of test rows cannot be chosen over one that was not: its scores flatter it."""
+    return any(f.code == "test_leakage" and f.severity == "high" for f in diagnosis.findings)
 
 
 def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[str, Any]]], config: Any, *,
@@ -71,17 +82,41 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
     """Run up to ``rounds`` rounds. ``fit_round(cfg)`` trains on cfg and returns ``(fitted, history, context)``,
     where context holds the diagnosis inputs (``data``, ``metrics``, ``n_train``, ``n_params``, ``n_classes``),
     none from the test split. Returns ``(best fitted, its config, AutoFitResult)``."""
+    from justfit.errors import ConfigError
+
+    if rounds < 1:
+        raise ConfigError(f"Auto-fit needs at least 1 round. Got rounds={rounds}.")
     es = config.early_stopping
     result = AutoFitResult(monitor=es.monitor)
     t_start = time.perf_counter()
     cfg, tried = config, []
     change, finding_code, why = {}, "", "the configuration as given"
-    best = None
-    for r in range(1, max(1, rounds) + 1):
+    best = None  # (rank, fitted, cfg, round, diagnosis, ctx)
+    pending: tuple[str, str] | None = None  # the remedy kind applied in this round
+    base_score = -math.inf
+    base = None  # (cfg, diagnosis) that the next remedy builds on
+    r = 0
+    while r < rounds:
+        r += 1
         t0 = time.perf_counter()
-        fitted, history, ctx = fit_round(cfg)
-        cfg_json = cfg.model_dump(mode="json")
-        diagnosis = diagnose(history, config=cfg_json, **ctx)
+        try:
+            fitted, history, ctx = fit_round(cfg)
+        except ConfigError as exc:
+            if best is None:
+                raise
+            # A remedy this model cannot take (e.g. freezing more layers than it has): skip it.
+            result.rounds.append(Round(r, change, f"{why} (skipped: {exc})", finding_code, -math.inf, None,
+                                       "skipped", time.perf_counter() - t0))
+            picked = next_change(base[1], base[0].model_dump(mode="json"), tried)
+            if picked is None:
+                result.stopped = "no untried remedy left"
+                break
+            finding, remedy = picked
+            change, finding_code, why = dict(remedy["set"]), finding.code, f"{finding.title}: {remedy['why']}"
+            tried.append((finding.code, remedy["why"]))
+            cfg = base[0].updated(change)
+            continue
+        diagnosis = diagnose(history, config=cfg.model_dump(mode="json"), **ctx)
         score = selection_score(history, es.monitor, es.mode)
         best_epoch = getattr(fitted, "best_epoch_", None)
         result.rounds.append(Round(r, change, why, finding_code, score, best_epoch, diagnosis.verdict,
@@ -89,37 +124,35 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         if log:
             log(f"round {r}: {es.monitor} {abs(score):.4f} (best epoch {best_epoch}), verdict {diagnosis.verdict}"
                 + (f"; changed {change}" if change else ""))
-        if best is None or score > best[0]:
-            best = (score, fitted, cfg, r)
-        if r == rounds:
+        if pending is not None and score < base_score - TOLERANCE * max(abs(base_score), 1e-8):
+            tried.append(pending)  # this kind of remedy made things worse: do not repeat it
+        rank = (not _leaks(diagnosis), score)
+        if best is None or rank > best[0]:
+            best = (rank, fitted, cfg, r, diagnosis, ctx)
+        if r >= rounds:
             result.stopped = f"ran the {rounds} rounds asked for"
             break
         if time_budget is not None and time.perf_counter() - t_start + result.rounds[-1].seconds > time_budget:
-            result.stopped = f"the next round would exceed the time budget of {time_budget:.0f} s"
+            result.stopped = f"the next round would exceed the time budget of {time_budget:g} s"
             break
         if diagnosis.verdict == "good fit" and not diagnosis.top:
             result.stopped = f"round {r} fits well: nothing left to fix"
             break
         # Build on this round unless it made things clearly worse (then go back to the best round):
         # a step in the right direction that is not yet enough (a learning rate still too low) is kept.
-        if score >= best[0] - TOLERANCE * max(abs(best[0]), 1e-8):
-            base_cfg, base_diag = cfg, diagnosis
+        if rank[0] >= best[0][0] and score >= best[0][1] - TOLERANCE * max(abs(best[0][1]), 1e-8):
+            base = (cfg, diagnosis)
         else:
-            base_cfg = best[2]
-            base_diag = diagnose(_history_of(best[1]), config=base_cfg.model_dump(mode="json"), **ctx)
-        picked = next_change(base_diag, base_cfg.model_dump(mode="json"), tried)
+            base = (best[2], best[4])
+        picked = next_change(base[1], base[0].model_dump(mode="json"), tried)
         if picked is None:
             result.stopped = "no untried remedy left"
             break
         finding, remedy = picked
         change, finding_code = dict(remedy["set"]), finding.code
         why = f"{finding.title}: {remedy['why']}"
-        tried.append(change)
-        cfg = base_cfg.updated(change)
+        pending = (finding.code, remedy["why"])
+        base_score = best[0][1] if base[0] is best[2] else score
+        cfg = base[0].updated(change)
     result.chosen = best[3]
     return best[1], best[2], result
-
-
-def _history_of(fitted: Any) -> list[dict[str, Any]]:
-    h = getattr(fitted, "history_", None)
-    return list(h.records) if h is not None else []

@@ -37,6 +37,10 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
         n_classes=n_classes)
+    if not config:
+        # Another tool's history: remedies start from the learning rate it actually used.
+        lrs = ctx.series("lr")
+        config = {"training": {"lr": max(lrs)}} if lrs else {}
     findings = [f for f in (rule(ctx) for rule in (RULES.get(n) for n in RULES.names())) if f is not None]
     for f in findings:
         f.remedies = remedies_for(f, config)

@@ -66,11 +66,17 @@ def load_history(path: str | Path) -> dict[str, Any]:
         if isinstance(obj, dict):  # {"loss": [...], "val_loss": [...]} as Keras' history.history
             n = max((len(v) for v in obj.values() if isinstance(v, list)), default=0)
             obj = [{k: v[i] for k, v in obj.items() if isinstance(v, list) and i < len(v)} for i in range(n)]
+        if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
+            raise DataError(f"'{p}' is not a per-epoch history: expected a list of objects such as "
+                            '{"epoch": 1, "train_loss": 0.7, "val_loss": 0.8}, or trainer_state.json.')
         return _finish([_rename(r) for r in obj], "json table", p)
     if p.suffix.lower() in (".csv", ".tsv"):
         import pandas as pd
 
-        frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
+        # Empty or NA cells are epochs without that value (e.g. validation every other epoch), not NaN losses;
+        # only a literal nan/inf in a loss column means the loss blew up.
+        frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", keep_default_na=False,
+                            na_values=[])
         cols = {c.strip().lower() for c in frame.columns}
         fmt = "keras CSVLogger" if {"epoch", "loss"} <= cols and ("val_loss" in cols or "accuracy" in cols) else "csv table"
         records = [_rename(r) for r in frame.to_dict("records")]
@@ -90,8 +96,10 @@ def _finish(records: list[dict[str, Any]], fmt: str, p: Path, **extra: Any) -> d
     for i, r in enumerate(records, start=1):
         r.setdefault("epoch", i)
         for k, v in list(r.items()):
-            if isinstance(v, float) and math.isnan(v) and k not in ("train_loss", "val_loss"):
-                del r[k]  # an empty cell, not a NaN loss
+            if isinstance(v, str) and v.strip().lower() in ("", "na", "n/a", "none", "null"):
+                del r[k]  # an empty cell: no value this epoch
+            elif isinstance(v, float) and math.isnan(v) and k not in ("train_loss", "val_loss"):
+                del r[k]
     return {"history": records, "format": fmt, **extra}
 
 

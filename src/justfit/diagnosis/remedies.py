@@ -28,15 +28,23 @@ def _more_regularisation(cfg: dict[str, Any]) -> list[Remedy]:
     wd = float(_get(cfg, "training.weight_decay", 0.01))
     dropout = _get(cfg, "model.dropout")
     freeze = str(_get(cfg, "model.freeze", "none"))
-    epochs = int(_get(cfg, "training.epochs", 5))
-    out = [_r("stronger L2 penalty", training__weight_decay=round(max(0.05, wd * 5), 4)),
-           _r("more dropout", model__dropout=round(min(0.5, (dropout or 0.1) * 2), 2))]
+    out = []
+    if wd < 0.3:
+        out.append(_r("stronger L2 penalty", training__weight_decay=round(min(0.3, max(0.05, wd * 5)), 4)))
+    if (dropout or 0.1) < 0.5:
+        out.append(_r("more dropout", model__dropout=round(min(0.5, (dropout or 0.1) * 2), 2)))
     if freeze == "none":
         out.append(_r("train fewer parameters: freeze the embeddings and the lowest 2 layers", model__freeze="bottom:2"))
     elif freeze.startswith("bottom:"):
         out.append(_r("freeze more layers", model__freeze=f"bottom:{int(freeze.split(':')[1]) + 2}"))
-    out.append(_r("stop sooner", early_stopping__patience=1, training__epochs=max(2, epochs // 2)))
+    out.append(_stop_sooner(cfg))
     return out
+
+
+def _stop_sooner(cfg: dict[str, Any]) -> Remedy:
+    epochs = int(_get(cfg, "training.epochs", 5))
+    return _r("stop sooner", early_stopping__enabled=True, early_stopping__patience=1,
+              training__epochs=max(2, epochs // 2))
 
 
 def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
@@ -60,7 +68,8 @@ def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
     out = [_r("smaller steps", training__lr=float(f"{lr / 3:.2g}"))]
     if float(_get(cfg, "training.warmup_ratio", 0.1)) < 0.1:
         out.append(_r("warm up longer", training__warmup_ratio=0.1))
-    if _get(cfg, "training.max_grad_norm") in (None, 0):
+    training = cfg.get("training", {})
+    if "max_grad_norm" in training and training["max_grad_norm"] in (None, 0):
         out.append(_r("clip gradients", training__max_grad_norm=1.0))
     out.append(_r("less noisy gradients: larger batches", training__grad_accum_steps=max(2, 64 // max(bs, 1))))
     return out
@@ -69,8 +78,7 @@ def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
 REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
     "overfitting": _more_regularisation,
     "growing_gap": _more_regularisation,
-    "early_best": lambda cfg: [_r("stop sooner", early_stopping__patience=1,
-                                  training__epochs=max(2, int(_get(cfg, "training.epochs", 5)) // 2))],
+    "early_best": lambda cfg: [_stop_sooner(cfg)],
     "underfitting": _more_capacity,
     "lr_too_low": lambda cfg: [_r("much larger steps",
                                   training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 10:.2g}"))],
@@ -80,8 +88,8 @@ REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
     "diverged": _calmer,
     "unstable": _calmer,
     "lr_too_high": _calmer,
-    "small_data": lambda cfg: [_r("train only the new head", model__freeze="backbone", training__lr=1e-3),
-                               *_more_regularisation(cfg)[:2]],
+    "small_data": lambda cfg: ([_r("train only the new head", model__freeze="backbone", training__lr=1e-3)]
+                               if _get(cfg, "model.freeze") != "backbone" else []) + _more_regularisation(cfg)[:2],
     "class_imbalance": lambda cfg: [_r("weight the loss by inverse class frequency", training__class_weights="auto"),
                                     _r("judge by macro-F1", early_stopping__monitor="val_f1")],
     "test_leakage": lambda cfg: [_r("remove training copies of test rows", quality__leakage="remove")],

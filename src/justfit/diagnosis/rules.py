@@ -55,6 +55,11 @@ class Context:
     def series(self, key: str) -> list[float]:
         return [float(r[key]) for r in self.history if r.get(key) is not None]
 
+    def paired(self, a: str, b: str) -> tuple[list[float], list[float]]:
+        """Values of ``a`` and ``b`` from the epochs that have both (other tools may skip some)."""
+        rows = [(float(r[a]), float(r[b])) for r in self.history if r.get(a) is not None and r.get(b) is not None]
+        return [x for x, _ in rows], [y for _, y in rows]
+
     @property
     def epochs(self) -> int:
         return len(self.history)
@@ -115,8 +120,8 @@ def unstable(ctx: Context) -> Finding | None:
 @RULES.register("overfitting")
 def overfitting(ctx: Context) -> Finding | None:
     """validation loss turns up while the training loss keeps falling"""
-    vl, tl = ctx.series("val_loss"), ctx.series("train_loss")
-    if len(vl) < 3 or len(tl) != len(vl) or not (_finite(vl) and _finite(tl)):
+    vl, tl = ctx.paired("val_loss", "train_loss")
+    if len(vl) < 3 or not (_finite(vl) and _finite(tl)):
         return None
     best = _argmin(vl)
     rise = vl[-1] - vl[best]
@@ -136,8 +141,8 @@ def overfitting(ctx: Context) -> Finding | None:
 def growing_gap(ctx: Context) -> Finding | None:
     """a growing gap between the training-sample and validation metric"""
     for metric in ("accuracy", "f1"):
-        tr, va = ctx.series(f"train_{metric}"), ctx.series(f"val_{metric}")
-        if len(tr) < 2 or len(tr) != len(va):
+        tr, va = ctx.paired(f"train_{metric}", f"val_{metric}")
+        if len(tr) < 2:
             continue
         gaps = [a - b for a, b in zip(tr, va, strict=True)]
         if gaps[-1] > 0.1 and gaps[-1] > gaps[0] + 0.05:
@@ -210,7 +215,9 @@ def lr_too_low(ctx: Context) -> Finding | None:
     if len(tl) < 3 or not _finite(tl):
         return None
     total = (tl[0] - tl[-1]) / max(tl[0], 1e-8)
-    if 0 <= total < 0.1:
+    k = ctx.n_classes or ctx.metrics.get("n_classes")
+    still_high = tl[-1] > (0.5 * math.log(k) if k and k > 1 else 0.3)  # a flat loss that is already low is fine
+    if 0 <= total < 0.1 and still_high:
         lr = ctx.series("lr")
         return Finding("lr_too_low", "medium", "The learning rate looks too low",
                        f"Over {len(tl)} epochs the training loss fell only {total:.0%} ({tl[0]:.3f} -> {tl[-1]:.3f}): "
@@ -265,7 +272,7 @@ def test_leakage(ctx: Context) -> Finding | None:
     """training rows that copy test rows"""
     if ctx.data.get("test_leaks"):
         kept = "kept" in str(ctx.data.get("leakage", ""))
-        return Finding("test_leakage", "high" if kept else "medium", "The test set leaks into training",
+        return Finding("test_leakage", "high" if kept else "low", "The test set leaks into training",
                        f"{ctx.data.get('leakage')}."
                        + (" The test metrics are optimistic." if kept else " The copies were removed before "
                           "training, but the data holds duplicates across splits."),

@@ -37,8 +37,12 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
     settings (no warmup, no schedule); pass when the loss falls to below half of where it started."""
     import torch
 
+    from justfit.errors import ConfigError
     from justfit.training.optim import build_optimizer
 
+    if steps < 1 or batch_size < 1:
+        raise ConfigError(f"The sanity probe needs at least 1 step and a batch of at least 1. Got steps={steps}, "
+                          f"batch_size={batch_size}.")
     probe = copy.deepcopy(model).train()
     trainable = sum(p.numel() for p in probe.parameters() if p.requires_grad)
     rng = np.random.default_rng(seed)

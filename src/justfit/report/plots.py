@@ -90,6 +90,7 @@ def confusion(matrix: list[list[int]], labels: list[str]) -> str | None:
     import numpy as np
 
     m = np.asarray(matrix, dtype=float)
+    labels = [str(label).replace("$", r"\$") for label in labels]  # never mathtext
     n = len(labels)
     fig, ax = _figure(width=min(2 + 0.6 * n, 9), height=min(1.6 + 0.6 * n, 9))
     ax.grid(False)

@@ -96,7 +96,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
                         ["test metric", "value"]))
     quality = data.get("quality") or {}
     if quality.get("test_leaks"):
-        parts.append(f"<div class='verdict bad'>TEST SET LEAKAGE: {_e(quality.get('leakage'))}</div>")
+        kept = "kept" in str(quality.get("leakage"))
+        parts.append(f"<div class='verdict {'bad' if kept else 'warn'}'>TEST SET LEAKAGE: "
+                     f"{_e(quality.get('leakage'))}</div>")
 
     parts.append("<h2>Diagnosis</h2>")
     findings = diagnosis.get("findings", [])
