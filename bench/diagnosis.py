@@ -10,7 +10,6 @@ Two sources per scenario:
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import string
