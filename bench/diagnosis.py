@@ -62,11 +62,14 @@ def end_to_end(tmp: Path, model: str) -> list[tuple[str, str, str]]:
     data = planted(300)
     run("good_fit", "good fit", data, training={**base["training"], "lr": 3e-3, "epochs": 6},
         early_stopping={"patience": 2})
-    run("overfit", "overfitting", planted(60, seed=1), training={**base["training"], "lr": 3e-3, "epochs": 25,
-                                                                   "weight_decay": 0.0},
-        early_stopping={"enabled": False}, data={"val_size": 0.3, "test_size": 0.2})
+    # Labels that carry no signal: all the model can do is memorise the training rows.
+    shuffled = planted(120, seed=1)
+    shuffled["label"] = shuffled["label"].sample(frac=1, random_state=0).to_numpy()
+    run("overfit", "overfitting", shuffled, training={**base["training"], "lr": 3e-3, "epochs": 25,
+                                                      "weight_decay": 0.0},
+        early_stopping={"enabled": False}, data={"val_size": 0.25, "test_size": 0.2})
     run("underfit", "underfitting", data, training={**base["training"], "lr": 1e-8, "epochs": 3})
-    run("not_converged", "not converged", data, training={**base["training"], "lr": 2e-3, "epochs": 3})
+    run("not_converged", "not converged", data, training={**base["training"], "lr": 3e-3, "epochs": 4})
     run("diverging", "unstable", data, training={**base["training"], "lr": 50.0, "epochs": 3, "optimizer": "sgd",
                                                  "max_grad_norm": None})
     leaky = pd.concat([data, data.sample(120, random_state=0)], ignore_index=True)

@@ -45,8 +45,11 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     for f in findings:
         f.remedies = remedies_for(f, config)
     findings.sort(key=lambda f: -SEVERITY[f.severity])
-    serious = {VERDICTS[f.code] for f in findings if f.code in VERDICTS and SEVERITY[f.severity] >= 2}
-    verdict = next((v for v in VERDICT_ORDER if v in serious), "good fit")
+    # The verdict comes from the most severe findings; among equally severe ones, VERDICT_ORDER decides.
+    serious = [f for f in findings if f.code in VERDICTS and SEVERITY[f.severity] >= 2]
+    top_level = max((SEVERITY[f.severity] for f in serious), default=0)
+    named = {VERDICTS[f.code] for f in serious if SEVERITY[f.severity] == top_level}
+    verdict = next((v for v in VERDICT_ORDER if v in named), "good fit")
     # The findings that name the verdict come first.
     findings.sort(key=lambda f: (VERDICTS.get(f.code) != verdict, -SEVERITY[f.severity]))
     return Diagnosis(verdict, findings, source)

@@ -90,6 +90,13 @@ def diverged(ctx: Context) -> Finding | None:
                            "up, usually from a learning rate too high for this model, or from broken inputs.",
                            {"metric": key, "epoch": epoch})
     tl = ctx.series("train_loss")
+    k = ctx.n_classes or ctx.metrics.get("n_classes")
+    if tl and k and k > 1 and max(tl) > 10 * math.log(k):
+        worst = max(tl)
+        return Finding("diverged", "high", "Training loss exploded",
+                       f"The training loss reached {worst:.1f}, more than ten times the {math.log(k):.3f} of "
+                       f"guessing among {k} classes: the steps are far too large.",
+                       {"max_train_loss": worst, "chance_loss": math.log(k)})
     if len(tl) >= 2 and tl[-1] > 1.5 * tl[0]:
         return Finding("diverged", "high", "Training loss rose instead of falling",
                        f"The training loss went from {tl[0]:.3f} in epoch 1 to {tl[-1]:.3f} in epoch {len(tl)}: "
@@ -103,7 +110,7 @@ def unstable(ctx: Context) -> Finding | None:
     """the validation or training loss jumps up and down from epoch to epoch"""
     for key in ("val_loss", "train_loss"):
         xs = ctx.series(key)
-        if len(xs) < 4 or not _finite(xs):
+        if len(xs) < 5 or not _finite(xs):
             continue
         diffs = [b - a for a, b in zip(xs, xs[1:], strict=False)]
         flips = sum(1 for a, b in zip(diffs, diffs[1:], strict=False) if a * b < 0)
@@ -200,7 +207,8 @@ def not_converged(ctx: Context) -> Finding | None:
     if len(vl) < 2 or not _finite(vl):
         return None
     last_gain = vl[-2] - vl[-1]
-    if _argmin(vl) == len(vl) - 1 and last_gain > 0.01 * vl[-2]:
+    # Still falling by a margin that matters (relative and absolute: 0.011 -> 0.010 is done).
+    if _argmin(vl) == len(vl) - 1 and last_gain > 0.01 * vl[-2] and last_gain > 0.005:
         return Finding("not_converged", "medium", "Not converged: validation loss was still falling",
                        f"Validation loss fell from {vl[-2]:.3f} to {vl[-1]:.3f} in the last epoch ({len(vl)}), and "
                        "that epoch was the best: more training would likely help.",
