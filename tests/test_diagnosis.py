@@ -232,3 +232,29 @@ def test_remedies_for_other_tools_start_from_their_learning_rate(tmp_path):
     d = diagnose_run(p)
     low = next(f for f in d.findings if f.code == "lr_too_low")
     assert low.remedies[0]["set"]["training.lr"] == 0.01
+
+
+def test_autofit_improves_a_planted_overfitting_case(fast_config, tmp_path):
+    """A tiny training set with noisy labels, no regularisation and many epochs overfits; auto-fit must end
+    with a better validation score than round 1."""
+    import numpy as np
+
+    from justfit import finetune
+    from tests.conftest import planted_texts
+
+    df = planted_texts(120, seed=2)
+    flip = np.random.default_rng(0).choice(len(df), 30, replace=False)
+    df.loc[flip, "label"] = df.loc[flip, "label"].map({"pos": "neg", "neg": "pos"})
+    data = tmp_path / "overfit.csv"
+    df.to_csv(data, index=False)
+    cfg = _auto_cfg(fast_config, str(data), lr=3e-3, epochs=20, weight_decay=0.0, train_eval_samples=64)
+    cfg["data"].update(val_size=0.25, test_size=0.2)
+    cfg["early_stopping"] = {"enabled": False}
+    result = finetune(cfg, auto=True, rounds=3)
+    af = result.data["autofit"]
+    first, chosen = af["rounds"][0], af["rounds"][af["chosen_round"] - 1]
+    assert first["verdict"] == "overfitting"
+    assert chosen["score"] > first["score"], af["rounds"]
+    # Each round tried a different kind of remedy once the previous one did not help.
+    kinds = [r["why"] for r in af["rounds"][1:]]
+    assert len(set(kinds)) == len(kinds)

@@ -57,10 +57,10 @@ def selection_score(history: list[dict[str, Any]], monitor: str, mode: str = "au
 def next_change(diagnosis: Any, config: dict[str, Any], tried: list[tuple[str, str]]) -> tuple[Any, dict] | None:
     """The highest-ranked remedy of the most serious finding that has not been tried and is comparable.
 
-    A remedy kind ("stronger L2 penalty", "much larger steps") is set aside once a round that applied it
-    did clearly worse than the round it built on; otherwise it may be applied again (a learning rate
-    far too low needs several steps up; near chance, one step may not show yet). Remedies have
-    bounds (weight decay up to 0.3, dropout up to 0.5), so repeating one ends.
+    A remedy kind ("stronger L2 penalty", "more dropout") is set aside once a round that applied it did
+    not improve on the round it built on, so the next kind gets its turn. Steps along a scale marked
+    ``repeatable`` (a learning rate far too low) stay available unless they made things clearly
+    worse: near chance, one step up may not show yet.
     """
     for finding in diagnosis.findings:
         for remedy in finding.remedies:
@@ -93,6 +93,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
     change, finding_code, why = {}, "", "the configuration as given"
     best = None  # (rank, fitted, cfg, round, diagnosis, ctx)
     pending: tuple[str, str] | None = None  # the remedy kind applied in this round
+    pending_repeatable = False
     base_score = -math.inf
     base = None  # (cfg, diagnosis) that the next remedy builds on
     r = 0
@@ -124,8 +125,10 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         if log:
             log(f"round {r}: {es.monitor} {abs(score):.4f} (best epoch {best_epoch}), verdict {diagnosis.verdict}"
                 + (f"; changed {change}" if change else ""))
-        if pending is not None and score < base_score - TOLERANCE * max(abs(base_score), 1e-8):
-            tried.append(pending)  # this kind of remedy made things worse: do not repeat it
+        if pending is not None and not score > base_score:
+            clearly_worse = score < base_score - TOLERANCE * max(abs(base_score), 1e-8)
+            if not pending_repeatable or clearly_worse:
+                tried.append(pending)  # this kind of remedy did not help: give the next one its turn
         rank = (not _leaks(diagnosis), score)
         if best is None or rank > best[0]:
             best = (rank, fitted, cfg, r, diagnosis, ctx)
@@ -152,6 +155,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         change, finding_code = dict(remedy["set"]), finding.code
         why = f"{finding.title}: {remedy['why']}"
         pending = (finding.code, remedy["why"])
+        pending_repeatable = bool(remedy.get("repeatable"))
         base_score = best[0][1] if base[0] is best[2] else score
         cfg = base[0].updated(change)
     result.chosen = best[3]

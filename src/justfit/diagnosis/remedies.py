@@ -20,8 +20,13 @@ def _get(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def _r(why: str, **overrides: Any) -> Remedy:
-    return {"why": why, "set": {k.replace("__", "."): v for k, v in overrides.items()}}
+def _r(why: str, repeatable: bool = False, **overrides: Any) -> Remedy:
+    """A remedy. ``repeatable``: a step along a scale (a learning rate far too low) that may need taking
+    again even when one step shows no measurable change yet."""
+    out: Remedy = {"why": why, "set": {k.replace("__", "."): v for k, v in overrides.items()}}
+    if repeatable:
+        out["repeatable"] = True
+    return out
 
 
 def _more_regularisation(cfg: dict[str, Any]) -> list[Remedy]:
@@ -55,7 +60,7 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
     out = []
     if freeze != "none":
         out.append(_r("unfreeze the pretrained layers", model__freeze="none"))
-    out.append(_r("much larger steps", training__lr=float(f"{lr * 10:.2g}")))
+    out.append(_r("much larger steps", repeatable=True, training__lr=float(f"{lr * 10:.2g}")))
     out.append(_r("train longer", training__epochs=epochs * 2))
     if wd > 0.01 or _get(cfg, "model.dropout"):
         out.append(_r("less regularisation", training__weight_decay=0.0, model__dropout=0.0))
@@ -80,7 +85,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
     "growing_gap": _more_regularisation,
     "early_best": lambda cfg: [_stop_sooner(cfg)],
     "underfitting": _more_capacity,
-    "lr_too_low": lambda cfg: [_r("much larger steps",
+    "lr_too_low": lambda cfg: [_r("much larger steps", repeatable=True,
                                   training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 10:.2g}"))],
     "not_converged": lambda cfg: [
         _r("train longer", training__epochs=int(_get(cfg, "training.epochs", 5)) * 2),
