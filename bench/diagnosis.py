@@ -75,6 +75,11 @@ def end_to_end(tmp: Path, model: str) -> list[tuple[str, str, str]]:
     leaky = pd.concat([data, data.sample(120, random_state=0)], ignore_index=True)
     run("leaked", "leaked test set", leaky, training={**base["training"], "lr": 3e-3, "epochs": 4},
         quality={"leakage": "report", "rules": ["normalize", "empty_text", "missing_label"]})
+    noisy = planted(400, seed=3)
+    flip = noisy.sample(80, random_state=0).index
+    noisy.loc[flip, "label"] = noisy.loc[flip, "label"].map({"pos": "neg", "neg": "pos"})
+    run("noisy_labels", "noisy labels", noisy, training={**base["training"], "lr": 3e-3, "epochs": 6},
+        quality={"label_noise": "report"})
     return out
 
 

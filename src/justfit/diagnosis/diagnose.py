@@ -12,6 +12,7 @@ from justfit.diagnosis.rules import RULES, SEVERITY, VERDICTS, Context, Finding
 # Which kind of problem names the verdict when several are found: a broken optimisation first
 # (nothing else can be judged), then data problems (root causes), then the fit itself.
 VERDICT_ORDER = ["unstable", "leaked test set", "noisy labels", "overfitting", "underfitting", "not converged"]
+# (Among findings of equal severity: noisy labels is the cause, overfitting on them the symptom.)
 
 
 @dataclass

@@ -295,11 +295,15 @@ def label_noise(ctx: Context) -> Finding | None:
     if issues and ctx.n_train and issues / ctx.n_train > 0.1:
         rate = issues / ctx.n_train
         acc = ctx.data.get("label_audit_accuracy")
-        # A weak probe flags hard rows as well as wrong ones: then this is a hint, not a verdict.
-        trusted = acc is not None and acc == acc and acc >= 0.8
+        # The audit is trusted when the rows it flags explain nearly all of its probe's disagreement with
+        # the given labels; a weak probe also disagrees on hard rows it does not flag, and then the flags
+        # are a hint, not a verdict.
+        unexplained = (1 - acc) - rate if acc is not None and acc == acc else None
+        trusted = unexplained is not None and unexplained <= 0.1
         hedge = "" if trusted else (f" The audit's probe reached only {acc:.2f} out-of-fold accuracy, so part of "
-                                    "these are hard rather than wrong." if acc is not None and acc == acc else "")
-        return Finding("label_noise", "medium" if trusted else "low", "Many labels look wrong",
+                                    "these are hard rather than wrong." if unexplained is not None else "")
+        severity = ("high" if rate > 0.15 else "medium") if trusted else "low"
+        return Finding("label_noise", severity, "Many labels look wrong",
                        f"The label audit flagged {issues} of {ctx.n_train} training rows ({rate:.0%}) as likely "
                        "mislabelled: noisy labels cap the accuracy any model can reach and invite memorisation."
                        + hedge, {"label_issues": issues, "train_rows": ctx.n_train, "rate": rate,
