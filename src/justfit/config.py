@@ -70,6 +70,11 @@ class QualityConfig(_Section):
     label_noise_top: int = Field(20, ge=0, description="How many top suspects the report lists.")
     cache_dir: str | None = Field(None, description="Feature cache folder; default $JUSTFIT_CACHE_DIR or ~/.cache/justfit.")
 
+    def cleaning_options(self) -> dict[str, Any]:
+        """The options ``data.cleaning.clean`` takes, from this section."""
+        return {"conflicts": self.conflicts, "near_threshold": self.near_threshold, "near_ngram": self.near_ngram,
+                "num_perm": self.num_perm, "outlier_z": self.outlier_z}
+
     @field_validator("leakage", "label_noise", mode="before")
     @classmethod
     def _off(cls, v: Any) -> Any:

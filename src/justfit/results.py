@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,15 @@ RUN_FILES = ("config.yaml", "history.jsonl", "metrics.json", "result.json", "spl
              "predictions.csv", "data_report.json", "removed.csv", "flagged.csv", "diagnosis.json", "report.html", "model")
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` and rename it, so a reader never sees
+    half a file. The temporary name keeps ``path``'s suffix (``np.save`` and friends look at it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write(Path(tmp))
         # mkstemp creates the file private (0600); a run's files are ordinary files (0644 less the umask).
         umask = os.umask(0)
         os.umask(umask)
@@ -32,6 +34,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | Path, obj: Any) -> None:

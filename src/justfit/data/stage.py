@@ -122,8 +122,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     removed: list[pd.DataFrame] = []
     flagged: list[pd.DataFrame] = []
     if q.enabled:
-        options = {"conflicts": q.conflicts, "near_threshold": q.near_threshold, "near_ngram": q.near_ngram,
-                   "num_perm": q.num_perm, "outlier_z": q.outlier_z}
+        options = q.cleaning_options()
         for name, item in loaded.items():
             held_out = name in ("validation", "test")
             rules = [r for r in q.rules if r in HELD_OUT_RULES] if held_out else q.rules
@@ -266,10 +265,10 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     """
     from pathlib import Path
 
-    from justfit.data.cleaning import check_options, check_result
+    from justfit.data.cleaning import check_result
     from justfit.data.io import SUFFIXES, load_table, read_any
     from justfit.errors import RunDirError
-    from justfit.results import write_json
+    from justfit.results import atomic_write, write_json
 
     q = cfg.quality
     out = Path(output)
@@ -295,8 +294,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
         raw = raw[first]
     loaded = load_table(cfg.data.path, cfg.data.text_column, cfg.data.label_column, allow_missing=True)
     cols = loaded.columns
-    options = check_options({"conflicts": q.conflicts, "near_threshold": q.near_threshold,
-                             "near_ngram": q.near_ngram, "num_perm": q.num_perm, "outlier_z": q.outlier_z})
+    options = q.cleaning_options()
     rep = clean(loaded.frame, q.rules, report_only=q.report_only, check=False, **options)
     if len(rep.data) and rep.data["label"].isna().any():
         raise_missing_labels(rep.data["label"].isna().to_numpy(), cols.label, f"'{cfg.data.path}'")
@@ -331,31 +329,21 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     cleaned[cols.text] = kept["text"].to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(cleaned, out, kind)
-    _atomic(lambda p: report.removed.to_csv(p, index=False), paths[1])
-    _atomic(lambda p: report.flagged.to_csv(p, index=False), paths[2])
+    atomic_write(paths[1], lambda p: report.removed.to_csv(p, index=False))
+    atomic_write(paths[2], lambda p: report.flagged.to_csv(p, index=False))
     payload = report.to_dict(q.label_noise_top)
     payload.update(source=str(cfg.data.path), output=str(out), rows_in=len(raw), rows_out=len(cleaned))
     write_json(paths[3], payload)
     return report
 
 
-def _atomic(write: Any, path: Any) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _write_table(frame: pd.DataFrame, path: Any, kind: str) -> None:
+    from justfit.results import atomic_write
+
     writers = {
         "csv": lambda p: frame.to_csv(p, index=False),
         "tsv": lambda p: frame.to_csv(p, sep="\t", index=False),
         "jsonl": lambda p: frame.to_json(p, orient="records", lines=True, force_ascii=False),
         "parquet": lambda p: frame.to_parquet(p, index=False),
     }
-    _atomic(writers[kind], path)
+    atomic_write(path, writers[kind])

@@ -89,13 +89,9 @@ def embed_cached(texts: Sequence[str], model: str | None = None, *, max_length: 
             pass  # a damaged cache file is recomputed
     feats = _compute(texts, source, max_length, batch_size, use_bf16, progress)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-        try:
-            np.save(tmp, feats)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from justfit.results import atomic_write
+
+        atomic_write(path, lambda tmp: np.save(tmp, feats))
     info["seconds"] = time.perf_counter() - t0
     return feats, info
 
