@@ -110,6 +110,13 @@ class ModelConfig(_Section):
     name: str | None = Field(None, description="Hub id or local folder; unset means the packaged all-MiniLM-L6-v2.")
     dropout: float | None = Field(None, ge=0, lt=1, description="Override hidden and classifier dropout.")
     freeze: str = Field("none", description="none (full fine-tuning), backbone (train only the head), bottom:K (freeze embeddings and the lowest K layers).")
+    strategy: Literal["full", "lora"] = Field("full", description="full: train the parameters 'freeze' leaves trainable; lora: train low-rank adapters (peft) and the head, the pretrained weights stay fixed.")
+    lora_rank: int = Field(8, gt=0, description="LoRA rank r of each adapter.")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling alpha (the update is scaled by alpha / rank).")
+    lora_dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA adapters' input.")
+    lora_targets: list[str] | None = Field(None, description="Module names that get adapters (e.g. query,value); unset = peft's default for the architecture.")
+    lora_merge: bool = Field(True, description="Merge the adapters into the base weights on save, so plain transformers (pipeline) loads the model; false saves the adapters and the head only.")
+    cache_features: bool = Field(True, description="With freeze: backbone, compute the frozen backbone's features once (cached on disk) and train the head on them.")
 
     @field_validator("freeze")
     @classmethod
@@ -119,6 +126,21 @@ class ModelConfig(_Section):
             raise ValueError(f"must be 'none', 'backbone' or 'bottom:K' with K a whole number. Got '{v}' instead")
         return v
 
+    @field_validator("lora_targets", mode="before")
+    @classmethod
+    def _split_targets(cls, v: Any) -> Any:
+        # --set model.lora_targets=query,value
+        if isinstance(v, str):
+            return [x for x in (p.strip() for p in v.split(",")) if x] or None
+        return v
+
+    @model_validator(mode="after")
+    def _lora_freeze(self) -> ModelConfig:
+        if self.strategy == "lora" and self.freeze != "none":
+            raise ValueError(f"freeze '{self.freeze}' does not apply with strategy 'lora' (LoRA keeps every "
+                             "pretrained weight fixed already). Leave freeze at 'none'")
+        return self
+
 
 class TrainingConfig(_Section):
     """The optimisation loop."""
@@ -127,6 +149,11 @@ class TrainingConfig(_Section):
     batch_size: int = Field(32, gt=0, description="Training batch size (per device).")
     eval_batch_size: int = Field(64, gt=0, description="Batch size for evaluation and prediction.")
     lr: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    lr_find: bool = Field(False, description="Run the learning-rate finder before training and train with its suggestion (the configured lr when it cannot suggest one).")
+    layer_decay: float | None = Field(None, gt=0, le=1, description="Layer-wise learning-rate decay: the head trains at lr, the top layer at lr*d, the next at lr*d^2, ... down to the embeddings.")
+    recipe: str = Field("standard", description="Training recipe (see `justfit recipes`): standard, gradual_unfreeze (fastai: head first, then all with decayed rates), ulmfit (unfreeze layer groups top down).")
+    head_epochs: int = Field(1, gt=0, description="Epochs of the head-only stage in the gradual_unfreeze and ulmfit recipes.")
+    head_lr: float = Field(1e-3, gt=0, description="Learning rate of the head-only stage in the gradual_unfreeze and ulmfit recipes.")
     optimizer: str = Field("adamw", description="adamw, adam or sgd.")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     nesterov: bool = Field(False, description="SGD Nesterov momentum.")
@@ -143,7 +170,7 @@ class TrainingConfig(_Section):
     train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible; 0 disables.")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
 
-    @field_validator("optimizer", "scheduler")
+    @field_validator("optimizer", "scheduler", "recipe")
     @classmethod
     def _lower(cls, v: str) -> str:
         return str(v).strip().lower()

@@ -109,6 +109,7 @@ class Finetuner:
         """
         from justfit.data.splitting import check_labels, check_unseen, split, unify_label_types
         from justfit.models import apply_freeze, load_model
+        from justfit.models.recipes import check_recipe
         from justfit.tasks import TextClassificationTask
         from justfit.training import EarlyStopping, ProgressBar, Trainer
 
@@ -117,6 +118,7 @@ class Finetuner:
         stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled)
         callbacks = [stopper] + ([ProgressBar()] if self.progress else [])
         Trainer(None, cfg.training, callbacks).check()  # a bad monitor fails here, before any loading
+        check_recipe(cfg)
 
         train = self._frame(X, y, cfg, "the training data")
         check_labels(train)
@@ -145,14 +147,6 @@ class Finetuner:
         self._label_index = {c: i for i, c in enumerate(self.classes_)}
         self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,
                                                                      dropout=cfg.model.dropout)
-        self.params_ = apply_freeze(self.model_, cfg.model.freeze)
-        if self.progress:
-            from rich.console import Console
-
-            Console(stderr=True).print(
-                f"model: {self.model_source_} ({self.params_['trainable_params']:,} of "
-                f"{self.params_['total_params']:,} parameters trained, freeze={cfg.model.freeze})"
-            )
         train_codes = self._encode_labels(train["label"])
         class_weights = None
         if cfg.training.class_weights == "auto":
@@ -164,18 +158,126 @@ class Finetuner:
         train_ds = self.task_.encode(train["text"].tolist(), train_codes,
                                      train["_weight"].tolist() if "_weight" in train else None)
         val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
+        texts = {"train": train["text"].tolist(), "val": val["text"].tolist()}
 
-        trainer = Trainer(self.task_, cfg.training, callbacks)
-        self.history_ = trainer.fit(self.model_, train_ds, val_ds)
-        self.model_ = trainer.model
+        if cfg.model.strategy == "lora":
+            from justfit.models.lora import apply_lora
+
+            self.model_ = apply_lora(self.model_, cfg.model)
+        from justfit.models.recipes import plan
+
+        stages = plan(cfg, _n_layers(self.model_))
+        self.feature_cache_: dict[str, Any] = {}
+        if cfg.training.lr_find:
+            cfg, stages = self._find_lr(cfg, stages, train_ds, texts)
+
+        records: list[dict[str, Any]] = []
+        reasons = []
+        backbone_trained = False
+        for stage in stages:
+            self.params_ = _count_params(self.model_) if cfg.model.strategy == "lora" else \
+                apply_freeze(self.model_, stage.freeze)
+            task, tr, va = self._stage_data(cfg, stage, train_ds, val_ds, texts, backbone_trained)
+            if self.progress:
+                from rich.console import Console
+
+                how = "LoRA adapters and head" if cfg.model.strategy == "lora" else f"freeze={stage.freeze}"
+                where = ", on cached backbone features" if isinstance(task, _feature_task_type()) else ""
+                Console(stderr=True).print(
+                    f"{'stage ' + stage.name + ': ' if len(stages) > 1 else ''}model: {self.model_source_} "
+                    f"({self.params_['trainable_params']:,} of {self.params_['total_params']:,} parameters trained, "
+                    f"{how}{where}; lr {stage.lr:g}{f', layer decay {stage.layer_decay:g}' if stage.layer_decay else ''})"
+                )
+            stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta,
+                                    stop=es.enabled and stage.early_stopping)
+            trainer = Trainer(task, cfg.training.model_copy(update=stage.training_overrides()),
+                              [stopper] + callbacks[1:])
+            history = trainer.fit(self.model_, tr, va)
+            self.model_ = trainer.model
+            offset = len(records)
+            for rec in history.records:
+                records.append({**rec, "epoch": rec["epoch"] + offset, **({"stage": stage.name} if len(stages) > 1
+                                                                         else {})})
+            self.best_epoch_ = None if stopper.best_epoch is None else stopper.best_epoch + offset
+            reason = trainer.stop_reason or stopper.reason
+            reasons.append(f"{stage.name}: {reason}" if len(stages) > 1 else reason)
+            backbone_trained = backbone_trained or stage.freeze != "backbone"
+            if trainer.stop_reason:  # diverged: later stages would start from a broken model
+                break
+        from justfit.training.history import History
+
+        self.history_ = History(records)
+        if cfg.model.strategy == "lora" and cfg.model.lora_merge:
+            from justfit.models.lora import merge
+
+            self.model_ = merge(self.model_)
         self.model_.eval()
-        self.best_epoch_ = stopper.best_epoch
-        self.stop_reason_ = trainer.stop_reason or stopper.reason
+        self.stop_reason_ = "; ".join(reasons)
         self.bf16_ = trainer.bf16
         self.config_ = cfg
         self.n_train_, self.n_val_ = len(train), len(val)
         self.train_codes_ = np.asarray(train_ds.labels, dtype=int)
         return self
+
+    def _stage_data(self, cfg: JustfitConfig, stage: Any, train_ds: Any, val_ds: Any, texts: dict[str, list[str]],
+                    backbone_trained: bool) -> tuple[Any, Any, Any]:
+        """The task and datasets of one stage: cached backbone features when the whole backbone is frozen
+        and still the checkpoint's (verified equivalent for this architecture), the texts otherwise."""
+        if stage.freeze != "backbone" or not cfg.model.cache_features or backbone_trained \
+                or cfg.model.strategy != "full":
+            return self.task_, train_ds, val_ds
+        from justfit.tasks.features import FrozenFeatureTask, check_equivalent
+        from justfit.training.feature_cache import backbone_features
+
+        if "equivalent" not in self.feature_cache_:
+            ok, why = check_equivalent(self.model_, self.task_, texts["train"])
+            self.feature_cache_.update(equivalent=ok, reason=why)
+        if not self.feature_cache_["equivalent"]:
+            if self.progress:
+                from rich.console import Console
+
+                Console(stderr=True).print(f"feature cache not used: {self.feature_cache_['reason']}; the frozen "
+                                           "backbone runs in every batch instead")
+            return self.task_, train_ds, val_ds
+        opts = {"max_length": cfg.data.max_length, "bf16": cfg.training.bf16, "cache_dir": cfg.quality.cache_dir,
+                "encoder": self.model_.base_model, "tokenizer": self.tokenizer_, "progress": self.progress}
+        feats = {}
+        for split in ("train", "val"):
+            feats[split], info = backbone_features(texts[split], self.model_source_, **opts)
+            self.feature_cache_[split] = {"cache_hit": info["cache_hit"], "seconds": round(info["seconds"], 3),
+                                          "file": info["cache_file"]}
+        n = len(texts["train"])
+        task = FrozenFeatureTask(self.task_, np.concatenate([feats["train"], feats["val"]]) if len(feats["val"])
+                                 else feats["train"])
+        tr = task.encode(range(n), train_ds.labels, train_ds.weights, lengths=train_ds.lengths)
+        va = task.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
+        return task, tr, va
+
+    def _find_lr(self, cfg: JustfitConfig, stages: list[Any], train_ds: Any,
+                 texts: dict[str, list[str]]) -> tuple[JustfitConfig, list[Any]]:
+        """Run the learning-rate finder on the stage trained at ``training.lr`` (the last one) and
+        train with its suggestion; the configured rate stays when there is none."""
+        from justfit.models import apply_freeze
+        from justfit.models.recipes import plan
+        from justfit.training.lr_find import lr_find
+
+        stage = stages[-1]
+        if cfg.model.strategy != "lora":
+            apply_freeze(self.model_, stage.freeze)
+        empty = type(train_ds)([], [])
+        task, tr, _ = self._stage_data(cfg, stage, train_ds, empty, {**texts, "val": []}, False)
+        result = lr_find(self.model_, task, tr, cfg.training.model_copy(update=stage.training_overrides()))
+        self.lr_find_ = result.to_dict()
+        if self.progress:
+            from rich.console import Console
+
+            Console(stderr=True).print(
+                f"lr-find: suggested {result.suggestion:.2g} ({result.rule})" if result.suggestion
+                else f"lr-find: no suggestion ({result.reason}); training with lr {cfg.training.lr:g}")
+        if result.suggestion:
+            cfg = cfg.updated({"training.lr": float(f"{result.suggestion:.2g}"), "training.lr_find": False})
+            stages = plan(cfg, _n_layers(self.model_))
+        return cfg, stages
 
     def _auto_fit(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame) -> Finetuner:
         """Auto-fit rounds on fixed train/validation frames; this estimator takes the best round's state."""
@@ -326,15 +428,26 @@ class Finetuner:
         from justfit.models.factory import quiet_transformers
         from justfit.tasks import TextClassificationTask
 
+        from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
+
         path = Path(path)
-        if (path / "model" / "config.json").exists():
+        if any((path / "model" / f).exists() for f in ("config.json", ADAPTER_CONFIG)):
             path = path / "model"
-        if not (path / "config.json").exists():
+        adapters = (path / ADAPTER_CONFIG).exists()
+        if not (path / "config.json").exists() and not adapters:
             raise RunDirError(f"'{path}' holds no saved model (no config.json). Pass a run directory or its model/ folder.")
         quiet_transformers()
-        model = AutoModelForSequenceClassification.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
         meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
+        if adapters:
+            # LoRA adapters saved without merging: the base model, a head for the labels, then the adapters.
+            base = meta.get("base_model") or json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+            if not meta.get("labels"):
+                raise RunDirError(f"'{path}' holds LoRA adapters but no {META_FILE} naming the labels; save it with "
+                                  "justfit, or load it with peft.")
+            model = load_adapter_model(path, base, meta["labels"])
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
         labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
         cfg = JustfitConfig.from_dict(meta.get("config", {}))
         self = cls(model=str(path), config=cfg, progress=progress)
@@ -349,6 +462,28 @@ class Finetuner:
         if meta.get("train_class_counts"):
             self.train_codes_ = np.repeat(np.arange(len(labels)), meta["train_class_counts"])
         return self
+
+
+def _plain_model(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (the model itself otherwise)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _n_layers(model: Any) -> int:
+    from justfit.models.freezing import encoder_layers
+
+    return len(encoder_layers(_plain_model(model).base_model))
+
+
+def _count_params(model: Any) -> dict[str, int]:
+    return {"total_params": sum(p.numel() for p in model.parameters()),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def _feature_task_type() -> type:
+    from justfit.tasks.features import FrozenFeatureTask
+
+    return FrozenFeatureTask
 
 
 def _spec(text: str, label: str):

@@ -83,8 +83,8 @@ def out_of_fold_proba(features: np.ndarray, codes: np.ndarray, *, folds: int = 5
 
 def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] | None = None, *,
                       model: str | None = None, features: np.ndarray | None = None, folds: int = 5,
-                      seed: int = 42, max_length: int = 256, cache: bool = True, cache_dir: str | None = None,
-                      progress: bool = False) -> LabelReport:
+                      seed: int = 42, max_length: int = 256, bf16: bool | str = "auto", cache: bool = True,
+                      cache_dir: str | None = None, progress: bool = False) -> LabelReport:
     """Flag likely mislabelled rows. ``data`` is a ``text``/``label`` frame, or texts with ``labels``.
 
     ``features`` skips the embedding (one row per text); otherwise ``model`` (default: the
@@ -127,7 +127,7 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
     k = folds
     info: dict[str, Any] = {}
     if features is None:
-        features, info = embed_cached(sub["text"].tolist(), model, max_length=max_length, cache=cache,
+        features, info = embed_cached(sub["text"].tolist(), model, max_length=max_length, bf16=bf16, cache=cache,
                                       cache_dir=cache_dir, progress=progress)
     else:
         features = np.asarray(features)[keep]

@@ -180,7 +180,8 @@ def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: lis
 
     q = cfg.quality
     lr = find_label_issues(train, model=cfg.model.name, folds=q.label_noise_folds, seed=cfg.data.seed,
-                           max_length=cfg.data.max_length, cache_dir=q.cache_dir, progress=progress)
+                           max_length=cfg.data.max_length, bf16=cfg.training.bf16, cache_dir=q.cache_dir,
+                           progress=progress)
     report.labels = lr
     if lr.note:
         report.warnings.append(lr.note)

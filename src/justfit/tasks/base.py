@@ -14,11 +14,12 @@ class EncodedDataset(Dataset):
     optional per-example loss weights."""
 
     def __init__(self, features: list[dict[str, Any]], labels: Sequence[int] | None = None,
-                 weights: Sequence[float] | None = None) -> None:
+                 weights: Sequence[float] | None = None, lengths: Sequence[int] | None = None) -> None:
         self.features = features
         self.labels = None if labels is None else [int(x) for x in labels]
         self.weights = None if weights is None else [float(w) for w in weights]
-        self.lengths = [len(next(iter(f.values()))) for f in features]
+        # Token counts: they drive length-grouped batching (given explicitly for non-token features).
+        self.lengths = list(lengths) if lengths is not None else [len(next(iter(f.values()))) for f in features]
 
     def __len__(self) -> int:
         return len(self.features)
@@ -33,7 +34,8 @@ class EncodedDataset(Dataset):
 
     def subset(self, idx: Sequence[int]) -> EncodedDataset:
         """The examples at ``idx`` (for evaluation: loss weights are not carried over)."""
-        return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx])
+        return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx],
+                              lengths=[self.lengths[i] for i in idx])
 
 
 class Task(Protocol):

@@ -45,7 +45,11 @@ class TextClassificationTask:
     def forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
                 class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "weights")}
-        logits = model(**inputs).logits
+        return self.outputs(model(**inputs).logits, batch, class_weights)
+
+    def outputs(self, logits: torch.Tensor, batch: dict[str, torch.Tensor],
+                class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{"logits"}``, plus the training ``"loss"`` when the batch has labels."""
         out = {"logits": logits}
         if "labels" in batch:
             if class_weights is None and self.class_weights is not None:

@@ -1,10 +1,14 @@
 """Frozen-backbone text features, computed once and cached on disk.
 
-``embed`` runs the pretrained encoder (no head, no gradients) over the texts and mean-pools
-the last hidden states over the attention mask. The result is cached as a ``.npy`` file
-keyed by the model (its files, or its hub id), the pooling, the precision, ``max_length``
-and a hash of the texts, so a later run on the same data and model reads it back instead of
-recomputing it. The cache lives in ``$JUSTFIT_CACHE_DIR`` (default ``~/.cache/justfit``).
+The pretrained encoder (no head, no gradients, eval mode) runs once over the texts and two
+views of its last hidden states are kept per text: the mean over the attention mask
+(``mean``, what the label audit's probes use) and the first token (``first``, what
+BERT-style classification heads read, through the pooler where the model has one). Both sit
+in one ``float32`` ``.npy`` file of shape ``(n, 2, hidden)``, read back memory-mapped and
+keyed by the model (its files, or its hub id), the precision, ``max_length`` and a hash of
+the texts, so the label audit and head-only training share one computation, whichever
+needs it first, and re-runs with other head settings read it back instead of recomputing.
+The cache lives in ``$JUSTFIT_CACHE_DIR`` (default ``~/.cache/justfit``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-CACHE_VERSION = "1"
+VIEWS = ("mean", "first")
+CACHE_VERSION = "2"
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -54,7 +59,7 @@ def texts_hash(texts: Sequence[str]) -> str:
 
 
 def cache_key(source: str, texts: Sequence[str], max_length: int, bf16: bool) -> str:
-    parts = [CACHE_VERSION, model_fingerprint(source), "mean", "bf16" if bf16 else "fp32", str(max_length),
+    parts = [CACHE_VERSION, model_fingerprint(source), ",".join(VIEWS), "bf16" if bf16 else "fp32", str(max_length),
              texts_hash(texts)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
@@ -64,10 +69,21 @@ def embed(texts: Sequence[str], model: str | None = None, **kwargs: Any) -> np.n
     return embed_cached(texts, model, **kwargs)[0]
 
 
-def embed_cached(texts: Sequence[str], model: str | None = None, *, max_length: int = 256, batch_size: int = 64,
-                 bf16: bool | str = "auto", cache: bool = True, cache_dir: str | Path | None = None,
-                 progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+def embed_cached(texts: Sequence[str], model: str | None = None, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """``embed``, plus where the features came from: ``{"cache_file", "cache_hit", "model", "seconds"}``."""
+    feats, info = backbone_features(texts, model, **kwargs)
+    return np.ascontiguousarray(feats[:, VIEWS.index("mean")]), info
+
+
+def backbone_features(texts: Sequence[str], model: str | None = None, *, max_length: int = 256,
+                      batch_size: int = 64, bf16: bool | str = "auto", cache: bool = True,
+                      cache_dir: str | Path | None = None, progress: bool = False,
+                      encoder: Any = None, tokenizer: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """All cached views, ``(len(texts), 2, hidden)`` (memory-mapped when read from the cache).
+
+    ``encoder``/``tokenizer`` reuse an already loaded backbone of the same checkpoint
+    (``model``); without them the checkpoint is loaded here.
+    """
     import time
 
     t0 = time.perf_counter()
@@ -81,13 +97,15 @@ def embed_cached(texts: Sequence[str], model: str | None = None, *, max_length: 
     info: dict[str, Any] = {"cache_file": str(path) if cache else None, "cache_hit": False, "model": source}
     if cache and path.is_file():
         try:
-            feats = np.load(path)
-            if feats.shape[0] == len(texts):
+            feats = np.load(path, mmap_mode="r")
+            if feats.ndim == 3 and feats.shape[:2] == (len(texts), len(VIEWS)):
                 info.update(cache_hit=True, seconds=time.perf_counter() - t0)
                 return feats, info
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed
-    feats = _compute(texts, source, max_length, batch_size, use_bf16, progress)
+    if encoder is None or tokenizer is None:
+        encoder, tokenizer = load_encoder(source)
+    feats = compute_features(texts, encoder, tokenizer, max_length, batch_size, use_bf16, progress)
     if cache:
         from justfit.results import atomic_write
 
@@ -115,31 +133,37 @@ def load_encoder(source: str) -> tuple[Any, Any]:
     return encoder.eval(), tokenizer
 
 
-def _compute(texts: list[str], source: str, max_length: int, batch_size: int, bf16: bool,
-             progress: bool) -> np.ndarray:
+def compute_features(texts: list[str], encoder: Any, tokenizer: Any, max_length: int, batch_size: int = 64,
+                     bf16: bool = False, progress: bool = False) -> np.ndarray:
+    """Run the frozen ``encoder`` (eval mode, no gradients) over ``texts``: ``(n, 2, hidden)`` views."""
     import torch
 
     from justfit.tasks.text import TextClassificationTask
 
-    encoder, tokenizer = load_encoder(source)
     task = TextClassificationTask(tokenizer, max_length)
     hidden = encoder.config.hidden_size
+    out = np.empty((len(texts), len(VIEWS), hidden), dtype=np.float32)
     if not texts:
-        return np.zeros((0, hidden), dtype=np.float32)
-    out = np.empty((len(texts), hidden), dtype=np.float32)
+        return out
     # Long texts first, in batches of similar length: little padding, and memory peaks early.
     order = np.argsort([-len(t) for t in texts], kind="stable")
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     from justfit._progress import progress_bar
 
-    with progress_bar("embedding texts", enabled=progress) as bar, torch.inference_mode(), autocast:
-        for s in range(0, len(texts), batch_size):
-            idx = order[s:s + batch_size]
-            ds = task.encode([texts[i] for i in idx])
-            batch = task.collate([ds[i] for i in range(len(ds))])
-            last = encoder(**batch).last_hidden_state.float()
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            out[idx] = ((last * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy()
-            if bar:
-                bar(min(s + batch_size, len(texts)), len(texts))
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with progress_bar("embedding texts", enabled=progress) as bar, torch.inference_mode(), autocast:
+            for s in range(0, len(texts), batch_size):
+                idx = order[s:s + batch_size]
+                ds = task.encode([texts[i] for i in idx])
+                batch = task.collate([ds[i] for i in range(len(ds))])
+                last = encoder(**batch).last_hidden_state.float()
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                out[idx, 0] = ((last * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy()
+                out[idx, 1] = last[:, 0].numpy()
+                if bar:
+                    bar(min(s + batch_size, len(texts)), len(texts))
+    finally:
+        encoder.train(was_training)
     return out

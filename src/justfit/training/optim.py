@@ -13,15 +13,52 @@ OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer
 SCHEDULERS: Registry[str] = Registry("scheduler")
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices only: biases and LayerNorm weights (all 1-D tensors) are not decayed."""
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
+def layer_depths(model: torch.nn.Module) -> dict[str, int]:
+    """How far below the head each parameter sits: 0 for the head (and whatever sits above the layer
+    stack, such as a pooler), ``L - i`` for block ``i`` of ``L`` (0 = bottom), ``L + 1`` for the embeddings."""
+    from justfit.models.freezing import encoder_layers
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper
+    backbone = base.base_model
+    layers = encoder_layers(backbone)
+    n = len(layers)
+    block_of = {id(p): n - i for i, layer in enumerate(layers) for p in layer.parameters()}
+    embed_ids = {id(p) for p in backbone.get_input_embeddings().parameters()}
+    for name, child in backbone.named_children():
+        if "embed" in name.lower():
+            embed_ids |= {id(p) for p in child.parameters()}
+    depths = {}
+    for name, p in model.named_parameters():
+        if id(p) in block_of:
+            depths[name] = block_of[id(p)]
+        elif id(p) in embed_ids:
+            depths[name] = n + 1
+        else:  # the head, and what sits above the layer stack in the backbone (pooler, final norm)
+            depths[name] = 0
+    return depths
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, lr: float | None = None,
+                 layer_decay: float | None = None) -> list[dict[str, Any]]:
+    """Weight decay on matrices only: biases and LayerNorm weights (all 1-D tensors) are not decayed.
+
+    With ``layer_decay`` d, a parameter ``k`` levels below the head trains at ``lr * d**k``
+    (discriminative, layer-wise learning rates); groups are ordered from the head down.
+    """
+    depths = layer_depths(model) if layer_decay is not None and layer_decay != 1 else {}
+    groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+        groups.setdefault((depths.get(name, 0), p.ndim >= 2), []).append(p)
+    out = []
+    for (depth, decayed), params in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1])):
+        group: dict[str, Any] = {"params": params, "weight_decay": weight_decay if decayed else 0.0}
+        if depths and lr is not None:
+            group["lr"] = lr * layer_decay ** depth  # type: ignore[operator]
+            group["depth"] = depth
+        out.append(group)
+    return out
 
 
 def _foreach() -> dict[str, bool]:
@@ -54,7 +91,7 @@ SCHEDULERS.register("constant", "constant_with_warmup", help="linear warmup, the
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
+    groups = param_groups(model, cfg.weight_decay, cfg.lr, getattr(cfg, "layer_decay", None))
     if not groups:
         from justfit.errors import ConfigError
 

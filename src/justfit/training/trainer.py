@@ -84,7 +84,7 @@ class Trainer:
             sampler.set_epoch(epoch)
             for cb in self.callbacks:
                 cb.on_epoch_begin(self, epoch, len(loader))
-            wrapped.train()
+            set_train_mode(wrapped)
             # Summed on-device: no host sync per step.
             loss_sum = torch.zeros((), device=accelerator.device)
             seen = 0
@@ -130,3 +130,12 @@ class Trainer:
         logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
                                 bf16=self.bf16, device=self.accelerator.device)
         return epoch_metrics(dataset.labels, softmax(logits))
+
+
+def set_train_mode(model: torch.nn.Module) -> None:
+    """Train mode, except for a wholly frozen backbone: a fixed feature extractor runs in eval mode
+    (no dropout), so its features are the same in every epoch, as cached features are."""
+    model.train()
+    base = getattr(model, "base_model", None)
+    if isinstance(base, torch.nn.Module) and base is not model and not any(p.requires_grad for p in base.parameters()):
+        base.eval()

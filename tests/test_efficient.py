@@ -1,0 +1,182 @@
+"""Efficient fine-tuning: cached frozen features, layer-wise rates, recipes, LoRA round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from justfit import Finetuner
+from justfit.errors import ConfigError
+from tests.conftest import planted_texts
+
+FAST = {"training": {"batch_size": 16, "lr": 5e-3, "train_eval_samples": 24, "bf16": False}}
+
+
+def _fit(tiny_model, data, val, tmp_path=None, **kw):
+    cfg = {**FAST, "quality": {"cache_dir": str(tmp_path)} if tmp_path else {}}
+    cfg = {k: dict(v) for k, v in cfg.items()}
+    for dotted, value in kw.pop("cfg", {}).items():
+        section, key = dotted.split(".")
+        cfg.setdefault(section, {})[key] = value
+    return Finetuner(tiny_model, config=cfg, **kw).fit(data, X_val=val)
+
+
+@pytest.fixture
+def split():
+    data = planted_texts(96, seed=3)
+    return data.iloc[:72].reset_index(drop=True), data.iloc[72:].reset_index(drop=True)
+
+
+def test_cached_head_training_matches_the_full_forward(tiny_model, split, tmp_path):
+    train, val = split
+    common = {"freeze": "backbone", "epochs": 3, "early_stopping": False}
+    cached = _fit(tiny_model, train, val, tmp_path, **common)
+    full = _fit(tiny_model, train, val, tmp_path, cfg={"model.cache_features": False}, **common)
+    assert cached.feature_cache_["equivalent"] and "train" in cached.feature_cache_
+    assert "train" not in full.feature_cache_
+    for a, b in zip(cached.history_.records, full.history_.records, strict=True):
+        for key in ("train_loss", "val_loss", "val_accuracy", "train_eval_loss"):
+            assert a[key] == pytest.approx(b[key], abs=1e-5), key
+    texts = val["text"].tolist()
+    np.testing.assert_allclose(cached.predict_proba(texts), full.predict_proba(texts), atol=1e-5)
+    # The trained head is the model's own, and the backbone is the checkpoint's, untouched.
+    from justfit.models import load_model
+
+    start, _, _ = load_model(tiny_model, ["neg", "pos"])
+    now = cached.model_.state_dict()
+    assert all(torch.equal(now[k], v) for k, v in start.state_dict().items() if k.startswith("bert."))
+    assert not torch.equal(now["classifier.weight"], start.state_dict()["classifier.weight"])
+
+
+def test_rerun_with_other_head_settings_reads_the_cache(tiny_model, split, tmp_path):
+    train, val = split
+    first = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=1)
+    again = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=2, lr=1e-2, dropout=0.3)
+    assert not first.feature_cache_["train"]["cache_hit"]
+    assert again.feature_cache_["train"]["cache_hit"] and again.feature_cache_["val"]["cache_hit"]
+    assert again.feature_cache_["train"]["file"] == first.feature_cache_["train"]["file"]
+
+
+def test_label_audit_and_head_training_share_one_cache_entry(tiny_model, split, tmp_path):
+    from justfit.data.label_audit import find_label_issues
+
+    train, val = split
+    report = find_label_issues(train, model=tiny_model, folds=3, max_length=256, bf16=False, cache_dir=tmp_path)
+    assert not report.features["cache_hit"]
+    est = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=1)
+    assert est.feature_cache_["train"]["cache_hit"]
+    assert est.feature_cache_["train"]["file"] == report.features["cache_file"]
+
+
+def test_frozen_backbone_runs_in_eval_mode():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from justfit.models import apply_freeze
+    from justfit.training.trainer import set_train_mode
+
+    model = BertForSequenceClassification(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                     intermediate_size=8, vocab_size=50))
+    apply_freeze(model, "backbone")
+    set_train_mode(model)
+    assert model.training and not model.bert.training and model.dropout.training
+    apply_freeze(model, "bottom:1")
+    set_train_mode(model)
+    assert model.bert.training
+
+
+def test_layer_wise_decay_gives_each_depth_its_rate(tiny_model):
+    from justfit.config import TrainingConfig
+    from justfit.models import load_model
+    from justfit.training.optim import build_optimizer, layer_depths
+
+    model, _, _ = load_model(tiny_model, ["a", "b"])
+    depths = layer_depths(model)
+    assert depths["classifier.weight"] == 0 and depths["bert.pooler.dense.weight"] == 0
+    assert depths["bert.encoder.layer.1.attention.self.query.weight"] == 1
+    assert depths["bert.encoder.layer.0.output.dense.weight"] == 2
+    assert depths["bert.embeddings.word_embeddings.weight"] == 3
+    opt = build_optimizer(model, TrainingConfig(lr=1e-3, layer_decay=0.5))
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["classifier.weight"])] == pytest.approx(1e-3)
+    assert lr_of[id(named["bert.encoder.layer.0.output.dense.weight"])] == pytest.approx(2.5e-4)
+    assert lr_of[id(named["bert.embeddings.LayerNorm.weight"])] == pytest.approx(1.25e-4)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)  # the head's group first: it is the reported lr
+    # No decay: the usual two groups (decayed matrices, undecayed vectors).
+    assert len(build_optimizer(model, TrainingConfig(lr=1e-3)).param_groups) == 2
+
+
+def test_recipes_compose_stages(tiny_model, split, tmp_path):
+    from justfit.config import JustfitConfig
+    from justfit.models.recipes import list_recipes, plan
+
+    assert {"standard", "gradual_unfreeze", "ulmfit"} <= set(list_recipes())
+    cfg = JustfitConfig.from_dict({"training": {"recipe": "ulmfit", "epochs": 3, "head_epochs": 2}})
+    stages = plan(cfg, 6)
+    assert [s.freeze for s in stages] == ["backbone", "bottom:4", "bottom:2", "none"]
+    assert stages[0].epochs == 2 and stages[-1].epochs == 3 and stages[-1].layer_decay == 0.8
+    train, val = split
+    est = _fit(tiny_model, train, val, tmp_path, epochs=2, cfg={"training.recipe": "gradual_unfreeze",
+                                                                 "training.head_epochs": 1})
+    assert [r["stage"] for r in est.history_.records] == ["head", "all", "all"][:len(est.history_)]
+    assert [r["epoch"] for r in est.history_.records] == list(range(1, len(est.history_) + 1))
+    assert est.feature_cache_["equivalent"]  # the head stage trained on cached features
+    assert est.params_["trainable_params"] == est.params_["total_params"]  # the last stage trains everything
+
+
+def test_bad_recipe_settings_are_one_line_errors(tiny_model, split):
+    train, val = split
+    with pytest.raises(ConfigError, match="Unknown recipe 'fastai'"):
+        _fit(tiny_model, train, val, cfg={"training.recipe": "fastai"})
+    with pytest.raises(ConfigError, match="leave model.freeze"):
+        _fit(tiny_model, train, val, freeze="backbone", cfg={"training.recipe": "ulmfit"})
+    with pytest.raises(ConfigError, match="does not apply with strategy 'lora'"):
+        _fit(tiny_model, train, val, freeze="backbone", cfg={"model.strategy": "lora"})
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_lora_trains_adapters_and_head_and_round_trips(tiny_model, split, tmp_path, merge):
+    from justfit.models import load_model
+
+    train, val = split
+    est = _fit(tiny_model, train, val, epochs=2, lr=1e-2,
+               cfg={"model.strategy": "lora", "model.lora_rank": 4, "model.lora_merge": merge})
+    assert est.params_["trainable_params"] < est.params_["total_params"] / 2
+    # The pretrained weights did not move (only the adapters and the head trained).
+    base, _, _ = load_model(tiny_model, ["neg", "pos"])
+    now = est.model_.state_dict() if merge else est.model_.get_base_model().state_dict()
+    emb = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(now[emb if emb in now else "bert.embeddings.word_embeddings.base_layer.weight"],
+                       base.state_dict()[emb])
+    texts = val["text"].tolist()
+    before = est.predict_proba(texts)
+    est.save(tmp_path / "m")
+    back = Finetuner.load(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_proba(texts), before, atol=1e-5)
+    if merge:
+        from transformers import pipeline
+
+        clf = pipeline("text-classification", model=str(tmp_path / "m"), tokenizer=str(tmp_path / "m"))
+        got = [r["label"] for r in clf(texts[:8], truncation=True)]
+        assert got == [str(x) for x in est.predict(texts[:8])]
+    else:
+        assert (tmp_path / "m" / "adapter_config.json").exists()
+        assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_lora_head_modules_include_every_head_layer():
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    from justfit.models.lora import default_targets, head_modules
+
+    m = DistilBertForSequenceClassification(DistilBertConfig(dim=16, n_layers=1, n_heads=2, hidden_dim=8,
+                                                             vocab_size=50))
+    assert set(head_modules(m)) == {"pre_classifier", "classifier"}
+    assert set(default_targets(m)) >= {"q_lin", "v_lin"}
+
+
+def test_lora_unknown_target_is_a_clear_error(tiny_model, split):
+    train, val = split
+    with pytest.raises(ConfigError, match="does not have"):
+        _fit(tiny_model, train, val, cfg={"model.strategy": "lora", "model.lora_targets": "qkv_nope"})
