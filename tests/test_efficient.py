@@ -180,3 +180,37 @@ def test_lora_unknown_target_is_a_clear_error(tiny_model, split):
     train, val = split
     with pytest.raises(ConfigError, match="does not have"):
         _fit(tiny_model, train, val, cfg={"model.strategy": "lora", "model.lora_targets": "qkv_nope"})
+
+
+def test_lr_find_command_writes_the_curve_and_says_what_it_found(tiny_model, planted_csv, tmp_path, capsys):
+    import json
+
+    from justfit.cli.main import main
+
+    out = tmp_path / "lrf"
+    rc = main(["lr-find", "--data", planted_csv, "--model", tiny_model, "--steps", "30", "--out", str(out), "-q",
+               "--set", "training.bf16=false", "--set", "training.batch_size=16"])
+    assert rc == 0
+    result = json.loads((out / "lr_find.json").read_text())
+    assert len(result["lrs"]) >= 8 and (result["suggestion"] is None) == bool(result["reason"])
+    printed = capsys.readouterr().out
+    assert ("suggested learning rate" in printed) or ("no suggestion" in printed)
+    assert (out / "lr_find.svg").read_text().startswith("<?xml") or "<svg" in (out / "lr_find.svg").read_text()
+
+
+def test_training_with_lr_find_uses_the_suggestion_and_reports_the_curve(tiny_model, planted_csv, tmp_path):
+    import json
+
+    from justfit import finetune
+
+    cfg = {"data": {"path": planted_csv}, "model": {"name": tiny_model},
+           "training": {**FAST["training"], "epochs": 1, "lr_find": True},
+           "quality": {"label_noise": "off"}, "output": {"dir": str(tmp_path), "name": "lrf"}}
+    result = finetune(cfg)
+    found = json.loads((tmp_path / "lrf" / "lr_find.json").read_text())
+    assert result.data["lr_find"]["suggestion"] == found["suggestion"]
+    if found["suggestion"]:
+        assert result.config["training"]["lr"] == pytest.approx(float(f"{found['suggestion']:.2g}"))
+    else:
+        assert result.config["training"]["lr"] == FAST["training"]["lr"]
+    assert "Learning-rate finder" in (tmp_path / "lrf" / "report.html").read_text()

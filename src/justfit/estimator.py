@@ -107,67 +107,15 @@ class Finetuner:
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline.
         """
-        from justfit.data.splitting import check_labels, check_unseen, split, unify_label_types
-        from justfit.models import apply_freeze, load_model
-        from justfit.models.recipes import check_recipe
-        from justfit.tasks import TextClassificationTask
+        from justfit.models import apply_freeze
         from justfit.training import EarlyStopping, ProgressBar, Trainer
 
-        cfg = self.resolved_config()
+        cfg, train, val = self._frames(X, y, X_val, y_val, sample_weight)
         es = cfg.early_stopping
-        stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled)
-        callbacks = [stopper] + ([ProgressBar()] if self.progress else [])
-        Trainer(None, cfg.training, callbacks).check()  # a bad monitor fails here, before any loading
-        check_recipe(cfg)
-
-        train = self._frame(X, y, cfg, "the training data")
-        check_labels(train)
-        if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)
-            if w.shape != (len(train),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise DataError(f"sample_weight must hold {len(train)} finite, non-negative weights (one per "
-                                f"training row) with a positive sum. Got shape {w.shape}.")
-            train = train.assign(_weight=w)
-        if X_val is None:
-            s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
-                      need=("validation",))
-            train, val = s.train, s.validation
-        else:
-            val = self._frame(X_val, y_val, cfg, "the validation data")
-            train, val = train.copy(), val.copy()
-            unify_label_types(train, val)
-            check_unseen(train, val, "validation")
+        callbacks = [ProgressBar()] if self.progress else []
         if self.auto:
             return self._auto_fit(cfg, train, val)
-
-        from accelerate.utils import set_seed
-
-        set_seed(cfg.training.seed)  # the new head's initialisation is part of the run
-        self.classes_ = sorted(pd.unique(train["label"]).tolist(), key=_label_key)
-        self._label_index = {c: i for i, c in enumerate(self.classes_)}
-        self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,
-                                                                     dropout=cfg.model.dropout)
-        train_codes = self._encode_labels(train["label"])
-        class_weights = None
-        if cfg.training.class_weights == "auto":
-            from sklearn.utils.class_weight import compute_class_weight
-
-            class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
-                                                 y=np.asarray(train_codes)).tolist()
-        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length, class_weights=class_weights)
-        train_ds = self.task_.encode(train["text"].tolist(), train_codes,
-                                     train["_weight"].tolist() if "_weight" in train else None)
-        val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
-        texts = {"train": train["text"].tolist(), "val": val["text"].tolist()}
-
-        if cfg.model.strategy == "lora":
-            from justfit.models.lora import apply_lora
-
-            self.model_ = apply_lora(self.model_, cfg.model)
-        from justfit.models.recipes import plan
-
-        stages = plan(cfg, _n_layers(self.model_))
-        self.feature_cache_: dict[str, Any] = {}
+        train_ds, val_ds, texts, stages = self._prepare(cfg, train, val)
         if cfg.training.lr_find:
             cfg, stages = self._find_lr(cfg, stages, train_ds, texts)
 
@@ -191,7 +139,7 @@ class Finetuner:
             stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta,
                                     stop=es.enabled and stage.early_stopping)
             trainer = Trainer(task, cfg.training.model_copy(update=stage.training_overrides()),
-                              [stopper] + callbacks[1:])
+                              [stopper] + callbacks)
             history = trainer.fit(self.model_, tr, va)
             self.model_ = trainer.model
             offset = len(records)
@@ -218,6 +166,84 @@ class Finetuner:
         self.n_train_, self.n_val_ = len(train), len(val)
         self.train_codes_ = np.asarray(train_ds.labels, dtype=int)
         return self
+
+    def lr_find(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None,
+                y_val: Sequence[Any] | None = None, **options: Any) -> Any:
+        """Run the learning-rate range test on this estimator's setup, without training.
+
+        Returns a ``justfit.training.lr_find.LRFindResult`` (the curve, a suggested rate and the
+        rule behind it, or why there is none). ``options`` go to ``lr_find`` (``steps``,
+        ``start_lr``, ``end_lr``, ...). The model is loaded, swept and restored; nothing is kept.
+        """
+        from justfit.training.lr_find import LRFindResult
+
+        cfg, train, val = self._frames(X, y, X_val, y_val, None)
+        train_ds, _, texts, stages = self._prepare(cfg, train, val)
+        self._find_lr(cfg, stages, train_ds, texts, **options)
+        return LRFindResult.from_dict(self.lr_find_)
+
+    def _frames(self, X: Any, y: Any, X_val: Any, y_val: Any,
+                sample_weight: Sequence[float] | None) -> tuple[JustfitConfig, pd.DataFrame, pd.DataFrame]:
+        """The resolved config and the checked training and validation frames (settings checked first)."""
+        from justfit.data.splitting import check_labels, check_unseen, split, unify_label_types
+        from justfit.models.recipes import check_recipe
+        from justfit.training import EarlyStopping, Trainer
+
+        cfg = self.resolved_config()
+        es = cfg.early_stopping
+        # A bad monitor or recipe fails here, before any loading.
+        Trainer(None, cfg.training, [EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta)]).check()
+        check_recipe(cfg)
+        train = self._frame(X, y, cfg, "the training data")
+        check_labels(train)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (len(train),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise DataError(f"sample_weight must hold {len(train)} finite, non-negative weights (one per "
+                                f"training row) with a positive sum. Got shape {w.shape}.")
+            train = train.assign(_weight=w)
+        if X_val is None:
+            s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
+                      need=("validation",))
+            return cfg, s.train, s.validation
+        val = self._frame(X_val, y_val, cfg, "the validation data")
+        train, val = train.copy(), val.copy()
+        unify_label_types(train, val)
+        check_unseen(train, val, "validation")
+        return cfg, train, val
+
+    def _prepare(self, cfg: JustfitConfig, train: pd.DataFrame,
+                 val: pd.DataFrame) -> tuple[Any, Any, dict[str, list[str]], list[Any]]:
+        """Load the model with a new head, encode both splits, plan the stages."""
+        from accelerate.utils import set_seed
+
+        from justfit.models import load_model
+        from justfit.models.recipes import plan
+        from justfit.tasks import TextClassificationTask
+
+        set_seed(cfg.training.seed)  # the new head's initialisation is part of the run
+        self.classes_ = sorted(pd.unique(train["label"]).tolist(), key=_label_key)
+        self._label_index = {c: i for i, c in enumerate(self.classes_)}
+        self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,
+                                                                     dropout=cfg.model.dropout)
+        train_codes = self._encode_labels(train["label"])
+        class_weights = None
+        if cfg.training.class_weights == "auto":
+            from sklearn.utils.class_weight import compute_class_weight
+
+            class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
+                                                 y=np.asarray(train_codes)).tolist()
+        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length, class_weights=class_weights)
+        train_ds = self.task_.encode(train["text"].tolist(), train_codes,
+                                     train["_weight"].tolist() if "_weight" in train else None)
+        val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
+        texts = {"train": train["text"].tolist(), "val": val["text"].tolist()}
+        if cfg.model.strategy == "lora":
+            from justfit.models.lora import apply_lora
+
+            self.model_ = apply_lora(self.model_, cfg.model)
+        self.feature_cache_: dict[str, Any] = {}
+        return train_ds, val_ds, texts, plan(cfg, _n_layers(self.model_))
 
     def _stage_data(self, cfg: JustfitConfig, stage: Any, train_ds: Any, val_ds: Any, texts: dict[str, list[str]],
                     backbone_trained: bool) -> tuple[Any, Any, Any]:
@@ -253,8 +279,8 @@ class Finetuner:
         va = task.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
         return task, tr, va
 
-    def _find_lr(self, cfg: JustfitConfig, stages: list[Any], train_ds: Any,
-                 texts: dict[str, list[str]]) -> tuple[JustfitConfig, list[Any]]:
+    def _find_lr(self, cfg: JustfitConfig, stages: list[Any], train_ds: Any, texts: dict[str, list[str]],
+                 **options: Any) -> tuple[JustfitConfig, list[Any]]:
         """Run the learning-rate finder on the stage trained at ``training.lr`` (the last one) and
         train with its suggestion; the configured rate stays when there is none."""
         from justfit.models import apply_freeze
@@ -266,7 +292,7 @@ class Finetuner:
             apply_freeze(self.model_, stage.freeze)
         empty = type(train_ds)([], [])
         task, tr, _ = self._stage_data(cfg, stage, train_ds, empty, {**texts, "val": []}, False)
-        result = lr_find(self.model_, task, tr, cfg.training.model_copy(update=stage.training_overrides()))
+        result = lr_find(self.model_, task, tr, cfg.training.model_copy(update=stage.training_overrides()), **options)
         self.lr_find_ = result.to_dict()
         if self.progress:
             from rich.console import Console
@@ -426,9 +452,8 @@ class Finetuner:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from justfit.models.factory import quiet_transformers
-        from justfit.tasks import TextClassificationTask
-
         from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
+        from justfit.tasks import TextClassificationTask
 
         path = Path(path)
         if any((path / "model" / f).exists() for f in ("config.json", ADAPTER_CONFIG)):

@@ -128,6 +128,8 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
     if autofit is not None:
         write_json(partial / "autofit.json", autofit.to_dict())
+    if getattr(est, "lr_find_", None):
+        write_json(partial / "lr_find.json", est.lr_find_)
     report.removed.to_csv(partial / "removed.csv", index=False)
     report.flagged.to_csv(partial / "flagged.csv", index=False)
     est.save(partial / "model")
@@ -147,6 +149,9 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
             "model": str(est.model_source_),
             "params": est.params_,
             "bf16": est.bf16_,
+            **({"feature_cache": est.feature_cache_} if getattr(est, "feature_cache_", None) else {}),
+            **({"lr_find": {k: est.lr_find_[k] for k in ("suggestion", "rule", "reason")}}
+               if getattr(est, "lr_find_", None) else {}),
             "quality": report.summary(),
             **({"autofit": autofit.to_dict()} if autofit is not None else {}),
         },
@@ -175,6 +180,24 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         shutil.rmtree(final)
     partial.rename(final)
     return result
+
+
+def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *, progress: bool = False,
+            **options: Any) -> Any:
+    """The learning-rate range test on the configured data and model, without training.
+
+    The data stage runs as for ``finetune`` except the label audit (the sweep needs clean rows,
+    not a verdict on each). ``options`` go to ``justfit.training.lr_find.lr_find``.
+    Returns an ``LRFindResult``.
+    """
+    from justfit.data.stage import prepare_data
+    from justfit.estimator import Finetuner
+
+    cfg = coerce_config(config)
+    if cfg.quality.label_noise != "off":
+        cfg = cfg.updated({"quality.label_noise": "off"})
+    splits, _, _ = prepare_data(cfg, progress=progress)
+    return Finetuner(config=cfg, progress=progress).lr_find(splits.train, X_val=splits.validation, **options)
 
 
 def _predictions(test: pd.DataFrame, proba: np.ndarray, classes: list[Any]) -> pd.DataFrame:

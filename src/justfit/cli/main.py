@@ -13,6 +13,7 @@ from justfit.cli import check as _check
 from justfit.cli import clean as _clean
 from justfit.cli import doctor as _doctor
 from justfit.cli import evaluate as _evaluate
+from justfit.cli import lr_find as _lr_find
 from justfit.cli import predict as _predict
 from justfit.cli import report as _report
 from justfit.cli import train as _train
@@ -31,6 +32,16 @@ app.command("check")(_check.check)
 app.command("report")(_report.report)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
+app.command("lr-find")(_lr_find.lr_find)
+
+
+@app.command("recipes")
+def recipes() -> None:
+    """List the training recipes (training.recipe)."""
+    from justfit.models.recipes import list_recipes
+
+    for name, text in list_recipes().items():
+        typer.echo(f"{name:18s} {text}")
 
 
 @app.command("presets")

@@ -33,6 +33,11 @@ def train(
     rounds: Annotated[int, typer.Option(help="Auto-fit: at most this many trainings.")] = 3,
     time_budget: Annotated[float | None, typer.Option(help="Auto-fit: stop starting rounds after this many "
                                                       "seconds.")] = None,
+    lr_find: Annotated[bool, typer.Option("--lr-find", help="Run the learning-rate finder first and train with its "
+                                          "suggestion.")] = False,
+    recipe: Annotated[str | None, typer.Option(help="Training recipe: standard, gradual_unfreeze, ulmfit "
+                                               "(see 'justfit recipes').")] = None,
+    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters and the head (model.strategy=lora).")] = False,
     check: Annotated[bool, typer.Option("--check", help="First try to overfit one batch; stop if the loss does "
                                         "not fall (see 'justfit check').")] = False,
 ) -> None:
@@ -48,6 +53,8 @@ def train(
         "model.name": model, "model.freeze": freeze, "model.dropout": dropout,
         "training.epochs": epochs, "training.lr": lr, "training.batch_size": batch_size,
         "output.dir": output_dir, "output.name": name, "output.overwrite": True if overwrite else None,
+        "training.lr_find": True if lr_find else None, "training.recipe": recipe,
+        "model.strategy": "lora" if lora else None,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     overrides.update(parse_overrides(set_))

@@ -106,3 +106,40 @@ def confusion(matrix: list[list[int]], labels: list[str]) -> str | None:
                 ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
                         color="white" if top and m[i, j] > top / 2 else "black")
     return _svg(fig)
+
+
+def lr_find_plot(result: dict[str, Any]) -> str | None:
+    """The learning-rate range test: raw and smoothed loss against the rate (log scale), the suggestion marked,
+    or a note on the plot when there is none. ``result`` is ``LRFindResult.to_dict()``."""
+    def points(key: str) -> tuple[list[float], list[float]]:
+        pairs = [(lr, v) for lr, v in zip(result.get("lrs") or [], result.get(key) or [], strict=False)
+                 if isinstance(lr, int | float) and isinstance(v, int | float) and lr > 0
+                 and math.isfinite(float(lr)) and math.isfinite(float(v))]
+        return [float(a) for a, _ in pairs], [float(b) for _, b in pairs]
+
+    xs, ys = points("losses")
+    if not xs:
+        return None
+    fig, ax = _figure()
+    ax.plot(xs, ys, color="tab:blue", alpha=0.35, lw=1, label="loss per step")
+    sx, sy = points("smoothed")
+    if sx:
+        ax.plot(sx, sy, color="tab:blue", lw=2, label="smoothed")
+        # Divergence makes the last losses huge: the y axis shows every loss up to the smoothed minimum.
+        lowest = sx[sy.index(min(sy))]
+        low = min(min(ys), min(sy))
+        high = max([y for x, y in zip(xs, ys, strict=True) if x <= lowest] + sy)
+        pad = 0.05 * (high - low or abs(high) or 1.0)
+        ax.set_ylim(low - pad, high + pad)
+    ax.set_xscale("log")
+    suggestion = result.get("suggestion")
+    if isinstance(suggestion, int | float) and suggestion > 0:
+        ax.axvline(suggestion, color="tab:red", linestyle="--", alpha=0.8, label=f"suggestion {suggestion:.2g}")
+        ax.legend(fontsize=8)
+    else:
+        ax.legend(fontsize=8, loc="upper left")
+        ax.text(0.98, 0.95, "no suggestion", transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                color="tab:red", bbox={"facecolor": "white", "edgecolor": "tab:red", "alpha": 0.9})
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    return _svg(fig)

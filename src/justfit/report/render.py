@@ -59,6 +59,21 @@ def _read(run: Path, name: str) -> Any:
     return None
 
 
+def _lr_find_section(lr_find: dict[str, Any], svg: str | None) -> str:
+    """The learning-rate range test: its suggestion and rule, or why it has none, and its curve."""
+    suggestion = lr_find.get("suggestion")
+    steps, seconds = lr_find.get("steps"), lr_find.get("seconds") or 0.0
+    sweep = (f"{steps} steps in {seconds:.0f} s" + (", stopped early when the loss diverged"
+                                                    if lr_find.get("stopped_early") else ""))
+    if isinstance(suggestion, int | float):
+        text = (f"<p>Suggested learning rate: <b>{suggestion:.3g}</b> "
+                f"<span class='muted'>(rule: {_e(lr_find.get('rule', ''))})</span></p>")
+    else:
+        text = f"<p><b>No suggestion:</b> {_e(lr_find.get('reason', ''))}</p>"
+    return ("<h2>Learning-rate finder</h2>" + text + f"<p class='muted'>Range test: {_e(sweep)}.</p>"
+            + (f"<div>{svg}</div>" if svg else ""))
+
+
 def render_report(run_dir: str | Path, output: str | Path | None = None, *, name: str | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
     the page (default: the folder's name)."""
@@ -79,6 +94,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     data_report = _read(run, "data_report.json")
     diagnosis = _read(run, "diagnosis.json") or diagnose_run(run).to_dict()
     autofit = _read(run, "autofit.json")
+    lr_find = _read(run, "lr_find.json")
     config = _read(run, "config.yaml") or ""
     verdict = diagnosis.get("verdict", "")
     klass = "good" if verdict in GOOD else "warn" if verdict in WARN else "bad"
@@ -119,6 +135,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
                  r["best_epoch"], r["verdict"]] for r in autofit["rounds"]]
         parts.append(_table(rows, ["round", "change", "why", autofit["monitor"], "best epoch", "verdict"]))
         parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}</p>")
+
+    if lr_find:
+        parts.append(_lr_find_section(lr_find, plots.lr_find_plot(lr_find)))
 
     parts.append("<h2>Learning curves</h2><div class='grid'>")
     for metric in ("loss", "accuracy", "f1"):
