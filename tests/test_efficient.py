@@ -214,3 +214,26 @@ def test_training_with_lr_find_uses_the_suggestion_and_reports_the_curve(tiny_mo
     else:
         assert result.config["training"]["lr"] == FAST["training"]["lr"]
     assert "Learning-rate finder" in (tmp_path / "lrf" / "report.html").read_text()
+
+
+def test_time_budget_plans_the_steps_that_fit(monkeypatch):
+    from justfit.training import budget as budget_mod
+
+    clock = iter([100.0, 110.0])  # start, then 8 steps later: 1.25 s per step
+    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: next(clock))
+    b = budget_mod.TimeBudget(deadline=160.0, planned_steps=1000, steps_per_epoch=100, eval_rows=96,
+                              batch_size=32, calibration=8)
+    b.start()
+    assert b.after_step(7) is None
+    total = b.after_step(8)
+    # 50 s left; an evaluation costs 1.25 / 32 * 96 / 3 = 1.25 s, one per epoch started.
+    assert total == 8 + int((50 - 1.25) // 1.25)
+    assert not b.done(total - 1) and b.done(total)
+
+
+def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split):
+    train, val = split
+    est = _fit(tiny_model, train, val, epochs=200, time_budget=1.0, early_stopping=False)
+    assert len(est.history_) < 200
+    assert "time budget" in est.stop_reason_
+    assert est.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the linear decay reached its end

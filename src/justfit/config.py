@@ -169,6 +169,7 @@ class TrainingConfig(_Section):
     group_by_length: bool = Field(True, description="Batch texts of similar length together (less padding).")
     train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible; 0 disables.")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
+    time_budget: float | None = Field(None, gt=0, description="Seconds for the whole fit (loading, tokenising, training, evaluation): after a few steps the planned steps are cut to what fits, and the schedule is fitted to them.")
 
     @field_validator("optimizer", "scheduler", "recipe")
     @classmethod

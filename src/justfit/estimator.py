@@ -26,7 +26,7 @@ _SHORTCUTS = {
     "scheduler": "training.scheduler", "bf16": "training.bf16", "seed": "training.seed",
     "dropout": "model.dropout", "freeze": "model.freeze", "max_length": "data.max_length",
     "early_stopping": "early_stopping.enabled", "monitor": "early_stopping.monitor",
-    "patience": "early_stopping.patience",
+    "patience": "early_stopping.patience", "time_budget": "training.time_budget",
 }
 META_FILE = "justfit.json"
 
@@ -43,7 +43,8 @@ class Finetuner:
                  l1: float | None = None, scheduler: str | None = None, dropout: float | None = None,
                  freeze: str | None = None, max_length: int | None = None, early_stopping: bool | None = None,
                  monitor: str | None = None, patience: int | None = None, bf16: bool | str | None = None,
-                 seed: int | None = None, config: JustfitConfig | dict | str | Path | None = None,
+                 seed: int | None = None, time_budget: float | None = None,
+                 config: JustfitConfig | dict | str | Path | None = None,
                  progress: bool = False, auto: bool = False, rounds: int = 3) -> None:
         self.model = model
         self.epochs = epochs
@@ -61,6 +62,7 @@ class Finetuner:
         self.patience = patience
         self.bf16 = bf16
         self.seed = seed
+        self.time_budget = time_budget
         self.config = config
         self.progress = progress
         self.auto = auto
@@ -107,9 +109,12 @@ class Finetuner:
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline.
         """
+        import time
+
         from justfit.models import apply_freeze
         from justfit.training import EarlyStopping, ProgressBar, Trainer
 
+        t0 = time.perf_counter()
         cfg, train, val = self._frames(X, y, X_val, y_val, sample_weight)
         es = cfg.early_stopping
         callbacks = [ProgressBar()] if self.progress else []
@@ -138,8 +143,9 @@ class Finetuner:
                 )
             stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta,
                                     stop=es.enabled and stage.early_stopping)
+            deadline = t0 + cfg.training.time_budget if cfg.training.time_budget else None
             trainer = Trainer(task, cfg.training.model_copy(update=stage.training_overrides()),
-                              [stopper] + callbacks)
+                              [stopper] + callbacks, deadline=deadline)
             history = trainer.fit(self.model_, tr, va)
             self.model_ = trainer.model
             offset = len(records)
@@ -147,10 +153,11 @@ class Finetuner:
                 records.append({**rec, "epoch": rec["epoch"] + offset, **({"stage": stage.name} if len(stages) > 1
                                                                          else {})})
             self.best_epoch_ = None if stopper.best_epoch is None else stopper.best_epoch + offset
-            reason = trainer.stop_reason or stopper.reason
+            reason = trainer.stop_reason or "; ".join(filter(None, [trainer.budget_reason, stopper.reason]))
             reasons.append(f"{stage.name}: {reason}" if len(stages) > 1 else reason)
             backbone_trained = backbone_trained or stage.freeze != "backbone"
-            if trainer.stop_reason:  # diverged: later stages would start from a broken model
+            # Diverged (later stages would start from a broken model), or out of time.
+            if trainer.stop_reason or trainer.budget_reason:
                 break
         from justfit.training.history import History
 

@@ -27,8 +27,10 @@ from justfit.training.sampling import BatchSampler
 
 
 class Trainer:
-    def __init__(self, task: Any, config: TrainingConfig | None = None, callbacks: Sequence[Callback] = ()) -> None:
+    def __init__(self, task: Any, config: TrainingConfig | None = None, callbacks: Sequence[Callback] = (),
+                 deadline: float | None = None) -> None:
         self.task = task
+        self.deadline = deadline  # time.perf_counter() value by which training and evaluation must end
         self.cfg = config or TrainingConfig()
         self.callbacks = list(callbacks)
         self.bf16 = resolve_bf16(self.cfg.bf16)
@@ -75,7 +77,15 @@ class Trainer:
         n_probe = min(cfg.train_eval_samples, len(train))
         probe = train.subset(sorted(rng.choice(len(train), n_probe, replace=False).tolist())) if n_probe else None
 
-        self.history, self.should_stop, self.stop_reason = History(), False, ""
+        budget = None
+        if self.deadline is not None:
+            from justfit.training.budget import TimeBudget
+
+            budget = TimeBudget(self.deadline, steps_per_epoch * cfg.epochs, steps_per_epoch, len(val) + n_probe,
+                                cfg.batch_size * cfg.grad_accum_steps)
+        global_step = 0
+
+        self.history, self.should_stop, self.stop_reason, self.budget_reason = History(), False, "", ""
         for cb in self.callbacks:
             cb.on_train_begin(self)
         for epoch in range(1, cfg.epochs + 1):
@@ -89,6 +99,8 @@ class Trainer:
             loss_sum = torch.zeros((), device=accelerator.device)
             seen = 0
             for step, batch in enumerate(loader, start=1):
+                if budget is not None:
+                    budget.start()
                 with accelerator.accumulate(wrapped):
                     with accelerator.autocast():
                         loss = self.task.forward(wrapped, batch)["loss"]
@@ -104,6 +116,17 @@ class Trainer:
                     optimizer.zero_grad(set_to_none=True)
                 for cb in self.callbacks:
                     cb.on_batch_end(self, step)
+                if accelerator.sync_gradients:
+                    global_step += 1
+                    if budget is not None:
+                        new_total = budget.after_step(global_step)
+                        if new_total is not None:  # the schedule completes within the budget
+                            inner = build_scheduler(optimizer.optimizer, cfg, new_total)
+                            inner.last_epoch = global_step - 1
+                            inner.step()
+                            scheduler.scheduler = inner
+                        if budget.done(global_step):
+                            break
 
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / max(seen, 1)}
             record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
@@ -113,13 +136,17 @@ class Trainer:
                 record.update({f"train_{k}": v for k, v in m.items()})
             record["lr"] = float(scheduler.get_last_lr()[0])
             record["seconds"] = time.perf_counter() - t0
+            if budget is not None and budget.done(global_step):
+                record["epoch_fraction"] = round((global_step - (epoch - 1) * steps_per_epoch) / steps_per_epoch, 3)
+                self.budget_reason = (f"the time budget allowed {global_step} optimisation steps "
+                                    f"({global_step / steps_per_epoch:.2f} epochs); the schedule was fitted to them")
             if not math.isfinite(record["train_loss"]):
                 record["diverged"] = True
                 self.stop_reason = f"the training loss became {record['train_loss']} in epoch {epoch}: training diverged"
             self.history.append(record)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
-            if self.should_stop or record.get("diverged"):
+            if self.should_stop or record.get("diverged") or (budget is not None and budget.done(global_step)):
                 break
 
         for cb in self.callbacks:
