@@ -237,3 +237,22 @@ def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split)
     assert len(est.history_) < 200
     assert "time budget" in est.stop_reason_
     assert est.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the linear decay reached its end
+
+
+def test_a_staged_run_is_diagnosed_and_reported(tiny_model, planted_csv, tmp_path, capsys):
+    import json
+
+    from justfit import finetune
+    from justfit.cli.main import main
+
+    assert main(["recipes"]) == 0
+    assert "gradual_unfreeze" in capsys.readouterr().out
+    cfg = {"data": {"path": planted_csv}, "model": {"name": tiny_model},
+           "training": {**FAST["training"], "epochs": 2, "recipe": "gradual_unfreeze"},
+           "quality": {"label_noise": "off"}, "output": {"dir": str(tmp_path), "name": "staged"}}
+    result = finetune(cfg)
+    run = tmp_path / "staged"
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert history[0]["stage"] == "head" and history[-1]["stage"] == "all"
+    assert result.verdict and (run / "report.html").stat().st_size > 10_000
+    assert result.data["feature_cache"]["equivalent"]
