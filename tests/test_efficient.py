@@ -256,3 +256,16 @@ def test_a_staged_run_is_diagnosed_and_reported(tiny_model, planted_csv, tmp_pat
     assert history[0]["stage"] == "head" and history[-1]["stage"] == "all"
     assert result.verdict and (run / "report.html").stat().st_size > 10_000
     assert result.data["feature_cache"]["equivalent"]
+
+
+def test_remedies_respect_lora_and_staged_recipes():
+    from justfit.diagnosis.remedies import remedies_for
+    from justfit.diagnosis.rules import Finding
+
+    finding = Finding(code="overfitting", severity="high", title="", evidence={}, explanation="")
+    full = [r["set"] for r in remedies_for(finding, {"model": {"freeze": "none"}})]
+    assert {"model.freeze": "bottom:2"} in full
+    lora = [r["set"] for r in remedies_for(finding, {"model": {"strategy": "lora", "lora_rank": 8}})]
+    assert {"model.lora_rank": 4} in lora and not any("model.freeze" in r for r in lora)
+    staged = [r["set"] for r in remedies_for(finding, {"training": {"recipe": "ulmfit"}})]
+    assert staged and not any("model.freeze" in r for r in staged)

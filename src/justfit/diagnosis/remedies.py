@@ -38,7 +38,11 @@ def _more_regularisation(cfg: dict[str, Any]) -> list[Remedy]:
         out.append(_r("stronger L2 penalty", training__weight_decay=round(min(0.3, max(0.05, wd * 5)), 4)))
     if (dropout or 0.1) < 0.5:
         out.append(_r("more dropout", model__dropout=round(min(0.5, (dropout or 0.1) * 2), 2)))
-    if freeze == "none":
+    if _get(cfg, "model.strategy") == "lora":
+        rank = int(_get(cfg, "model.lora_rank", 8))
+        if rank > 2:
+            out.append(_r("train fewer parameters: a smaller LoRA rank", model__lora_rank=rank // 2))
+    elif freeze == "none":
         out.append(_r("train fewer parameters: freeze the embeddings and the lowest 2 layers", model__freeze="bottom:2"))
     elif freeze.startswith("bottom:"):
         out.append(_r("freeze more layers", model__freeze=f"bottom:{int(freeze.split(':')[1]) + 2}"))
@@ -108,8 +112,11 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None) -> list
     """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict)."""
     cfg = config or {}
     out = REMEDIES.get(finding.code, lambda cfg: [])(cfg)
-    # A remedy that would set what is already set is no remedy.
-    return [r for r in out if any(_get(cfg, k) != v for k, v in r["set"].items())]
+    # A remedy that would set what is already set is no remedy. Freezing is the recipe's business in a
+    # staged recipe, and does not combine with LoRA.
+    fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"
+    return [r for r in out if any(_get(cfg, k) != v for k, v in r["set"].items())
+            and not (fixed_freeze and "model.freeze" in r["set"])]
 
 
 def as_flags(remedy: Remedy) -> str:
