@@ -209,6 +209,7 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
     from justfit.errors import DataError
     from justfit.training.optim import build_optimizer, l1_penalty
     from justfit.training.sampling import BatchSampler
+    from justfit.training.trainer import set_train_mode
 
     if steps < 2:
         raise ValueError(f"steps must be at least 2, got {steps}.")
@@ -247,7 +248,7 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
         torch.random.default_generator.manual_seed(cfg.seed)
         if device.type == "cuda":
             torch.cuda.manual_seed_all(cfg.seed)
-        model.train()
+        set_train_mode(model)  # as in training: a wholly frozen backbone stays in eval mode
         optimizer = build_optimizer(model, cfg)
         scales = [g["lr"] / cfg.lr for g in optimizer.param_groups]
         trainable = [p for g in optimizer.param_groups for p in g["params"]]
