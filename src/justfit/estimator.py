@@ -259,7 +259,7 @@ class Finetuner:
         if stage.freeze != "backbone" or not cfg.model.cache_features or backbone_trained \
                 or cfg.model.strategy != "full":
             return self.task_, train_ds, val_ds
-        from justfit.tasks.features import FrozenFeatureTask, check_equivalent
+        from justfit.tasks.features import FeatureRows, FrozenFeatureTask, check_equivalent
         from justfit.training.feature_cache import backbone_features
 
         if "equivalent" not in self.feature_cache_:
@@ -280,8 +280,7 @@ class Finetuner:
             self.feature_cache_[split] = {"cache_hit": info["cache_hit"], "seconds": round(info["seconds"], 3),
                                           "file": info["cache_file"]}
         n = len(texts["train"])
-        task = FrozenFeatureTask(self.task_, np.concatenate([feats["train"], feats["val"]]) if len(feats["val"])
-                                 else feats["train"])
+        task = FrozenFeatureTask(self.task_, FeatureRows(feats["train"], feats["val"]))
         tr = task.encode(range(n), train_ds.labels, train_ds.weights, lengths=train_ds.lengths)
         va = task.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
         return task, tr, va

@@ -61,12 +61,32 @@ def cached_backbone(model: nn.Module, hidden: torch.Tensor) -> Iterator[None]:
         model._modules[prefix] = real
 
 
-class FrozenFeatureTask:
-    """A task over row indices into a cached feature array; the loss is the text task's."""
+class FeatureRows:
+    """Row-wise access to one or more ``(n, views, hidden)`` arrays as if concatenated, without
+    copying them (memory-mapped cache files stay on disk; only the rows of a batch are read)."""
 
-    def __init__(self, text_task: TextClassificationTask, features: np.ndarray) -> None:
+    def __init__(self, *parts: np.ndarray) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def take(self, rows: np.ndarray, view: int) -> np.ndarray:
+        out = np.empty((len(rows), self.parts[0].shape[-1]), dtype=np.float32)
+        for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:], strict=True):
+            inside = (rows >= lo) & (rows < hi)
+            if inside.any():
+                out[inside] = part[rows[inside] - lo, view]
+        return out
+
+
+class FrozenFeatureTask:
+    """A task over row indices into cached features; the loss is the text task's."""
+
+    def __init__(self, text_task: TextClassificationTask, features: FeatureRows | np.ndarray) -> None:
         self.text_task = text_task
-        self.features = features  # (n, views, hidden), possibly memory-mapped
+        self.features = features if isinstance(features, FeatureRows) else FeatureRows(features)
 
     def encode(self, rows: Sequence[int], labels: Sequence[int] | None = None,
                weights: Sequence[float] | None = None, lengths: Sequence[int] | None = None) -> EncodedDataset:
@@ -75,7 +95,7 @@ class FrozenFeatureTask:
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rows = np.fromiter((it["row"] for it in items), dtype=np.int64, count=len(items))
-        out = {"hidden": torch.from_numpy(np.ascontiguousarray(self.features[rows, FIRST]))[:, None, :]}
+        out = {"hidden": torch.from_numpy(self.features.take(rows, FIRST))[:, None, :]}
         if "labels" in items[0]:
             out["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
         if "weights" in items[0]:
