@@ -1,8 +1,8 @@
 """Fit training into a wall-clock budget: measure, then plan the steps that fit.
 
-After a few calibration steps the seconds per optimisation step are known; an epoch's
-evaluation (validation set and training probe, forward passes only) is estimated at a third
-of a training step per row per batch. If the planned steps and their evaluations do not fit
+After a few calibration steps the seconds per optimisation step are known, and one batch of
+validation rows is timed through the evaluation pass, so the cost of an epoch's evaluation
+(validation set and training probe) is known too. If the planned steps and their evaluations do not fit
 before the deadline, the plan is cut to the steps that do, and the learning-rate schedule is
 rebuilt for the new total, so warmup and decay still complete (a schedule cut off half-way
 would end at a high rate). The budget is an upper bound: a plan that fits is not stretched.
@@ -30,13 +30,19 @@ class TimeBudget:
         if self.t_first is None:
             self.t_first = time.perf_counter()
 
-    def after_step(self, step: int) -> int | None:
-        """Called after optimisation step ``step``; returns a new total when the plan must shrink."""
-        if step != self.calibration or self.t_first is None:
+    def calibrating(self, step: int) -> bool:
+        return step == self.calibration and self.t_first is not None
+
+    def after_step(self, step: int, eval_row_seconds: float | None = None) -> int | None:
+        """Called after optimisation step ``step`` with the measured seconds per evaluated row (at the
+        calibration step); returns a new total when the plan must shrink."""
+        if not self.calibrating(step):
             return None
         now = time.perf_counter()
-        per_step = (now - self.t_first) / step
-        per_eval = per_step / self.batch_size * self.eval_rows / 3
+        per_step = (now - self.t_first) / step  # type: ignore[operator]
+        # Without a measurement: a forward pass costs about a third of a training step.
+        per_row = eval_row_seconds if eval_row_seconds is not None else per_step / self.batch_size / 3
+        per_eval = per_row * self.eval_rows
         total = self.total
         for _ in range(3):  # the evaluations depend on the epochs the steps span
             evals = math.ceil(total / self.steps_per_epoch)

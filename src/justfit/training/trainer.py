@@ -119,7 +119,16 @@ class Trainer:
                 if accelerator.sync_gradients:
                     global_step += 1
                     if budget is not None:
-                        new_total = budget.after_step(global_step)
+                        row_seconds = None
+                        if budget.calibrating(global_step):  # time one batch of the evaluation pass
+                            t_eval = time.perf_counter()
+                            sample = val.subset(list(range(0, len(val), max(1, len(val) // cfg.eval_batch_size)))
+                                                [:cfg.eval_batch_size])
+                            self.evaluate(sample)
+                            set_train_mode(wrapped)
+                            row_seconds = (time.perf_counter() - t_eval) / len(sample)
+                            budget.t_first += time.perf_counter() - t_eval  # type: ignore[operator]
+                        new_total = budget.after_step(global_step, row_seconds)
                         if new_total is not None:  # the schedule completes within the budget
                             inner = build_scheduler(optimizer.optimizer, cfg, new_total)
                             inner.last_epoch = global_step - 1
