@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import time
 
+MARGIN = 0.05  # share of the remaining time kept in reserve
+
 
 class TimeBudget:
     def __init__(self, deadline: float, planned_steps: int, steps_per_epoch: int, eval_rows: int,
@@ -44,9 +46,11 @@ class TimeBudget:
         per_row = eval_row_seconds if eval_row_seconds is not None else per_step / self.batch_size / 3
         per_eval = per_row * self.eval_rows
         total = self.total
+        # A margin for what the estimates miss (slower steps later, the final restore, the last batch).
+        left = (self.deadline - now) * (1 - MARGIN)
         for _ in range(3):  # the evaluations depend on the epochs the steps span
             evals = math.ceil(total / self.steps_per_epoch)
-            total = step + max(0, math.floor((self.deadline - now - evals * per_eval) / per_step))
+            total = step + max(0, math.floor((left - evals * per_eval) / per_step))
         if total < self.total:
             self.total, self.cut = max(total, step), True
             return self.total

@@ -122,11 +122,17 @@ class Trainer:
                         row_seconds = None
                         if budget.calibrating(global_step):  # time one batch of the evaluation pass
                             t_eval = time.perf_counter()
-                            sample = val.subset(list(range(0, len(val), max(1, len(val) // cfg.eval_batch_size)))
-                                                [:cfg.eval_batch_size])
+                            # A batch of rows of about the mean length (the pass batches rows of similar
+                            # length, and its cost grows with the tokens it processes).
+                            by_length = np.argsort(val.lengths, kind="stable")
+                            at_mean = int(np.searchsorted(np.sort(val.lengths), np.mean(val.lengths)))
+                            lo = max(0, min(at_mean - cfg.eval_batch_size // 2, len(val) - cfg.eval_batch_size))
+                            sample = val.subset(by_length[lo:lo + cfg.eval_batch_size].tolist())
+                            self.evaluate(sample)  # the first pass of a new shape pays one-off setup costs
+                            t_warm = time.perf_counter()
                             self.evaluate(sample)
                             set_train_mode(wrapped)
-                            row_seconds = (time.perf_counter() - t_eval) / len(sample)
+                            row_seconds = (time.perf_counter() - t_warm) / len(sample)
                             budget.t_first += time.perf_counter() - t_eval  # type: ignore[operator]
                         new_total = budget.after_step(global_step, row_seconds)
                         if new_total is not None:  # the schedule completes within the budget
