@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -156,20 +155,9 @@ def worker(args) -> None:
 def job(who: str, args, bf16: bool, cache_dir: str = "") -> dict:
     cmd = [sys.executable, __file__, "--worker", who, "--rows", str(args.rows), "--epochs", str(args.epochs),
            "--cache-dir", cache_dir] + (["--bf16"] if bf16 else [])
-    loads = []  # the machine's 1-minute load average, sampled while the job runs
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        while True:
-            try:
-                stdout, stderr = proc.communicate(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                loads.append(os.getloadavg()[0])
-    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        sys.exit(f"{who} failed:\n{stderr[-3000:]}")
-    res = json.loads(line[7:])
-    res["load"] = sum(loads) / len(loads) if loads else os.getloadavg()[0]
-    return res
+    from _common import run_job  # bench/ is on sys.path when a benchmark runs as a script
+
+    return run_job(cmd, who)
 
 
 def main() -> None:

@@ -44,7 +44,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -187,20 +186,9 @@ def job(who: str, args, prec: str, strategy: str) -> dict:
     cmd = [sys.executable, __file__, "--worker", who, "--precision", prec, "--strategy", strategy,
            "--rows", str(args.rows), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
            "--lr", str(args.lr), "--lora-lr", str(args.lora_lr), "--max-length", str(args.max_length)]
-    loads = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        while True:
-            try:
-                stdout, stderr = proc.communicate(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                loads.append(os.getloadavg()[0])
-    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        sys.exit(f"{who} {prec} {strategy} failed:\n{stderr[-3000:]}")
-    res = json.loads(line[7:])
-    res["load"] = sum(loads) / len(loads) if loads else os.getloadavg()[0]
-    return res
+    from _common import run_job  # bench/ is on sys.path when a benchmark runs as a script
+
+    return run_job(cmd, f"{who} {prec} {strategy}")
 
 
 def main() -> None:

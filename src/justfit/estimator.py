@@ -112,6 +112,8 @@ class Finetuner:
         import time
 
         from justfit.models import apply_freeze
+        from justfit.models.freezing import count_params
+        from justfit.tasks.features import FrozenFeatureTask
         from justfit.training import EarlyStopping, ProgressBar, Trainer
 
         t0 = time.perf_counter()
@@ -128,14 +130,14 @@ class Finetuner:
         reasons = []
         backbone_trained = False
         for stage in stages:
-            self.params_ = _count_params(self.model_) if cfg.model.strategy == "lora" else \
+            self.params_ = count_params(self.model_) if cfg.model.strategy == "lora" else \
                 apply_freeze(self.model_, stage.freeze)
             task, tr, va = self._stage_data(cfg, stage, train_ds, val_ds, texts, backbone_trained)
             if self.progress:
                 from rich.console import Console
 
                 how = "LoRA adapters and head" if cfg.model.strategy == "lora" else f"freeze={stage.freeze}"
-                where = ", on cached backbone features" if isinstance(task, _feature_task_type()) else ""
+                where = ", on cached backbone features" if isinstance(task, FrozenFeatureTask) else ""
                 Console(stderr=True).print(
                     f"{'stage ' + stage.name + ': ' if len(stages) > 1 else ''}model: {self.model_source_} "
                     f"({self.params_['trainable_params']:,} of {self.params_['total_params']:,} parameters trained, "
@@ -504,17 +506,6 @@ def _n_layers(model: Any) -> int:
     from justfit.models.freezing import encoder_layers
 
     return len(encoder_layers(_plain_model(model).base_model))
-
-
-def _count_params(model: Any) -> dict[str, int]:
-    return {"total_params": sum(p.numel() for p in model.parameters()),
-            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
-
-
-def _feature_task_type() -> type:
-    from justfit.tasks.features import FrozenFeatureTask
-
-    return FrozenFeatureTask
 
 
 def _spec(text: str, label: str):

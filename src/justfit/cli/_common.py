@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 console = Console()
+
+
+def cli_config(config: Path | None, flags: dict[str, Any], set_: list[str] | None) -> Any:
+    """The YAML config (or the defaults), then the command's flags that were given, then ``--set``."""
+    from justfit.config import JustfitConfig, parse_overrides
+
+    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides.update(parse_overrides(set_))
+    return cfg.updated(overrides)
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "test metrics") -> Table:

@@ -18,15 +18,11 @@ def check(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
 ) -> None:
     """Try to overfit one small batch; if the loss does not fall, the pipeline is broken (exit code 1)."""
-    from justfit.cli._common import console
-    from justfit.config import JustfitConfig, parse_overrides
+    from justfit.cli._common import cli_config, console
     from justfit.diagnosis.sanity import sanity_check
 
-    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
     flags = {"data.path": data, "model.name": model, "training.lr": lr, "model.freeze": freeze}
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    overrides.update(parse_overrides(set_))
-    cfg = cfg.updated(overrides)
+    cfg = cli_config(config, flags, set_)
     result = sanity_check(cfg, steps=steps)
     if result.passed:
         console.print(f"[bold green]sanity check passed[/bold green]: {result.reason}")

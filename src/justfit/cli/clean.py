@@ -27,8 +27,7 @@ def clean(
 ) -> None:
     """Clean a data set without training: writes the cleaned data, removed.csv, flagged.csv and data_report.json."""
     from justfit._display import data_report_table, print_warnings
-    from justfit.cli._common import console
-    from justfit.config import JustfitConfig, parse_overrides
+    from justfit.cli._common import cli_config, console
     from justfit.data.cleaning import RULES
     from justfit.data.stage import clean_file
     from justfit.errors import DataError
@@ -39,13 +38,10 @@ def clean(
         return
     if data is None and not config:
         raise DataError("No data given. Run: justfit clean DATA [--output cleaned.csv]")
-    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
     flags = {"data.path": data, "data.text_column": text_column, "data.label_column": label_column,
              "model.name": model, "quality.label_noise": label_noise,
              "quality.rules": _names(rules), "quality.report_only": _names(report_only)}
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    overrides.update(parse_overrides(set_))
-    cfg = cfg.updated(overrides)
+    cfg = cli_config(config, flags, set_)
     if cfg.quality.label_noise == "downweight":
         raise DataError("quality.label_noise=downweight applies to training; for 'justfit clean' use report or drop.")
     report = clean_file(cfg, output, test=test, force=force, progress=not quiet)

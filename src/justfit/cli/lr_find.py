@@ -22,17 +22,13 @@ def lr_find(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Sweep the learning rate exponentially over a few hundred steps and suggest one (the model is restored)."""
-    from justfit.cli._common import console
-    from justfit.config import JustfitConfig, parse_overrides
+    from justfit.cli._common import cli_config, console
     from justfit.report.plots import lr_find_plot
     from justfit.results import atomic_write_text, write_json
     from justfit.run import find_lr
 
-    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
     flags = {"data.path": data, "model.name": model, "model.freeze": freeze, "data.max_rows": max_rows}
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    overrides.update(parse_overrides(set_))
-    cfg = cfg.updated(overrides)
+    cfg = cli_config(config, flags, set_)
     result = find_lr(cfg, progress=not quiet, steps=steps, start_lr=start_lr, end_lr=end_lr)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "lr_find.json", result.to_dict())

@@ -42,11 +42,9 @@ def train(
                                         "not fall (see 'justfit check').")] = False,
 ) -> None:
     """Fine-tune a model and write a run directory (config, history, metrics, predictions, model)."""
-    from justfit.cli._common import console, metrics_table, per_class_table
-    from justfit.config import JustfitConfig, parse_overrides
+    from justfit.cli._common import cli_config, console, metrics_table, per_class_table
     from justfit.run import finetune
 
-    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
     flags = {
         "data.path": data, "data.train": train_file, "data.validation": validation, "data.test": test,
         "data.text_column": text_column, "data.label_column": label_column, "data.max_rows": max_rows,
@@ -56,9 +54,7 @@ def train(
         "training.lr_find": True if lr_find else None, "training.recipe": recipe,
         "model.strategy": "lora" if lora else None,
     }
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    overrides.update(parse_overrides(set_))
-    cfg = cfg.updated(overrides)
+    cfg = cli_config(config, flags, set_)
 
     if check:
         from justfit.diagnosis.sanity import sanity_check

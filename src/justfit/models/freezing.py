@@ -47,6 +47,10 @@ def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
                 p.requires_grad = False
     elif strategy != "none":
         raise ConfigError(f"Unknown freeze strategy '{strategy}'. Use none, backbone or bottom:K.")
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"total_params": total, "trainable_params": trainable}
+    return count_params(model)
+
+
+def count_params(model: Any) -> dict[str, int]:
+    """All parameters, and those that train."""
+    return {"total_params": sum(p.numel() for p in model.parameters()),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}

@@ -1,0 +1,27 @@
+"""Shared by the benchmarks: run one measurement in its own subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def run_job(cmd: list[str], label: str) -> dict:
+    """Run ``cmd`` (a worker that prints one ``RESULT {json}`` line); return that result with ``load``,
+    the machine's mean 1-minute load average while it ran (sampled every 5 s)."""
+    loads = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                loads.append(os.getloadavg()[0])
+    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        sys.exit(f"{label} failed:\n{stderr[-3000:]}")
+    res = json.loads(line[7:])
+    res["load"] = sum(loads) / len(loads) if loads else os.getloadavg()[0]
+    return res
