@@ -48,11 +48,18 @@ def macro_f1(y_true, y_pred) -> float:
 
 
 def run_justfit(args) -> dict:
+    import yaml
+
     from justfit import Finetuner
 
     train, val, test = splits()
     t0 = time.perf_counter()
-    ft = Finetuner(time_budget=args.budget).fit(train, X_val=val)
+    overrides: dict = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+    ft = Finetuner(time_budget=args.budget, config=overrides or None).fit(train, X_val=val)
     seconds = time.perf_counter() - t0
     pred = ft.predict(test["text"].tolist())
     seen = sum(r.get("epoch_fraction", 1.0) for r in ft.history_.records)
@@ -144,6 +151,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=300.0, help="seconds per contestant")
     ap.add_argument("--only", nargs="*", choices=["tfidf", "hf", "justfit"], default=["tfidf", "hf", "justfit"])
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="a justfit config override, e.g. --set training.lr=1e-4 (repeatable)")
     ap.add_argument("--worker", choices=["justfit", "hf", "tfidf"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -152,7 +161,8 @@ def main() -> None:
 
     results = {}
     for who in args.only:
-        out = subprocess.run([sys.executable, __file__, "--worker", who, "--budget", str(args.budget)],
+        sets = [f"--set={x}" for x in args.set or []]
+        out = subprocess.run([sys.executable, __file__, "--worker", who, "--budget", str(args.budget), *sets],
                              capture_output=True, text=True)
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:

@@ -60,6 +60,8 @@ def test_evaluate(trained_run, planted_csv, tmp_path, capsys):
     (["train", "/no/config.yaml"], "Config file"),
     (["predict", "/no/run", "--text", "x"], "holds no saved model"),
     (["predict", "/no/run"], "Give either --text"),
+    (["train", "--data", "tweets", "--bogus"], "No such option: --bogus"),
+    (["cache", "--unused-days", "3"], "only applies with --clear"),
 ])
 def test_bad_input_is_one_line_nonzero(args, needle, capsys):
     rc = main(args)

@@ -58,6 +58,31 @@ def test_rerun_with_other_head_settings_reads_the_cache(tiny_model, split, tmp_p
     assert again.feature_cache_["train"]["file"] == first.feature_cache_["train"]["file"]
 
 
+def test_cache_command_shows_and_clears_unused_features(tiny_model, split, tmp_path, capsys):
+    import os
+    import time
+
+    from justfit.cli.main import main
+
+    train, val = split
+    est = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=1)
+    files = {est.feature_cache_[k]["file"] for k in ("train", "val")}
+    assert main(["cache", "--cache-dir", str(tmp_path)]) == 0
+    assert f"{len(files)} file(s)" in capsys.readouterr().out
+    old = sorted(files)[0]
+    os.utime(old, (time.time() - 10 * 86400,) * 2)
+    assert main(["cache", "--clear", "--unused-days", "5", "--cache-dir", str(tmp_path)]) == 0
+    assert "removed 1 file(s)" in capsys.readouterr().out
+    assert not os.path.exists(old) and all(os.path.exists(f) for f in files - {old})
+    # A hit marks the entry as used: it survives a later age-based clear.
+    again = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=1)
+    assert again.feature_cache_["train" if old == est.feature_cache_["val"]["file"] else "val"]["cache_hit"]
+    assert main(["cache", "--clear", "--cache-dir", str(tmp_path)]) == 0
+    assert f"removed {len(files)} file(s)" in capsys.readouterr().out
+    assert main(["cache", "--unused-days", "1", "--cache-dir", str(tmp_path)]) == 2
+    assert "--unused-days" in capsys.readouterr().err
+
+
 def test_label_audit_and_head_training_share_one_cache_entry(tiny_model, split, tmp_path):
     from justfit.data.label_audit import find_label_issues
 
@@ -229,6 +254,29 @@ def test_time_budget_plans_the_steps_that_fit(monkeypatch):
     # 50 s left, 5% of it in reserve; an evaluation costs 1.25 / 32 * 96 / 3 = 1.25 s, one per epoch started.
     assert total == 8 + int((50 * 0.95 - 1.25) // 1.25)
     assert not b.done(total - 1) and b.done(total)
+
+
+def test_time_budget_replans_from_the_mean_step_time(monkeypatch):
+    from justfit.training import budget as budget_mod
+
+    now = [100.0]
+    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: now[0])
+    b = budget_mod.TimeBudget(deadline=300.0, planned_steps=400, steps_per_epoch=1000, eval_rows=64,
+                              batch_size=32, calibration=8)
+    b.start()
+    now[0] = 108.0  # 1 s per step at calibration
+    first = b.after_step(8, eval_row_seconds=0.01)  # evaluation: 0.64 s; reserve 5% of 192 s
+    assert first == 8 + int((192 * 0.95 - 0.64) // 1.0) and b.cut
+    assert b.every == max(8, -(-first // budget_mod.REPLANS))
+    step = b.every * 2
+    assert b.after_step(step - 1) is None  # only every few steps
+    now[0] = 100.0 + 2.0 * step  # the steps became slower: the mean is now 2 s
+    slower = b.after_step(step)
+    assert slower is not None and slower < first
+    assert slower == step + int((300.0 - now[0] - 192 * 0.05 - 0.64) // 2.0)
+    step = b.every * 3
+    now[0] = 100.0 + 0.1 * step  # much faster: the plan grows back, but never past the configured steps
+    assert b.after_step(step) == 400 and not b.cut and not b.done(400)
 
 
 def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split):

@@ -44,6 +44,25 @@ def recipes() -> None:
         typer.echo(f"{name:18s} {text}")
 
 
+@app.command("cache")
+def cache(clear: bool = typer.Option(False, "--clear", help="Delete the cached backbone features."),
+          unused_days: float | None = typer.Option(None, "--unused-days", min=0,
+                                                   help="With --clear: only those not used for this many days."),
+          cache_dir: str | None = typer.Option(None, "--cache-dir",
+                                               help="Cache folder (default $JUSTFIT_CACHE_DIR or ~/.cache/justfit).")) -> None:
+    """Show or clear the on-disk cache of frozen-backbone features."""
+    from justfit.errors import ConfigError
+    from justfit.training.feature_cache import cache_info, clear_cache
+
+    if unused_days is not None and not clear:
+        raise ConfigError("--unused-days only applies with --clear: add --clear, or drop --unused-days")
+    if clear:
+        freed = clear_cache(cache_dir, unused_days)
+        typer.echo(f"removed {freed['files']} file(s), {freed['bytes'] / 1e6:.1f} MB, from {freed['dir']}")
+    info = cache_info(cache_dir)
+    typer.echo(f"{info['dir']}: {info['files']} file(s), {info['bytes'] / 1e6:.1f} MB")
+
+
 @app.command("presets")
 def presets() -> None:
     """List the named model presets."""
@@ -51,6 +70,18 @@ def presets() -> None:
 
     for name, text in list_presets().items():
         typer.echo(f"{name:20s} {text}")
+
+
+def _click_exception_modules() -> list:
+    import importlib
+
+    mods = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            pass
+    return mods
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,16 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True, fg="red")
         return 130
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            typer.secho(f"error: {exc.format_message()}", err=True, fg="red")
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
+    except Exception as exc:  # click's own usage errors (typer may bring its own copy of click)
+        for mod in _click_exception_modules():
+            if isinstance(exc, mod.ClickException):
+                typer.secho(f"error: {exc.format_message()}", err=True, fg="red")
+                return exc.exit_code
+            if isinstance(exc, mod.Exit):
+                return exc.exit_code
+            if isinstance(exc, mod.Abort):
+                return 1
         raise
     return 0
 

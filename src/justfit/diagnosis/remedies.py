@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from justfit.config import TrainingConfig
 from justfit.diagnosis.rules import Finding
 
+DEFAULT_LR = TrainingConfig.model_fields["lr"].default
 Remedy = dict[str, Any]  # {"why": str, "set": {"section.key": value}}
 
 
@@ -57,7 +59,7 @@ def _stop_sooner(cfg: dict[str, Any]) -> Remedy:
 
 
 def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
-    lr = float(_get(cfg, "training.lr", 5e-5))
+    lr = float(_get(cfg, "training.lr", DEFAULT_LR))
     epochs = int(_get(cfg, "training.epochs", 5))
     freeze = str(_get(cfg, "model.freeze", "none"))
     wd = float(_get(cfg, "training.weight_decay", 0.01))
@@ -72,7 +74,7 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
 
 
 def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
-    lr = float(_get(cfg, "training.lr", 5e-5))
+    lr = float(_get(cfg, "training.lr", DEFAULT_LR))
     bs = int(_get(cfg, "training.batch_size", 32))
     out = [_r("smaller steps", training__lr=float(f"{lr / 3:.2g}"))]
     if float(_get(cfg, "training.warmup_ratio", 0.1)) < 0.1:
@@ -90,10 +92,10 @@ REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
     "early_best": lambda cfg: [_stop_sooner(cfg)],
     "underfitting": _more_capacity,
     "lr_too_low": lambda cfg: [_r("much larger steps", repeatable=True,
-                                  training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 10:.2g}"))],
+                                  training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 10:.2g}"))],
     "not_converged": lambda cfg: [
         _r("train longer", training__epochs=int(_get(cfg, "training.epochs", 5)) * 2),
-        _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', 5e-5)) * 2:.2g}"))],
+        _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 2:.2g}"))],
     "diverged": _calmer,
     "unstable": _calmer,
     "lr_too_high": _calmer,

@@ -99,6 +99,8 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
         try:
             feats = np.load(path, mmap_mode="r")
             if feats.ndim == 3 and feats.shape[:2] == (len(texts), len(VIEWS)):
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # last use, for clear_cache(unused_days=...)
                 info.update(cache_hit=True, seconds=time.perf_counter() - t0)
                 return feats, info
         except (OSError, ValueError):
@@ -112,6 +114,30 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
         atomic_write(path, lambda tmp: np.save(tmp, feats))
     info["seconds"] = time.perf_counter() - t0
     return feats, info
+
+
+def cache_info(cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Where the feature cache is, how many files it holds and their total size in bytes."""
+    folder = cache_root(cache_dir) / "features"
+    files = sorted(folder.glob("*.npy")) if folder.is_dir() else []
+    return {"dir": str(folder), "files": len(files), "bytes": sum(f.stat().st_size for f in files)}
+
+
+def clear_cache(cache_dir: str | Path | None = None, unused_days: float | None = None) -> dict[str, Any]:
+    """Delete cached features (all, or those unused for ``unused_days``); returns files and bytes freed."""
+    import time
+
+    folder = cache_root(cache_dir) / "features"
+    cutoff = None if unused_days is None else time.time() - unused_days * 86400
+    freed = {"dir": str(folder), "files": 0, "bytes": 0}
+    for f in sorted(folder.glob("*.npy")) if folder.is_dir() else []:
+        st = f.stat()
+        if cutoff is None or st.st_mtime < cutoff:
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+                freed["files"] += 1
+                freed["bytes"] += st.st_size
+    return freed
 
 
 def load_encoder(source: str) -> tuple[Any, Any]:
