@@ -244,12 +244,13 @@ def test_training_with_lr_find_uses_the_suggestion_and_reports_the_curve(tiny_mo
 def test_time_budget_plans_the_steps_that_fit(monkeypatch):
     from justfit.training import budget as budget_mod
 
-    clock = iter([100.0, 110.0])  # start, then 8 steps later: 1.25 s per step
-    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: next(clock))
+    now = [100.0]
+    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: now[0])
     b = budget_mod.TimeBudget(deadline=160.0, planned_steps=1000, steps_per_epoch=100, eval_rows=96,
                               batch_size=32, calibration=8)
     b.start()
     assert b.after_step(7) is None
+    now[0] = 110.0  # 8 steps later: 1.25 s per step
     total = b.after_step(8)
     # 50 s left, 5% of it in reserve; an evaluation costs 1.25 / 32 * 96 / 3 = 1.25 s, one per epoch started.
     assert total == 8 + int((50 * 0.95 - 1.25) // 1.25)
@@ -266,17 +267,35 @@ def test_time_budget_replans_from_the_mean_step_time(monkeypatch):
     b.start()
     now[0] = 108.0  # 1 s per step at calibration
     first = b.after_step(8, eval_row_seconds=0.01)  # evaluation: 0.64 s; reserve 5% of 192 s
-    assert first == 8 + int((192 * 0.95 - 0.64) // 1.0) and b.cut
+    reserve = 192 * 0.05
+    assert first == 8 + int((192 - reserve - 0.64) // 1.0) and b.cut
     assert b.every == max(8, -(-first // budget_mod.REPLANS))
     step = b.every * 2
     assert b.after_step(step - 1) is None  # only every few steps
-    now[0] = 100.0 + 2.0 * step  # the steps became slower: the mean is now 2 s
+    now[0] = 108.0 + 3.0 * (step - 8)  # the steps became slower: 3 s each since calibration
     slower = b.after_step(step)
-    assert slower is not None and slower < first
-    assert slower == step + int((300.0 - now[0] - 192 * 0.05 - 0.64) // 2.0)
-    step = b.every * 3
-    now[0] = 100.0 + 0.1 * step  # much faster: the plan grows back, but never past the configured steps
-    assert b.after_step(step) == 400 and not b.cut and not b.done(400)
+    per_step = 3.0  # the slower of the mean so far (< 3 s) and the recent rate
+    assert b.per_step == pytest.approx(per_step) and slower < first
+    assert slower == step + int((300.0 - now[0] - reserve - 0.64) // per_step)
+    # Between re-plans, training stops once one more step and the evaluation would eat into the reserve.
+    assert not b.done(step + 1)
+    now[0] = 300.0 - reserve / 2 - 0.64 - per_step + 0.01
+    assert b.done(step + 2) and b.total == step + 2 and b.cut
+
+
+def test_time_budget_plan_grows_back_but_not_past_the_configured_steps(monkeypatch):
+    from justfit.training import budget as budget_mod
+
+    now = [0.0]
+    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: now[0])
+    b = budget_mod.TimeBudget(deadline=200.0, planned_steps=300, steps_per_epoch=1000, eval_rows=64,
+                              batch_size=32, calibration=8)
+    b.start()
+    now[0] = 16.0  # 2 s per step: the plan is cut
+    assert b.after_step(8, eval_row_seconds=0.01) < 300 and b.cut
+    step = b.every * (b.total // b.every)  # the last re-plan before the cut plan ends
+    now[0] = 16.0 + 0.1 * (step - 8)  # then much faster
+    assert b.after_step(step) == 300 and not b.cut and not b.done(300)
 
 
 def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split):

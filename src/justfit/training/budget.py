@@ -8,8 +8,11 @@ is rebuilt for the new total, so warmup and decay still complete (a schedule cut
 would end at a high rate). The estimate is refined as training goes: the plan is redone every
 few steps from the mean step time so far, which removes the noise of a short calibration (with
 length-grouped batches the first steps may be unusually short or long texts; other processes
-may slow the machine down or stop doing so). A re-plan may lengthen the plan again, never past
-the configured epochs: the budget is an upper bound, and a plan that fits is not stretched.
+may slow the machine down or stop doing so). Each re-plan takes the slower of the mean step time
+so far and that since the last re-plan, and between re-plans training stops early if one more
+step and the epoch's evaluation would no longer fit. A re-plan may lengthen the plan again,
+never past the configured epochs: the budget is an upper bound, and a plan that fits is not
+stretched.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class TimeBudget:
         self.per_eval: float | None = None
         self.reserve = 0.0
         self.every = self.calibration
+        self.last: tuple[int, float] | None = None  # (step, time) of the last (re)plan
+        self.per_step = 0.0
         self.cut = False
 
     def start(self) -> None:
@@ -55,6 +60,9 @@ class TimeBudget:
             return None
         now = time.perf_counter()
         per_step = (now - self.t_first) / step  # type: ignore[operator]
+        if self.last is not None and step > self.last[0]:  # steps may have become slower lately
+            per_step = max(per_step, (now - self.last[1]) / (step - self.last[0]))
+        self.last, self.per_step = (step, now), per_step
         if calibrating:
             # Without a measurement: a forward pass costs about a third of a training step.
             per_row = eval_row_seconds if eval_row_seconds is not None else per_step / self.batch_size / 3
@@ -75,4 +83,12 @@ class TimeBudget:
         return total
 
     def done(self, step: int) -> bool:
-        return self.cut and step >= self.total
+        if self.cut and step >= self.total:
+            return True
+        if self.per_eval is None or step >= self.total:
+            return False
+        # Between re-plans: stop now if one more step and this epoch's evaluation would not end in time.
+        if time.perf_counter() + self.per_step + self.per_eval > self.deadline - self.reserve / 2:
+            self.total, self.cut = step, True
+            return True
+        return False
