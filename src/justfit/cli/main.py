@@ -73,14 +73,13 @@ def presets() -> None:
 
 
 def _click_exception_modules() -> list:
+    import contextlib
     import importlib
 
     mods = []
     for name in ("typer._click.exceptions", "click.exceptions"):
-        try:
+        with contextlib.suppress(ImportError):
             mods.append(importlib.import_module(name))
-        except ImportError:
-            pass
     return mods
 
 
