@@ -17,6 +17,10 @@ own subprocess, one after the other.
 
     python bench/time_to_accuracy.py                  # B = 300 s
     python bench/time_to_accuracy.py --budget 600
+    python bench/time_to_accuracy.py --seeds 42 1 2   # three training seeds each: mean and spread
+
+The data split is the same for every seed; the seed sets the training seed (initialisation of
+the head, shuffling, dropout) of both fine-tuning contestants.
 """
 
 from __future__ import annotations
@@ -59,12 +63,13 @@ def run_justfit(args) -> dict:
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
         overrides.setdefault(section, {})[name] = yaml.safe_load(value)
-    ft = Finetuner(time_budget=args.budget, config=overrides or None).fit(train, X_val=val)
+    overrides.setdefault("training", {}).setdefault("seed", args.seed)
+    ft = Finetuner(time_budget=args.budget, config=overrides).fit(train, X_val=val)
     seconds = time.perf_counter() - t0
     pred = ft.predict(test["text"].tolist())
     seen = sum(r.get("epoch_fraction", 1.0) for r in ft.history_.records)
     return {"seconds": seconds, "f1": macro_f1(test["label"], pred), "epochs": round(seen, 2),
-            "note": ft.stop_reason_[:160]}
+            "note": "; ".join(ft.stop_reason_.split("; ")[:2]), "seed": ft.config_.training.seed}
 
 
 def run_hf(args) -> dict:
@@ -105,7 +110,7 @@ def run_hf(args) -> dict:
 
     with tempfile.TemporaryDirectory() as out:
         targs = TrainingArguments(output_dir=out, use_cpu=True, save_strategy="no", report_to="none",
-                                  disable_tqdm=True, logging_strategy="no")
+                                  disable_tqdm=True, logging_strategy="no", seed=args.seed)
         trainer = Trainer(model=model, args=targs, train_dataset=encode(train), data_collator=DataCollatorWithPadding(tok),
                           callbacks=[Budget()])
         trainer.train()
@@ -153,33 +158,48 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=["tfidf", "hf", "justfit"], default=["tfidf", "hf", "justfit"])
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="a justfit config override, e.g. --set training.lr=1e-4 (repeatable)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42],
+                    help="training seeds of the two fine-tuning contestants (42: both tools' default); "
+                         "the table gives the mean and spread")
+    ap.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
     ap.add_argument("--worker", choices=["justfit", "hf", "tfidf"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     from justfit.config import resolve_bf16
 
-    results = {}
+    runs: dict[str, list[dict]] = {}
     for who in args.only:
-        sets = [f"--set={x}" for x in args.set or []]
-        out = subprocess.run([sys.executable, __file__, "--worker", who, "--budget", str(args.budget), *sets],
-                             capture_output=True, text=True)
-        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            sys.exit(f"{who} failed:\n{out.stderr[-3000:]}")
-        results[who] = json.loads(line[7:])
-        print(f"{who}: {results[who]}", file=sys.stderr)
+        for seed in args.seeds if who != "tfidf" else args.seeds[:1]:  # TF-IDF + LR is deterministic
+            sets = [f"--set={x}" for x in args.set or []]
+            out = subprocess.run([sys.executable, __file__, "--worker", who, "--budget", str(args.budget),
+                                  "--seed", str(seed), *sets], capture_output=True, text=True)
+            line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+            if line is None:
+                sys.exit(f"{who} failed:\n{out.stderr[-3000:]}")
+            runs.setdefault(who, []).append({"seed": seed, **json.loads(line[7:])})
+            print(f"{who} seed {seed}: {runs[who][-1]}", file=sys.stderr)
+
+    import numpy as np
 
     train, val, test = splits()
     print(f"\nTweets: {len(train)} train / {len(val)} validation / {len(test)} test rows, budget {args.budget:.0f} s, "
-          f"{os.cpu_count()} cores, justfit precision {'bf16' if resolve_bf16('auto') else 'fp32'} (auto)\n")
-    print(f"{'contestant':28s} {'test macro-F1':>13s} {'seconds':>8s} {'epochs':>7s} {'peak RSS MB':>11s}  note")
+          f"{os.cpu_count()} cores, justfit precision {'bf16' if resolve_bf16('auto') else 'fp32'} (auto), "
+          f"seeds {' '.join(map(str, args.seeds))}\n")
+    print(f"{'contestant':28s} {'test macro-F1':>15s} {'per seed':>22s} {'seconds':>8s} {'epochs':>7s} {'peak RSS MB':>11s}")
     names = {"justfit": "justfit defaults + budget", "hf": "HF Trainer defaults", "tfidf": "TF-IDF + LogisticRegression"}
-    for who, r in results.items():
-        ep = "-" if r["epochs"] is None else f"{r['epochs']:.2f}"
-        print(f"{names[who]:28s} {r['f1']:13.4f} {r['seconds']:8.1f} {ep:>7s} {r['peak_rss_mb']:11.0f}  {r['note']}")
-    best = max(results, key=lambda k: results[k]["f1"])
-    print(f"\nbest within the budget: {names[best]}")
+    mean = {}
+    for who, rs in runs.items():
+        f1 = np.array([r["f1"] for r in rs])
+        mean[who] = float(f1.mean())
+        spread = f"{f1.mean():.4f} +- {f1.std(ddof=1):.4f}" if len(f1) > 1 else f"{f1[0]:.4f}"
+        ep = "-" if rs[0]["epochs"] is None else f"{np.mean([r['epochs'] for r in rs]):.2f}"
+        print(f"{names[who]:28s} {spread:>15s} {' '.join(f'{x:.4f}' for x in f1):>22s} "
+              f"{np.mean([r['seconds'] for r in rs]):8.1f} {ep:>7s} {max(r['peak_rss_mb'] for r in rs):11.0f}")
+        for r in rs:
+            print(f"    seed {r['seed']}: {r['note']}")
+    best = max(mean, key=mean.get)
+    print(f"\nbest within the budget (mean over seeds): {names[best]}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from justfit.config import TrainingConfig
 from justfit.diagnosis.rules import Finding
 
 DEFAULT_LR = TrainingConfig.model_fields["lr"].default
+DEFAULT_BATCH = TrainingConfig.model_fields["batch_size"].default
 Remedy = dict[str, Any]  # {"why": str, "set": {"section.key": value}}
 
 
@@ -75,7 +76,7 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
 
 def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
     lr = float(_get(cfg, "training.lr", DEFAULT_LR))
-    bs = int(_get(cfg, "training.batch_size", 32))
+    bs = int(_get(cfg, "training.batch_size", DEFAULT_BATCH))
     out = [_r("smaller steps", training__lr=float(f"{lr / 3:.2g}"))]
     if float(_get(cfg, "training.warmup_ratio", 0.1)) < 0.1:
         out.append(_r("warm up longer", training__warmup_ratio=0.1))
