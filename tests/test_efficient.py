@@ -241,14 +241,19 @@ def test_training_with_lr_find_uses_the_suggestion_and_reports_the_curve(tiny_mo
     assert "Learning-rate finder" in (tmp_path / "lrf" / "report.html").read_text()
 
 
-def test_time_budget_plans_the_steps_that_fit(monkeypatch):
+def _budget(monkeypatch, start, **kw):
+    """A started TimeBudget on a fake clock: set ``now[0]`` to move time."""
     from justfit.training import budget as budget_mod
 
-    now = [100.0]
+    now = [start]
     monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: now[0])
-    b = budget_mod.TimeBudget(deadline=160.0, planned_steps=1000, steps_per_epoch=100, eval_rows=96,
-                              batch_size=32, calibration=8)
+    b = budget_mod.TimeBudget(batch_size=32, calibration=8, **kw)
     b.start()
+    return b, now
+
+
+def test_time_budget_plans_the_steps_that_fit(monkeypatch):
+    b, now = _budget(monkeypatch, 100.0, deadline=160.0, planned_steps=1000, steps_per_epoch=100, eval_rows=96)
     assert b.after_step(7) is None
     now[0] = 110.0  # 8 steps later: 1.25 s per step
     total = b.after_step(8)
@@ -260,11 +265,7 @@ def test_time_budget_plans_the_steps_that_fit(monkeypatch):
 def test_time_budget_replans_from_the_mean_step_time(monkeypatch):
     from justfit.training import budget as budget_mod
 
-    now = [100.0]
-    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: now[0])
-    b = budget_mod.TimeBudget(deadline=300.0, planned_steps=400, steps_per_epoch=1000, eval_rows=64,
-                              batch_size=32, calibration=8)
-    b.start()
+    b, now = _budget(monkeypatch, 100.0, deadline=300.0, planned_steps=400, steps_per_epoch=1000, eval_rows=64)
     now[0] = 108.0  # 1 s per step at calibration
     first = b.after_step(8, eval_row_seconds=0.01)  # evaluation: 0.64 s; reserve 5% of 192 s
     reserve = 192 * 0.05
@@ -284,13 +285,7 @@ def test_time_budget_replans_from_the_mean_step_time(monkeypatch):
 
 
 def test_time_budget_plan_grows_back_but_not_past_the_configured_steps(monkeypatch):
-    from justfit.training import budget as budget_mod
-
-    now = [0.0]
-    monkeypatch.setattr(budget_mod.time, "perf_counter", lambda: now[0])
-    b = budget_mod.TimeBudget(deadline=200.0, planned_steps=300, steps_per_epoch=1000, eval_rows=64,
-                              batch_size=32, calibration=8)
-    b.start()
+    b, now = _budget(monkeypatch, 0.0, deadline=200.0, planned_steps=300, steps_per_epoch=1000, eval_rows=64)
     now[0] = 16.0  # 2 s per step: the plan is cut
     assert b.after_step(8, eval_row_seconds=0.01) < 300 and b.cut
     step = b.every * (b.total // b.every)  # the last re-plan before the cut plan ends
