@@ -258,3 +258,26 @@ def test_autofit_improves_a_planted_overfitting_case(fast_config, tmp_path):
     # Each round tried a different kind of remedy once the previous one did not help.
     kinds = [r["why"] for r in af["rounds"][1:]]
     assert len(set(kinds)) == len(kinds)
+
+
+def test_a_time_budget_that_cut_training_short_asks_for_more_time():
+    cfg = {**CFG, "training": {**CFG["training"], "time_budget": 300.0}}
+    cut = [{"epoch": 1, "train_loss": 0.7, "val_loss": 0.6, "lr": 0.0, "epoch_fraction": 0.24}]
+    d = diagnose(cut, metrics=BASE, config=cfg)
+    assert d.verdict == "not converged"
+    f = d.findings[0]
+    assert f.code == "time_budget" and f.severity == "medium" and f.evidence["epochs_seen"] == 0.24
+    assert "24% of one epoch" in f.explanation and "never seen" in f.explanation
+    assert as_flags(f.remedies[0]) == "--set training.time_budget=1200.0"  # 1/0.24 epochs, at most 4x a round
+    # Cut after two whole epochs and part of a third, with the validation loss past its best: no verdict.
+    late = hist([0.9, 0.6, 0.5], [0.7, 0.5, 0.51])
+    late[-1]["epoch_fraction"] = 0.5
+    d = diagnose(late, metrics=BASE, config=cfg)
+    f = next(f for f in d.findings if f.code == "time_budget")
+    assert f.severity == "info" and not f.remedies and f.evidence["epochs_seen"] == 2.5
+    assert d.verdict == "good fit"
+    # No cut: no finding; "train longer" raises the budget together with the epochs.
+    d = diagnose(SCENARIOS["not converged"]["history"], metrics=BASE, config=cfg)
+    assert all(f.code != "time_budget" for f in d.findings)
+    nc = next(f for f in d.findings if f.code == "not_converged")
+    assert as_flags(nc.remedies[0]) == "--set training.epochs=16 --set training.time_budget=600.0"

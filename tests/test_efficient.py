@@ -299,6 +299,12 @@ def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split)
     assert len(est.history_) < 200
     assert "time budget" in est.stop_reason_
     assert est.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the linear decay reached its end
+    from justfit.diagnosis import diagnose
+
+    found = [f for f in diagnose(est.history_.records, config=est.config_.model_dump()).findings
+             if f.code == "time_budget"]
+    assert found and found[0].evidence["epochs_seen"] == pytest.approx(
+        sum(r.get("epoch_fraction", 1.0) for r in est.history_.records))
 
 
 def test_a_staged_run_is_diagnosed_and_reported(tiny_model, planted_csv, tmp_path, capsys):

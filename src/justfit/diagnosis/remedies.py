@@ -59,16 +59,33 @@ def _stop_sooner(cfg: dict[str, Any]) -> Remedy:
               training__epochs=max(2, epochs // 2))
 
 
+def _longer(cfg: dict[str, Any], factor: int = 2) -> Remedy:
+    """Train longer: more epochs, and more time when a time budget is set (either may be what binds)."""
+    epochs = int(_get(cfg, "training.epochs", 5))
+    budget = _get(cfg, "training.time_budget")
+    more = {"training__time_budget": float(f"{float(budget) * factor:.3g}")} if budget else {}
+    return _r("train longer", training__epochs=epochs * factor, **more)
+
+
+def _more_time(finding: Finding, cfg: dict[str, Any]) -> list[Remedy]:
+    """Enough time for the epochs the run was meant to have (at most 4x the budget per round)."""
+    budget = _get(cfg, "training.time_budget")
+    if not budget or finding.severity == "info":
+        return []
+    seen = float(finding.evidence.get("epochs_seen") or 0.0)
+    factor = min(4.0, max(2.0, 1.0 / seen if seen > 0 else 4.0))
+    return [_r("give training more time", training__time_budget=float(f"{float(budget) * factor:.3g}"))]
+
+
 def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
     lr = float(_get(cfg, "training.lr", DEFAULT_LR))
-    epochs = int(_get(cfg, "training.epochs", 5))
     freeze = str(_get(cfg, "model.freeze", "none"))
     wd = float(_get(cfg, "training.weight_decay", 0.01))
     out = []
     if freeze != "none":
         out.append(_r("unfreeze the pretrained layers", model__freeze="none"))
     out.append(_r("much larger steps", repeatable=True, training__lr=float(f"{lr * 10:.2g}")))
-    out.append(_r("train longer", training__epochs=epochs * 2))
+    out.append(_longer(cfg))
     if wd > 0.01 or _get(cfg, "model.dropout"):
         out.append(_r("less regularisation", training__weight_decay=0.0, model__dropout=0.0))
     return out
@@ -95,7 +112,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
     "lr_too_low": lambda cfg: [_r("much larger steps", repeatable=True,
                                   training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 10:.2g}"))],
     "not_converged": lambda cfg: [
-        _r("train longer", training__epochs=int(_get(cfg, "training.epochs", 5)) * 2),
+        _longer(cfg),
         _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 2:.2g}"))],
     "diverged": _calmer,
     "unstable": _calmer,
@@ -114,7 +131,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
 def remedies_for(finding: Finding, config: dict[str, Any] | None = None) -> list[Remedy]:
     """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict)."""
     cfg = config or {}
-    out = REMEDIES.get(finding.code, lambda cfg: [])(cfg)
+    out = _more_time(finding, cfg) if finding.code == "time_budget" else REMEDIES.get(finding.code, lambda cfg: [])(cfg)
     # A remedy that would set what is already set is no remedy. Freezing is the recipe's business in a
     # staged recipe, and does not combine with LoRA.
     fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"

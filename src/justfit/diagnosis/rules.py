@@ -22,7 +22,7 @@ VERDICTS = {
     "diverged": "unstable", "unstable": "unstable", "lr_too_high": "unstable",
     "overfitting": "overfitting", "growing_gap": "overfitting", "early_best": "overfitting",
     "underfitting": "underfitting", "lr_too_low": "underfitting",
-    "not_converged": "not converged",
+    "not_converged": "not converged", "time_budget": "not converged",
     "test_leakage": "leaked test set", "label_noise": "noisy labels",
 }
 
@@ -214,6 +214,28 @@ def not_converged(ctx: Context) -> Finding | None:
                        "that epoch was the best: more training would likely help.",
                        {"last_epoch": len(vl), "previous_val_loss": vl[-2], "last_val_loss": vl[-1]})
     return None
+
+
+@RULES.register("time_budget")
+def time_budget(ctx: Context) -> Finding | None:
+    """the time budget ended training while the validation loss was still at its best"""
+    cut = [r for r in ctx.history if r.get("epoch_fraction") is not None]
+    if not cut:
+        return None
+    seen = sum(float(r.get("epoch_fraction", 1.0)) for r in ctx.history)
+    vl = ctx.series("val_loss")
+    improving = bool(vl) and _finite(vl) and _argmin(vl) == len(vl) - 1
+    evidence = {"epochs_seen": round(seen, 3), "val_loss_at_its_best": improving}
+    share = f"{seen:.2f} epochs" if seen >= 1 else f"{seen:.0%} of one epoch"
+    if not improving:
+        return Finding("time_budget", "info", "The time budget ended training",
+                       f"Training stopped at the time budget after {share}; the validation loss had stopped "
+                       "improving before then, so more time would likely not help.", evidence)
+    # Less than one epoch: most training rows were never seen. Otherwise: still improving at the end.
+    return Finding("time_budget", "medium", "The time budget ended training while the model was still improving",
+                   f"Training stopped at the time budget after {share}"
+                   + (", so most training rows were never seen" if seen < 1 else "")
+                   + ", and the last validation loss was the best so far: more time would likely help.", evidence)
 
 
 @RULES.register("lr_too_low")
