@@ -307,6 +307,22 @@ def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split)
         sum(r.get("epoch_fraction", 1.0) for r in est.history_.records))
 
 
+def test_a_first_epoch_cut_by_the_budget_probes_rows_already_trained_on(tiny_model, split, monkeypatch):
+    from justfit.training import budget as budget_mod
+    from justfit.training.trainer import Trainer
+
+    train, val = split  # 72 rows: 9 batches of 8; the budget ends the epoch after 2
+    monkeypatch.setattr(budget_mod.TimeBudget, "after_step", lambda self, step, rows=None: None)
+    monkeypatch.setattr(budget_mod.TimeBudget, "done", lambda self, step: step >= 2)
+    sizes = []
+    real = Trainer.evaluate
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, ds: sizes.append(len(ds)) or real(self, ds))
+    est = _fit(tiny_model, train, val, epochs=3, time_budget=1000.0, batch_size=8,
+               cfg={"training.train_eval_samples": 50})
+    assert est.history_[-1]["epoch_fraction"] == pytest.approx(2 / 9, abs=1e-3)
+    assert sizes[-2:] == [len(val), 16]  # the probe: the 16 rows of the 2 batches trained on, not 50
+
+
 def test_a_staged_run_is_diagnosed_and_reported(tiny_model, planted_csv, tmp_path, capsys):
     import json
 

@@ -33,6 +33,14 @@ def test_sampler_reshuffles_per_epoch_and_is_seeded():
     assert a != b and a == list(s)
 
 
+def test_sampler_replays_the_rows_of_the_first_batches():
+    s = BatchSampler([3, 9, 1, 7, 5, 2, 8, 4, 6, 10] * 5, 4, seed=2)
+    s.set_epoch(1)
+    batches = list(s)
+    assert s.rows_of_first(3).tolist() == sorted(set(batches[0] + batches[1] + batches[2]))
+    assert len(s.rows_of_first(100)) == 50 and len(s.rows_of_first(0)) == 0
+
+
 def test_no_weight_decay_on_biases_and_layernorm(tiny_model):
     model, _, _ = load_model(tiny_model, ["a", "b"])
     groups = param_groups(model, 0.1)

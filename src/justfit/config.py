@@ -167,7 +167,7 @@ class TrainingConfig(_Section):
     class_weights: Literal["none", "auto"] = Field("none", description="auto: weight the loss by inverse class frequency (for imbalanced data).")
     sampler: Literal["random", "balanced"] = Field("random", description="balanced: draw training rows so every class is seen equally often per epoch.")
     group_by_length: bool = Field(True, description="Batch texts of similar length together (less padding).")
-    train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible; 0 disables.")
+    train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible (when a time budget ends the first epoch early, drawn from the rows trained on); 0 disables.")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
     time_budget: float | None = Field(None, gt=0, description="Seconds for the whole fit (loading, tokenising, training, evaluation): after a few steps the planned steps are cut to what fits, and the schedule is fitted to them.")
 

@@ -58,3 +58,9 @@ class BatchSampler:
         if self.shuffle and self.group_by_length:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         yield from batches
+
+    def rows_of_first(self, n_batches: int) -> np.ndarray:
+        """The distinct rows of this epoch's first ``n_batches`` batches (the order is fixed by seed and
+        epoch, so this replays what the loader handed out)."""
+        rows = [b for _, b in zip(range(n_batches), iter(self), strict=False)]
+        return np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=int)

@@ -2,7 +2,8 @@
 
 One epoch = optimisation steps over the shuffled training set, then an evaluation of the
 validation set and of a fixed sample of the training set (in eval mode, so the two are
-comparable and over/underfitting is visible), recorded as one plain dict in ``History``.
+comparable and over/underfitting is visible), recorded as one plain dict in ``History``. When a
+time budget ends the first epoch early, that sample is drawn from the rows trained on so far.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ class Trainer:
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / max(seen, 1)}
             record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
             if probe is not None:
-                m = self.evaluate(probe)
+                m = self.evaluate(self._probe_seen(train, sampler, probe, global_step)
+                                  if epoch == 1 and global_step < steps_per_epoch else probe)
                 record["train_eval_loss"] = m.pop("loss")
                 record.update({f"train_{k}": v for k, v in m.items()})
             record["lr"] = float(scheduler.get_last_lr()[0])
@@ -167,6 +169,16 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
+
+    def _probe_seen(self, train: EncodedDataset, sampler: BatchSampler, probe: EncodedDataset,
+                    steps: int) -> EncodedDataset:
+        """The training probe when the first epoch ended early (a time budget): rows drawn from those
+        trained on so far, so the train/validation comparison measures fit, not a second validation set."""
+        seen = sampler.rows_of_first(steps * self.cfg.grad_accum_steps)
+        if len(seen) == 0:
+            return probe
+        rng = np.random.default_rng(self.cfg.seed)
+        return train.subset(sorted(rng.choice(seen, min(len(probe), len(seen)), replace=False).tolist()))
 
     def evaluate(self, dataset: EncodedDataset) -> dict[str, float]:
         logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
