@@ -67,12 +67,12 @@ def _longer(cfg: dict[str, Any], factor: int = 2) -> Remedy:
     return _r("train longer", training__epochs=epochs * factor, **more)
 
 
-def _more_time(finding: Finding, cfg: dict[str, Any]) -> list[Remedy]:
-    """Enough time for the epochs the run was meant to have (at most 4x the budget per round)."""
+def _more_time(cfg: dict[str, Any], evidence: dict[str, Any]) -> list[Remedy]:
+    """Enough time for one epoch (2x to 4x the budget per round), when the model was still improving."""
     budget = _get(cfg, "training.time_budget")
-    if not budget or finding.severity == "info":
+    if not budget or not evidence.get("val_loss_at_its_best"):
         return []
-    seen = float(finding.evidence.get("epochs_seen") or 0.0)
+    seen = float(evidence.get("epochs_seen") or 0.0)
     factor = min(4.0, max(2.0, 1.0 / seen if seen > 0 else 4.0))
     return [_r("give training more time", training__time_budget=float(f"{float(budget) * factor:.3g}"))]
 
@@ -104,34 +104,36 @@ def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
     return out
 
 
-REMEDIES: dict[str, Callable[[dict[str, Any]], list[Remedy]]] = {
-    "overfitting": _more_regularisation,
-    "growing_gap": _more_regularisation,
-    "early_best": lambda cfg: [_stop_sooner(cfg)],
-    "underfitting": _more_capacity,
-    "lr_too_low": lambda cfg: [_r("much larger steps", repeatable=True,
-                                  training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 10:.2g}"))],
-    "not_converged": lambda cfg: [
+# Each takes the run's resolved config and the finding's evidence.
+REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = {
+    "overfitting": lambda cfg, ev: _more_regularisation(cfg),
+    "growing_gap": lambda cfg, ev: _more_regularisation(cfg),
+    "early_best": lambda cfg, ev: [_stop_sooner(cfg)],
+    "underfitting": lambda cfg, ev: _more_capacity(cfg),
+    "lr_too_low": lambda cfg, ev: [_r("much larger steps", repeatable=True,
+                                      training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 10:.2g}"))],
+    "time_budget": _more_time,
+    "not_converged": lambda cfg, ev: [
         _longer(cfg),
         _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 2:.2g}"))],
-    "diverged": _calmer,
-    "unstable": _calmer,
-    "lr_too_high": _calmer,
-    "small_data": lambda cfg: ([_r("train only the new head", model__freeze="backbone", training__lr=1e-3)]
-                               if _get(cfg, "model.freeze") != "backbone" else []) + _more_regularisation(cfg)[:2],
-    "class_imbalance": lambda cfg: [_r("weight the loss by inverse class frequency", training__class_weights="auto"),
-                                    _r("judge by macro-F1", early_stopping__monitor="val_f1")],
-    "test_leakage": lambda cfg: [_r("remove training copies of test rows", quality__leakage="remove")],
-    "label_noise": lambda cfg: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
-                                _r("drop them", quality__label_noise="drop")],
-    "duplicates": lambda cfg: [],
+    "diverged": lambda cfg, ev: _calmer(cfg),
+    "unstable": lambda cfg, ev: _calmer(cfg),
+    "lr_too_high": lambda cfg, ev: _calmer(cfg),
+    "small_data": lambda cfg, ev: ([_r("train only the new head", model__freeze="backbone", training__lr=1e-3)]
+                                   if _get(cfg, "model.freeze") != "backbone" else []) + _more_regularisation(cfg)[:2],
+    "class_imbalance": lambda cfg, ev: [_r("weight the loss by inverse class frequency", training__class_weights="auto"),
+                                        _r("judge by macro-F1", early_stopping__monitor="val_f1")],
+    "test_leakage": lambda cfg, ev: [_r("remove training copies of test rows", quality__leakage="remove")],
+    "label_noise": lambda cfg, ev: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
+                                    _r("drop them", quality__label_noise="drop")],
+    "duplicates": lambda cfg, ev: [],
 }
 
 
 def remedies_for(finding: Finding, config: dict[str, Any] | None = None) -> list[Remedy]:
     """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict)."""
     cfg = config or {}
-    out = _more_time(finding, cfg) if finding.code == "time_budget" else REMEDIES.get(finding.code, lambda cfg: [])(cfg)
+    out = REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, finding.evidence)
     # A remedy that would set what is already set is no remedy. Freezing is the recipe's business in a
     # staged recipe, and does not combine with LoRA.
     fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"
