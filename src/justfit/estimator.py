@@ -242,7 +242,13 @@ class Finetuner:
 
             class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
                                                  y=np.asarray(train_codes)).tolist()
-        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length, class_weights=class_weights)
+        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length, class_weights=class_weights,
+                                            model_config=_plain_model(self.model_).config)
+        if self.progress and self.task_.max_length_reason:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"max length: {self.task_.max_length} tokens (data.max_length "
+                                       f"{cfg.data.max_length} is capped by {self.task_.max_length_reason})")
         train_ds = self.task_.encode(train["text"].tolist(), train_codes,
                                      train["_weight"].tolist() if "_weight" in train else None)
         val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
@@ -487,7 +493,8 @@ class Finetuner:
         self.model_, self.tokenizer_, self.model_source_ = model.eval(), tokenizer, meta.get("base_model", str(path))
         self.classes_ = labels
         self._label_index = {c: i for i, c in enumerate(labels)}
-        self.task_ = TextClassificationTask(tokenizer, meta.get("max_length", cfg.data.max_length))
+        self.task_ = TextClassificationTask(tokenizer, meta.get("max_length", cfg.data.max_length),
+                                           model_config=_plain_model(model).config)
         self.config_ = cfg
         self.best_epoch_ = meta.get("best_epoch")
         self.stop_reason_ = meta.get("stop_reason", "")

@@ -96,7 +96,7 @@ def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: b
     classes = sorted(frame["label"].unique().tolist(), key=lambda v: (isinstance(v, str), v))
     model, tokenizer, _ = load_model(cfg.model.name, classes, dropout=cfg.model.dropout)
     apply_freeze(model, cfg.model.freeze)
-    task = TextClassificationTask(tokenizer, cfg.data.max_length)
+    task = TextClassificationTask(tokenizer, cfg.data.max_length, model_config=model.config)
     codes = {c: i for i, c in enumerate(classes)}
     ds = task.encode(frame["text"].tolist(), [codes[v] for v in frame["label"]])
     return overfit_one_batch(model, task, ds, cfg.training, steps=steps, batch_size=batch_size, seed=cfg.training.seed)

@@ -1,4 +1,14 @@
-"""Classification metrics, all from scikit-learn."""
+"""Classification metrics, all from scikit-learn.
+
+Averages over classes (``macro``, ``weighted``) count the classes present in the evaluated labels
+or predictions, as scikit-learn does when it is not given ``labels``: a class with no row in the
+evaluated data and never predicted has no precision or recall to average, and scoring it as zero
+would punish a perfect model for the split's make-up. Such classes are still listed in
+``per_class``, marked ``"absent": true`` with ``None`` scores, and named in ``absent_classes``.
+
+Probabilities that are not finite (a diverged model) give no metrics: every score is ``None``
+and ``invalid_reason`` says why, so a broken model never reports a plausible accuracy.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,10 @@ from typing import Any
 
 import numpy as np
 
+EPOCH_KEYS = ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted")
+REPORT_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted",
+               "f1_weighted", "log_loss", "majority_baseline_accuracy")
+
 
 def _loss(y_true: np.ndarray, proba: np.ndarray) -> float:
     # Mean cross-entropy; equals sklearn's log_loss but tolerates classes missing from y_true.
@@ -14,42 +28,82 @@ def _loss(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(-np.log(p).mean())
 
 
+def invalid_reason(proba: np.ndarray) -> str:
+    """Why ``proba`` (shape ``(n, num_labels)``) cannot be scored, or ``""`` when it can."""
+    bad = ~np.isfinite(proba).all(axis=1)
+    if bad.any():
+        return (f"{int(bad.sum())} of {len(proba)} rows have non-finite probabilities (NaN or inf): the model "
+                "diverged, so no metric is computed")
+    return ""
+
+
 def epoch_metrics(y_true: Sequence[int], proba: np.ndarray) -> dict[str, float]:
-    """The per-epoch set: loss, accuracy, macro precision/recall/F1, weighted F1."""
+    """The per-epoch set: loss, accuracy, macro precision/recall/F1, weighted F1.
+
+    ``proba`` has shape ``(n, num_labels)``. Macro averages are over the classes present in
+    ``y_true`` or the predictions. Non-finite probabilities give NaN for every value.
+    """
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
     y = np.asarray(y_true, dtype=int)
-    labels = list(range(proba.shape[1]))
+    if invalid_reason(proba):
+        return dict.fromkeys(EPOCH_KEYS, float("nan"))
     pred = proba.argmax(1)
-    p, r, f, _ = precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)
+    p, r, f, _ = precision_recall_fscore_support(y, pred, average="macro", zero_division=0)
     return {
         "loss": _loss(y, proba),
         "accuracy": float(accuracy_score(y, pred)),
         "precision": float(p),
         "recall": float(r),
         "f1": float(f),
-        "f1_weighted": float(f1_score(y, pred, labels=labels, average="weighted", zero_division=0)),
+        "f1_weighted": float(f1_score(y, pred, average="weighted", zero_division=0)),
     }
 
 
 def classification_report(y_true: Sequence[int], proba: np.ndarray, class_names: Sequence[Any],
                            *, train_labels: Sequence[int] | None = None) -> dict[str, Any]:
-    """The full test report: macro/weighted/per-class P/R/F1, confusion matrix, log loss, baseline."""
+    """The full test report: macro/weighted/per-class P/R/F1, confusion matrix, log loss, baseline.
+
+    ``y_true`` holds class codes (indices into ``class_names``), ``proba`` has shape
+    ``(n, len(class_names))``. See the module docstring for absent classes and non-finite input.
+    """
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     y = np.asarray(y_true, dtype=int)
     labels = list(range(len(class_names)))
+    out: dict[str, Any] = {"n": int(len(y))}
+    support = np.bincount(y, minlength=len(labels)) if len(y) else np.zeros(len(labels), dtype=int)
+    absent = [str(class_names[i]) for i in labels if support[i] == 0]
+    reason = invalid_reason(proba)
+    if reason:
+        out.update(dict.fromkeys(REPORT_KEYS))
+        out["invalid_reason"] = reason
+        out["per_class"] = {str(name): {"precision": None, "recall": None, "f1": None, "support": int(support[i]),
+                                        **({"absent": True} if support[i] == 0 else {})}
+                            for i, name in enumerate(class_names)}
+        out["absent_classes"] = absent
+        return out
     pred = proba.argmax(1)
-    out: dict[str, Any] = {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred))}
+    out["accuracy"] = float(accuracy_score(y, pred))
     for avg in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=labels, average=avg, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(y, pred, average=avg, zero_division=0)
         out.update({f"precision_{avg}": float(p), f"recall_{avg}": float(r), f"f1_{avg}": float(f)})
     out["log_loss"] = _loss(y, proba)
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, average=None, zero_division=0)
-    out["per_class"] = {
-        str(name): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-        for i, name in enumerate(class_names)
-    }
+    predicted = np.bincount(pred, minlength=len(labels))
+    per_class: dict[str, Any] = {}
+    for i, name in enumerate(class_names):
+        if s[i] > 0:
+            per_class[str(name)] = {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                    "support": int(s[i])}
+        else:
+            # No row of this class here: recall is undefined. When the model predicts it anyway, those
+            # predictions are all wrong (precision 0, counted in the macro average as scikit-learn does).
+            hit = predicted[i] > 0
+            per_class[str(name)] = {"precision": 0.0 if hit else None, "recall": None, "f1": 0.0 if hit else None,
+                                    "support": 0, "absent": True}
+    out["per_class"] = per_class
+    out["absent_classes"] = absent
     out["confusion_matrix"] = {"labels": [str(c) for c in class_names],
                                "matrix": confusion_matrix(y, pred, labels=labels).tolist()}
     # The bar any model must clear: always predicting the most frequent training class.

@@ -43,7 +43,8 @@ def _table(rows: list[list[Any]], head: list[str]) -> str:
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
     for r in rows:
         out.append("<tr>" + "".join(
-            f"<td class='num'>{_num(c)}</td>" if isinstance(c, int | float) else f"<td>{_e(c)}</td>" for c in r)
+            f"<td class='num'>{_num(c)}</td>" if isinstance(c, int | float) else
+            "<td class='num'>&ndash;</td>" if c is None else f"<td>{_e(c)}</td>" for c in r)
             + "</tr>")
     return "".join(out) + "</table>"
 
@@ -108,6 +109,8 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
              f"<div class='verdict {klass}'>verdict: {_e(verdict or 'not diagnosed')}</div>"]
     summary = [[k, metrics[k]] for k in ("accuracy", "f1_macro", "f1_weighted", "log_loss",
                                           "majority_baseline_accuracy") if k in metrics]
+    if metrics.get("invalid_reason"):
+        summary.append(["no metrics", metrics["invalid_reason"]])
     parts.append(_table(summary + [["best epoch", result.get("best_epoch")], ["stop", result.get("stop_reason")]],
                         ["test metric", "value"]))
     quality = data.get("quality") or {}
@@ -156,9 +159,13 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         parts.append(f"<div><h3>confusion matrix</h3>{svg}</div>")
     per_class = metrics.get("per_class", {})
     if per_class:
-        rows = [[name, m["precision"], m["recall"], m["f1"], m["support"]] for name, m in per_class.items()]
+        rows = [[name + (" (absent)" if m.get("absent") else ""), m["precision"], m["recall"], m["f1"], m["support"]]
+                for name, m in per_class.items()]
+        absent = metrics.get("absent_classes") or []
+        note = (f"<p class='muted'>No test row of class(es) {_e(', '.join(absent))}: they have no recall and are not "
+                "counted in the macro averages.</p>" if absent else "")
         parts.append("<div><h3>per class</h3>" + _table(rows, ["class", "precision", "recall", "F1", "support"])
-                     + "</div>")
+                     + note + "</div>")
     parts.append("</div>")
     if (run / "predictions.csv").is_file():
         pred = pd.read_csv(run / "predictions.csv")

@@ -10,15 +10,66 @@ import torch.nn.functional as F
 
 from justfit.tasks.base import EncodedDataset
 
+# Config attributes that bound the number of positions, by architecture family.
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
+# Tokenizers without a limit report transformers' VERY_LARGE_INTEGER (about 1e30) as model_max_length.
+_NO_LIMIT = 1_000_000
+
+
+def effective_max_length(max_length: int, tokenizer: Any = None, model_config: Any = None) -> tuple[int, str]:
+    """The longest input (in tokens, special tokens included) that is safe for this model.
+
+    The minimum of the configured ``max_length``, the tokenizer's ``model_max_length`` (when it
+    sets one) and the model config's position limit (``max_position_embeddings`` or the
+    architecture's equivalent). RoBERTa-style embeddings (RoBERTa, XLM-R, CamemBERT, MPNet,
+    Longformer, ...) number positions from ``pad_token_id + 1``, so that many positions of
+    ``max_position_embeddings`` are reserved (``create_position_ids_from_input_ids`` in
+    transformers): 514 positions take 512 tokens.
+
+    Returns ``(length, reason)``: ``reason`` names the limit that bound it ("" when the configured
+    value stands).
+    """
+    limits = [(int(max_length), "")]
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int | float) and 0 < tok_max < _NO_LIMIT:
+        limits.append((int(tok_max), f"the tokenizer's model_max_length ({int(tok_max)})"))
+    if model_config is not None:
+        for key in POSITION_KEYS:
+            value = getattr(model_config, key, None)
+            if isinstance(value, int) and value > 0:
+                offset = _position_offset(model_config)
+                note = f" less {offset} reserved by this architecture" if offset else ""
+                limits.append((value - offset, f"the model's {key} ({value}{note})"))
+                break
+    length, reason = min(limits, key=lambda lr: lr[0])
+    return max(length, 2), reason
+
+
+def _position_offset(model_config: Any) -> int:
+    """Positions reserved before the first token: ``pad_token_id + 1`` for RoBERTa-style embeddings."""
+    roberta_like = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "mpnet", "data2vec-text",
+                    "ibert", "roberta-prelayernorm", "xmod", "luke", "mluke", "markuplm", "bros", "lilt", "esm"}
+    if getattr(model_config, "model_type", None) in roberta_like:
+        pad = getattr(model_config, "pad_token_id", None)
+        return int(pad) + 1 if isinstance(pad, int) and pad >= 0 else 2
+    return 0
+
 
 class TextClassificationTask:
-    def __init__(self, tokenizer: Any, max_length: int = 256, class_weights: Sequence[float] | None = None) -> None:
+    """Tokenize once, pad per batch, cross-entropy on the logits.
+
+    ``max_length`` is clamped to what the tokenizer and ``model_config`` allow
+    (:func:`effective_max_length`); ``max_length_reason`` says which limit bound it.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int = 256, class_weights: Sequence[float] | None = None,
+                 model_config: Any = None) -> None:
         self.tokenizer = tokenizer
         # Training-loss weights per class; evaluation losses stay unweighted, so they compare across runs.
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
-        # Never exceed what the model's position embeddings can take.
-        model_max = getattr(tokenizer, "model_max_length", None) or max_length
-        self.max_length = min(max_length, model_max) if model_max < 1_000_000 else max_length
+        # Never exceed what the tokenizer or the model's position embeddings can take.
+        self.configured_max_length = int(max_length)
+        self.max_length, self.max_length_reason = effective_max_length(max_length, tokenizer, model_config)
 
     def encode(self, examples: Sequence[str], labels: Sequence[int] | None = None,
                weights: Sequence[float] | None = None) -> EncodedDataset:
@@ -49,7 +100,8 @@ class TextClassificationTask:
 
     def outputs(self, logits: torch.Tensor, batch: dict[str, torch.Tensor],
                 class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """``{"logits"}``, plus the training ``"loss"`` when the batch has labels."""
+        """``{"logits"}`` of shape ``(batch, num_labels)``, plus, when the batch has labels, the training
+        ``"loss"`` (a weighted mean over the batch) and ``"loss_weight"`` (the sum of weights it divided by)."""
         out = {"logits": logits}
         if "labels" in batch:
             if class_weights is None and self.class_weights is not None:
@@ -62,5 +114,9 @@ class TextClassificationTask:
             cw = class_weights[batch["labels"]] if class_weights is not None else torch.ones_like(losses)
             if "weights" in batch:
                 losses = losses * batch["weights"]
-            out["loss"] = (losses * cw).sum() / cw.sum().clamp(min=1e-12)
+            denominator = cw.sum().clamp(min=1e-12)
+            out["loss"] = (losses * cw).sum() / denominator
+            # What the mean divided by: an optimisation step over several micro-batches takes the mean over
+            # all of them (training.step.StepAccumulator).
+            out["loss_weight"] = denominator.detach()
         return out

@@ -166,7 +166,7 @@ def compute_features(texts: list[str], encoder: Any, tokenizer: Any, max_length:
 
     from justfit.tasks.text import TextClassificationTask
 
-    task = TextClassificationTask(tokenizer, max_length)
+    task = TextClassificationTask(tokenizer, max_length, model_config=encoder.config)
     hidden = encoder.config.hidden_size
     out = np.empty((len(texts), len(VIEWS), hidden), dtype=np.float32)
     if not texts:

@@ -105,10 +105,12 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], beta: float = 0.98) -
 
     ``smoothed`` has one value per input point (NaN where the point is not finite); ``reason`` is
     empty when there is a suggestion."""
+    from justfit.errors import ConfigError
+
     if len(lrs) != len(losses):
-        raise ValueError(f"lrs and losses differ in length ({len(lrs)} and {len(losses)}).")
+        raise ConfigError(f"lrs and losses differ in length ({len(lrs)} and {len(losses)}).")
     if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta}.")
+        raise ConfigError(f"beta must be in [0, 1), got {beta}.")
     lr_all = np.asarray(lrs, dtype=float)
     loss_all = np.asarray(losses, dtype=float)
     ok = np.isfinite(lr_all) & np.isfinite(loss_all) & (lr_all > 0)
@@ -196,6 +198,27 @@ def preserved(model: torch.nn.Module) -> Iterator[None]:
             torch.cuda.set_rng_state_all(cuda_rng)
 
 
+def check_sweep(*, steps: int, start_lr: float, end_lr: float, diverge: float = 4.0, beta: float = 0.98) -> None:
+    """Raise a ``ConfigError`` (a ``ValueError``) naming the option when the sweep's settings cannot work.
+
+    Called by :func:`lr_find` and by the CLI before anything is loaded."""
+    from justfit.errors import ConfigError
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ConfigError(f"The learning-rate sweep needs at least 2 steps (--steps), got {steps}.")
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be a positive number, got {value}.")
+    if not start_lr < end_lr:
+        hint = " (they look swapped)" if start_lr > end_lr else ""
+        raise ConfigError(f"The sweep needs start_lr < end_lr, got --start-lr {start_lr} and --end-lr {end_lr}{hint}. "
+                          "The rate grows from --start-lr to --end-lr, e.g. --start-lr 1e-7 --end-lr 10.")
+    if not (isinstance(diverge, int | float) and math.isfinite(diverge) and diverge > 1):
+        raise ConfigError(f"diverge must be a number greater than 1, got {diverge}.")
+    if not (isinstance(beta, int | float) and 0 <= beta < 1):
+        raise ConfigError(f"beta must be in [0, 1), got {beta}.")
+
+
 def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr: float = 1e-7,
             end_lr: float = 10.0, steps: int = 100, beta: float = 0.98, diverge: float = 4.0,
             progress: Callable[[int, int], None] | None = None) -> LRFindResult:
@@ -207,18 +230,12 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
     The model is left exactly as it was."""
     from justfit.config import resolve_bf16
     from justfit.errors import DataError
-    from justfit.training.optim import build_optimizer, l1_penalty
+    from justfit.training.optim import build_optimizer
     from justfit.training.sampling import BatchSampler
+    from justfit.training.step import StepAccumulator
     from justfit.training.trainer import set_train_mode
 
-    if steps < 2:
-        raise ValueError(f"steps must be at least 2, got {steps}.")
-    if not 0 < start_lr < end_lr:
-        raise ValueError(f"Need 0 < start_lr < end_lr, got start_lr={start_lr} and end_lr={end_lr}.")
-    if not diverge > 1:
-        raise ValueError(f"diverge must be greater than 1, got {diverge}.")
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta}.")
+    check_sweep(steps=steps, start_lr=start_lr, end_lr=end_lr, diverge=diverge, beta=beta)
     if len(train) == 0:
         raise DataError("The learning-rate finder needs a non-empty training set.")
     t0 = time.perf_counter()
@@ -251,29 +268,23 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
         set_train_mode(model)  # as in training: a wholly frozen backbone stays in eval mode
         optimizer = build_optimizer(model, cfg)
         scales = [g["lr"] / cfg.lr for g in optimizer.param_groups]
-        trainable = [p for g in optimizer.param_groups for p in g["params"]]
+        acc = StepAccumulator(model, task, l1=l1, autocast=lambda: torch.autocast(
+            device_type=device.type, dtype=torch.bfloat16, enabled=bf16))
         stream = batches()
         avg, best = 0.0, math.inf
         try:
             for i, lr in enumerate(schedule):
                 for g, scale in zip(optimizer.param_groups, scales, strict=True):
                     g["lr"] = lr * scale
-                total = 0.0
+                loss_sum, rows = 0.0, 0
                 for _ in range(accum):
-                    batch = next(stream)
-                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-                        loss = task.forward(model, batch)["loss"]
-                    total += float(loss.detach()) / accum
-                    if l1 > 0:
-                        loss = loss + l1 * l1_penalty(model)
-                    (loss / accum).backward()
+                    loss, n = acc.add(next(stream))
+                    loss_sum, rows = loss_sum + float(loss) * n, rows + n
+                total = loss_sum / max(rows, 1)
                 if not math.isfinite(total):
                     stopped_early = True
                     break
-                if cfg.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                acc.finish(optimizer, max_grad_norm=cfg.max_grad_norm)
                 lrs.append(lr)
                 losses.append(total)
                 if progress is not None:

@@ -23,8 +23,9 @@ from justfit.evaluation.predict import predict_logits, softmax
 from justfit.tasks.base import EncodedDataset
 from justfit.training.callbacks.base import Callback
 from justfit.training.history import History, available_metrics
-from justfit.training.optim import build_optimizer, build_scheduler, l1_penalty
+from justfit.training.optim import build_optimizer, build_scheduler
 from justfit.training.sampling import BatchSampler
+from justfit.training.step import StepAccumulator
 
 
 class Trainer:
@@ -62,8 +63,9 @@ class Trainer:
         # accelerate keeps one global state; a second fit in the same process may use another precision.
         AcceleratorState._reset_state(reset_partial_state=False)
         GradientState._reset_state()
-        accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no",
-                                  gradient_accumulation_steps=cfg.grad_accum_steps)
+        # Accumulation is done by StepAccumulator (a step's loss is the mean over its examples, whatever
+        # the split), so accelerate sees one micro-batch per step and never rescales a loss itself.
+        accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no")
         sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed,
                                balance_labels=train.labels if cfg.sampler == "balanced" else None)
         loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=self.task.collate)
@@ -73,6 +75,8 @@ class Trainer:
         wrapped, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         self.model = accelerator.unwrap_model(wrapped)
         self.accelerator = accelerator
+        acc = StepAccumulator(wrapped, self.task, backward=accelerator.backward, autocast=accelerator.autocast,
+                              l1=cfg.l1)
         # A fixed sample of training rows, evaluated like the validation set each epoch.
         rng = np.random.default_rng(cfg.seed)
         n_probe = min(cfg.train_eval_samples, len(train))
@@ -99,25 +103,21 @@ class Trainer:
             # Summed on-device: no host sync per step.
             loss_sum = torch.zeros((), device=accelerator.device)
             seen = 0
+            n_batches = len(loader)
             for step, batch in enumerate(loader, start=1):
                 if budget is not None:
                     budget.start()
-                with accelerator.accumulate(wrapped):
-                    with accelerator.autocast():
-                        loss = self.task.forward(wrapped, batch)["loss"]
-                    loss_sum += loss.detach() * batch["labels"].shape[0]
-                    seen += batch["labels"].shape[0]
-                    if cfg.l1 > 0:
-                        loss = loss + cfg.l1 * l1_penalty(wrapped)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.max_grad_norm:
-                        accelerator.clip_grad_norm_(wrapped.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+                loss, rows = acc.add(batch)
+                loss_sum += loss * rows
+                seen += rows
+                # A step ends every grad_accum_steps micro-batches, and at the end of the epoch.
+                step_done = step % cfg.grad_accum_steps == 0 or step == n_batches
+                if step_done:
+                    acc.finish(optimizer, scheduler, max_grad_norm=cfg.max_grad_norm,
+                               clip=accelerator.clip_grad_norm_)
                 for cb in self.callbacks:
                     cb.on_batch_end(self, step)
-                if accelerator.sync_gradients:
+                if step_done:
                     global_step += 1
                     if budget is not None:
                         row_seconds = None
@@ -157,9 +157,11 @@ class Trainer:
                 record["epoch_fraction"] = round((global_step - (epoch - 1) * steps_per_epoch) / steps_per_epoch, 3)
                 self.budget_reason = (f"the time budget allowed {global_step} optimisation steps "
                                     f"({global_step / steps_per_epoch:.2f} epochs); the schedule was fitted to them")
-            if not math.isfinite(record["train_loss"]):
+            bad = next((k for k in ("train_loss", "val_loss") if not math.isfinite(record.get(k, 0.0))), None)
+            if bad is not None:
                 record["diverged"] = True
-                self.stop_reason = f"the training loss became {record['train_loss']} in epoch {epoch}: training diverged"
+                what = bad.replace("_", " ").replace("val ", "validation ")
+                self.stop_reason = f"the {what} became {record[bad]} in epoch {epoch}: training diverged"
             self.history.append(record)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
