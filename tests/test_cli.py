@@ -58,7 +58,7 @@ def test_evaluate(trained_run, planted_csv, tmp_path, capsys):
     (["train", "--data", "tweets", "--set", "nokey"], "section.key=value"),
     (["train", "--data", "tweets", "--freeze", "everything"], "model.freeze"),
     (["train", "/no/config.yaml"], "Config file"),
-    (["predict", "/no/run", "--text", "x"], "holds no saved model"),
+    (["predict", "/no/run", "--text", "x"], "does not exist"),
     (["predict", "/no/run"], "Give either --text"),
     (["train", "--data", "tweets", "--bogus"], "No such option: --bogus"),
     (["cache", "--unused-days", "3"], "only applies with --clear"),

@@ -49,7 +49,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     seconds when given); the test split is evaluated once, on the chosen round.
     """
     from justfit.data.stage import prepare_data, sample_weights_for
-    from justfit.estimator import Finetuner, _plain
+    from justfit.estimator import Finetuner
 
     t0 = time.perf_counter()
     cfg = coerce_config(config)
@@ -115,6 +115,18 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
+    try:
+        return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_proba, autofit, t0)
+    except BaseException:  # an error or Ctrl-C while writing: no half-written run is left behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
+               metrics: dict[str, Any], test_proba: np.ndarray, autofit: Any, t0: float) -> RunResult:
+    """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run)."""
+    from justfit.estimator import _plain
+
     cfg_json = cfg.model_dump(mode="json")
     # The resolved config names the columns actually used, so the run is reproducible as written.
     cfg_json["data"]["text_column"] = cfg_json["data"]["text_column"] or columns.text
@@ -176,9 +188,14 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
         warnings.warn(f"Could not render report.html ({type(exc).__name__}: {exc}); the run is saved. "
                       "Retry with: justfit report RUN_DIR", RuntimeWarning, stacklevel=2)
-    if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
+    if final.exists():  # --overwrite: move the old run aside first, so '<name>' is never half-deleted
+        old = final.with_name(final.name + ".old.partial")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        partial.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(final)
     return result
 
 

@@ -18,11 +18,13 @@ def check(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
 ) -> None:
     """Try to overfit one small batch; if the loss does not fall, the pipeline is broken (exit code 1)."""
-    from justfit.cli._common import cli_config, console
+    from justfit.cli._common import cli_config, console, data_options, number
     from justfit.diagnosis.sanity import sanity_check
 
+    number(steps, "--steps", minimum=1)
     flags = {"data.path": data, "model.name": model, "training.lr": lr, "model.freeze": freeze}
     cfg = cli_config(config, flags, set_)
+    data_options(cfg)
     result = sanity_check(cfg, steps=steps)
     if result.passed:
         console.print(f"[bold green]sanity check passed[/bold green]: {result.reason}")

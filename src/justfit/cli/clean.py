@@ -27,10 +27,10 @@ def clean(
 ) -> None:
     """Clean a data set without training: writes the cleaned data, removed.csv, flagged.csv and data_report.json."""
     from justfit._display import data_report_table, print_warnings
-    from justfit.cli._common import cli_config, console
+    from justfit.cli._common import cli_config, console, data_source
     from justfit.data.cleaning import RULES
     from justfit.data.stage import clean_file
-    from justfit.errors import DataError
+    from justfit.errors import DataError, RunDirError
 
     if list_rules:
         for name, text in RULES.describe().items():
@@ -42,6 +42,13 @@ def clean(
              "model.name": model, "quality.label_noise": label_noise,
              "quality.rules": _names(rules), "quality.report_only": _names(report_only)}
     cfg = cli_config(config, flags, set_)
+    if not cfg.data.path:
+        raise DataError("No data given: 'justfit clean' cleans one file (data.path). Run: justfit clean DATA "
+                        "[--output cleaned.csv]")
+    data_source(cfg.data.path, "DATA")
+    data_source(test, "--test")
+    if output.is_dir():
+        raise RunDirError(f"--output '{output}' is a folder; give a file name such as {output / 'cleaned.csv'}.")
     if cfg.quality.label_noise == "downweight":
         raise DataError("quality.label_noise=downweight applies to training; for 'justfit clean' use report or drop.")
     report = clean_file(cfg, output, test=test, force=force, progress=not quiet)

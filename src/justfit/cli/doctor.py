@@ -17,7 +17,16 @@ def doctor(
     import json
 
     from justfit._display import print_diagnosis
-    from justfit.cli._common import console
+    from justfit.cli._common import console, input_dir, input_file
+    from justfit.errors import DataError
+
+    if not path.exists():
+        raise DataError(f"'{path}' does not exist. Pass a justfit run directory, a Keras CSVLogger CSV, a "
+                        "trainer_state.json, or a CSV/JSON of per-epoch values.")
+    if path.is_dir():
+        input_dir(path, "PATH", what="justfit run directory or checkpoint folder")
+    else:
+        input_file(path, "PATH", what="history file (CSV, JSON or JSONL of per-epoch values)")
     from justfit.diagnosis import diagnose_run
 
     diagnosis = diagnose_run(path)

@@ -14,22 +14,36 @@ def evaluate(
     text_column: Annotated[str | None, typer.Option(help="Text column (default: the one used in training).")] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column (default: the one used in training).")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Also write the metrics as JSON here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Evaluate a trained model on a labelled file and print its metrics."""
-    from justfit.cli._common import console, metrics_table, per_class_table
+    from justfit.cli._common import (
+        console,
+        data_source,
+        metrics_table,
+        output_file,
+        per_class_table,
+        run_dir,
+        trained_config,
+    )
+    from justfit.config import JustfitConfig
     from justfit.data.io import load_table
-    from justfit.estimator import Finetuner
+    from justfit.errors import ConfigError
     from justfit.results import write_json
 
+    # Checked before the model loads: the run, the data (read and its columns found), the output.
     if output is not None and output.is_dir():
-        from justfit.errors import ConfigError
-
         raise ConfigError(f"--output '{output}' is a folder; give a file name such as {output / 'metrics.json'}.")
-    est = Finetuner.load(run, progress=not quiet)
-    d = est.config_.data
+    run_dir(run)
+    data_source(data, "--data")
+    output_file(output, "--output", force=force, suffixes=(".json",))
+    d = (trained_config(run) or JustfitConfig()).data
     loaded = load_table(data, text_column or _present(data, d.text_column),
                         label_column or _present(data, d.label_column), prefer="test")
+    from justfit.estimator import Finetuner
+
+    est = Finetuner.load(run, progress=not quiet)
     metrics = est.evaluate(loaded.frame)
     console.print(metrics_table(metrics, title=f"metrics on {data} ({metrics['n']} rows)"))
     console.print(per_class_table(metrics))
@@ -42,8 +56,7 @@ def _present(data: str, column: str | None) -> str | None:
     """Use the training column name only if this file has it; otherwise auto-detect."""
     if column is None:
         return None
-    from justfit.data.io import read_any
+    from justfit.cli._common import read_frame
 
-    frame = read_any(data)
-    frame = frame.get("test", next(iter(frame.values()))) if isinstance(frame, dict) else frame
+    frame = read_frame(data, "--data")
     return column if column in map(str, frame.columns) else None

@@ -17,18 +17,29 @@ def lr_find(
     steps: Annotated[int, typer.Option(help="Optimisation steps of the sweep.")] = 100,
     start_lr: Annotated[float, typer.Option(help="First learning rate of the sweep.")] = 1e-7,
     end_lr: Annotated[float, typer.Option(help="Last learning rate of the sweep.")] = 10.0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for lr_find.json and lr_find.svg.")] = Path("runs/lr_find"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for lr_find.json and lr_find.svg (created; "
+                                      "earlier lr_find files in it are replaced).")] = Path("runs/lr_find"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Sweep the learning rate exponentially over a few hundred steps and suggest one (the model is restored)."""
-    from justfit.cli._common import cli_config, console
+    from justfit.cli._common import cli_config, console, data_options, output_dir
     from justfit.report.plots import lr_find_plot
     from justfit.results import atomic_write_text, write_json
     from justfit.run import find_lr
+    from justfit.training.lr_find import check_sweep
 
+    # Checked before the sweep: its settings, the data, and that the outputs can be written.
+    check_sweep(steps=steps, start_lr=start_lr, end_lr=end_lr)
     flags = {"data.path": data, "model.name": model, "model.freeze": freeze, "data.max_rows": max_rows}
     cfg = cli_config(config, flags, set_)
+    data_options(cfg)
+    output_dir(out, "--out")
+    for name in ("lr_find.json", "lr_find.svg"):
+        if (out / name).is_dir():
+            from justfit.errors import RunDirError
+
+            raise RunDirError(f"'{out / name}' is a folder; --out needs to write a file there. Choose another --out.")
     result = find_lr(cfg, progress=not quiet, steps=steps, start_lr=start_lr, end_lr=end_lr)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "lr_find.json", result.to_dict())

@@ -14,17 +14,33 @@ def predict(
     input: Annotated[str | None, typer.Option("--input", "-i", help="File of texts (csv/tsv/jsonl/parquet).")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Where to write predictions (format from extension).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column of --input (auto-detected if unset).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Predict labels for --text strings, or for every row of --input written to --output."""
+    from justfit.cli._common import input_file, output_file, run_dir
     from justfit.errors import ConfigError
 
-    if bool(text) == bool(input):
+    if text is not None and input is not None:
+        raise ConfigError("--text and --input exclude each other: give either --text (one or more) or --input FILE "
+                          "with --output FILE.")
+    if not text and not input:
         raise ConfigError("Give either --text (one or more) or --input FILE with --output FILE.")
+    if output and not input:
+        raise ConfigError("--output only applies with --input FILE; --text predictions are printed.")
     if input and not output:
         raise ConfigError("--input needs --output FILE for the predictions (csv, tsv, jsonl or parquet).")
     if output and input and Path(output).resolve() == Path(input).resolve():
         raise ConfigError("--output must differ from --input; justfit does not overwrite your data.")
+    if text_column and not input:
+        raise ConfigError("--text-column only applies with --input FILE.")
+    # Checked before the model loads: the run, the input (read, not empty, its text column), the output.
+    run_dir(run)
+    frame = col = None
+    if input:
+        input_file(input, "--input", what="file of texts (csv, tsv, jsonl or parquet)")
+        output_file(output, "--output", force=force, suffixes=tuple(_FORMATS))
+        frame, col = _read_input(run, input, text_column)
 
     from justfit.estimator import Finetuner
 
@@ -32,7 +48,27 @@ def predict(
     if text:
         _print(est, text)
         return
-    _to_file(est, input, output, text_column)
+    _to_file(est, frame, col, input, output)
+
+
+_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+            ".pq": "parquet"}
+
+
+def _read_input(run: Path, input: str, text_column: str | None):
+    """The --input table and its text column, found before any model loads."""
+    from justfit.cli._common import read_frame, trained_config
+    from justfit.data.io import detect_columns
+    from justfit.errors import DataError
+
+    frame = read_frame(input, "--input")
+    if len(frame) == 0:
+        raise DataError(f"'{input}' has no rows to predict.")
+    cfg = trained_config(run)
+    trained_col = cfg.data.text_column if cfg is not None else None
+    col = text_column or (trained_col if trained_col in map(str, frame.columns) else None)
+    spec = detect_columns(frame, col, None, need_label=False, where=f"'{input}'")
+    return frame, spec.text
 
 
 def _print(est, texts: list[str]) -> None:
@@ -50,25 +86,13 @@ def _print(est, texts: list[str]) -> None:
     console.print(t)
 
 
-def _to_file(est, input: str, output: Path, text_column: str | None) -> None:
-
+def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     from justfit.cli._common import console
-    from justfit.data.io import SUFFIXES, detect_columns, read_any
-    from justfit.errors import ConfigError, DataError
+    from justfit.errors import DataError
     from justfit.results import atomic_write_text
 
-    kind = SUFFIXES.get(output.suffix.lower())
-    if kind not in ("csv", "tsv", "jsonl", "parquet"):
-        raise ConfigError(f"Cannot write predictions as '{output.suffix}'. Use .csv, .tsv, .jsonl or .parquet.")
-    frame = read_any(input)
-    if isinstance(frame, dict):
-        frame = frame.get("test", next(iter(frame.values())))
-    if len(frame) == 0:
-        raise DataError(f"'{input}' has no rows to predict.")
-    trained_col = est.config_.data.text_column
-    col = text_column or (trained_col if trained_col in map(str, frame.columns) else None)
-    spec = detect_columns(frame, col, None, need_label=False, where=f"'{input}'")
-    texts = frame[spec.text].fillna("").astype(str).tolist()
+    kind = _FORMATS[output.suffix.lower()]
+    texts = frame[text_col].fillna("").astype(str).tolist()
     new_cols = ["predicted", "confidence"] + [f"p_{c}" for c in est.classes_]
     clash = [c for c in new_cols if c in map(str, frame.columns)]
     if clash:

@@ -30,7 +30,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     auto: Annotated[bool, typer.Option("--auto", help="Auto-fit: diagnose, apply the top remedy, train again; keep "
                                        "the round with the best validation score.")] = False,
-    rounds: Annotated[int, typer.Option(help="Auto-fit: at most this many trainings.")] = 3,
+    rounds: Annotated[int | None, typer.Option(help="Auto-fit: at most this many trainings (default 3).")] = None,
     time_budget: Annotated[float | None, typer.Option(help="Auto-fit: stop starting rounds after this many "
                                                       "seconds.")] = None,
     lr_find: Annotated[bool, typer.Option("--lr-find", help="Run the learning-rate finder first and train with its "
@@ -42,8 +42,18 @@ def train(
                                         "not fall (see 'justfit check').")] = False,
 ) -> None:
     """Fine-tune a model and write a run directory (config, history, metrics, predictions, model)."""
-    from justfit.cli._common import cli_config, console, metrics_table, per_class_table
-    from justfit.run import finetune
+    from justfit.cli._common import cli_config, console, data_options, metrics_table, number, per_class_table
+    from justfit.errors import ConfigError
+    from justfit.run import finetune, run_dir_for
+
+    # Everything is checked before any model loads or any file is written.
+    if not auto and (rounds is not None or time_budget is not None):
+        given = "--rounds" if rounds is not None else "--time-budget"
+        raise ConfigError(f"{given} only applies with --auto: add --auto, or drop {given}.")
+    number(rounds, "--rounds", minimum=1)
+    number(time_budget, "--time-budget", above=0)
+    if lr_find and lr is not None:
+        raise ConfigError("--lr and --lr-find exclude each other: the finder chooses the learning rate. Drop one.")
 
     flags = {
         "data.path": data, "data.train": train_file, "data.validation": validation, "data.test": test,
@@ -55,10 +65,11 @@ def train(
         "model.strategy": "lora" if lora else None,
     }
     cfg = cli_config(config, flags, set_)
+    data_options(cfg)
+    run_dir_for(cfg)  # the run's name and folder: a clash is reported now, not after training
 
     if check:
         from justfit.diagnosis.sanity import sanity_check
-        from justfit.errors import ConfigError
 
         probe = sanity_check(cfg)
         if not probe.passed:
@@ -72,7 +83,8 @@ def train(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
-        result = finetune(cfg, progress=not quiet, auto=auto, rounds=rounds, time_budget=time_budget)
+        result = finetune(cfg, progress=not quiet, auto=auto, rounds=3 if rounds is None else rounds,
+                          time_budget=time_budget)
     print_warnings([str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)], console)
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))

@@ -100,7 +100,8 @@ def _read_hf_folder(p: Path) -> pd.DataFrame | dict[str, pd.DataFrame]:
     ds = load_from_disk(str(p))
     if isinstance(ds, DatasetDict):
         return {name: _hf_to_pandas(split) for name, split in ds.items()}
-    assert isinstance(ds, Dataset)
+    if not isinstance(ds, Dataset):
+        raise DataError(f"'{p}' holds a {type(ds).__name__}, not a Dataset or DatasetDict saved with save_to_disk.")
     return _hf_to_pandas(ds)
 
 
