@@ -59,6 +59,10 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
     Trainer(None, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
     final = run_dir_for(cfg)
+    from justfit.models.factory import check_text_model
+
+    # Once, before any stage uses the model (the label audit embeds texts with it).
+    check_text_model(cfg.model.name)
     splits, report, loaded = prepare_data(cfg, progress=progress)
     columns = next(iter(loaded.values())).columns
     if not progress:
@@ -213,6 +217,9 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
     cfg = coerce_config(config)
     if cfg.quality.label_noise != "off":
         cfg = cfg.updated({"quality.label_noise": "off"})
+    from justfit.models.factory import check_text_model
+
+    check_text_model(cfg.model.name)
     splits, _, _ = prepare_data(cfg, progress=progress)
     return Finetuner(config=cfg, progress=progress).lr_find(splits.train, X_val=splits.validation, **options)
 

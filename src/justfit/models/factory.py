@@ -54,11 +54,131 @@ def list_presets() -> dict[str, str]:
 
 
 def resolve_model_name(name: str | None) -> str:
+    """Where a model name points: a preset's folder, a local folder, or a hub id (or its cached snapshot).
+
+    Resolved in order: unset (the packaged default), a registered preset, an existing local folder
+    (it must hold ``config.json``), a name that is clearly a path (absolute, ``./``/``../``/``~``,
+    a backslash, more than one ``/``, or a first component that exists here) and does not exist,
+    then a hub id. A hub id found in the local Hugging Face cache resolves to the cached snapshot
+    folder when the hub is offline (``HF_HUB_OFFLINE``) or unreachable, so nothing waits on the
+    network; one that is not cached fails at once in those cases.
+
+    Raises:
+        ModelError: a missing folder, a folder without ``config.json``, or a hub id that cannot be
+            fetched; one line naming what to pass instead.
+    """
     if name is None or name == "":
         return default_model_path()
     if name in PRESETS:
         return PRESETS.get(name)()
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"Model '{name}' is a file; pass the folder that holds config.json (a save_pretrained "
+                             f"output), a hub id, or a preset ({', '.join(PRESETS.names())}).")
+        if not (path / "config.json").is_file():
+            raise ModelError(f"Model folder '{name}' holds no config.json: pass a folder written by save_pretrained "
+                             "(config.json, weights, tokenizer files).")
+        return str(path)
+    if _looks_like_path(name):
+        raise ModelError(f"Model folder '{name}' does not exist (resolved to {path.absolute()}). Check the path, or "
+                         f"pass a hub id or a preset ({', '.join(PRESETS.names())}).")
+    return _hub(name)
+
+
+def _looks_like_path(name: str) -> bool:
+    import re
+
+    first = name.split("/")[0]
+    return (Path(name).is_absolute() or name.startswith(("./", "../", "~", ".")) or "\\" in name
+            or name.count("/") > 1 or name.endswith("/") or (("/" in name) and Path(first).is_dir())
+            or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name))
+
+
+def _offline() -> bool:
+    import os
+
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+_REACHABLE: dict[str, bool] = {}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub's host accepts a connection (checked once per process)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    key = f"{host}:{port}"
+    if key not in _REACHABLE:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            _REACHABLE[key] = True
+        except OSError:
+            _REACHABLE[key] = False
+    return _REACHABLE[key]
+
+
+def _hub(name: str) -> str:
+    from huggingface_hub import snapshot_download
+
+    offline = _offline()
+    if offline or not hub_reachable():
+        try:
+            # Everything a model needs is in its cached snapshot folder; loading it needs no network.
+            return snapshot_download(name, local_files_only=True)
+        except Exception:  # not cached (huggingface_hub raises a few different errors for that)
+            why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub cannot be reached (no network)"
+            raise ModelError(f"Model '{name}' is not a local folder (no such folder here) and not in the local "
+                             f"Hugging Face cache, and "
+                             f"{why}. Pass a local folder (save_pretrained output), download it on a machine with "
+                             f"network first, or use a preset ({', '.join(PRESETS.names())}).") from None
     return name
+
+
+def check_text_model(name: str | None) -> str:
+    """Resolve ``name`` and check, from its config alone, that it can classify text; returns the source.
+
+    Run before any stage loads the model (the label audit embeds texts with it), so a checkpoint of
+    the wrong kind fails once, with one message, whoever would have used it first.
+
+    Raises:
+        ModelError: the model cannot be loaded, or its architecture has no sequence-classification head
+            in transformers, or it has no tokenizer (an image or audio checkpoint).
+    """
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    source = resolve_model_name(name)
+    quiet_transformers()
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not load the config of model '{source}' ({_first_line(exc)}). Pass a folder with "
+                         "config.json, a reachable hub id, or a preset.") from None
+    kind = getattr(config, "model_type", "?")
+    if kind not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+        raise ModelError(f"Model '{source}' (a '{kind}' model) cannot be used for sequence classification of text. "
+                         "Choose an encoder checkpoint such as BERT, RoBERTa, DistilBERT or MiniLM.")
+    local = Path(source)
+    if local.is_dir() and not any((local / f).exists() for f in TOKENIZER_FILES):
+        raise ModelError(f"Model '{source}' (a '{kind}' model) has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}"
+                         ", ...), so it cannot read text. Save the tokenizer beside the model (tokenizer.save_pretrained).")
+    return source
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model",
+                   "vocab.json", "merges.txt")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def build_tiny_random(path: str | Path, *, hidden_size: int = 32, layers: int = 2, seed: int = 0) -> Path:
@@ -88,7 +208,7 @@ def load_model(name: str | None, labels: list[Any], *, dropout: float | None = N
     """Return ``(model, tokenizer, resolved_path_or_id)`` with a fresh head for ``labels``."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    source = resolve_model_name(name)
+    source = check_text_model(name)
     id2label = {i: str(lab) for i, lab in enumerate(labels)}
     label2id = {v: k for k, v in id2label.items()}
     quiet_transformers()

@@ -88,10 +88,10 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
 
     t0 = time.perf_counter()
     from justfit.config import resolve_bf16
-    from justfit.models.factory import resolve_model_name
+    from justfit.models.factory import check_text_model
 
     texts = [str(t) for t in texts]
-    source = resolve_model_name(model)
+    source = check_text_model(model)
     use_bf16 = resolve_bf16(bf16)
     path = cache_root(cache_dir) / "features" / f"{cache_key(source, texts, max_length, use_bf16)}.npy"
     info: dict[str, Any] = {"cache_file": str(path) if cache else None, "cache_hit": False, "model": source}
