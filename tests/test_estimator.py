@@ -108,7 +108,7 @@ def test_single_class_and_length_mismatch(tiny_model):
 def test_missing_model_is_a_clear_error(planted):
     from justfit.errors import ModelError
 
-    with pytest.raises(ModelError, match="Could not load model"):
+    with pytest.raises(ModelError, match="does not exist"):
         Finetuner(model="/no/such/folder", epochs=1).fit(planted)
 
 
