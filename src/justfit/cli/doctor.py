@@ -9,24 +9,22 @@ import typer
 
 
 def doctor(
-    path: Annotated[Path, typer.Argument(help="A justfit run directory, a Keras CSVLogger CSV, a trainer_state.json "
-                                              "(or its checkpoint folder), or a CSV/JSON of per-epoch values.")],
+    path: Annotated[Path, typer.Argument(help="A justfit run directory, a Keras/fastai CSVLogger CSV, a Lightning "
+                                              "metrics.csv, a Keras history JSON dict, a trainer_state.json (or its "
+                                              "checkpoint folder), or a CSV/JSON of per-epoch values.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON.")] = False,
 ) -> None:
-    """Re-diagnose a run from its history: verdict, findings with evidence, remedies as --set flags."""
+    """Re-diagnose a run from its history: verdict, findings with evidence (positions as the log numbers
+    them: "epoch 3", "step 200 (epoch 0.4)"), remedies as --set flags."""
     import json
 
-    from justfit._display import print_diagnosis
-    from justfit.cli._common import console, input_dir, input_file
-    from justfit.errors import DataError
+    from justfit.diagnosis.history_io import check_history_path
 
-    if not path.exists():
-        raise DataError(f"'{path}' does not exist. Pass a justfit run directory, a Keras CSVLogger CSV, a "
-                        "trainer_state.json, or a CSV/JSON of per-epoch values.")
-    if path.is_dir():
-        input_dir(path, "PATH", what="justfit run directory or checkpoint folder")
-    else:
-        input_file(path, "PATH", what="history file (CSV, JSON or JSONL of per-epoch values)")
+    # Before any work: a missing path, a folder without a history, a 0-byte file are one-line errors (exit 2).
+    check_history_path(path)
+
+    from justfit._display import print_diagnosis
+    from justfit.cli._common import console
     from justfit.diagnosis import diagnose_run
 
     diagnosis = diagnose_run(path)

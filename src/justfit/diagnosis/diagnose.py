@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from justfit.diagnosis.remedies import remedies_for
+from justfit.diagnosis.remedies import direction, remedies_for
 from justfit.diagnosis.rules import RULES, SEVERITY, VERDICTS, Context, Finding
 
 # Which kind of problem names the verdict when several are found: a broken optimisation first
-# (nothing else can be judged), then data problems (root causes), then the fit itself.
-VERDICT_ORDER = ["unstable", "leaked test set", "noisy labels", "overfitting", "underfitting", "not converged"]
+# (nothing else can be judged), then a model that cannot read the data (no training setting helps),
+# then data problems (root causes), then the fit itself.
+VERDICT_ORDER = ["unstable", "model cannot read data", "leaked test set", "noisy labels", "overfitting",
+                 "underfitting", "not converged"]
 # (Among findings of equal severity: noisy labels is the cause, overfitting on them the symptom.)
+# Rules that read a diverged history as a capacity or convergence problem: silenced when the run diverged.
+_NOT_AFTER_DIVERGENCE = ("underfitting", "lr_too_low", "not_converged")
+# Findings whose remedies may touch the learning rate after a divergence (downwards only, by the bounds).
+_CALMING = ("diverged", "unstable", "lr_too_high")
 
 
 @dataclass
@@ -29,38 +36,89 @@ class Diagnosis:
         return {"verdict": self.verdict, "source": self.source, "findings": [f.to_dict() for f in self.findings]}
 
 
+def _fallback_config(ctx: Context) -> dict[str, Any]:
+    """Another tool's run: remedies start from the learning rate it used and the epochs it ran."""
+    training: dict[str, Any] = {}
+    lrs = [x for x in ctx.series("lr") if math.isfinite(x) and x > 0]
+    if lrs:
+        training["lr"] = max(lrs)
+    epochs = [p.epoch for key in ("val_loss", "train_loss") for p in ctx.points(key) if p.epoch is not None]
+    if epochs and math.isfinite(max(epochs)):
+        training["epochs"] = max(1, math.ceil(max(epochs) - 1e-9))
+    return {"training": training} if training else {}
+
+
+def _resolve(findings: list[Finding], config: dict[str, Any], *, diverged: bool) -> None:
+    """Drop remedies that contradict those of a finding ranked before them (``findings`` is in rank order:
+    the verdict's findings first, then by severity). A key moved up by one finding is not moved down by
+    another (learning rate, epochs, regularisation, how much is frozen), and a choice made by one finding
+    (a model, a monitor) is not replaced by another. After a divergence, only the calming findings may set
+    the learning rate (and only lower it, by the bounds); when the model cannot read the data, no other finding
+    sets it, except those calming findings of a diverged run."""
+    unreadable = any(f.code == "unreadable_data" for f in findings)
+    claims: dict[str, str] = {}
+    for f in findings:
+        own: dict[str, str] = {}
+        kept = []
+        for r in f.remedies:
+            if "training.lr" in r["set"] and f.code != "unreadable_data" and (
+                    (unreadable and not (diverged and f.code in _CALMING)) or (diverged and f.code not in _CALMING)):
+                continue
+            moves = {k: d for k, v in r["set"].items() if (d := direction(k, v, config)) is not None}
+            clash = any(k in claims and claims[k] != d for k, d in moves.items()) or \
+                any(k in own and own[k] != d and not d.startswith("=") for k, d in moves.items())
+            if clash:
+                continue
+            kept.append(r)
+            for k, d in moves.items():
+                own.setdefault(k, d)
+        f.remedies = kept
+        for k, d in own.items():
+            claims.setdefault(k, d)
+
+
 def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | None = None,
              metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
              n_train: int | None = None, n_params: int | None = None, n_classes: int | None = None,
              source: str = "") -> Diagnosis:
-    """Diagnose one run from its per-epoch ``history`` (and, when known, its data-stage summary,
-    test metrics, resolved config and sizes)."""
+    """Diagnose one run from its ``history`` (justfit's per-epoch records, or a ``Context`` of evaluation points
+    read from another tool's log) and, when known, its data-stage summary, test metrics, resolved config and
+    sizes. Remedies are bounded per key, never raise the learning rate after a divergence, and never move a
+    key both ways across findings."""
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
         n_classes=n_classes)
     if not config:
-        # Another tool's history: remedies start from the learning rate it actually used.
-        lrs = ctx.series("lr")
-        config = {"training": {"lr": max(lrs)}} if lrs else {}
+        config = _fallback_config(ctx)
     findings = [f for f in (rule(ctx) for rule in (RULES.get(n) for n in RULES.names())) if f is not None]
+    diverged = ctx.diverged_reason() is not None or any(f.code == "diverged" for f in findings)
+    if diverged:
+        findings = [f for f in findings if f.code not in _NOT_AFTER_DIVERGENCE]
+    best_epoch = ctx.best_epoch()
     for f in findings:
-        f.remedies = remedies_for(f, config)
+        f.remedies = remedies_for(f, config, diverged=diverged, best_epoch=best_epoch)
     findings.sort(key=lambda f: -SEVERITY[f.severity])
     # The verdict comes from the most severe findings; among equally severe ones, VERDICT_ORDER decides.
     serious = [f for f in findings if f.code in VERDICTS and SEVERITY[f.severity] >= 2]
     top_level = max((SEVERITY[f.severity] for f in serious), default=0)
     named = {VERDICTS[f.code] for f in serious if SEVERITY[f.severity] == top_level}
     verdict = next((v for v in VERDICT_ORDER if v in named), "good fit")
-    # The findings that name the verdict come first.
-    findings.sort(key=lambda f: (VERDICTS.get(f.code) != verdict, -SEVERITY[f.severity]))
+    # The findings that name the verdict come first; then by severity, then by VERDICT_ORDER.
+    rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
+    findings.sort(key=lambda f: (VERDICTS.get(f.code) != verdict, -SEVERITY[f.severity],
+                                 rank.get(VERDICTS.get(f.code, ""), len(rank))))
+    _resolve(findings, config, diverged=diverged)
     return Diagnosis(verdict, findings, source)
 
 
 def diagnose_run(path: str | Path) -> Diagnosis:
-    """Diagnose a finished run directory, or a history file written by justfit or another tool."""
+    """Diagnose a finished run directory, or a history file written by justfit or another tool. The
+    diagnosis ``source`` names the format, and says when the file held several runs (the last is diagnosed)."""
     from justfit.diagnosis.history_io import load_history
 
     loaded = load_history(path)
-    return diagnose(loaded["history"], data=loaded.get("data"), metrics=loaded.get("metrics"),
-                    config=loaded.get("config"), n_train=loaded.get("n_train"), n_params=loaded.get("n_params"),
-                    n_classes=loaded.get("n_classes"), source=loaded["format"])
+    ctx = Context(history=loaded["history"], data=loaded.get("data") or {}, metrics=loaded.get("metrics") or {},
+                  n_train=loaded.get("n_train"), n_params=loaded.get("n_params"), n_classes=loaded.get("n_classes"),
+                  position_unit=loaded.get("position_unit", "epoch"), notes=list(loaded.get("notes") or []),
+                  best=dict(loaded.get("best") or {}))
+    return diagnose(ctx, config=loaded.get("config"), source=loaded.get("source") or loaded["format"])

@@ -1,11 +1,15 @@
 """Remedies: each finding maps to ranked, concrete config changes, printed as ``--set`` overrides.
 
 A remedy is computed from the run's resolved config, so it names a value to try (double the
-dropout it had, halve its learning rate), not a direction.
+dropout it had, halve its learning rate), not a direction. Every value is then held to a sane
+range for its key (``BOUNDS``): a learning rate in [1e-7, 1e-2] for full fine-tuning (5e-2 for a
+head-only or LoRA run), never above the configured one after a divergence; at most 100 epochs;
+a time budget at most 4x the configured one; and so on. Non-finite values are dropped.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +19,24 @@ from justfit.diagnosis.rules import Finding
 DEFAULT_LR = TrainingConfig.model_fields["lr"].default
 DEFAULT_BATCH = TrainingConfig.model_fields["batch_size"].default
 Remedy = dict[str, Any]  # {"why": str, "set": {"section.key": value}}
+
+# The sane range of each numeric key a remedy may set: (lowest, highest, integer?). The learning rate's upper
+# end and the time budget's depend on the run (see ``bounds``).
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "training.lr": (1e-7, 1e-2, False),
+    "training.epochs": (1, 100, True),
+    "training.weight_decay": (0.0, 0.3, False),
+    "model.dropout": (0.0, 0.5, False),
+    "training.time_budget": (1.0, math.inf, False),
+    "training.grad_accum_steps": (1, 64, True),
+    "training.batch_size": (1, 1024, True),
+    "training.warmup_ratio": (0.0, 0.5, False),
+    "training.max_grad_norm": (0.1, 10.0, False),
+    "early_stopping.patience": (1, 20, True),
+    "model.lora_rank": (1, 256, True),
+}
+HEAD_ONLY_MAX_LR = 5e-2  # a new head alone (model.freeze=backbone), or LoRA adapters, take larger steps
+BUDGET_MAX_FACTOR = 4.0  # a time budget at most this many times the configured one
 
 
 def _get(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
@@ -32,7 +54,7 @@ def _r(why: str, repeatable: bool = False, **overrides: Any) -> Remedy:
     return out
 
 
-def _more_regularisation(cfg: dict[str, Any]) -> list[Remedy]:
+def _more_regularisation(cfg: dict[str, Any], evidence: dict[str, Any] | None = None) -> list[Remedy]:
     wd = float(_get(cfg, "training.weight_decay", 0.01))
     dropout = _get(cfg, "model.dropout")
     freeze = str(_get(cfg, "model.freeze", "none"))
@@ -49,14 +71,23 @@ def _more_regularisation(cfg: dict[str, Any]) -> list[Remedy]:
         out.append(_r("train fewer parameters: freeze the embeddings and the lowest 2 layers", model__freeze="bottom:2"))
     elif freeze.startswith("bottom:"):
         out.append(_r("freeze more layers", model__freeze=f"bottom:{int(freeze.split(':')[1]) + 2}"))
-    out.append(_stop_sooner(cfg))
+    out.append(_stop_sooner(cfg, evidence))
     return out
 
 
-def _stop_sooner(cfg: dict[str, Any]) -> Remedy:
+def _stop_sooner(cfg: dict[str, Any], evidence: dict[str, Any] | None = None) -> Remedy:
+    """Early stopping with patience 1, and fewer epochs, but never fewer than the best evaluation's epoch
+    (rounded up) plus that patience: stopping before the best point would throw the best model away."""
+    ev = evidence or {}
     epochs = int(_get(cfg, "training.epochs", 5))
+    best = [float(b) for b in (ev.get("best_epoch"), ev.get("_history_best_epoch"))
+            if isinstance(b, int | float) and not isinstance(b, bool)]
+    if best and not math.isfinite(max(best)):  # the log's best is known in steps only: keep every epoch
+        fewer = epochs
+    else:
+        fewer = max(2, epochs // 2, math.ceil(max(best) - 1e-9) + 1 if best else 0)
     return _r("stop sooner", early_stopping__enabled=True, early_stopping__patience=1,
-              training__epochs=max(2, epochs // 2))
+              **({"training__epochs": int(fewer)} if fewer < epochs else {}))
 
 
 def _longer(cfg: dict[str, Any], factor: int = 2) -> Remedy:
@@ -106,9 +137,9 @@ def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
 
 # Each takes the run's resolved config and the finding's evidence.
 REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = {
-    "overfitting": lambda cfg, ev: _more_regularisation(cfg),
-    "growing_gap": lambda cfg, ev: _more_regularisation(cfg),
-    "early_best": lambda cfg, ev: [_stop_sooner(cfg)],
+    "overfitting": _more_regularisation,
+    "growing_gap": _more_regularisation,
+    "early_best": lambda cfg, ev: [_stop_sooner(cfg, ev)],
     "underfitting": lambda cfg, ev: _more_capacity(cfg),
     "lr_too_low": lambda cfg, ev: [_r("much larger steps", repeatable=True,
                                       training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 10:.2g}"))],
@@ -120,7 +151,8 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
     "unstable": lambda cfg, ev: _calmer(cfg),
     "lr_too_high": lambda cfg, ev: _calmer(cfg),
     "small_data": lambda cfg, ev: ([_r("train only the new head", model__freeze="backbone", training__lr=1e-3)]
-                                   if _get(cfg, "model.freeze") != "backbone" else []) + _more_regularisation(cfg)[:2],
+                                   if _get(cfg, "model.freeze") != "backbone" else []) + _more_regularisation(cfg, ev)[:2],
+    "unreadable_data": lambda cfg, ev: _readable_model(cfg, ev),
     "class_imbalance": lambda cfg, ev: [_r("weight the loss by inverse class frequency", training__class_weights="auto"),
                                         _r("judge by macro-F1", early_stopping__monitor="val_f1")],
     "test_leakage": lambda cfg, ev: [_r("remove training copies of test rows", quality__leakage="remove")],
@@ -130,15 +162,122 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
 }
 
 
-def remedies_for(finding: Finding, config: dict[str, Any] | None = None) -> list[Remedy]:
-    """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict)."""
+READABLE_MODELS = ("sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2", "bert-base-multilingual-cased")
+
+
+def _readable_model(cfg: dict[str, Any], evidence: dict[str, Any]) -> list[Remedy]:
+    """Models whose tokenizers cover most scripts, other than the one that could not read the data."""
+    current = {str(_get(cfg, "model.name", "")), str(evidence.get("model", ""))}
+    return [_r("a model whose tokenizer covers this script" + (" (multilingual sentence encoder)" if i == 0 else
+                                                               " (multilingual BERT)"), model__name=name)
+            for i, name in enumerate(READABLE_MODELS) if name not in current]
+
+
+def bounds(key: str, cfg: dict[str, Any], changes: dict[str, Any] | None = None, *,
+           diverged: bool = False) -> tuple[float, float, bool] | None:
+    """``(lowest, highest, integer?)`` for a numeric ``key`` in the run ``cfg`` (with the remedy's other
+    ``changes`` applied), or ``None`` for a key without a range. The learning rate: up to 1e-2 for full
+    fine-tuning, 5e-2 for a head-only (``model.freeze=backbone``) or LoRA run, and never above the configured
+    rate when the run ``diverged``; the time budget: at most 4x the configured one."""
+    if key not in BOUNDS:
+        return None
+    lo, hi, integer = BOUNDS[key]
+    changes = changes or {}
+    if key == "training.lr":
+        freeze = changes.get("model.freeze", _get(cfg, "model.freeze", "none"))
+        strategy = changes.get("model.strategy", _get(cfg, "model.strategy"))
+        if freeze == "backbone" or strategy == "lora":
+            hi = HEAD_ONLY_MAX_LR
+        if diverged:
+            hi = min(hi, float(_get(cfg, "training.lr", DEFAULT_LR)))
+    if key == "training.time_budget":
+        budget = _get(cfg, "training.time_budget")
+        if budget:
+            hi = BUDGET_MAX_FACTOR * float(budget)
+    return lo, hi, integer
+
+
+def _bounded(remedy: Remedy, cfg: dict[str, Any], diverged: bool) -> Remedy | None:
+    """The remedy with each numeric value held to its key's range; ``None`` when nothing is left to set."""
+    out: dict[str, Any] = {}
+    for key, value in remedy["set"].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                continue
+            b = bounds(key, cfg, remedy["set"], diverged=diverged)
+            if b is not None:
+                lo, hi, integer = b
+                value = min(max(value, lo), hi)
+                if integer:
+                    value = int(math.floor(value))
+                elif lo <= (short := float(f"{value:.3g}")) <= hi:  # a readable number, still inside the range
+                    value = short
+        out[key] = value
+    return {**remedy, "set": out} if out else None
+
+
+def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, diverged: bool = False,
+                 best_epoch: float | None = None) -> list[Remedy]:
+    """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict) and held
+    to ``BOUNDS``. ``diverged``: the run blew up (no learning rate above the configured one). ``best_epoch``:
+    the epoch of the history's best evaluation (a count from 1, fractional mid-epoch; ``math.inf`` when only
+    steps are known): a remedy that stops sooner keeps at least that many epochs, rounded up, plus patience."""
     cfg = config or {}
-    out = REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, finding.evidence)
+    evidence = dict(finding.evidence)
+    if best_epoch is not None:
+        evidence["_history_best_epoch"] = best_epoch
+    out = [b for r in REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, evidence)
+           if (b := _bounded(r, cfg, diverged)) is not None]
     # A remedy that would set what is already set is no remedy. Freezing is the recipe's business in a
     # staged recipe, and does not combine with LoRA.
     fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"
     return [r for r in out if any(_get(cfg, k) != v for k, v in r["set"].items())
             and not (fixed_freeze and "model.freeze" in r["set"])]
+
+
+_FREEZE_RANK = {"none": 0, "backbone": 10_000}
+
+
+def freeze_rank(value: Any) -> int:
+    """How much of the model ``model.freeze`` holds still: none < bottom:1 < bottom:2 < ... < backbone."""
+    v = str(value or "none")
+    if v.startswith("bottom:") and v[7:].isdigit():
+        return int(v[7:])
+    return _FREEZE_RANK.get(v, 0)
+
+
+def direction(key: str, value: Any, cfg: dict[str, Any]) -> str | None:
+    """Which way a remedy moves ``key`` from the run's value: "up", "down", "=<value>" for a choice without an
+    order, or ``None`` when it sets what is already set. Unset keys compare with justfit's defaults."""
+    current = _get(cfg, key)
+    if current is None:
+        current = _DEFAULTS.get(key)
+    if key == "model.freeze":
+        a, b = freeze_rank(current), freeze_rank(value)
+        return None if a == b else "up" if b > a else "down"
+    if isinstance(value, bool):
+        return None if bool(current) == value else "up" if value else "down"
+    if isinstance(value, int | float):
+        cur = float(current) if isinstance(current, int | float) and not isinstance(current, bool) else None
+        if cur is None:
+            cur = {"model.dropout": 0.1}.get(key)
+        if cur is None:
+            return "up"
+        return None if float(value) == cur else "up" if float(value) > cur else "down"
+    return None if value == current else f"={value}"
+
+
+def _defaults() -> dict[str, Any]:
+    from justfit.config import JustfitConfig
+
+    flat: dict[str, Any] = {}
+    for section, values in JustfitConfig().model_dump(mode="json").items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{k}": v for k, v in values.items()})
+    return flat
+
+
+_DEFAULTS: dict[str, Any] = _defaults()
 
 
 def as_flags(remedy: Remedy) -> str:
