@@ -29,7 +29,7 @@ def test_autodetect_label_by_name(tmp_path):
     pd.DataFrame({"sentence": ["aa", "bb"], "label": [0, 1]}).to_csv(p, index=False)
     lt = load_table(p)
     assert (lt.columns.text, lt.columns.label) == ("sentence", "label")
-    assert lt.frame["label"].tolist() == [0, 1]
+    assert lt.frame["label"].tolist() == ["0", "1"]  # a file's labels are the text in the file
 
 
 def test_hf_dataset_folder_keeps_class_names(tmp_path):
@@ -77,16 +77,20 @@ def test_nan_labels_are_refused_with_rows(tmp_path):
         load_table(p)
 
 
-def test_integral_float_labels_become_ints(tmp_path):
+def test_file_labels_keep_their_spelling_api_floats_become_ints(tmp_path):
+    from justfit.data.io import ColumnSpec, normalise
+
     p = tmp_path / "d.csv"
     pd.DataFrame({"text": ["a", "b"], "label": [1.0, 2.0]}).to_csv(p, index=False)
-    assert load_table(p).frame["label"].tolist() == [1, 2]
+    assert load_table(p).frame["label"].tolist() == ["1.0", "2.0"]
+    api = normalise(pd.DataFrame({"text": ["a", "b"], "label": [1.0, 2.0]}), ColumnSpec("text", "label"))
+    assert api["label"].tolist() == [1, 2]
 
 
 def test_continuous_labels_refused(tmp_path):
     p = tmp_path / "d.csv"
-    pd.DataFrame({"text": ["a", "b"], "label": [0.5, 2.25]}).to_csv(p, index=False)
-    with pytest.raises(DataError, match="non-integer"):
+    pd.DataFrame({"text": [f"t{i}" for i in range(40)], "label": [i * 0.37 for i in range(40)]}).to_csv(p, index=False)
+    with pytest.raises(DataError, match="continuous number.*--label-column"):
         load_table(p)
 
 

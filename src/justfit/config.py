@@ -38,6 +38,14 @@ class DataConfig(_Section):
     seed: int = Field(42, description="Seed of the split and of row sampling.")
     max_rows: int | None = Field(None, gt=0, description="Use a stratified sample of at most this many rows (quick experiments).")
     max_length: int = Field(256, gt=1, description="Texts are truncated to this many tokens.")
+    encoding: str | None = Field(None, description="Text encoding of the data files (a Python codec name such as cp1252); detected when unset.")
+
+    @field_validator("encoding")
+    @classmethod
+    def _codec(cls, v: str | None) -> str | None:
+        from justfit.data.encoding import check_codec
+
+        return None if v is None or not v.strip() else check_codec(v.strip())
 
     @model_validator(mode="after")
     def _fractions(self) -> DataConfig:

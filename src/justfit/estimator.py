@@ -347,7 +347,7 @@ class Finetuner:
             if y is not None:
                 raise DataError(f"Got a data file and separate labels for {where}; the file brings its own labels. "
                                 "Pass the file alone, or texts and labels.")
-            return load_table(X, cfg.data.text_column, cfg.data.label_column).frame
+            return load_table(X, cfg.data.text_column, cfg.data.label_column, encoding=cfg.data.encoding).frame
         if isinstance(X, pd.DataFrame) and y is None:
             X = X.rename(columns=str)
             if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
@@ -359,7 +359,8 @@ class Finetuner:
         texts = _as_texts(X)
         if y is None:
             raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
-        labels = pd.Series(list(y), name="label")
+        # Object dtype keeps each label's own type, so normalise can tell 1 from 1.0 (and warn when it merges them).
+        labels = pd.Series(list(y), name="label", dtype=object)
         if len(labels) != len(texts):
             raise DataError(f"{where[0].upper() + where[1:]} has {len(texts)} texts but {len(labels)} labels. "
                             "Pass one label per text.")
@@ -527,7 +528,9 @@ def _as_texts(X: Any) -> list[str]:
     if isinstance(X, pd.DataFrame):
         if "text" in X.columns:
             return X["text"].astype(str).tolist()
-        raise DataError(f"Cannot tell the text column of this DataFrame (columns: {', '.join(map(str, X.columns))}). "
+        from justfit.data.messages import listing
+
+        raise DataError(f"Cannot tell the text column of this DataFrame (columns: {listing(X.columns)}). "
                         "Pass the column itself, e.g. df['review'].")
     return [str(t) for t in X]
 

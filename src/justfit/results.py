@@ -40,6 +40,38 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_csv(frame: Any, path: str | Path, *, sep: str = ",") -> None:
+    """Write a DataFrame as delimited text (``sep``: ``,`` or tab) that reads back row for row and cell for cell.
+
+    The one writer of every CSV/TSV justfit produces (``predictions.csv``, ``removed.csv``,
+    ``flagged.csv``, ``justfit clean`` output, ``justfit predict --output``). Written
+    atomically (see ``atomic_write``), UTF-8 without a BOM, ``\\n`` line ends, no index, and
+    every non-numeric cell quoted (``csv.QUOTE_NONNUMERIC``), so a text holding ``\\r``,
+    ``\\n``, ``\\r\\n``, quotes, commas or tabs stays inside its cell; a missing value is
+    written as an empty quoted cell.
+
+    Reading back:
+
+    - Python's ``csv`` module (``open(path, newline="", encoding="utf-8")``) and
+      ``pandas.read_csv(path, dtype=str, keep_default_na=False)`` return every cell exactly as
+      ``str()`` of what was written (missing values as ``""``).
+    - Plain ``pandas.read_csv(path)`` returns the same rows and columns and every text cell
+      unchanged, except what pandas retypes by design whatever the quoting: cells spelled like
+      missing values (``""``, ``NA``, ``null``, ``NaN``, ``None``, ``n/a``, ...) become NaN,
+      and a column whose every cell reads as a number (``007``) or as ``True``/``False``
+      becomes numeric or boolean. Use the first two readers to keep such texts as written.
+
+    Cells are not altered to defuse spreadsheet formulas (OWASP's ``'`` prefix before a
+    leading ``=``, ``+``, ``-`` or ``@``): these files are data for programs, and the prefix
+    would change the texts. To look at one in a spreadsheet, import it as text rather than
+    opening it directly.
+    """
+    import csv
+
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, sep=sep, encoding="utf-8", lineterminator="\n",
+                                                quoting=csv.QUOTE_NONNUMERIC))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 

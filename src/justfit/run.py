@@ -17,7 +17,7 @@ import pandas as pd
 
 from justfit.config import JustfitConfig, coerce_config
 from justfit.errors import RunDirError
-from justfit.results import RunResult, write_json
+from justfit.results import RunResult, write_csv, write_json
 
 
 def run_dir_for(cfg: JustfitConfig) -> Path:
@@ -140,14 +140,14 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     est.history_.to_jsonl(partial / "history.jsonl")
     write_json(partial / "metrics.json", metrics)
     splits.to_json(partial / "splits.json")
-    _predictions(splits.test, test_proba, est.classes_).to_csv(partial / "predictions.csv", index=False)
+    write_csv(_predictions(splits.test, test_proba, est.classes_), partial / "predictions.csv")
     write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
     if autofit is not None:
         write_json(partial / "autofit.json", autofit.to_dict())
     if getattr(est, "lr_find_", None):
         write_json(partial / "lr_find.json", est.lr_find_)
-    report.removed.to_csv(partial / "removed.csv", index=False)
-    report.flagged.to_csv(partial / "flagged.csv", index=False)
+    write_csv(report.removed, partial / "removed.csv")
+    write_csv(report.flagged, partial / "flagged.csv")
     est.save(partial / "model")
     result = RunResult(
         run_dir=str(final),

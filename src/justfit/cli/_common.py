@@ -143,11 +143,11 @@ def trained_config(run: Path) -> Any:
     return None
 
 
-def read_frame(path: str, option: str) -> Any:
+def read_frame(path: str, option: str, encoding: str | None = None) -> Any:
     """Read a data file for a command that only needs its table (its first split for a DatasetDict)."""
     from justfit.data.io import read_any
 
-    frame = read_any(path)
+    frame = read_any(path, encoding)
     if isinstance(frame, dict):
         frame = frame.get("test", next(iter(frame.values())))
     return frame

@@ -14,6 +14,7 @@ def predict(
     input: Annotated[str | None, typer.Option("--input", "-i", help="File of texts (csv/tsv/jsonl/parquet).")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Where to write predictions (format from extension).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column of --input (auto-detected if unset).")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding of --input, e.g. cp1252 (detected if unset).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -40,7 +41,7 @@ def predict(
     if input:
         input_file(input, "--input", what="file of texts (csv, tsv, jsonl or parquet)")
         output_file(output, "--output", force=force, suffixes=tuple(_FORMATS))
-        frame, col = _read_input(run, input, text_column)
+        frame, col = _read_input(run, input, text_column, encoding)
 
     from justfit.estimator import Finetuner
 
@@ -55,13 +56,19 @@ _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".nd
             ".pq": "parquet"}
 
 
-def _read_input(run: Path, input: str, text_column: str | None):
-    """The --input table and its text column, found before any model loads."""
+def _read_input(run: Path, input: str, text_column: str | None, encoding: str | None = None):
+    """The --input table and its text column, found before any model loads. ``encoding`` overrides detection."""
     from justfit.cli._common import read_frame, trained_config
+    from justfit.data.encoding import check_codec
     from justfit.data.io import detect_columns
-    from justfit.errors import DataError
+    from justfit.errors import ConfigError, DataError
 
-    frame = read_frame(input, "--input")
+    if encoding:
+        try:
+            check_codec(encoding)
+        except ValueError as exc:
+            raise ConfigError(f"--encoding: {exc}.") from None
+    frame = read_frame(input, "--input", encoding)
     if len(frame) == 0:
         raise DataError(f"'{input}' has no rows to predict.")
     cfg = trained_config(run)
@@ -89,7 +96,7 @@ def _print(est, texts: list[str]) -> None:
 def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     from justfit.cli._common import console
     from justfit.errors import DataError
-    from justfit.results import atomic_write_text
+    from justfit.results import atomic_write, atomic_write_text, write_csv
 
     kind = _FORMATS[output.suffix.lower()]
     texts = frame[text_col].fillna("").astype(str).tolist()
@@ -104,13 +111,10 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     out["confidence"] = proba.max(1)
     for i, c in enumerate(est.classes_):
         out[f"p_{c}"] = proba[:, i]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
     if kind == "parquet":
-        out.to_parquet(tmp, index=False)
-        tmp.replace(output)
+        atomic_write(output, lambda tmp: out.to_parquet(tmp, index=False))
+    elif kind in ("csv", "tsv"):
+        write_csv(out, output, sep="\t" if kind == "tsv" else ",")
     else:
-        text = {"csv": lambda: out.to_csv(index=False), "tsv": lambda: out.to_csv(index=False, sep="\t"),
-                "jsonl": lambda: out.to_json(orient="records", lines=True)}[kind]()
-        atomic_write_text(output, text)
+        atomic_write_text(output, out.to_json(orient="records", lines=True, force_ascii=False))
     console.print(f"wrote {len(out)} predictions to {output}")

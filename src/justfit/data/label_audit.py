@@ -115,7 +115,9 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
         small, folds = counts[counts < 2], int(counts[counts >= 2].min()) if (counts >= 2).any() else 0
     note = ""
     if len(small):
-        note = (f"class(es) {', '.join(repr(str(c)) for c in small.index)} have fewer than {max(folds, 2)} rows "
+        from justfit.data.messages import examples
+
+        note = (f"class(es) {examples(small.index)} have fewer than {max(folds, 2)} rows "
                 "and were left out of the label audit")
     keep = ~frame["label"].isin(small.index).to_numpy()
     sub = frame[keep]

@@ -45,7 +45,11 @@ def check_labels(frame: pd.DataFrame, where: str = "the training data") -> None:
 
 
 def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """At most ``n`` rows, keeping class proportions (every class keeps at least one row where possible)."""
+    """At most ``n`` rows, keeping class proportions (every class keeps at least one row where possible).
+
+    ``n`` is ``data.max_rows``: raises ``DataError`` naming ``--max-rows`` when the sample would
+    hold a single class of data that has several.
+    """
     if n >= len(frame):
         return frame
     from sklearn.model_selection import train_test_split
@@ -55,6 +59,13 @@ def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     counts = key.value_counts()
     strat = key if counts.min() >= 2 and n >= len(counts) and len(frame) - n >= len(counts) else None
     keep, _ = train_test_split(frame, train_size=n, stratify=strat, random_state=seed)
+    n_classes = frame["label"].nunique(dropna=True)
+    if n_classes > 1 and keep["label"].nunique(dropna=True) < 2:
+        raise DataError(
+            f"--max-rows {n} (data.max_rows) keeps {n} row(s), all of one class, of data with {n_classes:,} classes "
+            f"and {len(frame):,} rows; a classifier needs at least two. Raise --max-rows (e.g. to {max(100, 10 * n_classes)}) "
+            "or unset it."
+        )
     return keep.sort_index()
 
 
@@ -86,7 +97,9 @@ def split(frame: pd.DataFrame, val_size: float = 0.1, test_size: float = 0.1, se
     min_rows = 1 + len(need)  # one row per split the class must appear in
     small = counts[counts < min_rows]
     if len(small):
-        listing = ", ".join(f"'{k}' ({int(v)} row{'s' if v != 1 else ''})" for k, v in small.items())
+        listing = ", ".join(f"'{k}' ({int(v)} row{'s' if v != 1 else ''})" for k, v in small.iloc[:5].items())
+        if len(small) > 5:
+            listing += f" and {len(small) - 5:,} more"
         raise DataError(
             f"Class(es) {listing} have too few rows to appear in train, {' and '.join(need)}: each class needs at least "
             f"{min_rows}. Add rows for them, merge them into another class, or remove them."

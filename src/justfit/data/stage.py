@@ -37,6 +37,7 @@ class DataReport:
     flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
     sample_weight: pd.Series | None = None
     enabled: bool = True
+    encodings: dict[str, str] = field(default_factory=dict)  # text encoding each file was read with
 
     def to_dict(self, top: int = 20) -> dict[str, Any]:
         return _jsonable({
@@ -48,6 +49,7 @@ class DataReport:
             "warnings": self.warnings,
             "removed_rows": len(self.removed),
             "flagged_rows": len(self.flagged),
+            "encodings": self.encodings,
         })
 
     def summary(self) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class DataReport:
             "rows_in": sum(rep.rows_in for rep in self.cleaning.values()) or None,
             "imbalance_ratio": self.balance.get("imbalance_ratio"),
             "warnings": self.warnings,
+            "encodings": self.encodings,
         })
 
     def table(self) -> list[tuple[str, int, int]]:
@@ -109,6 +112,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     q = cfg.quality
     report = DataReport(enabled=q.enabled)
     loaded = load_data(cfg.data, allow_missing=q.enabled)
+    report.encodings = {name: item.encoding for name, item in loaded.items() if item.encoding}
     if cfg.data.max_rows:
         # Sample first: max_rows bounds the cost of the whole run, the data stage included, and
         # removed.csv then lists only rows of the sample.
@@ -116,8 +120,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
 
         key = "all" if "all" in loaded else "train"
         item = loaded[key]
-        loaded[key] = LoadedData(stratified_sample(item.frame, cfg.data.max_rows, cfg.data.seed), item.columns,
-                                 item.source, item.extra_splits)
+        loaded[key] = item.replace(frame=stratified_sample(item.frame, cfg.data.max_rows, cfg.data.seed))
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_rows": None})})
     removed: list[pd.DataFrame] = []
     flagged: list[pd.DataFrame] = []
@@ -137,7 +140,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
                 check_result(item.frame, rep.data, rep, where)
             elif len(rep.data) == 0:
                 raise DataError(f"Cleaning removed every row of the {name} data. Fix that file.")
-            loaded[name] = LoadedData(rep.data, item.columns, item.source, item.extra_splits)
+            loaded[name] = item.replace(frame=rep.data)
             report.cleaning[name] = rep
             removed.append(rep.removed)
             flagged.append(rep.flagged)
@@ -232,7 +235,9 @@ def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: S
     lost = set(before["label"]) - set(after["label"])
     held = set() if splits is None else set(splits.validation["label"]) | set(splits.test["label"])
     if lost or held - set(after["label"]) or after["label"].nunique() < 2:
-        gone = ", ".join(repr(str(c)) for c in sorted(lost | (held - set(after["label"])), key=str))
+        from justfit.data.messages import examples
+
+        gone = examples(sorted(lost | (held - set(after["label"])), key=str))
         raise DataError(f"{what[0].upper() + what[1:]} and left {'class(es) ' + gone + ' without' if gone else 'too few'}"
                         f" training rows. {remedy}, or fix the data.")
     check_labels(after, f"the training data after the data stage ({what})")
@@ -269,7 +274,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     from justfit.data.cleaning import check_result
     from justfit.data.io import SUFFIXES, load_table, read_any
     from justfit.errors import RunDirError
-    from justfit.results import atomic_write, write_json
+    from justfit.results import write_csv, write_json
 
     q = cfg.quality
     out = Path(output)
@@ -285,7 +290,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     if out.parent.exists() and not out.parent.is_dir():
         raise RunDirError(f"'{out.parent}' is a file, not a folder. Choose another --output.")
 
-    raw = read_any(cfg.data.path)
+    raw = read_any(cfg.data.path, cfg.data.encoding)
     notes = []
     if isinstance(raw, dict):
         first = "train" if "train" in raw else next(iter(raw))
@@ -293,20 +298,22 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
             notes.append(f"'{cfg.data.path}' holds splits {', '.join(raw)}; only '{first}' was cleaned. Export the "
                          "others and clean them separately, or let 'justfit train' run the data stage on them.")
         raw = raw[first]
-    loaded = load_table(cfg.data.path, cfg.data.text_column, cfg.data.label_column, allow_missing=True)
+    loaded = load_table(cfg.data.path, cfg.data.text_column, cfg.data.label_column, allow_missing=True,
+                        encoding=cfg.data.encoding)
     cols = loaded.columns
     options = q.cleaning_options()
     rep = clean(loaded.frame, q.rules, report_only=q.report_only, check=False, **options)
     if len(rep.data) and rep.data["label"].isna().any():
         raise_missing_labels(rep.data["label"].isna().to_numpy(), cols.label, f"'{cfg.data.path}'")
     check_result(loaded.frame, rep.data, rep)
-    report = DataReport(cleaning={"data": rep}, warnings=notes)
+    report = DataReport(cleaning={"data": rep}, warnings=notes,
+                        encodings={"data": loaded.encoding} if loaded.encoding else {})
     kept = rep.data
     removed, flagged = [rep.removed], [rep.flagged]
     if test and q.leakage != "off":
         from justfit.data.leakage import audit_leakage
 
-        held = load_table(test, cols.text, cols.label, allow_missing=True).frame
+        held = load_table(test, cols.text, cols.label, allow_missing=True, encoding=cfg.data.encoding).frame
         held = clean(held, [r for r in q.rules if r in HELD_OUT_RULES], report_only=[], check=False).data
         lk = audit_leakage(kept, {"test": held}, action=q.leakage, threshold=q.near_threshold,
                            num_perm=q.num_perm, ngram=q.near_ngram)
@@ -330,8 +337,8 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     cleaned[cols.text] = kept["text"].to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(cleaned, out, kind)
-    atomic_write(paths[1], lambda p: report.removed.to_csv(p, index=False))
-    atomic_write(paths[2], lambda p: report.flagged.to_csv(p, index=False))
+    write_csv(report.removed, paths[1])
+    write_csv(report.flagged, paths[2])
     payload = report.to_dict(q.label_noise_top)
     payload.update(source=str(cfg.data.path), output=str(out), rows_in=len(raw), rows_out=len(cleaned))
     write_json(paths[3], payload)
@@ -339,11 +346,12 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
 
 
 def _write_table(frame: pd.DataFrame, path: Any, kind: str) -> None:
-    from justfit.results import atomic_write
+    from justfit.results import atomic_write, write_csv
 
+    if kind in ("csv", "tsv"):
+        write_csv(frame, path, sep="\t" if kind == "tsv" else ",")
+        return
     writers = {
-        "csv": lambda p: frame.to_csv(p, index=False),
-        "tsv": lambda p: frame.to_csv(p, sep="\t", index=False),
         "jsonl": lambda p: frame.to_json(p, orient="records", lines=True, force_ascii=False),
         "parquet": lambda p: frame.to_parquet(p, index=False),
     }

@@ -1,0 +1,315 @@
+"""What a data file really is, and reading it into a flat table.
+
+The extension is a first guess; the file's first bytes decide. Magic numbers identify
+compressed files (gzip, bz2, xz, zstd, a zip with one member), Parquet, and files that are
+not data tables at all (Excel workbooks, PDFs, SQLite databases, binary garbage); those are
+refused with one line saying what the file is and what to do. Text is decoded by
+:mod:`justfit.data.encoding`. A delimited file's delimiter is found with ``csv.Sniffer``
+among ``,`` ``;`` tab and ``|``, whatever the extension says.
+
+Delimited files are read with every cell as the string in the file (``dtype=str``; only an
+empty cell is missing), so class codes such as ``007`` and texts such as ``NA`` survive.
+JSON keeps its own types (a label ``7`` is the int 7 here; ``normalise`` turns labels into
+text). Parquet integer columns with nulls keep their integers (not floats).
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import json
+import lzma
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from justfit.data.encoding import decode
+from justfit.errors import DataError
+
+SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSED = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd",
+              ".zip": "zip"}
+DELIMITERS = ",;\t|"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+MAGIC = (
+    (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"),
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"PAR1", "parquet"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole"), (b"%PDF", "pdf"), (b"SQLite format 3\x00", "sqlite"),
+    (b"ARROW1", "arrow"), (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"), (b"{\\rtf", "rtf"),
+)
+_NOT_TABLES = {
+    "xlsx": "an Excel workbook (xlsx)", "ole": "an old-style Office file (Excel xls or Word doc)",
+    "ods": "an OpenDocument spreadsheet (ods)", "docx": "a Word document (docx)", "pdf": "a PDF document",
+    "sqlite": "an SQLite database", "arrow": "an Arrow/Feather file", "png": "a PNG image", "jpeg": "a JPEG image",
+    "rtf": "an RTF document",
+}
+
+
+@dataclass
+class RawTable:
+    """A file's table as read, with what was found out about the file."""
+
+    frame: pd.DataFrame
+    format: str          # csv, tsv, json, jsonl, parquet
+    encoding: str | None  # the text encoding used (None for Parquet)
+    delimiter: str | None = None
+    compression: str | None = None
+
+
+def expected_kind(p: Path) -> tuple[str | None, str | None]:
+    """(table format the name suggests, compression the name suggests), e.g. ``x.csv.gz`` -> (csv, gzip)."""
+    suffixes = [s.lower() for s in p.suffixes]
+    comp = COMPRESSED.get(suffixes[-1]) if suffixes else None
+    inner = suffixes[-2] if comp and len(suffixes) > 1 else (suffixes[-1] if suffixes and not comp else None)
+    return SUFFIXES.get(inner or ""), comp
+
+
+def sniff_magic(head: bytes) -> str | None:
+    """The container or file type the first bytes announce (``zip``, ``gzip``, ``parquet``, ``pdf``, ...)."""
+    return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
+
+
+def read_file(p: Path, encoding: str | None = None) -> RawTable:
+    """Read the file at ``p`` (format from its content, the extension as a hint) into a flat table.
+
+    Raises ``DataError`` (one line) for empty files, files that are not data tables (saying
+    what they are and how to convert them), undecodable text (naming ``data.encoding``),
+    malformed CSV/JSON (naming the line) and JSON that is not a list of rows.
+    """
+    kind, _ = expected_kind(p)
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise DataError(f"Data file '{p}' is empty. Give a file with a header and at least a few labelled rows.")
+    magic = sniff_magic(head)
+    if magic == "parquet":
+        return RawTable(_read_parquet(p, p.name), "parquet", None)
+    if magic in _NOT_TABLES:
+        _refuse(p.name, magic, kind)
+    if magic in ("zip", "gzip", "bz2", "xz", "zstd"):
+        data, member = _decompress(p, magic)
+        inner_kind = SUFFIXES.get(Path(member).suffix.lower()) if member else None
+        kind = inner_kind or kind
+        inner_magic = sniff_magic(data[:8])
+        if inner_magic == "parquet":
+            return RawTable(_read_parquet(io.BytesIO(data), p.name), "parquet", None, compression=magic)
+        if inner_magic in _NOT_TABLES or inner_magic in ("zip", "gzip", "bz2", "xz", "zstd"):
+            _refuse(p.name, inner_magic, kind, inside=magic)
+        table = _read_text(data, p.name, kind, encoding)
+        table.compression = magic
+        return table
+    return _read_text(p.read_bytes(), p.name, kind, encoding)
+
+
+def _refuse(name: str, magic: str, kind: str | None, inside: str | None = None) -> None:
+    what = _NOT_TABLES.get(magic, f"{magic}-compressed")
+    as_what = {"csv": "CSV", "tsv": "TSV", "json": "JSON", "jsonl": "JSON Lines", "parquet": "Parquet"}.get(kind or "")
+    where = f"'{name}' holds {what} inside {inside} compression" if inside else f"'{name}' is {what}"
+    todo = {"xlsx": "save it as CSV UTF-8, or convert with pandas.read_excel",
+            "ole": "save it as CSV UTF-8, or convert with pandas.read_excel",
+            "ods": "save it as CSV UTF-8, or convert with pandas.read_excel",
+            "arrow": "convert it with pandas.read_feather(...).to_parquet(...)"}.get(
+        magic, "export the labelled table as CSV, JSON Lines or Parquet")
+    raise DataError(f"{where}{', not ' + as_what if as_what else ''}: {todo}.")
+
+
+def _decompress(p: Path, magic: str) -> tuple[bytes, str | None]:
+    """The decompressed bytes and, for a zip, the member's name. Refuses archives that are not one data file."""
+    if magic == "zip":
+        try:
+            zf = zipfile.ZipFile(p)
+        except zipfile.BadZipFile:
+            raise DataError(f"'{p.name}' starts like a zip archive but is damaged: re-create or re-download it.") \
+                from None
+        with zf:
+            names = zf.namelist()
+            if "xl/workbook.xml" in names:
+                _refuse(p.name, "xlsx", expected_kind(p)[0])
+            if "word/document.xml" in names:
+                _refuse(p.name, "docx", expected_kind(p)[0])
+            if "content.xml" in names and "mimetype" in names:
+                _refuse(p.name, "ods", expected_kind(p)[0])
+            members = [n for n in names if not n.endswith("/") and not n.startswith("__MACOSX/")
+                       and not Path(n).name.startswith(".")]
+            if len(members) != 1:
+                shown = ", ".join(members[:5]) + (f" and {len(members) - 5} more" if len(members) > 5 else "")
+                raise DataError(f"'{p.name}' is a zip archive with {len(members)} files ({shown or 'none'}); justfit "
+                                "reads a zip holding exactly one data file: extract the one you mean and pass it.")
+            return zf.read(members[0]), members[0]
+    if magic == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise DataError(f"'{p.name}' is zstd-compressed and the package 'zstandard' is not installed: "
+                            "pip install zstandard, or decompress it (unzstd) first.") from None
+        with open(p, "rb") as fh:
+            return zstandard.ZstdDecompressor().stream_reader(fh).read(), None
+    opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[magic]
+    try:
+        with opener(p, "rb") as fh:
+            return fh.read(), None
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise DataError(f"'{p.name}' is {magic}-compressed but cannot be decompressed ({exc}): it is damaged or "
+                        "truncated; re-create it.") from None
+
+
+def _read_parquet(source, name: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(source)
+    except Exception as exc:  # pyarrow raises a zoo of types for damaged files
+        first = str(exc).strip().splitlines()[0][:150] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"Could not read '{name}' as Parquet ({first}): re-create the file.") from None
+    # Integer columns with nulls stay integers (objects), so a label 7 does not become 7.0.
+    return table.to_pandas(integer_object_nulls=True)
+
+
+def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -> RawTable:
+    text, used = decode(data, name, encoding)
+    del data
+    if not text.strip():
+        raise DataError(f"Data file '{name}' is empty. Give a file with a header and at least a few labelled rows.")
+    first = text.lstrip()[:1]
+    if kind in ("json", "jsonl") or (first in "{[" and kind is None):
+        return RawTable(read_json_text(text, name, lines=kind == "jsonl" or None), kind or "json", used)
+    if first in "{[" and kind in ("csv", "tsv"):
+        # A JSON file with a table's extension: read it as JSON if it parses as such.
+        try:
+            return RawTable(read_json_text(text, name), "json", used)
+        except DataError:
+            pass
+    frame, sep = read_delimited_text(text, name, "\t" if kind == "tsv" else ",")
+    return RawTable(frame, "tsv" if sep == "\t" else "csv", used, delimiter=sep)
+
+
+# ----------------------------------------------------------------------------- delimited text
+def sniff_delimiter(text: str, default: str = ",") -> str:
+    """The delimiter of a delimited text, among ``, ; tab |``: ``csv.Sniffer`` on the first lines, checked
+    against the header (a delimiter the header does not contain is not the file's). ``default`` when
+    nothing is clear (e.g. a one-column file)."""
+    sample = text[:64 * 1024]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[:sample.rindex("\n")]
+
+    def header_fields(sep: str) -> int:
+        try:
+            return len(next(csv.reader(io.StringIO(sample), delimiter=sep)))
+        except (csv.Error, StopIteration):
+            return 0
+
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed is not None and (sniffed == default or header_fields(sniffed) >= 2):
+        return sniffed
+    # The sniffer found no consistent delimiter: take the one that splits the header, if one does.
+    counts = {sep: header_fields(sep) for sep in DELIMITERS}
+    best = max(DELIMITERS, key=lambda sep: (counts[sep], sep == default))
+    return best if counts[best] >= 2 and counts[default] < 2 else default
+
+
+def read_delimited_text(text: str, name: str, default: str = ",") -> tuple[pd.DataFrame, str]:
+    """Read delimited text into a frame of strings (only empty cells are missing); return it and the delimiter.
+
+    Raises ``DataError`` naming the delimiter used and the first bad line when rows and header
+    disagree in their number of fields.
+    """
+    sep = sniff_delimiter(text, default)
+    how = f"{_DELIMITER_NAMES[sep]}-separated"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                                index_col=False)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"Data file '{name}' is empty. Give a file with a header and at least a few labelled "
+                            "rows.") from None
+        except pd.errors.ParserError as exc:
+            m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            detail = (f"line {m.group(2)} has {m.group(3)} fields where the header has {m.group(1)}" if m
+                      else str(exc).strip().splitlines()[0][:120])
+            raise DataError(f"Could not read '{name}' as {how} text: {detail}. Quote texts that contain "
+                            f"{_DELIMITER_NAMES[sep]}s or line breaks, or re-export the file as CSV UTF-8.") from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) and "Length of header" in str(w.message)
+           for w in caught):
+        raise DataError(f"Could not read '{name}' as {how} text: some rows have more fields than the header. "
+                        f"Quote texts that contain {_DELIMITER_NAMES[sep]}s, or re-export the file as CSV UTF-8.")
+    return frame, sep
+
+
+# ----------------------------------------------------------------------------- JSON
+def read_json_text(text: str, name: str, *, lines: bool | None = None) -> pd.DataFrame:
+    """Rows from JSON text: a list of objects, JSON Lines (one object per line), pandas' column/split
+    layouts, or an object wrapping exactly one list of objects (``{"data": [...]}``).
+
+    ``lines`` True reads JSON Lines, False one JSON document, None tries the document first.
+    Values keep their JSON types (object columns). Raises ``DataError`` naming the line of
+    invalid JSON, or saying why a structure is not a table of rows.
+    """
+    if lines is not True or text.lstrip()[:1] == "[":
+        try:
+            return json_to_frame(json.loads(text), name)
+        except json.JSONDecodeError as exc:
+            if lines is not True and (lines is False or exc.msg != "Extra data"):
+                raise DataError(f"'{name}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
+                                "Fix the file, or save it as JSON Lines (one object per line).") from None
+    records = []
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"Line {number} of '{name}' is not valid JSON ({exc.msg}, column {exc.colno}). "
+                            "JSON Lines needs one complete object per line.") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"Line {number} of '{name}' holds a JSON {_json_kind(obj)}, not an object: JSON Lines "
+                            "needs one object per line, such as {\"text\": \"...\", \"label\": \"...\"}.")
+        records.append(obj)
+    return pd.DataFrame(records, dtype=object)
+
+
+def _json_kind(obj: object) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(obj), "number")
+
+
+def json_to_frame(obj: object, name: str) -> pd.DataFrame:
+    """A parsed JSON document as a table of rows (see :func:`read_json_text`)."""
+    if isinstance(obj, list):
+        odd = next((x for x in obj if not isinstance(x, dict)), None)
+        if odd is not None or (obj and not all(isinstance(x, dict) for x in obj)):
+            raise DataError(f"'{name}' is a JSON list of {_json_kind(odd)}s, not of objects: give one object per row, "
+                            "such as [{\"text\": \"...\", \"label\": \"...\"}, ...].")
+        return pd.DataFrame(obj, dtype=object)
+    if not isinstance(obj, dict):
+        raise DataError(f"'{name}' holds a single JSON {_json_kind(obj)}, not rows: give a list of objects, or JSON "
+                        "Lines with one object per line.")
+    keys = list(obj)
+    shown = ", ".join(map(str, keys[:8])) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+    if {"columns", "data"} <= set(keys) and isinstance(obj["data"], list):  # pandas orient="split"
+        return pd.DataFrame(obj["data"], columns=obj["columns"], dtype=object)
+    row_lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    if len(row_lists) == 1:
+        return json_to_frame(obj[row_lists[0]], name)
+    if len(row_lists) > 1:
+        raise DataError(f"'{name}' holds several lists of rows (keys {', '.join(map(str, row_lists[:8]))}): save "
+                        "each as its own file and pass them as --train/--validation/--test.")
+    if keys and all(isinstance(v, dict) for v in obj.values()):  # pandas orient="columns" (to_json's default)
+        frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in obj.items()}, dtype=object)
+        return frame.reset_index(drop=True)
+    if keys and all(isinstance(v, list) for v in obj.values()) and len({len(v) for v in obj.values()}) == 1:
+        return pd.DataFrame(obj, dtype=object)  # one list of values per column
+    raise DataError(f"'{name}' is a JSON object (keys: {shown}) with no list of rows in it: give a list of objects, "
+                    "or JSON Lines with one object per line.")
