@@ -340,6 +340,7 @@ FORMAT_CASES = {
     "binary-garbage": ("d.csv", bytes(range(256)) * 16, r"binary data"),
     "zero-bytes": ("d.csv", b"", r"is empty"),
     "pdf": ("d.csv", b"%PDF-1.4\n...", r"is a PDF document, not CSV"),
+    "html-page": ("d.csv", b"<!DOCTYPE html><html><body>Not found</body></html>", r"is an HTML page, not a data table"),
     "json-wrapper": ("d.json", json.dumps({"meta": {"v": 1}, "data": [{"text": t, "label": lab} for t, lab in ROWS]})
                      .encode(), None),
     "json-two-lists": ("d.json", json.dumps({"train": [{"text": "a"}], "test": [{"text": "b"}]}).encode(),

@@ -179,6 +179,10 @@ def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -
     if not text.strip():
         raise DataError(f"Data file '{name}' is empty. Give a file with a header and at least a few labelled rows.")
     first = text.lstrip()[:1]
+    if first == "<" and any(tag in text[:1024].lower() for tag in ("<!doctype html", "<html", "<?xml")):
+        what = "an HTML page" if "html" in text[:1024].lower() else "an XML document"
+        raise DataError(f"'{name}' is {what}, not a data table (a download that saved the web page?): download the "
+                        "raw file, or export the table as CSV, JSON Lines or Parquet.")
     if kind in ("json", "jsonl") or (first in "{[" and kind is None):
         return RawTable(read_json_text(text, name, lines=kind == "jsonl" or None), kind or "json", used)
     if first in "{[" and kind in ("csv", "tsv"):
