@@ -188,3 +188,14 @@ def test_diverged_run_reports_null_metrics_and_unstable(tmp_path, tiny_model, pl
         assert all(lr < 1e6 for lr in lrs)
     else:  # the optimiser did not blow up: then the metrics must be real numbers
         assert isinstance(metrics["accuracy"], float)
+
+
+def test_the_diagnosis_names_a_class_absent_from_the_test_data():
+    from justfit.diagnosis import diagnose
+
+    history = [{"epoch": e, "train_loss": 0.7 - 0.1 * e, "val_loss": 0.7 - 0.08 * e} for e in range(1, 4)]
+    metrics = classification_report([0, 0, 1], _onehot([0, 0, 1], 3), ["a", "b", "c"])
+    found = [f for f in diagnose(history, metrics=metrics).findings if f.code == "absent_class"]
+    assert found and "'c'" in found[0].explanation and found[0].evidence["absent_classes"] == ["c"]
+    assert not [f for f in diagnose(history, metrics=classification_report(
+        [0, 1, 2], _onehot([0, 1, 2], 3), ["a", "b", "c"])).findings if f.code == "absent_class"]

@@ -37,7 +37,7 @@ class DataConfig(_Section):
     test_size: float = Field(0.1, gt=0, lt=1, description="Fraction of rows for test when justfit splits.")
     seed: int = Field(42, description="Seed of the split and of row sampling.")
     max_rows: int | None = Field(None, gt=0, description="Use a stratified sample of at most this many rows (quick experiments).")
-    max_length: int = Field(256, gt=1, description="Texts are truncated to this many tokens.")
+    max_length: int = Field(256, gt=1, description="Texts are truncated to this many tokens (capped by the tokenizer's limit and the model's position embeddings; the run says when).")
     encoding: str | None = Field(None, description="Text encoding of the data files (a Python codec name such as cp1252); detected when unset.")
 
     @field_validator("encoding")
@@ -77,6 +77,7 @@ class QualityConfig(_Section):
     label_noise_weight: float = Field(0.2, ge=0, le=1, description="Loss weight of suspected mislabelled rows with label_noise: downweight.")
     label_noise_top: int = Field(20, ge=0, description="How many top suspects the report lists.")
     cache_dir: str | None = Field(None, description="Feature cache folder; default $JUSTFIT_CACHE_DIR or ~/.cache/justfit.")
+    unk_threshold: float = Field(0.1, ge=0, le=1, description="Warn (and diagnose 'model cannot read data') when more than this share of a split's tokens are unknown to the model's tokenizer, or of its texts have no readable token.")
 
     def cleaning_options(self) -> dict[str, Any]:
         """The options ``data.cleaning.clean`` takes, from this section."""
@@ -170,7 +171,7 @@ class TrainingConfig(_Section):
     scheduler: str = Field("linear", description="linear, cosine or constant; each with warmup.")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of optimisation steps spent warming up.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; null disables clipping.")
-    grad_accum_steps: int = Field(1, gt=0, description="Gradient accumulation steps.")
+    grad_accum_steps: int = Field(1, gt=0, description="Gradient accumulation steps: micro-batches per optimisation step; the step's loss is the mean over all its examples (an incomplete last window included).")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = on where the hardware runs bf16 fast (AMX CPUs, recent GPUs).")
     class_weights: Literal["none", "auto"] = Field("none", description="auto: weight the loss by inverse class frequency (for imbalanced data).")
     sampler: Literal["random", "balanced"] = Field("random", description="balanced: draw training rows so every class is seen equally often per epoch.")

@@ -228,12 +228,15 @@ def _predictions(test: pd.DataFrame, proba: np.ndarray, classes: list[Any]) -> p
     codes = {c: i for i, c in enumerate(classes)}
     y = np.array([codes[lab] for lab in test["label"]], dtype=int)
     pred = proba.argmax(1)
+    finite = np.isfinite(proba).all(axis=1)  # a diverged model predicts nothing (not its first class)
+    predicted = np.asarray(classes, dtype=object)[pred]
+    predicted[~finite] = None
     out = pd.DataFrame({
         "row": test.index.to_numpy(),
         "text": test["text"].to_numpy(),
         "label": test["label"].to_numpy(),
-        "predicted": np.asarray(classes, dtype=object)[pred],
-        "correct": pred == y,
+        "predicted": predicted,
+        "correct": np.where(finite, pred == y, None),
         "confidence": proba.max(1),
         "loss": -np.log(np.clip(proba[np.arange(len(y)), y], 1e-15, 1)),
     })

@@ -36,6 +36,7 @@ class DataReport:
     removed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
     flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
     sample_weight: pd.Series | None = None
+    coverage: dict[str, Any] | None = None  # tokenizer coverage per split (data.coverage)
     enabled: bool = True
     encodings: dict[str, str] = field(default_factory=dict)  # text encoding each file was read with
 
@@ -49,6 +50,7 @@ class DataReport:
             "warnings": self.warnings,
             "removed_rows": len(self.removed),
             "flagged_rows": len(self.flagged),
+            "tokenizer_coverage": self.coverage,
             "encodings": self.encodings,
         })
 
@@ -63,6 +65,7 @@ class DataReport:
             "label_audit_accuracy": self.labels.oof_accuracy if self.labels is not None else None,
             "rows_in": sum(rep.rows_in for rep in self.cleaning.values()) or None,
             "imbalance_ratio": self.balance.get("imbalance_ratio"),
+            "tokenizer_coverage": self.coverage,
             "warnings": self.warnings,
             "encodings": self.encodings,
         })
@@ -168,6 +171,11 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
 
     report.balance, warns = balance_report(splits)
     report.warnings.extend(warns)
+    if q.enabled:
+        from justfit.data.coverage import measure
+
+        report.coverage, warns = measure(cfg, splits)
+        report.warnings.extend(warns)
     if cfg.training.class_weights == "auto" and cfg.training.sampler == "balanced":
         report.warnings.append("training.class_weights=auto and training.sampler=balanced both correct the imbalance; "
                                "together they over-weight the small classes. Use one of them.")

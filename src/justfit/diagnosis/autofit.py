@@ -82,7 +82,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
     """Run up to ``rounds`` rounds. ``fit_round(cfg)`` trains on cfg and returns ``(fitted, history, context)``,
     where context holds the diagnosis inputs (``data``, ``metrics``, ``n_train``, ``n_params``, ``n_classes``),
     none from the test split. Returns ``(best fitted, its config, AutoFitResult)``."""
-    from justfit.errors import ConfigError
+    from justfit.errors import ConfigError, ModelError
 
     if rounds < 1:
         raise ConfigError(f"Auto-fit needs at least 1 round. Got rounds={rounds}.")
@@ -102,10 +102,11 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         t0 = time.perf_counter()
         try:
             fitted, history, ctx = fit_round(cfg)
-        except ConfigError as exc:
+        except (ConfigError, ModelError) as exc:
             if best is None:
                 raise
-            # A remedy this model cannot take (e.g. freezing more layers than it has): skip it.
+            # A remedy this model cannot take (e.g. freezing more layers than it has), or a suggested model
+            # that cannot be loaded here (offline): skip it.
             result.rounds.append(Round(r, change, f"{why} (skipped: {exc})", finding_code, -math.inf, None,
                                        "skipped", time.perf_counter() - t0))
             picked = next_change(base[1], base[0].model_dump(mode="json"), tried)

@@ -159,6 +159,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
     "label_noise": lambda cfg, ev: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
                                     _r("drop them", quality__label_noise="drop")],
     "duplicates": lambda cfg, ev: [],
+    "absent_class": lambda cfg, ev: [],
 }
 
 

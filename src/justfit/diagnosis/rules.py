@@ -567,3 +567,16 @@ def history_log(ctx: Context) -> Finding | None:
         return None
     return Finding("history_log", "info", "How the log was read", "; ".join(ctx.notes) + ".",
                    {"notes": list(ctx.notes), "position_unit": ctx.position_unit})
+
+
+@RULES.register("absent_class")
+def absent_class(ctx: Context) -> Finding | None:
+    """a class has no row in the evaluated (test) data"""
+    absent = list(ctx.metrics.get("absent_classes") or [])
+    if not absent:
+        return None
+    names = ", ".join(repr(str(c)) for c in absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+    return Finding("absent_class", "low", "A class is absent from the test data",
+                   f"The test data holds no row of class {names}: its recall cannot be measured, and the macro "
+                   "averages count only the classes present. Judge that class on other data, or give a test split "
+                   "that holds it.", {"absent_classes": absent})
