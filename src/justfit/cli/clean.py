@@ -27,7 +27,7 @@ def clean(
 ) -> None:
     """Clean a data set without training: writes the cleaned data, removed.csv, flagged.csv and data_report.json."""
     from justfit._display import data_report_table, print_warnings
-    from justfit.cli._common import cli_config, console, data_source
+    from justfit.cli._common import cli_config, console, data_source, output_dir
     from justfit.data.cleaning import RULES
     from justfit.data.stage import clean_file
     from justfit.errors import DataError, RunDirError
@@ -49,6 +49,7 @@ def clean(
     data_source(test, "--test")
     if output.is_dir():
         raise RunDirError(f"--output '{output}' is a folder; give a file name such as {output / 'cleaned.csv'}.")
+    output_dir(output.parent if str(output.parent) else Path("."), "--output")
     if cfg.quality.label_noise == "downweight":
         raise DataError("quality.label_noise=downweight applies to training; for 'justfit clean' use report or drop.")
     report = clean_file(cfg, output, test=test, force=force, progress=not quiet)

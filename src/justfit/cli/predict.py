@@ -75,6 +75,10 @@ def _read_input(run: Path, input: str, text_column: str | None, encoding: str | 
     trained_col = cfg.data.text_column if cfg is not None else None
     col = text_column or (trained_col if trained_col in map(str, frame.columns) else None)
     spec = detect_columns(frame, col, None, need_label=False, where=f"'{input}'")
+    clash = [c for c in ("predicted", "confidence") if c in map(str, frame.columns)]
+    if clash:
+        raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
+                        "Rename or drop them first.")
     return frame, spec.text
 
 

@@ -42,7 +42,15 @@ def train(
                                         "not fall (see 'justfit check').")] = False,
 ) -> None:
     """Fine-tune a model and write a run directory (config, history, metrics, predictions, model)."""
-    from justfit.cli._common import cli_config, console, data_options, metrics_table, number, per_class_table
+    from justfit.cli._common import (
+        cli_config,
+        console,
+        data_options,
+        metrics_table,
+        number,
+        per_class_table,
+    )
+    from justfit.cli._common import output_dir as check_output_dir
     from justfit.errors import ConfigError
     from justfit.run import finetune, run_dir_for
 
@@ -67,6 +75,7 @@ def train(
     cfg = cli_config(config, flags, set_)
     data_options(cfg)
     run_dir_for(cfg)  # the run's name and folder: a clash is reported now, not after training
+    check_output_dir(Path(cfg.output.dir), "--output-dir")  # a folder that can be created and written
 
     if check:
         from justfit.diagnosis.sanity import sanity_check
