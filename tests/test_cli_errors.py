@@ -170,7 +170,7 @@ def test_usage_errors_are_one_line_exit_2(argv, needle, capsys):
 def test_help_and_no_arguments(capsys):
     assert main(["--help"]) == 0
     assert "train" in capsys.readouterr().out
-    assert main([]) == 2  # the help text, as click does for a group called without a command
+    assert main([]) in (0, 2)  # the help text: click 8.2+ exits 2 for a group called without a command, 8.1 exits 0
     captured = capsys.readouterr()
     assert "train" in captured.out + captured.err and "Traceback" not in captured.err
 
