@@ -244,6 +244,12 @@ def read_delimited_text(text: str, name: str, default: str = ",") -> tuple[pd.Da
                       else str(exc).strip().splitlines()[0][:120])
             raise DataError(f"Could not read '{name}' as {how} text: {detail}. Quote texts that contain "
                             f"{_DELIMITER_NAMES[sep]}s or line breaks, or re-export the file as CSV UTF-8.") from None
+    # pandas renames a repeated header name ("text", "text.1"); the user's file has two columns of one name.
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep), [])
+    dupes = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
+    if dupes:
+        raise DataError(f"'{name}' has duplicate column names ({', '.join(repr(d) for d in dupes[:5])}). Rename them "
+                        "so each column has its own name.")
     if any(issubclass(w.category, pd.errors.ParserWarning) and "Length of header" in str(w.message)
            for w in caught):
         raise DataError(f"Could not read '{name}' as {how} text: some rows have more fields than the header. "

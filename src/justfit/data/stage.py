@@ -114,7 +114,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     """Load and split the data of ``cfg`` (a ``JustfitConfig``), running the data stage when enabled."""
     q = cfg.quality
     report = DataReport(enabled=q.enabled)
-    loaded = load_data(cfg.data, allow_missing=q.enabled)
+    loaded = _noting(report.warnings, load_data, cfg.data, allow_missing=q.enabled)
     report.encodings = {name: item.encoding for name, item in loaded.items() if item.encoding}
     if cfg.data.max_rows:
         # Sample first: max_rows bounds the cost of the whole run, the data stage included, and
@@ -182,6 +182,24 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     report.removed = _concat(removed)
     report.flagged = _concat(flagged)
     return splits, report, loaded
+
+
+def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
+    """``read(*args, **kwargs)``, with the DataQualityWarnings it raises (labels differing only in case,
+    merged spellings) appended to ``notes``: they belong to the data report, which every command shows."""
+    import warnings
+
+    from justfit.errors import DataQualityWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataQualityWarning)
+        out = read(*args, **kwargs)
+    for w in caught:
+        if issubclass(w.category, DataQualityWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
 
 
 def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: list[pd.DataFrame],
@@ -306,8 +324,8 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
             notes.append(f"'{cfg.data.path}' holds splits {', '.join(raw)}; only '{first}' was cleaned. Export the "
                          "others and clean them separately, or let 'justfit train' run the data stage on them.")
         raw = raw[first]
-    loaded = load_table(cfg.data.path, cfg.data.text_column, cfg.data.label_column, allow_missing=True,
-                        encoding=cfg.data.encoding)
+    loaded = _noting(notes, load_table, cfg.data.path, cfg.data.text_column, cfg.data.label_column,
+                     allow_missing=True, encoding=cfg.data.encoding)
     cols = loaded.columns
     options = q.cleaning_options()
     rep = clean(loaded.frame, q.rules, report_only=q.report_only, check=False, **options)

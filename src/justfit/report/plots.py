@@ -10,8 +10,13 @@ from typing import Any
 def _svg(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
+    import warnings
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    with warnings.catch_warnings():
+        # Class names in a script the font lacks (CJK, emoji) draw as boxes; the tables show them in full.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG goes inside HTML
