@@ -8,9 +8,9 @@ from typing import Any
 
 
 def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
     import warnings
+
+    import matplotlib.pyplot as plt
 
     buf = io.StringIO()
     with warnings.catch_warnings():
