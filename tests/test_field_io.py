@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from justfit._files import write_csv
 from justfit.config import DataConfig, JustfitConfig
 from justfit.data.io import ColumnSpec, load_data, load_table, normalise, read_any
 from justfit.errors import ConfigError, DataError, DataQualityWarning
-from justfit.results import write_csv
 
 ROWS = [("“great” value – only 5€", "pos"), ("bad café, très mauvais", "neg"), ("naïve résumé", "pos")]
 

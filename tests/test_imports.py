@@ -14,3 +14,11 @@ def test_public_surface():
     for name in ("Finetuner", "finetune", "load", "RunResult", "JustfitConfig", "list_presets"):
         assert getattr(justfit, name) is not None
     assert "minilm" in justfit.list_presets()
+
+
+def test_history_does_not_import_results():
+    # The run directory's files are written by justfit._files; the training history needs nothing else.
+    code = ("import sys, justfit.training.history; "
+            "print('justfit.results' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

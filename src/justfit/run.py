@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit._files import write_csv, write_json
 from justfit.config import JustfitConfig, coerce_config
 from justfit.errors import RunDirError
-from justfit.results import RunResult, write_csv, write_json
+from justfit.results import RunResult
 
 
 def run_dir_for(cfg: JustfitConfig) -> Path:

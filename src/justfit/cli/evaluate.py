@@ -18,6 +18,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Evaluate a trained model on a labelled file and print its metrics."""
+    from justfit._files import write_json
     from justfit.cli._common import (
         console,
         data_source,
@@ -30,7 +31,6 @@ def evaluate(
     from justfit.config import JustfitConfig
     from justfit.data.io import load_table
     from justfit.errors import ConfigError
-    from justfit.results import write_json
 
     # Checked before the model loads: the run, the data (read and its columns found), the output.
     if output is not None and output.is_dir():

@@ -98,9 +98,9 @@ def _print(est, texts: list[str]) -> None:
 
 
 def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
+    from justfit._files import atomic_write, atomic_write_text, write_csv
     from justfit.cli._common import console
     from justfit.errors import DataError
-    from justfit.results import atomic_write, atomic_write_text, write_csv
 
     kind = _FORMATS[output.suffix.lower()]
     texts = frame[text_col].fillna("").astype(str).tolist()

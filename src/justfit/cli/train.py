@@ -119,7 +119,7 @@ def train(
 
 
 def _read_metrics(run_dir: str) -> dict:
-    from justfit.results import read_json
+    from justfit._files import read_json
 
     p = Path(run_dir) / "metrics.json"
     return read_json(p) if p.exists() else {}

@@ -24,7 +24,7 @@ class Splits:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
     def to_json(self, path: str | Path) -> None:
-        from justfit.results import atomic_write_text
+        from justfit._files import atomic_write_text
 
         payload = {
             name: {"source": self.sources.get(name, ""), "rows": [int(i) for i in getattr(self, name).index]}

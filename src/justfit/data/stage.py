@@ -297,10 +297,10 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     """
     from pathlib import Path
 
+    from justfit._files import write_csv, write_json
     from justfit.data.cleaning import check_result
     from justfit.data.io import SUFFIXES, load_table, read_any
     from justfit.errors import RunDirError
-    from justfit.results import write_csv, write_json
 
     q = cfg.quality
     out = Path(output)
@@ -372,7 +372,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
 
 
 def _write_table(frame: pd.DataFrame, path: Any, kind: str) -> None:
-    from justfit.results import atomic_write, write_csv
+    from justfit._files import atomic_write, write_csv
 
     if kind in ("csv", "tsv"):
         write_csv(frame, path, sep="\t" if kind == "tsv" else ",")

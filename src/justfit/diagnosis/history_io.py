@@ -492,7 +492,7 @@ def _spacing_note(records: list[dict[str, Any]], unit: str) -> list[str]:
 
 
 def _justfit_run(p: Path) -> dict[str, Any]:
-    from justfit.results import read_json
+    from justfit._files import read_json
     from justfit.training.history import History
 
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from justfit.errors import RunDirError
+from justfit.report.html import escape, number, table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;
@@ -31,22 +32,7 @@ code,pre{background:#f4f6f8;border-radius:4px;padding:1px 4px}pre{padding:10px;o
 GOOD, WARN = {"good fit"}, {"not converged", "noisy labels"}
 
 
-def _e(v: Any) -> str:
-    return html.escape(str(v))
-
-
-def _num(v: Any, digits: int = 4) -> str:
-    return f"{v:.{digits}f}" if isinstance(v, float) else _e(v)
-
-
-def _table(rows: list[list[Any]], head: list[str]) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
-    for r in rows:
-        out.append("<tr>" + "".join(
-            f"<td class='num'>{_num(c)}</td>" if isinstance(c, int | float) else
-            "<td class='num'>&ndash;</td>" if c is None else f"<td>{_e(c)}</td>" for c in r)
-            + "</tr>")
-    return "".join(out) + "</table>"
+_e, _num, _table = escape, number, table
 
 
 def _read(run: Path, name: str) -> Any:
@@ -80,9 +66,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     the page (default: the folder's name)."""
     import pandas as pd
 
+    from justfit._files import atomic_write_text
     from justfit.diagnosis import diagnose_run
     from justfit.report import plots
-    from justfit.results import atomic_write_text
     from justfit.training.history import History
 
     run = Path(run_dir)

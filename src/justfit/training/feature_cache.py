@@ -109,7 +109,7 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
         encoder, tokenizer = load_encoder(source)
     feats = compute_features(texts, encoder, tokenizer, max_length, batch_size, use_bf16, progress)
     if cache:
-        from justfit.results import atomic_write
+        from justfit._files import atomic_write
 
         atomic_write(path, lambda tmp: np.save(tmp, feats))
     info["seconds"] = time.perf_counter() - t0

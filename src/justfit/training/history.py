@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from justfit._files import atomic_write_text
+
 EVAL_METRICS = ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted")
 
 
@@ -44,8 +46,6 @@ class History:
         return iter(self.records)
 
     def to_jsonl(self, path: str | Path) -> None:
-        from justfit.results import atomic_write_text
-
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.records))
 
     @classmethod
