@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from justfit.errors import RunDirError
-from justfit.report.html import escape, number, table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;
@@ -32,7 +31,22 @@ code,pre{background:#f4f6f8;border-radius:4px;padding:1px 4px}pre{padding:10px;o
 GOOD, WARN = {"good fit"}, {"not converged", "noisy labels"}
 
 
-_e, _num, _table = escape, number, table
+def _e(v: Any) -> str:
+    return html.escape(str(v))
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, float) else _e(v)
+
+
+def _table(rows: list[list[Any]], head: list[str]) -> str:
+    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(
+            f"<td class='num'>{_num(c)}</td>" if isinstance(c, int | float) else
+            "<td class='num'>&ndash;</td>" if c is None else f"<td>{_e(c)}</td>" for c in r)
+            + "</tr>")
+    return "".join(out) + "</table>"
 
 
 def _read(run: Path, name: str) -> Any:
