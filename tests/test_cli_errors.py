@@ -58,7 +58,7 @@ ENTRIES = {
               lambda t: ["--data", _data(t), "-o", str(t / "runs"), "--name", "x", "-q"]),
     "clean": ("justfit.data.stage.clean_file", lambda t: [_data(t), "-o", str(t / "c.csv"), "-q"]),
     "doctor": ("justfit.diagnosis.diagnose_run", lambda t: [_history(t)]),
-    "check": ("justfit.diagnosis.sanity.sanity_check", lambda t: ["--data", _data(t)]),
+    "check": ("justfit.training.probe.sanity_check", lambda t: ["--data", _data(t)]),
     "report": ("justfit.report.render_report", lambda t: [_finished_run(t)]),
     "evaluate": ("justfit.data.io.load_table", lambda t: [_finished_run(t), "--data", _data(t), "-q"]),
     "predict": ("justfit.estimator.Finetuner.load", lambda t: [_finished_run(t), "--text", "hello", "-q"]),

@@ -150,7 +150,7 @@ def test_runs_are_diagnosed_and_doctor_reads_them_back(fast_config, planted_csv,
 
 def test_sanity_probe_passes_a_working_pipeline_and_catches_broken_ones(tiny_model, planted_csv, tmp_path, capsys):
     from justfit.config import JustfitConfig
-    from justfit.diagnosis.sanity import sanity_check
+    from justfit.training.probe import sanity_check
 
     base = {"data": {"path": planted_csv}, "model": {"name": tiny_model}, "training": {"lr": 3e-3, "bf16": False}}
     ok = sanity_check(JustfitConfig.from_dict(base))

@@ -19,7 +19,7 @@ def check(
 ) -> None:
     """Try to overfit one small batch; if the loss does not fall, the pipeline is broken (exit code 1)."""
     from justfit.cli._common import cli_config, console, data_options, number
-    from justfit.diagnosis.sanity import sanity_check
+    from justfit.training.probe import sanity_check
 
     number(steps, "--steps", minimum=1)
     flags = {"data.path": data, "model.name": model, "training.lr": lr, "model.freeze": freeze}

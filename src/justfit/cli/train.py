@@ -78,7 +78,7 @@ def train(
     check_output_dir(Path(cfg.output.dir), "--output-dir")  # a folder that can be created and written
 
     if check:
-        from justfit.diagnosis.sanity import sanity_check
+        from justfit.training.probe import sanity_check
 
         probe = sanity_check(cfg)
         if not probe.passed:
