@@ -1,7 +1,7 @@
 """Typed configuration: defaults in one place, YAML in, unknown keys rejected.
 
-A config has six sections (``data``, ``quality``, ``model``, ``training``,
-``early_stopping``, ``output``). Every key has a default, so an empty config is a valid one. Command-line
+A config has seven sections (``data``, ``quality``, ``model``, ``training``,
+``augment``, ``early_stopping``, ``output``). Every key has a default, so an empty config is a valid one. Command-line
 ``--set section.key=value`` overrides are applied on top of the YAML file.
 """
 
@@ -186,6 +186,64 @@ class TrainingConfig(_Section):
         return str(v).strip().lower()
 
 
+class AugmentConfig(_Section):
+    """Text augmentation, applied on the fly each epoch to the training split only (never to validation, test or the audits)."""
+
+    ops: list[str] = Field(default_factory=list, description="Augmentations applied in order, each with probability p: swap, delete, insert, synonym (nearest neighbours in the model's input embeddings), typo (see `justfit.data.augment`); empty = off.")
+    p: float = Field(0.5, ge=0, le=1, description="Probability that an augmentation is applied to a training text, each epoch.")
+    strength: float = Field(0.1, gt=0, le=1, description="Fraction of a text's words an augmentation touches (at least one word; delete always keeps one).")
+    neighbours: int = Field(5, gt=0, le=100, description="Embedding neighbours a synonym (or an inserted word) is drawn from.")
+    op_p: dict[str, float] = Field(default_factory=dict, description="Per-augmentation probability overriding p, e.g. {typo: 0.2}.")
+    op_strength: dict[str, float] = Field(default_factory=dict, description="Per-augmentation strength overriding strength, e.g. {delete: 0.2}.")
+
+    @field_validator("ops", mode="before")
+    @classmethod
+    def _split_ops(cls, v: Any) -> Any:
+        # --set augment.ops=swap,typo
+        if isinstance(v, str):
+            return [x for x in (p.strip() for p in v.split(",")) if x]
+        return [] if v is None else v
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, v: list[str]) -> list[str]:
+        names = [str(x).strip().lower() for x in v]
+        for name in names:
+            _check_augmentation(name)
+        if len(set(names)) != len(names):
+            raise ValueError("an augmentation is listed twice")
+        return names
+
+    @field_validator("op_p", "op_strength", mode="before")
+    @classmethod
+    def _op_names(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        return {str(k).strip().lower(): x for k, x in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _overrides(self) -> AugmentConfig:
+        for key in ("op_p", "op_strength"):
+            for name, value in getattr(self, key).items():
+                _check_augmentation(name, where=f"augment.{key}")
+                if name not in self.ops:
+                    raise ValueError(f"augment.{key} sets '{name}', which is not in augment.ops "
+                                     f"({', '.join(self.ops) or 'empty'}); add it to ops or remove the override")
+                low_ok = value > 0 if key == "op_strength" else value >= 0
+                if not low_ok or value > 1:
+                    span = "(0, 1]" if key == "op_strength" else "[0, 1]"
+                    raise ValueError(f"augment.{key}['{name}'] must be in {span}, got {value}")
+        return self
+
+
+def _check_augmentation(name: str, where: str = "augment.ops") -> None:
+    from justfit.data.augment import AUGMENTATIONS
+
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation '{name}' in {where} (valid: {', '.join(AUGMENTATIONS.names())})"
+                         + did_you_mean(name, AUGMENTATIONS.names()))
+
+
 class EarlyStoppingConfig(_Section):
     """Stop when the monitored metric stops improving; always restore the best weights."""
 
@@ -211,6 +269,7 @@ class JustfitConfig(_Section):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
