@@ -321,7 +321,7 @@ class Finetuner:
 
     def _auto_fit(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame) -> Finetuner:
         """Auto-fit rounds on fixed train/validation frames; this estimator takes the best round's state."""
-        from justfit.diagnosis.autofit import auto_fit
+        from justfit.tuning.autofit import auto_fit
 
         weights = train["_weight"].to_numpy() if "_weight" in train else None
         shares = val["label"].value_counts(normalize=True)

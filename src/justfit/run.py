@@ -102,7 +102,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
     autofit = None
     if auto:
-        from justfit.diagnosis.autofit import auto_fit
+        from justfit.tuning.autofit import auto_fit
 
         log = None
         if progress:
