@@ -171,7 +171,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from justfit.config import resolve_bf16
+    from justfit.training.runtime import resolve_bf16
 
     bf16 = resolve_bf16("auto")
     print(f"precision: {'bf16' if bf16 else 'fp32'} (justfit's bf16: auto on this machine: "

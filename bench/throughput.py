@@ -210,7 +210,7 @@ def main() -> None:
         return worker(args)
 
     if args.precision == "auto":
-        from justfit.config import resolve_bf16
+        from justfit.training.runtime import resolve_bf16
 
         fast = resolve_bf16("auto")
         precisions = ["bf16"] if fast else ["fp32"]

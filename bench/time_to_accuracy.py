@@ -166,7 +166,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    from justfit.config import resolve_bf16
+    from justfit.training.runtime import resolve_bf16
 
     runs: dict[str, list[dict]] = {}
     for who in args.only:

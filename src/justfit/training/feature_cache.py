@@ -87,8 +87,8 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
     import time
 
     t0 = time.perf_counter()
-    from justfit.config import resolve_bf16
     from justfit.models.factory import check_text_model
+    from justfit.training.runtime import resolve_bf16
 
     texts = [str(t) for t in texts]
     source = check_text_model(model)

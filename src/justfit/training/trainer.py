@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from justfit.config import TrainingConfig, resolve_bf16
+from justfit.config import TrainingConfig
 from justfit.errors import ConfigError
 from justfit.evaluation.metrics import epoch_metrics
 from justfit.evaluation.predict import predict_logits, softmax
@@ -24,6 +24,7 @@ from justfit.tasks.base import EncodedDataset
 from justfit.training.callbacks.base import Callback
 from justfit.training.history import History, available_metrics
 from justfit.training.optim import build_optimizer, build_scheduler
+from justfit.training.runtime import resolve_bf16
 from justfit.training.sampling import BatchSampler
 from justfit.training.step import StepAccumulator
 
