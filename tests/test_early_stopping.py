@@ -16,10 +16,13 @@ class FakeTrainer:
         self.history = History()
         self.should_stop = False
 
+    def request_stop(self):
+        self.should_stop = True
+
 
 def replay(cb: EarlyStopping, values, key="val_loss", model=None, weights=None):
     t = FakeTrainer(model)
-    cb.on_train_begin(t)
+    cb.on_fit_begin(t)
     for epoch, v in enumerate(values, start=1):
         if model is not None:
             with torch.no_grad():
@@ -29,7 +32,7 @@ def replay(cb: EarlyStopping, values, key="val_loss", model=None, weights=None):
         cb.on_epoch_end(t, rec)
         if t.should_stop:
             break
-    cb.on_train_end(t)
+    cb.on_fit_end(t)
     return t
 
 

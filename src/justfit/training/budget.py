@@ -13,6 +13,9 @@ so far and that since the last re-plan, and between re-plans training stops earl
 step and the epoch's evaluation would no longer fit. A re-plan may lengthen the plan again,
 never past the configured epochs: the budget is an upper bound, and a plan that fits is not
 stretched.
+
+``TimeBudget`` is the planner (plain arithmetic on ``time.perf_counter``); the training loop uses
+it through ``justfit.training.callbacks.TimeBudgetCallback``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ REPLANS = 20  # about how many times the plan is refined after calibration
 
 
 class TimeBudget:
+    """The plan of optimisation steps that fit before ``deadline`` (a ``time.perf_counter()`` value).
+
+    Call ``start()`` before the first batch, ``after_step(step)`` after each optimisation step
+    (it returns the new total when the plan changes) and ``done(step)`` to ask whether to stop.
+    """
+
     def __init__(self, deadline: float, planned_steps: int, steps_per_epoch: int, eval_rows: int,
                  batch_size: int, calibration: int = 8) -> None:
         self.deadline = deadline
@@ -81,6 +90,31 @@ class TimeBudget:
             return None
         self.total, self.cut = total, total < self.planned
         return total
+
+    def state_dict(self) -> dict[str, object]:
+        """The plan, the timings and the time left, as plain data. Clock readings are stored as seconds
+        before the deadline (a clock's zero is not the same in another process)."""
+        def before(t: float | None) -> float | None:
+            return None if t is None else self.deadline - t
+
+        return {"planned": self.planned, "total": self.total, "steps_per_epoch": self.steps_per_epoch,
+                "eval_rows": self.eval_rows, "batch_size": self.batch_size, "calibration": self.calibration,
+                "per_step": self.per_step, "per_eval": self.per_eval, "reserve": self.reserve, "every": self.every,
+                "cut": self.cut, "started_before_deadline": before(self.t_first),
+                "last_plan": None if self.last is None else [self.last[0], before(self.last[1])],
+                "seconds_left": self.deadline - time.perf_counter()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Take up a saved plan, placing its clock readings against this planner's deadline."""
+        def at(before: object) -> float | None:
+            return None if before is None else self.deadline - float(before)  # type: ignore[arg-type]
+
+        for key in ("planned", "total", "steps_per_epoch", "eval_rows", "batch_size", "calibration", "per_step",
+                    "per_eval", "reserve", "every", "cut"):
+            setattr(self, key, state[key])
+        self.t_first = at(state["started_before_deadline"])
+        last = state["last_plan"]
+        self.last = None if last is None else (int(last[0]), at(last[1]))  # type: ignore[index]
 
     def done(self, step: int) -> bool:
         if self.cut and step >= self.total:

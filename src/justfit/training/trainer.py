@@ -3,7 +3,15 @@
 One epoch = optimisation steps over the shuffled training set, then an evaluation of the
 validation set and of a fixed sample of the training set (in eval mode, so the two are
 comparable and over/underfitting is visible), recorded as one plain dict in ``History``. When a
-time budget ends the first epoch early, that sample is drawn from the rows trained on so far.
+stop (a time budget) ends the first epoch early, that sample is drawn from the rows trained on so far.
+
+Callbacks (``justfit.training.callbacks``) see the loop through their hooks and this surface:
+``model``, ``accelerator``, ``cfg``, ``history``, ``epoch``, ``global_step``, ``steps_per_epoch``,
+``planned_steps``, ``train_dataset``, ``val_dataset``, ``probe_dataset`` (the training sample, or
+None), ``evaluate(dataset)``, ``train_mode()`` (back to training after an evaluation inside an
+epoch), ``request_stop()``, ``replan_schedule(total_steps)`` and ``budget_reason``. A stop request
+takes effect at the next check, after the optimisation step or the epoch; each check agrees on it
+across processes (``agree``).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from justfit.errors import ConfigError
 from justfit.evaluation.metrics import epoch_metrics
 from justfit.evaluation.predict import predict_logits, softmax
 from justfit.tasks.base import EncodedDataset
-from justfit.training.callbacks.base import Callback
+from justfit.training.callbacks.base import Callback, agree
 from justfit.training.history import History, available_metrics
 from justfit.training.optim import build_optimizer, build_scheduler
 from justfit.training.runtime import resolve_bf16
@@ -30,18 +38,30 @@ from justfit.training.step import StepAccumulator
 
 
 class Trainer:
+    """``deadline`` (a ``time.perf_counter()`` value by which training and evaluation must end) adds a
+    ``TimeBudgetCallback``. After ``fit``: ``history``, ``stop_reason`` (divergence) and
+    ``budget_reason`` (the time budget cut training), each empty when it did not happen."""
+
     def __init__(self, task: Any, config: TrainingConfig | None = None, callbacks: Sequence[Callback] = (),
                  deadline: float | None = None) -> None:
         self.task = task
-        self.deadline = deadline  # time.perf_counter() value by which training and evaluation must end
+        self.deadline = deadline
         self.cfg = config or TrainingConfig()
         self.callbacks = list(callbacks)
+        if deadline is not None:
+            from justfit.training.callbacks.time_budget import TimeBudgetCallback
+
+            self.callbacks.append(TimeBudgetCallback(deadline))
         self.bf16 = resolve_bf16(self.cfg.bf16)
         self.epochs = self.cfg.epochs
         self.history = History()
         self.should_stop = False
         self.stop_reason = ""
+        self.budget_reason = ""
         self.model: torch.nn.Module | None = None
+        self.epoch = 0
+        self.global_step = 0
+        self.sampler: BatchSampler | None = None
 
     def metric_names(self) -> list[str]:
         return available_metrics(self.cfg.train_eval_samples > 0)
@@ -50,6 +70,37 @@ class Trainer:
         """Validate settings against what will be recorded, before any work is done."""
         for cb in self.callbacks:
             cb.check(self.metric_names())
+
+    def request_stop(self) -> None:
+        """End training at the next check: after the current optimisation step, or this epoch."""
+        self.should_stop = True
+
+    def _stopping(self) -> bool:
+        """The stop check: the main process's ``should_stop``, on every process."""
+        self.should_stop = agree(self, self.should_stop)
+        return self.should_stop
+
+    def replan_schedule(self, total_steps: int) -> None:
+        """Rebuild the learning-rate schedule for ``total_steps`` optimisation steps in all, continuing
+        from the current step, so warmup and decay complete within them."""
+        inner = build_scheduler(self.optimizer.optimizer, self.cfg, total_steps)
+        inner.last_epoch = self.global_step - 1
+        inner.step()
+        self.scheduler.scheduler = inner
+
+    def train_mode(self) -> None:
+        """Back to training mode (see ``set_train_mode``), after an evaluation inside an epoch."""
+        set_train_mode(self._wrapped)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the loop stands, as plain data: epoch, optimisation step, the sampler's epoch (its
+        shuffle), the history records and each callback's state (by position, with its class name).
+        Model, optimiser and scheduler tensors are not in it."""
+        return {"epoch": self.epoch, "global_step": self.global_step,
+                "sampler_epoch": None if self.sampler is None else self.sampler.epoch,
+                "should_stop": self.should_stop, "stop_reason": self.stop_reason,
+                "budget_reason": self.budget_reason, "history": [dict(r) for r in self.history.records],
+                "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks]}
 
     def fit(self, model: torch.nn.Module, train: EncodedDataset, val: EncodedDataset) -> History:
         from accelerate import Accelerator
@@ -75,25 +126,21 @@ class Trainer:
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
         wrapped, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         self.model = accelerator.unwrap_model(wrapped)
-        self.accelerator = accelerator
+        self.accelerator, self.optimizer, self.scheduler, self._wrapped = accelerator, optimizer, scheduler, wrapped
+        self.sampler, self.train_dataset, self.val_dataset = sampler, train, val
+        self.steps_per_epoch, self.planned_steps = steps_per_epoch, steps_per_epoch * cfg.epochs
         acc = StepAccumulator(wrapped, self.task, backward=accelerator.backward, autocast=accelerator.autocast,
                               l1=cfg.l1)
         # A fixed sample of training rows, evaluated like the validation set each epoch.
         rng = np.random.default_rng(cfg.seed)
         n_probe = min(cfg.train_eval_samples, len(train))
         probe = train.subset(sorted(rng.choice(len(train), n_probe, replace=False).tolist())) if n_probe else None
+        self.probe_dataset = probe
 
-        budget = None
-        if self.deadline is not None:
-            from justfit.training.budget import TimeBudget
-
-            budget = TimeBudget(self.deadline, steps_per_epoch * cfg.epochs, steps_per_epoch, len(val) + n_probe,
-                                cfg.batch_size * cfg.grad_accum_steps)
-        global_step = 0
-
+        self.global_step, self.epoch = 0, 0
         self.history, self.should_stop, self.stop_reason, self.budget_reason = History(), False, "", ""
         for cb in self.callbacks:
-            cb.on_train_begin(self)
+            cb.on_fit_begin(self)
         for epoch in range(1, cfg.epochs + 1):
             self.epoch = epoch
             t0 = time.perf_counter()
@@ -106,8 +153,8 @@ class Trainer:
             seen = 0
             n_batches = len(loader)
             for step, batch in enumerate(loader, start=1):
-                if budget is not None:
-                    budget.start()
+                for cb in self.callbacks:
+                    cb.on_batch_begin(self, step)
                 loss, rows = acc.add(batch)
                 loss_sum += loss * rows
                 seen += rows
@@ -119,45 +166,23 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_batch_end(self, step)
                 if step_done:
-                    global_step += 1
-                    if budget is not None:
-                        row_seconds = None
-                        if budget.calibrating(global_step):  # time one batch of the evaluation pass
-                            t_eval = time.perf_counter()
-                            # A batch of rows of about the mean length (the pass batches rows of similar
-                            # length, and its cost grows with the tokens it processes).
-                            by_length = np.argsort(val.lengths, kind="stable")
-                            at_mean = int(np.searchsorted(np.sort(val.lengths), np.mean(val.lengths)))
-                            lo = max(0, min(at_mean - cfg.eval_batch_size // 2, len(val) - cfg.eval_batch_size))
-                            sample = val.subset(by_length[lo:lo + cfg.eval_batch_size].tolist())
-                            self.evaluate(sample)  # the first pass of a new shape pays one-off setup costs
-                            t_warm = time.perf_counter()
-                            self.evaluate(sample)
-                            set_train_mode(wrapped)
-                            row_seconds = (time.perf_counter() - t_warm) / len(sample)
-                            budget.t_first += time.perf_counter() - t_eval  # type: ignore[operator]
-                        new_total = budget.after_step(global_step, row_seconds)
-                        if new_total is not None:  # the schedule completes within the budget
-                            inner = build_scheduler(optimizer.optimizer, cfg, new_total)
-                            inner.last_epoch = global_step - 1
-                            inner.step()
-                            scheduler.scheduler = inner
-                        if budget.done(global_step):
-                            break
+                    self.global_step += 1
+                    for cb in self.callbacks:
+                        cb.on_step_end(self, self.global_step)
+                    if self._stopping():
+                        break
 
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / max(seen, 1)}
             record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
             if probe is not None:
-                m = self.evaluate(self._probe_seen(train, sampler, probe, global_step)
-                                  if epoch == 1 and global_step < steps_per_epoch else probe)
+                m = self.evaluate(self._probe_seen(train, sampler, probe, self.global_step)
+                                  if epoch == 1 and self.global_step < steps_per_epoch else probe)
                 record["train_eval_loss"] = m.pop("loss")
                 record.update({f"train_{k}": v for k, v in m.items()})
             record["lr"] = float(scheduler.get_last_lr()[0])
             record["seconds"] = time.perf_counter() - t0
-            if budget is not None and budget.done(global_step):
-                record["epoch_fraction"] = round((global_step - (epoch - 1) * steps_per_epoch) / steps_per_epoch, 3)
-                self.budget_reason = (f"the time budget allowed {global_step} optimisation steps "
-                                    f"({global_step / steps_per_epoch:.2f} epochs); the schedule was fitted to them")
+            for cb in self.callbacks:
+                cb.on_evaluate(self, record)
             bad = next((k for k in ("train_loss", "val_loss") if not math.isfinite(record.get(k, 0.0))), None)
             if bad is not None:
                 record["diverged"] = True
@@ -166,11 +191,11 @@ class Trainer:
             self.history.append(record)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
-            if self.should_stop or record.get("diverged") or (budget is not None and budget.done(global_step)):
+            if self._stopping() or record.get("diverged"):
                 break
 
         for cb in self.callbacks:
-            cb.on_train_end(self)
+            cb.on_fit_end(self)
         return self.history
 
     def _probe_seen(self, train: EncodedDataset, sampler: BatchSampler, probe: EncodedDataset,

@@ -6,7 +6,7 @@ import math
 from typing import Any, Literal
 
 from justfit.errors import ConfigError, did_you_mean
-from justfit.training.callbacks.base import Callback
+from justfit.training.callbacks.base import Callback, agree
 
 
 class EarlyStopping(Callback):
@@ -14,6 +14,15 @@ class EarlyStopping(Callback):
 
     With ``stop=False`` it only tracks and restores the best epoch (training runs all epochs).
     After training, ``best_epoch``, ``best_value`` and ``reason`` say what happened and why.
+
+    Whether an epoch improved is decided on the main process and agreed by all (``agree``), so
+    every process keeps the same best epoch and stops at the same epoch.
+
+    ``state_dict()`` holds the best value and epoch, the epochs waited, the stop epoch and the
+    reason; the best epoch's weights stay in memory (a CPU copy of what training changes) and are
+    not part of it: a checkpoint saves them with the model. A callback given a state by
+    ``load_state_dict`` keeps it through the next ``on_fit_begin`` (a resumed fit) instead of
+    starting afresh.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: Literal["auto", "min", "max"] = "auto",
@@ -24,6 +33,7 @@ class EarlyStopping(Callback):
         self.min_delta = abs(min_delta)
         self.stop = stop
         self.restore_best = restore_best
+        self._loaded = False
         self.reset()
 
     def reset(self) -> None:
@@ -50,15 +60,30 @@ class EarlyStopping(Callback):
             return value < self.best_value - self.min_delta
         return value > self.best_value + self.min_delta
 
-    def on_train_begin(self, trainer: Any) -> None:
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_value": None if self.best_value is None else float(self.best_value),
+                "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch,
+                "reason": self.reason}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reset()
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.wait, self.stopped_epoch, self.reason = state["wait"], state["stopped_epoch"], state["reason"]
+        self._loaded = True
+
+    def on_fit_begin(self, trainer: Any) -> None:
+        if not self._loaded:
+            self.reset()
+        self._loaded = False
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         if self.monitor not in record:
             self.check(list(record))
         value = record[self.monitor]
         epoch = record["epoch"]
-        if self.improved(value):
+        # The main process's verdict (and value: evaluations may differ in the last bits) holds everywhere.
+        improved, value = agree(trainer, (self.improved(value), value))
+        if improved:
             self.best_value, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best and getattr(trainer, "model", None) is not None:
                 self._best_state = snapshot(trainer.model)
@@ -69,9 +94,9 @@ class EarlyStopping(Callback):
             best = f"best {self.best_value:.4g} at epoch {self.best_epoch}" if self.best_value is not None \
                 else "it was never a number"
             self.reason = f"{self.monitor} did not improve by more than {self.min_delta:g} for {self.wait} epochs ({best})"
-            trainer.should_stop = True
+            trainer.request_stop()
 
-    def on_train_end(self, trainer: Any) -> None:
+    def on_fit_end(self, trainer: Any) -> None:
         if not self.reason:
             last = trainer.history[-1]["epoch"] if len(getattr(trainer, "history", [])) else 0
             best = f"best {self.monitor} {self.best_value:.4g} at epoch {self.best_epoch}" if self.best_value is not None \

@@ -8,12 +8,14 @@ from justfit.training.callbacks.base import Callback
 
 
 class ProgressBar(Callback):
+    """A bar over each epoch's micro-batches, then one line of metrics; it has no state to save."""
+
     def __init__(self, console: Any = None) -> None:
         self.console = console
         self._progress = None
         self._task = None
 
-    def on_train_begin(self, trainer: Any) -> None:
+    def on_fit_begin(self, trainer: Any) -> None:
         from rich.console import Console
 
         self.console = self.console or Console(stderr=True)
@@ -38,7 +40,7 @@ class ProgressBar(Callback):
         parts = [f"{k} {record[k]:.4f}" for k in shown if isinstance(record.get(k), float)]
         self.console.print(f"epoch {record['epoch']}: " + "  ".join(parts) + f"  ({record['seconds']:.1f}s)")
 
-    def on_train_end(self, trainer: Any) -> None:
+    def on_fit_end(self, trainer: Any) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -1,0 +1,98 @@
+"""The time budget as a callback: the planner of ``justfit.training.budget`` driven by the hooks.
+
+It starts the clock at the first batch, times one batch of the evaluation pass at the calibration
+step, re-plans every few steps (the trainer rebuilds the learning-rate schedule for a new total,
+``trainer.replan_schedule``), and asks the trainer to stop when the plan is used up or one more
+step and the epoch's evaluation would not end in time. The epoch it ends gets ``epoch_fraction``
+(the share of the epoch's steps that ran) and the trainer's ``budget_reason`` says what happened.
+
+The plan and every stop are decided on the main process and agreed by all (``agree``): one
+broadcast per optimisation step, in multi-process training only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from justfit.training.callbacks.base import Callback, agree
+
+
+class TimeBudgetCallback(Callback):
+    """Fit training and its evaluations before ``deadline``, a ``time.perf_counter()`` value."""
+
+    def __init__(self, deadline: float, calibration: int = 8) -> None:
+        self.deadline = deadline
+        self.calibration = calibration
+        self.planner: Any = None
+        self._pending: dict[str, Any] | None = None
+
+    def on_fit_begin(self, trainer: Any) -> None:
+        from justfit.training.budget import TimeBudget
+
+        cfg = trainer.cfg
+        probe = trainer.probe_dataset
+        eval_rows = len(trainer.val_dataset) + (len(probe) if probe is not None else 0)
+        self.planner = TimeBudget(self.deadline, trainer.planned_steps, trainer.steps_per_epoch, eval_rows,
+                                  cfg.batch_size * cfg.grad_accum_steps, calibration=self.calibration)
+        if self._pending is not None:  # a resumed fit continues the saved plan
+            self.planner.load_state_dict(self._pending)
+            self._pending = None
+
+    def on_batch_begin(self, trainer: Any, step: int) -> None:
+        self.planner.start()
+
+    def on_step_end(self, trainer: Any, global_step: int) -> None:
+        p = self.planner
+        row_seconds = self._time_evaluation(trainer) if p.calibrating(global_step) else None
+        new_total = p.after_step(global_step, row_seconds)
+        done = p.done(global_step)
+        new_total, done, p.total, p.cut = agree(trainer, (new_total, done, p.total, p.cut))
+        if new_total is not None:  # the schedule completes within the budget
+            trainer.replan_schedule(new_total)
+        if done:
+            trainer.request_stop()
+
+    def on_evaluate(self, trainer: Any, record: dict[str, Any]) -> None:
+        p = self.planner
+        step, per_epoch = trainer.global_step, trainer.steps_per_epoch
+        done = p.done(step)
+        done, p.total, p.cut = agree(trainer, (done, p.total, p.cut))
+        if done:
+            record["epoch_fraction"] = round((step - (trainer.epoch - 1) * per_epoch) / per_epoch, 3)
+            trainer.budget_reason = (f"the time budget allowed {step} optimisation steps "
+                                     f"({step / per_epoch:.2f} epochs); the schedule was fitted to them")
+            trainer.request_stop()
+
+    def _time_evaluation(self, trainer: Any) -> float:
+        """Seconds per row of the evaluation pass, on one batch of validation rows of about the mean
+        length (the pass batches rows of similar length, and its cost grows with the tokens it
+        processes). The time this takes is not counted as training time."""
+        t_eval = time.perf_counter()
+        val, size = trainer.val_dataset, trainer.cfg.eval_batch_size
+        by_length = np.argsort(val.lengths, kind="stable")
+        at_mean = int(np.searchsorted(np.sort(val.lengths), np.mean(val.lengths)))
+        lo = max(0, min(at_mean - size // 2, len(val) - size))
+        sample = val.subset(by_length[lo:lo + size].tolist())
+        trainer.evaluate(sample)  # the first pass of a new shape pays one-off setup costs
+        t_warm = time.perf_counter()
+        trainer.evaluate(sample)
+        trainer.train_mode()
+        row_seconds = (time.perf_counter() - t_warm) / len(sample)
+        self.planner.t_first += time.perf_counter() - t_eval
+        return row_seconds
+
+    def state_dict(self) -> dict[str, Any]:
+        """The plan, its timings and the time left (``TimeBudget.state_dict``); empty before a fit."""
+        return {"planner": None if self.planner is None else self.planner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take up a saved plan, its clock readings placed against this callback's deadline: now, if
+        a fit has begun, else when the next one begins (``on_fit_begin`` builds the planner)."""
+        saved = state.get("planner")
+        if saved is not None and self.planner is not None:
+            self.planner.load_state_dict(saved)
+        else:
+            self._pending = saved
