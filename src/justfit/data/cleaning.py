@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from justfit._registry import Registry
+from justfit.config import QualityConfig
 from justfit.errors import ConfigError, DataError, did_you_mean
 
 # {row: (duplicate_of or None, detail)}
@@ -39,16 +40,14 @@ class Found:
 
 
 RULES: Registry[Callable[[pd.DataFrame, dict[str, Any]], Found]] = Registry("cleaning rule")
-DEFAULT_RULES = ("normalize", "empty_text", "missing_label", "non_text", "conflicting_duplicate",
-                 "exact_duplicate", "near_duplicate", "length_outlier")
-DEFAULT_REPORT_ONLY = ("length_outlier",)
-OPTIONS: dict[str, Any] = {
-    "conflicts": "drop",         # conflicting_duplicate: drop every copy, or keep the majority label
-    "near_threshold": 0.8,       # near_duplicate: Jaccard similarity of character shingles
-    "near_ngram": 5,             # near_duplicate: shingle length in characters
-    "num_perm": 128,             # near_duplicate: MinHash permutations
-    "outlier_z": 3.5,            # length_outlier: robust z-score (median/MAD of log token counts)
-}
+# The defaults are defined once, in the `quality` config section (QualityConfig, where each
+# option is described): the rule list, the report-only rules, and the options each rule takes:
+# conflicts (conflicting_duplicate), near_threshold, near_ngram and num_perm (near_duplicate),
+# outlier_z (length_outlier).
+_QUALITY_DEFAULTS = QualityConfig.model_construct()
+DEFAULT_RULES = tuple(_QUALITY_DEFAULTS.rules)
+DEFAULT_REPORT_ONLY = tuple(_QUALITY_DEFAULTS.report_only)
+OPTIONS: dict[str, Any] = _QUALITY_DEFAULTS.cleaning_options()
 REMOVED_COLUMNS = ["row", "split", "rule", "duplicate_of", "detail", "text", "label"]
 _WS = re.compile(r"\s+")
 

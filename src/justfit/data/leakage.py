@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.data.cleaning import REMOVED_COLUMNS, _jsonable, normalize_text
+from justfit.data.cleaning import OPTIONS, REMOVED_COLUMNS, _jsonable, normalize_text
 from justfit.errors import ConfigError
 
 ACTIONS = ("remove", "report")
@@ -58,7 +58,8 @@ class LeakageReport:
 
 
 def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, action: str = "remove",
-                  threshold: float = 0.8, num_perm: int = 128, ngram: int = 5, near: bool = True) -> LeakageReport:
+                  threshold: float = OPTIONS["near_threshold"], num_perm: int = OPTIONS["num_perm"],
+                  ngram: int = OPTIONS["near_ngram"], near: bool = True) -> LeakageReport:
     """Find training rows that are exact (after normalisation, case-insensitive) or near copies
     (MinHash LSH, Jaccard >= ``threshold``) of rows in each ``held_out`` split.
 
