@@ -222,9 +222,17 @@ CASES: list[Case] = [
         label=lambda d: d["label"].where(d.index % 7 != 3))),
          ["train", "--data", "{tmp}/d.csv", *FAST, "--set", "quality.enabled=false"],
          message=r"9 row\(s\).*no label in column 'label'.*rows \[3, 10"),
-    Case("label_continuous_numbers", table("d.csv", lambda: planted_texts(60).assign(
-        label=[0.137 * i + 0.01 for i in range(60)])), ["train", "--data", "{tmp}/d.csv", *FAST],
-         message=r"(?i)continuous|regression|distinct|numeric"),
+    Case("label_continuous_numbers_as_classes", table("d.csv", lambda: planted_texts(60).assign(
+        label=[0.137 * i + 0.01 for i in range(60)])),
+         ["train", "--data", "{tmp}/d.csv", "--set", "task=classification", *FAST],
+         message=r"(?i)continuous.*task=regression"),
+    Case("label_continuous_numbers_infer_regression", table("d.csv", lambda: planted_texts(60).assign(
+        label=[0.137 * i + 0.01 for i in range(60)])), ["train", "--data", "{tmp}/d.csv", *FAST], code=0,
+         message=r"training a\s+regression"),
+    Case("label_text_for_regression", good(), ["train", "--data", "{tmp}/data.csv", "--set", "task=regression", *FAST],
+         message=r"task=regression needs a number"),
+    Case("config_unknown_task", good(), ["train", "--data", "{tmp}/data.csv", "--set", "task=ner", *FAST],
+         message=r"unknown task 'ner'"),
     Case("label_differ_by_case", table("d.csv", lambda: planted_texts(60).assign(
         label=lambda d: [("Pos" if i % 4 == 0 else lab) for i, lab in enumerate(d["label"])])),
          ["clean", "{tmp}/d.csv", *CLEAN], code=0, message=r"(?s)differ only in case.*'Pos'.*'pos'|'pos'.*'Pos'"),

@@ -66,6 +66,7 @@ ENTRIES = {
     "recipes": ("justfit.models.recipes.list_recipes", lambda t: []),
     "cache": ("justfit.training.feature_cache.cache_info", lambda t: ["--cache-dir", str(t / "cache")]),
     "presets": ("justfit.models.factory.list_presets", lambda t: []),
+    "tasks": ("justfit.tasks.list_tasks", lambda t: []),
 }
 
 

@@ -87,11 +87,15 @@ def test_file_labels_keep_their_spelling_api_floats_become_ints(tmp_path):
     assert api["label"].tolist() == [1, 2]
 
 
-def test_continuous_labels_refused(tmp_path):
+def test_continuous_labels_refused_as_classes(tmp_path):
+    from justfit.tasks import get_task
+
     p = tmp_path / "d.csv"
     pd.DataFrame({"text": [f"t{i}" for i in range(40)], "label": [i * 0.37 for i in range(40)]}).to_csv(p, index=False)
-    with pytest.raises(DataError, match="continuous number.*--label-column"):
-        load_table(p)
+    frame = load_table(p).frame  # the reader keeps them as written; the task decides
+    with pytest.raises(DataError, match="continuous number.*--label-column.*task=regression"):
+        get_task("classification").check_targets(frame)
+    get_task("regression").check_targets(frame)
 
 
 def test_separate_files(tmp_path, frame):

@@ -397,12 +397,17 @@ def test_messages_name_the_fix(tmp_path, case):
             lambda: load_table(p)
     elif case == "continuous-label":
         pd.DataFrame({"text": [f"t{i}" for i in range(1000)], "score": rng.random(1000) * 3}).to_csv(p, index=False)
-        want, call = r"Column 'score' .*looks like a continuous number \(1,000 distinct values.*e\.g\. .*\): justfit " \
-                     r"classifies into classes; bin it into classes, or choose another --label-column", \
-            lambda: load_table(p, label_column="score")
+        from justfit.tasks import get_task
+
+        want, call = r"Column 'score' .*looks like a continuous number \(1,000 distinct values.*e\.g\. .*\): a " \
+                     r"classifier needs classes; bin it into classes, or choose another --label-column.*task=regression", \
+            lambda: get_task("classification").check_targets(load_table(p, label_column="score").frame)
     elif case == "continuous-api-label":
         frame = pd.DataFrame({"text": [f"t{i}" for i in range(500)], "label": rng.random(500)})
-        want, call = r"continuous number.*--label-column", lambda: normalise(frame, ColumnSpec("text", "label"))
+        from justfit.tasks import get_task
+
+        want, call = r"continuous number.*--label-column", lambda: get_task("classification").check_targets(
+            normalise(frame, ColumnSpec("text", "label")))
     elif case == "max-rows-one-class":
         pd.DataFrame({"text": [f"t{i}" for i in range(40)], "label": ["a", "b"] * 20}).to_csv(p, index=False)
         from justfit.data.stage import prepare_data

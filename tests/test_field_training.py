@@ -113,7 +113,7 @@ def test_model_with_few_positions_and_no_tokenizer_limit(tmp_path, max_length):
     labels = ["pos" if i % 2 else "neg" for i in range(24)]
     ft = Finetuner(model=str(path), epochs=1, max_length=max_length, bf16=False,
                    config={"training": {"train_eval_samples": 8}}).fit(texts, labels)
-    assert ft.task_.max_length == 128
+    assert ft.step_.max_length == 128
     proba = ft.predict_proba(["x" * 100_000, "good " * 20_000])
     assert proba.shape == (2, 2) and np.isfinite(proba).all()
 

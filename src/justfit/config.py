@@ -171,6 +171,7 @@ class TrainingConfig(_Section):
     scheduler: str = Field("linear", description="linear, cosine or constant; each with warmup.")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of optimisation steps spent warming up.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; null disables clipping.")
+    loss: Literal["mse", "huber"] = Field("mse", description="Regression loss on standardised targets: mse, or huber (less sensitive to outlying targets).")
     grad_accum_steps: int = Field(1, gt=0, description="Gradient accumulation steps: micro-batches per optimisation step; the step's loss is the mean over all its examples (an incomplete last window included).")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = on where the hardware runs bf16 fast (AMX CPUs, recent GPUs).")
     class_weights: Literal["none", "auto"] = Field("none", description="auto: weight the loss by inverse class frequency (for imbalanced data).")
@@ -265,6 +266,7 @@ class OutputConfig(_Section):
 class JustfitConfig(_Section):
     """The whole, resolved configuration of one run."""
 
+    task: str | None = Field(None, description="classification or regression (see `justfit tasks`); inferred from the labels when unset: numbers with many distinct values are a regression, anything else classes.")
     data: DataConfig = Field(default_factory=DataConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -274,6 +276,19 @@ class JustfitConfig(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     # ----------------------------------------------------------------- I/O
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        from justfit.tasks import TASKS
+
+        name = str(v).strip().lower()
+        if name not in TASKS:
+            raise ValueError(f"unknown task '{v}' (valid: {', '.join(TASKS.names())})"
+                             + did_you_mean(name, TASKS.names()))
+        return name
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> JustfitConfig:
         try:
@@ -361,17 +376,30 @@ def _coerce_number(v: Any) -> Any:
     return v
 
 
+TOP_LEVEL_KEYS = ("task",)
+
+
+def config_sections() -> list[str]:
+    """The names of the config's sections (``data``, ``quality``, ...), without the top-level keys."""
+    return [k for k in JustfitConfig.model_fields if k not in TOP_LEVEL_KEYS]
+
+
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
+    sections = config_sections()
+    if len(parts) == 1 and parts[0] in TOP_LEVEL_KEYS:
+        raw[parts[0]] = value.parse(as_text=True) if isinstance(value, RawValue) else value
+        return
     if len(parts) != 2:
         raise ConfigError(
-            f"Override key '{dotted}' must be section.key (sections: {', '.join(JustfitConfig.model_fields)})."
+            f"Override key '{dotted}' must be section.key (sections: {', '.join(sections)}) or a top-level key "
+            f"({', '.join(TOP_LEVEL_KEYS)})."
         )
     section, key = parts
-    if section not in JustfitConfig.model_fields:
+    if section not in sections:
         raise ConfigError(
-            f"Unknown config section '{section}'. Valid sections: {', '.join(JustfitConfig.model_fields)}."
-            + did_you_mean(section, list(JustfitConfig.model_fields))
+            f"Unknown config section '{section}'. Valid sections: {', '.join(sections)}."
+            + did_you_mean(section, sections)
         )
     sec_model = JustfitConfig.model_fields[section].annotation
     valid = list(sec_model.model_fields)  # type: ignore[union-attr]

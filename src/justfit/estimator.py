@@ -1,7 +1,9 @@
-"""Finetuner: a pretrained text classifier behind the scikit-learn estimator contract.
+"""Finetuner: a pretrained text model behind the scikit-learn estimator contract.
 
 ``__init__`` only stores its arguments; ``fit`` returns ``self``; what was learned ends in
-``_`` (``model_``, ``tokenizer_``, ``classes_``, ``history_``, ``best_epoch_``, ``stop_reason_``).
+``_`` (``model_``, ``tokenizer_``, ``task_``, ``classes_`` for classification, ``history_``,
+``best_epoch_``, ``stop_reason_``). Everything that depends on the task (labels, metrics, what
+``predict`` returns) is the task's (``justfit.tasks``); the estimator never branches on one.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ META_FILE = "justfit.json"
 
 
 class Finetuner:
-    """Fine-tune a pretrained transformer into a text classifier.
+    """Fine-tune a pretrained transformer into a text classifier or regressor (``task``).
 
     Parameters left as ``None`` take their value from ``config`` (a ``JustfitConfig``, a
     dict, or a YAML path), and from justfit's defaults where the config is silent.
@@ -173,7 +175,7 @@ class Finetuner:
         self.bf16_ = trainer.bf16
         self.config_ = cfg
         self.n_train_, self.n_val_ = len(train), len(val)
-        self.train_codes_ = np.asarray(train_ds.labels, dtype=int)
+        self.train_codes_ = np.asarray(train_ds.labels)
         return self
 
     def lr_find(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None,
@@ -194,17 +196,29 @@ class Finetuner:
     def _frames(self, X: Any, y: Any, X_val: Any, y_val: Any,
                 sample_weight: Sequence[float] | None) -> tuple[JustfitConfig, pd.DataFrame, pd.DataFrame]:
         """The resolved config and the checked training and validation frames (settings checked first)."""
-        from justfit.data.splitting import check_labels, check_unseen, split, unify_label_types
+        from justfit.data.splitting import split, unify_label_types
         from justfit.models.recipes import check_recipe
+        from justfit.tasks import get_task, infer_task
         from justfit.training import EarlyStopping, Trainer
 
         cfg = self.resolved_config()
-        es = cfg.early_stopping
-        # A bad monitor or recipe fails here, before any loading.
-        Trainer(None, cfg.training, [EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta)]).check()
-        check_recipe(cfg)
         train = self._frame(X, y, cfg, "the training data")
-        check_labels(train)
+        if cfg.task is None:
+            name, note = infer_task(train["label"])
+            cfg = cfg.updated({"task": name})
+            if note:
+                import warnings
+
+                from justfit.errors import DataQualityWarning
+
+                warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=3)
+        task = get_task(cfg.task)
+        es = cfg.early_stopping
+        # A bad monitor or recipe fails here, before any model is loaded.
+        Trainer(task.step_class, cfg.training, [EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta)]).check()
+        check_recipe(cfg)
+        task.check_targets(train)
+        self.task_ = task
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
             if w.shape != (len(train),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
@@ -213,12 +227,12 @@ class Finetuner:
             train = train.assign(_weight=w)
         if X_val is None:
             s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
-                      need=("validation",))
+                      need=("validation",), task=task)
             return cfg, s.train, s.validation
         val = self._frame(X_val, y_val, cfg, "the validation data")
         train, val = train.copy(), val.copy()
         unify_label_types(train, val)
-        check_unseen(train, val, "validation")
+        task.check_held_out(train, val, "validation")
         return cfg, train, val
 
     def _prepare(self, cfg: JustfitConfig, train: pd.DataFrame,
@@ -226,32 +240,33 @@ class Finetuner:
         """Load the model with a new head, encode both splits, plan the stages."""
         from accelerate.utils import set_seed
 
-        from justfit.models import load_model
         from justfit.models.recipes import plan
-        from justfit.tasks import TextClassificationTask
 
         set_seed(cfg.training.seed)  # the new head's initialisation is part of the run
-        self.classes_ = sorted(pd.unique(train["label"]).tolist(), key=_label_key)
-        self._label_index = {c: i for i, c in enumerate(self.classes_)}
-        self.model_, self.tokenizer_, self.model_source_ = load_model(cfg.model.name, self.classes_,
-                                                                     dropout=cfg.model.dropout)
-        train_codes = self._encode_labels(train["label"])
-        class_weights = None
-        if cfg.training.class_weights == "auto":
-            from sklearn.utils.class_weight import compute_class_weight
-
-            class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
-                                                 y=np.asarray(train_codes)).tolist()
-        self.task_ = TextClassificationTask(self.tokenizer_, cfg.data.max_length, class_weights=class_weights,
-                                            model_config=_plain_model(self.model_).config)
-        if self.progress and self.task_.max_length_reason:
+        task = self.task_.fit(train["label"])
+        if hasattr(task, "classes"):
+            self.classes_ = task.classes
+        train_codes = task.encode_targets(train["label"])
+        self.model_, self.tokenizer_, self.model_source_, self.step_ = task.build(cfg, train_codes)
+        if self.progress and self.step_.max_length_reason:
             from rich.console import Console
 
-            Console(stderr=True).print(f"max length: {self.task_.max_length} tokens (data.max_length "
-                                       f"{cfg.data.max_length} is capped by {self.task_.max_length_reason})")
-        train_ds = self.task_.encode(train["text"].tolist(), train_codes,
-                                     train["_weight"].tolist() if "_weight" in train else None)
-        val_ds = self.task_.encode(val["text"].tolist(), self._encode_labels(val["label"]))
+            Console(stderr=True).print(f"max length: {self.step_.max_length} tokens (data.max_length "
+                                       f"{cfg.data.max_length} is capped by {self.step_.max_length_reason})")
+        weights = train["_weight"].tolist() if "_weight" in train else None
+        from justfit.data.augment import build_text_augmenter
+
+        self._augment = build_text_augmenter(cfg.augment, model=_plain_model(self.model_), tokenizer=self.tokenizer_)
+        if self._augment is None:
+            train_ds = self.step_.encode(train["text"].tolist(), train_codes, weights)
+        else:
+            # The training split only, changed on the fly each epoch; validation and the probe stay as given.
+            from justfit.tasks.text import AugmentedTexts
+
+            self._augment.prepare(train["text"].tolist())
+            train_ds = AugmentedTexts(self.step_, train["text"].tolist(), train_codes, weights, self._augment,
+                                      cfg.training.seed)
+        val_ds = self.step_.encode(val["text"].tolist(), task.encode_targets(val["label"]))
         texts = {"train": train["text"].tolist(), "val": val["text"].tolist()}
         if cfg.model.strategy == "lora":
             from justfit.models.lora import apply_lora
@@ -265,13 +280,14 @@ class Finetuner:
         """The task and datasets of one stage: cached backbone features when the whole backbone is frozen
         and still the checkpoint's (verified equivalent for this architecture), the texts otherwise."""
         if stage.freeze != "backbone" or not cfg.model.cache_features or backbone_trained \
-                or cfg.model.strategy != "full":
-            return self.task_, train_ds, val_ds
+                or cfg.model.strategy != "full" or getattr(self, "_augment", None) is not None:
+            # (Augmented texts change every epoch: their backbone features cannot be cached.)
+            return self.step_, train_ds, val_ds
         from justfit.tasks.features import FeatureRows, FrozenFeatureTask, check_equivalent
         from justfit.training.feature_cache import backbone_features
 
         if "equivalent" not in self.feature_cache_:
-            ok, why = check_equivalent(self.model_, self.task_, texts["train"])
+            ok, why = check_equivalent(self.model_, self.step_, texts["train"])
             self.feature_cache_.update(equivalent=ok, reason=why)
         if not self.feature_cache_["equivalent"]:
             if self.progress:
@@ -279,7 +295,7 @@ class Finetuner:
 
                 Console(stderr=True).print(f"feature cache not used: {self.feature_cache_['reason']}; the frozen "
                                            "backbone runs in every batch instead")
-            return self.task_, train_ds, val_ds
+            return self.step_, train_ds, val_ds
         opts = {"max_length": cfg.data.max_length, "bf16": cfg.training.bf16, "cache_dir": cfg.quality.cache_dir,
                 "encoder": self.model_.base_model, "tokenizer": self.tokenizer_, "progress": self.progress}
         feats = {}
@@ -288,7 +304,7 @@ class Finetuner:
             self.feature_cache_[split] = {"cache_hit": info["cache_hit"], "seconds": round(info["seconds"], 3),
                                           "file": info["cache_file"]}
         n = len(texts["train"])
-        task = FrozenFeatureTask(self.task_, FeatureRows(feats["train"], feats["val"]))
+        task = FrozenFeatureTask(self.step_, FeatureRows(feats["train"], feats["val"]))
         tr = task.encode(range(n), train_ds.labels, train_ds.weights, lengths=train_ds.lengths)
         va = task.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
         return task, tr, va
@@ -324,18 +340,17 @@ class Finetuner:
         from justfit.tuning.autofit import auto_fit
 
         weights = train["_weight"].to_numpy() if "_weight" in train else None
-        shares = val["label"].value_counts(normalize=True)
 
         def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
             e = Finetuner(config=c, progress=self.progress).fit(train[["text", "label"]], X_val=val[["text", "label"]],
                                                                  sample_weight=weights)
-            ctx = {"metrics": {"majority_baseline_accuracy": float(shares.max())}, "n_train": len(train),
-                   "n_params": e.params_.get("trainable_params"), "n_classes": len(e.classes_)}
+            ctx = {**e.task_.diagnosis_context(train["label"], val["label"]), "n_train": len(train),
+                   "n_params": e.params_.get("trainable_params")}
             return e, e.history_.records, ctx
 
         best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds)
         for key, value in vars(best).items():
-            if key.endswith("_") or key == "_label_index":
+            if key.endswith("_"):
                 setattr(self, key, value)
         self.autofit_ = result.to_dict()
         return self
@@ -366,22 +381,6 @@ class Finetuner:
                             "Pass one label per text.")
         return normalise(pd.DataFrame({"text": texts, "label": labels}), _spec("text", "label"), where=where)
 
-    def _encode_labels(self, labels: Any) -> list[int]:
-        out = []
-        for lab in labels:
-            key = lab.item() if hasattr(lab, "item") else lab
-            if key not in self._label_index:
-                # 1 and '1' name the same class when files disagree on the label type.
-                by_text = {str(c): c for c in self.classes_}
-                key = by_text.get(str(key), key)
-            if key not in self._label_index:
-                raise DataError(
-                    f"Label {key!r} was not seen in training (known: {', '.join(map(str, self.classes_[:10]))}). "
-                    "Remove those rows or retrain with them."
-                )
-            out.append(self._label_index[key])
-        return out
-
     # ------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -389,10 +388,11 @@ class Finetuner:
 
             raise NotFittedError("This Finetuner is not fitted yet. Call 'fit' (or Finetuner.load) first.")
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+    def decision_logits(self, X: Any) -> np.ndarray:
+        """The model's raw outputs for the texts ``X``: shape ``(n, num_labels)`` (``num_labels`` is 1 for a
+        regression, whose output is the standardised value)."""
         from justfit._progress import progress_bar
-        from justfit.evaluation.predict import predict_logits, softmax
+        from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
         texts = _as_texts(X)
@@ -401,28 +401,37 @@ class Finetuner:
             from justfit.data.cleaning import normalize_text
 
             texts = [normalize_text(t) for t in texts]
-        ds = self.task_.encode(texts)
+        ds = self.step_.encode(texts)
         bs = self.config_.training.eval_batch_size
         with progress_bar("predicting", enabled=self.progress and len(ds) > bs) as bar:
             # fp32 inference: the scores match what plain transformers gives for the saved model.
-            logits = predict_logits(self.model_, self.task_, ds, batch_size=bs, bf16=False, progress=bar)
-        return softmax(logits)
+            return predict_logits(self.model_, self.step_, ds, batch_size=bs, bf16=False, progress=bar)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape ``(n, len(classes_))``, columns in the order of ``classes_``.
+
+        Raises ``ConfigError`` for a regression model (it predicts values: use ``predict``)."""
+        self._check_fitted()
+        if not hasattr(self.task_, "classes"):
+            from justfit.errors import ConfigError
+
+            raise ConfigError(f"predict_proba is for classification; this is a {self.task_.name} model: use predict.")
+        return self.task_.transform(self.decision_logits(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels, in the user's own label values."""
-        proba = self.predict_proba(X)
-        return np.asarray(self.classes_, dtype=object)[proba.argmax(1)] if len(proba) else np.asarray([], dtype=object)
+        """Predictions, shape ``(n,)``: the user's own label values (classification) or numbers (regression)."""
+        self._check_fitted()
+        return self.task_.predict(self.decision_logits(X))
 
-    def evaluate(self, X: Any, y: Sequence[Any] | None = None, *, proba: np.ndarray | None = None) -> dict[str, Any]:
-        """Test metrics: accuracy, macro/weighted/per-class P/R/F1, confusion matrix, log loss."""
-        from justfit.evaluation.metrics import classification_report
-
+    def evaluate(self, X: Any, y: Sequence[Any] | None = None, *, logits: np.ndarray | None = None) -> dict[str, Any]:
+        """Test metrics of the task (classification: accuracy, macro/weighted/per-class P/R/F1, confusion
+        matrix, log loss; regression: RMSE, MAE, R², Spearman and the training-mean baseline)."""
         self._check_fitted()
         frame = self._frame(X, y, self.config_, "the evaluation data")
-        codes = self._encode_labels(frame["label"])
-        if proba is None:
-            proba = self.predict_proba(frame["text"].tolist())
-        return classification_report(codes, proba, self.classes_, train_labels=getattr(self, "train_codes_", None))
+        targets = self.task_.encode_targets(frame["label"])
+        if logits is None:
+            logits = self.decision_logits(frame["text"].tolist())
+        return self.task_.evaluate(targets, logits, getattr(self, "train_codes_", None))
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -437,19 +446,20 @@ class Finetuner:
         try:
             self.model_.save_pretrained(tmp)
             # pipeline(..., truncation=True) then truncates exactly as justfit does.
-            self.tokenizer_.model_max_length = self.task_.max_length
+            self.tokenizer_.model_max_length = self.step_.max_length
             self.tokenizer_.save_pretrained(tmp)
+            classes = getattr(self.task_, "classes", None)
             meta = {
-                "task": "text-classification",
-                "labels": [_plain(c) for c in self.classes_],
-                "max_length": self.task_.max_length,
+                **self.task_.meta(),
+                "max_length": self.step_.max_length,
                 "normalize_text": bool(getattr(self, "normalize_text_", False)),
                 "base_model": str(self.model_source_),
                 "config": self.config_.model_dump(mode="json"),
                 "best_epoch": self.best_epoch_,
                 "stop_reason": self.stop_reason_,
-                "train_class_counts": np.bincount(self.train_codes_, minlength=len(self.classes_)).tolist()
-                if hasattr(self, "train_codes_") else None,
+                "train_class_counts": np.bincount(np.asarray(self.train_codes_, dtype=int),
+                                                  minlength=len(classes)).tolist()
+                if classes is not None and hasattr(self, "train_codes_") else None,
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -468,7 +478,7 @@ class Finetuner:
 
         from justfit.models.factory import quiet_transformers
         from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
-        from justfit.tasks import TextClassificationTask
+        from justfit.tasks import get_task
 
         path = Path(path)
         if any((path / "model" / f).exists() for f in ("config.json", ADAPTER_CONFIG)):
@@ -488,20 +498,25 @@ class Finetuner:
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
         cfg = JustfitConfig.from_dict(meta.get("config", {}))
-        self = cls(model=str(path), config=cfg, progress=progress)
+        # Models saved before tasks were named by kind say "text-classification"; a plain checkpoint says
+        # what it is through its problem_type.
+        name = meta.get("task") or ("regression" if model.config.problem_type == "regression" else "classification")
+        name = {"text-classification": "classification", "text-regression": "regression"}.get(name, name)
+        task = type(get_task(name)).from_meta(meta, _plain_model(model).config)
+        self = cls(model=str(path), config=cfg.updated({"task": name}), progress=progress)
         self.model_, self.tokenizer_, self.model_source_ = model.eval(), tokenizer, meta.get("base_model", str(path))
-        self.classes_ = labels
-        self._label_index = {c: i for i, c in enumerate(labels)}
-        self.task_ = TextClassificationTask(tokenizer, meta.get("max_length", cfg.data.max_length),
-                                           model_config=_plain_model(model).config)
-        self.config_ = cfg
+        self.task_ = task
+        if hasattr(task, "classes"):
+            self.classes_ = task.classes
+        self.step_ = task.step_from_meta(tokenizer, meta.get("max_length", cfg.data.max_length),
+                                         _plain_model(model).config)
+        self.config_ = cfg.updated({"task": name})
         self.best_epoch_ = meta.get("best_epoch")
         self.stop_reason_ = meta.get("stop_reason", "")
         self.normalize_text_ = bool(meta.get("normalize_text", False))
         if meta.get("train_class_counts"):
-            self.train_codes_ = np.repeat(np.arange(len(labels)), meta["train_class_counts"])
+            self.train_codes_ = np.repeat(np.arange(len(meta["train_class_counts"])), meta["train_class_counts"])
         return self
 
 
@@ -533,11 +548,3 @@ def _as_texts(X: Any) -> list[str]:
         raise DataError(f"Cannot tell the text column of this DataFrame (columns: {listing(X.columns)}). "
                         "Pass the column itself, e.g. df['review'].")
     return [str(t) for t in X]
-
-
-def _label_key(v: Any) -> tuple[int, Any]:
-    return (0, v) if isinstance(v, int | float | np.integer) else (1, str(v))
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v

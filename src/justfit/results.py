@@ -34,7 +34,11 @@ class RunResult:
         return Path(self.run_dir) / "model"
 
     def summary(self) -> dict[str, Any]:
-        keys = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "majority_baseline_accuracy")
+        """The task's headline test metrics (classification: accuracy, F1, log loss, majority baseline;
+        regression: RMSE, MAE, R², Spearman, the training-mean baseline)."""
+        from justfit.tasks import get_task
+
+        keys = get_task(self.data.get("task") or "classification").headline
         return {k: self.metrics.get(k) for k in keys if k in self.metrics}
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from justfit._files import write_csv, write_json
 from justfit.config import JustfitConfig, coerce_config
@@ -56,15 +55,15 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     cfg = coerce_config(config)
     if overrides:
         cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
-    from justfit.training import EarlyStopping, Trainer
-
-    Trainer(None, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
+    check_monitor(cfg)
     final = run_dir_for(cfg)
     from justfit.models.factory import check_text_model
 
     # Once, before any stage uses the model (the label audit embeds texts with it).
     check_text_model(cfg.model.name)
     splits, report, loaded = prepare_data(cfg, progress=progress)
+    cfg = cfg.updated({"task": report.task})  # as given, or inferred from the labels by the data stage
+    check_monitor(cfg)
     columns = next(iter(loaded.values())).columns
     if not progress:
         import warnings
@@ -80,11 +79,17 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
         print_data_stage(report, Console(stderr=True))
         sizes = splits.sizes()
-        counts = splits.train["label"].value_counts()
+        from justfit.tasks import get_task
+
+        counts = get_task(cfg.task).class_counts(splits.train["label"])
+        if cfg.task == "classification":
+            values = list(counts.values())
+            what = f"{len(counts)} classes (largest/smallest in train: {max(values)}/{min(values)})"
+        else:
+            what = "targets in train: " + ", ".join(f"{k} {v:.4g}" for k, v in counts.items())
         Console(stderr=True).print(
-            f"data: text column '{columns.text}', label column '{columns.label}'; "
-            f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; "
-            f"{len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"
+            f"data ({cfg.task}): text column '{columns.text}', label column '{columns.label}'; "
+            f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; {what}"
         )
 
     def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
@@ -95,9 +100,8 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         e.fit(sp.train, X_val=sp.validation, sample_weight=sample_weights_for(rep, sp.train))
         e.normalize_text_ = c.quality.enabled and "normalize" in c.quality.rules
         e._round_data = (sp, rep)
-        shares = sp.validation["label"].value_counts(normalize=True)
-        ctx = {"data": rep.summary(), "metrics": {"majority_baseline_accuracy": float(shares.max())},
-               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params"), "n_classes": len(e.classes_)}
+        ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
+               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}
         return e, e.history_.records, ctx
 
     autofit = None
@@ -113,24 +117,24 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         splits, report = est._round_data
     else:
         est = fit_round(cfg)[0]
-    test_proba = est.predict_proba(splits.test["text"].tolist())
-    metrics = est.evaluate(splits.test, proba=test_proba)
+    test_logits = est.decision_logits(splits.test["text"].tolist())
+    metrics = est.evaluate(splits.test, logits=test_logits)
 
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
-        return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_proba, autofit, t0)
+        return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0)
     except BaseException:  # an error or Ctrl-C while writing: no half-written run is left behind
         shutil.rmtree(partial, ignore_errors=True)
         raise
 
 
 def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
-               metrics: dict[str, Any], test_proba: np.ndarray, autofit: Any, t0: float) -> RunResult:
+               metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float) -> RunResult:
     """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run)."""
-    from justfit.estimator import _plain
+    task = est.task_
 
     cfg_json = cfg.model_dump(mode="json")
     # The resolved config names the columns actually used, so the run is reproducible as written.
@@ -141,7 +145,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     est.history_.to_jsonl(partial / "history.jsonl")
     write_json(partial / "metrics.json", metrics)
     splits.to_json(partial / "splits.json")
-    write_csv(_predictions(splits.test, test_proba, est.classes_), partial / "predictions.csv")
+    write_csv(task.analysis(splits.test, test_logits), partial / "predictions.csv")
     write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
     if autofit is not None:
         write_json(partial / "autofit.json", autofit.to_dict())
@@ -152,7 +156,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     est.save(partial / "model")
     result = RunResult(
         run_dir=str(final),
-        labels=[_plain(c) for c in est.classes_],
+        labels=task.labels,
         metrics={k: v for k, v in metrics.items() if not isinstance(v, dict)},
         history=est.history_.records,
         best_epoch=est.best_epoch_,
@@ -161,7 +165,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
             "sources": splits.sources,
             "columns": {"text": columns.text, "label": columns.label},
             "sizes": splits.sizes(),
-            "class_counts": {name: {str(k): int(v) for k, v in getattr(splits, name)["label"].value_counts().items()}
+            "task": task.name,
+            "class_counts": {name: task.class_counts(getattr(splits, name)["label"])
                              for name in ("train", "validation", "test")},
             "model": str(est.model_source_),
             "params": est.params_,
@@ -179,8 +184,9 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
 
     result.diagnosis = diagnose(result.history, data=result.data.get("quality"), metrics=metrics,
                                 config=result.config, n_train=splits.sizes()["train"],
-                                n_params=est.params_.get("trainable_params"), n_classes=len(est.classes_),
-                                source="justfit run")
+                                n_params=est.params_.get("trainable_params"),
+                                n_classes=task.diagnosis_context(splits.train["label"], splits.validation["label"])[
+                                    "n_classes"], source="justfit run")
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", result.diagnosis.to_dict())
     write_json(partial / "result.json", result.to_dict())
@@ -225,22 +231,20 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
     return Finetuner(config=cfg, progress=progress).lr_find(splits.train, X_val=splits.validation, **options)
 
 
-def _predictions(test: pd.DataFrame, proba: np.ndarray, classes: list[Any]) -> pd.DataFrame:
-    codes = {c: i for i, c in enumerate(classes)}
-    y = np.array([codes[lab] for lab in test["label"]], dtype=int)
-    pred = proba.argmax(1)
-    finite = np.isfinite(proba).all(axis=1)  # a diverged model predicts nothing (not its first class)
-    predicted = np.asarray(classes, dtype=object)[pred]
-    predicted[~finite] = None
-    out = pd.DataFrame({
-        "row": test.index.to_numpy(),
-        "text": test["text"].to_numpy(),
-        "label": test["label"].to_numpy(),
-        "predicted": predicted,
-        "correct": np.where(finite, pred == y, None),
-        "confidence": proba.max(1),
-        "loss": -np.log(np.clip(proba[np.arange(len(y)), y], 1e-15, 1)),
-    })
-    for i, c in enumerate(classes):
-        out[f"p_{c}"] = proba[:, i]
-    return out
+def check_monitor(cfg: JustfitConfig) -> None:
+    """Refuse an early-stopping monitor the run will not record, before any work: against the task's
+    metrics when ``cfg.task`` is set, else against those of every registered task (the task is
+    inferred from the labels later, and checked exactly then)."""
+    from justfit.errors import ConfigError
+    from justfit.tasks import TASKS, get_task
+    from justfit.training import EarlyStopping, Trainer
+
+    names = [cfg.task] if cfg.task else TASKS.names()
+    errors = []
+    for name in names:
+        try:
+            Trainer(get_task(name).step_class, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
+            return
+        except ConfigError as exc:
+            errors.append(exc)
+    raise errors[0]

@@ -29,8 +29,12 @@ def metrics_table(metrics: dict[str, Any], title: str = "test metrics") -> Table
     t = Table(title=title, show_header=True)
     t.add_column("metric")
     t.add_column("value", justify="right")
-    for key in ("n", "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "log_loss",
-                "majority_baseline_accuracy"):
+    known = ("n", "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "log_loss",
+             "majority_baseline_accuracy", "rmse", "mae", "r2", "spearman", "baseline_rmse", "baseline_mae")
+    # The classification and regression headline first, then any other scalar a task reports.
+    keys = [k for k in known if k in metrics] + [k for k, v in metrics.items() if k not in known and (
+        isinstance(v, int | float) and not isinstance(v, bool)) and not k.startswith(("precision_", "recall_"))]
+    for key in keys:
         if key in metrics:
             v = metrics[key]
             t.add_row(key, f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v))

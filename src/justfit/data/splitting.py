@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -69,10 +70,12 @@ def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return keep.sort_index()
 
 
-def _cut(frame: pd.DataFrame, size: float, seed: int, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _cut(frame: pd.DataFrame, size: float, seed: int, name: str,
+         key: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sklearn.model_selection import train_test_split
 
-    counts = frame["label"].value_counts()
+    key = frame["label"] if key is None else key.loc[frame.index]
+    counts = key.value_counts()
     n_out = max(1, round(size * len(frame)))
     if n_out < len(counts):
         n_out = len(counts)  # one row per class at least, so every class is measured.
@@ -81,19 +84,25 @@ def _cut(frame: pd.DataFrame, size: float, seed: int, name: str) -> tuple[pd.Dat
             f"Too few rows ({len(frame)}) for a stratified {name} split with {len(counts)} classes. "
             "Add data, or give separate --validation/--test files."
         )
-    rest, out = train_test_split(frame, test_size=n_out, stratify=frame["label"], random_state=seed)
+    rest, out = train_test_split(frame, test_size=n_out, stratify=key, random_state=seed)
     return rest.sort_index(), out.sort_index()
 
 
 def split(frame: pd.DataFrame, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
-          *, need: tuple[str, ...] = ("validation", "test")) -> Splits:
-    """Split ``frame`` into train/validation/test, stratified by label.
+          *, need: tuple[str, ...] = ("validation", "test"), task: Any = None) -> Splits:
+    """Split ``frame`` into train/validation/test, stratified by ``task.stratify_key`` (the label for
+    classification, quantile bins of the target for regression; the label when ``task`` is None).
 
     ``need`` names the splits to cut off; splits not needed come back empty (they were
     given separately by the user).
     """
-    check_labels(frame, "the data")
-    counts = frame["label"].value_counts()
+    if task is None:
+        check_labels(frame, "the data")
+        key = frame["label"]
+    else:
+        task.check_targets(frame, "the data")
+        key = task.stratify_key(frame["label"])
+    counts = key.value_counts()
     min_rows = 1 + len(need)  # one row per split the class must appear in
     small = counts[counts < min_rows]
     if len(small):
@@ -107,21 +116,22 @@ def split(frame: pd.DataFrame, val_size: float = 0.1, test_size: float = 0.1, se
     empty = frame.iloc[0:0]
     rest, test = (frame, empty)
     if "test" in need:
-        rest, test = _cut(frame, test_size, seed, "test")
+        rest, test = _cut(frame, test_size, seed, "test", key)
     train, val = (rest, empty)
     if "validation" in need:
         # val_size is a fraction of the whole data set, not of what is left.
-        train, val = _cut(rest, val_size / (1 - (test_size if "test" in need else 0)), seed + 1, "validation")
+        train, val = _cut(rest, val_size / (1 - (test_size if "test" in need else 0)), seed + 1, "validation", key)
     return Splits(train=train, validation=val, test=test)
 
 
-def make_splits(loaded: dict, cfg) -> Splits:
-    """Turn ``load_data``'s output and a ``DataConfig`` into final splits, checking labels across them."""
+def make_splits(loaded: dict, cfg, task: Any = None) -> Splits:
+    """Turn ``load_data``'s output and a ``DataConfig`` into final splits, checking labels across them
+    (with ``task``'s checks and stratification key; a classification's when ``task`` is None)."""
     if "all" in loaded:
         frame = loaded["all"].frame
         if cfg.max_rows:
             frame = stratified_sample(frame, cfg.max_rows, cfg.seed)
-        s = split(frame, cfg.val_size, cfg.test_size, cfg.seed)
+        s = split(frame, cfg.val_size, cfg.test_size, cfg.seed, task=task)
         src = loaded["all"].source
         s.sources = {"train": src, "validation": src, "test": src}
         return s
@@ -130,9 +140,9 @@ def make_splits(loaded: dict, cfg) -> Splits:
         train = stratified_sample(train, cfg.max_rows, cfg.seed)
     need = tuple(k for k in ("validation", "test") if k not in loaded)
     if need:
-        s = split(train, cfg.val_size, cfg.test_size, cfg.seed, need=need)
+        s = split(train, cfg.val_size, cfg.test_size, cfg.seed, need=need, task=task)
     else:
-        check_labels(train)
+        (task.check_targets if task is not None else check_labels)(train)
         s = Splits(train=train, validation=train.iloc[0:0], test=train.iloc[0:0])
     sources = {k: loaded["train"].source for k in ("train", "validation", "test")}
     for key in ("validation", "test"):
@@ -141,8 +151,9 @@ def make_splits(loaded: dict, cfg) -> Splits:
             sources[key] = loaded[key].source
     s.sources = sources
     unify_label_types(s.train, s.validation, s.test)
-    check_unseen(s.train, s.validation, "validation")
-    check_unseen(s.train, s.test, "test")
+    held_out = task.check_held_out if task is not None else check_unseen
+    held_out(s.train, s.validation, "validation")
+    held_out(s.train, s.test, "test")
     return s
 
 

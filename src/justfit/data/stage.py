@@ -37,6 +37,7 @@ class DataReport:
     flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REMOVED_COLUMNS))
     sample_weight: pd.Series | None = None
     coverage: dict[str, Any] | None = None  # tokenizer coverage per split (data.coverage)
+    task: str | None = None  # the task the data was prepared for (config's, or inferred from the labels)
     enabled: bool = True
     encodings: dict[str, str] = field(default_factory=dict)  # text encoding each file was read with
 
@@ -51,6 +52,7 @@ class DataReport:
             "removed_rows": len(self.removed),
             "flagged_rows": len(self.flagged),
             "tokenizer_coverage": self.coverage,
+            "task": self.task,
             "encodings": self.encodings,
         })
 
@@ -66,6 +68,7 @@ class DataReport:
             "rows_in": sum(rep.rows_in for rep in self.cleaning.values()) or None,
             "imbalance_ratio": self.balance.get("imbalance_ratio"),
             "tokenizer_coverage": self.coverage,
+            "task": self.task,
             "warnings": self.warnings,
             "encodings": self.encodings,
         })
@@ -115,6 +118,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     q = cfg.quality
     report = DataReport(enabled=q.enabled)
     loaded = _noting(report.warnings, load_data, cfg.data, allow_missing=q.enabled)
+    task = resolve_task(cfg, loaded, report)
     report.encodings = {name: item.encoding for name, item in loaded.items() if item.encoding}
     if cfg.data.max_rows:
         # Sample first: max_rows bounds the cost of the whole run, the data stage included, and
@@ -147,7 +151,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
             report.cleaning[name] = rep
             removed.append(rep.removed)
             flagged.append(rep.flagged)
-    splits = make_splits(loaded, cfg.data)
+    splits = make_splits(loaded, cfg.data, task)
 
     if q.enabled and q.leakage != "off":
         from justfit.data.leakage import audit_leakage
@@ -158,19 +162,20 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
         (removed if q.leakage == "remove" else flagged).append(lk.leaked)
         if q.leakage == "remove" and len(lk.leaked):
             _check_after(splits.train, lk.train, "the leakage audit removed copies of held-out rows from train",
-                         splits)
+                         splits, task)
             splits.train = lk.train
         if lk.test_leaks:
             tail = "" if q.leakage == "remove" else " The test metrics of this run will be optimistic."
             report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.{tail}")
 
-    if q.enabled and q.label_noise != "off":
+    if q.enabled and q.label_noise != "off" and task.uses_label_audit:
         splits.train = _label_audit(cfg, splits.train, report, removed, flagged, progress, split="train",
                                     check=lambda before, after: _check_after(
                                         before, after, "the label audit dropped likely mislabelled rows", splits))
 
-    report.balance, warns = balance_report(splits)
-    report.warnings.extend(warns)
+    if hasattr(task, "classes"):  # class balance is a classification's concern
+        report.balance, warns = balance_report(splits)
+        report.warnings.extend(warns)
     if q.enabled:
         from justfit.data.coverage import measure
 
@@ -182,6 +187,21 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     report.removed = _concat(removed)
     report.flagged = _concat(flagged)
     return splits, report, loaded
+
+
+def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) -> Any:
+    """The task of this run: ``cfg.task``, or inferred from the training labels (``tasks.infer_task``),
+    with the inference said in ``report.warnings``. Recorded in ``report.task``."""
+    from justfit.tasks import get_task, infer_task
+
+    name = cfg.task
+    if name is None:
+        first = loaded.get("all") or loaded["train"]
+        name, note = infer_task(first.frame["label"], first.columns.label or "label")
+        if note:
+            report.warnings.append(note)
+    report.task = name
+    return get_task(name)
 
 
 def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
@@ -252,12 +272,17 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: Splits | None = None) -> None:
-    """Refuse a training set that an audit emptied or stripped of a class, naming the audit and its remedy."""
+def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: Splits | None = None,
+                 task: Any = None) -> None:
+    """Refuse a training set that an audit emptied or stripped of a class, naming the audit and its remedy.
+    For a task without classes (regression) the targets left must still be usable (``task.check_targets``)."""
     remedy = ("Set quality.leakage=report to keep them" if "leakage" in what
               else "Set quality.label_noise=report (or downweight) to keep them")
     if len(after) == 0:
         raise DataError(f"No training rows are left: {what} ({len(before)} rows). {remedy}, or fix the data.")
+    if task is not None and not hasattr(task, "classes"):
+        task.check_targets(after, f"the training data after the data stage ({what})")
+        return
     lost = set(before["label"]) - set(after["label"])
     held = set() if splits is None else set(splits.validation["label"]) | set(splits.test["label"])
     if lost or held - set(after["label"]) or after["label"].nunique() < 2:
@@ -334,6 +359,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     check_result(loaded.frame, rep.data, rep)
     report = DataReport(cleaning={"data": rep}, warnings=notes,
                         encodings={"data": loaded.encoding} if loaded.encoding else {})
+    task = resolve_task(cfg, {"all": loaded}, report)
     kept = rep.data
     removed, flagged = [rep.removed], [rep.flagged]
     if test and q.leakage != "off":
@@ -346,17 +372,18 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
         report.leakage = lk
         (removed if q.leakage == "remove" else flagged).append(lk.leaked)
         if q.leakage == "remove" and len(lk.leaked):
-            _check_after(kept, lk.train, "the leakage audit removed copies of test rows")
+            _check_after(kept, lk.train, "the leakage audit removed copies of test rows", task=task)
             kept = lk.train
         if lk.test_leaks:
             report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.")
-    if q.label_noise != "off":
+    if q.label_noise != "off" and task.uses_label_audit:
         kept = _label_audit(cfg, kept, report, removed, flagged, progress, split="",
                             check=lambda before, after: _check_after(
                                 before, after, "the label audit dropped likely mislabelled rows"))
-    stats = Splits(train=kept, validation=kept.iloc[0:0], test=kept.iloc[0:0])
-    report.balance, warns = balance_report(stats)
-    report.warnings.extend(warns)
+    if hasattr(task, "classes"):
+        stats = Splits(train=kept, validation=kept.iloc[0:0], test=kept.iloc[0:0])
+        report.balance, warns = balance_report(stats)
+        report.warnings.extend(warns)
     report.removed, report.flagged = _concat(removed), _concat(flagged)
 
     cleaned = raw.iloc[kept.index.to_numpy()].copy()

@@ -112,3 +112,45 @@ def classification_report(y_true: Sequence[int], proba: np.ndarray, class_names:
     out["majority_baseline_accuracy"] = float((y == majority).mean())
     out["majority_class"] = str(class_names[majority])
     return out
+
+
+REGRESSION_KEYS = ("mse", "rmse", "mae", "r2", "spearman")
+
+
+def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
+    """MSE, RMSE, MAE, R² (scikit-learn) and Spearman's rank correlation (SciPy) of ``y_pred`` against ``y_true``.
+
+    Both have shape ``(n,)``, in the same units. Non-finite predictions give NaN for every value;
+    R² and Spearman are NaN when ``y_true`` (or, for Spearman, ``y_pred``) is constant.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    y, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if len(y) == 0 or not np.isfinite(p).all():
+        return dict.fromkeys(REGRESSION_KEYS, float("nan"))
+    mse = float(mean_squared_error(y, p))
+    constant = np.ptp(y) == 0
+    rho = float("nan") if constant or np.ptp(p) == 0 else float(spearmanr(y, p).statistic)
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(mean_absolute_error(y, p)),
+            "r2": float("nan") if constant else float(r2_score(y, p)), "spearman": rho}
+
+
+def regression_report(y_true: Sequence[float], y_pred: Sequence[float], *, train_mean: float) -> dict[str, Any]:
+    """The test report of a regression, in the targets' own units: the metrics of
+    :func:`regression_metrics`, and those of the baseline that always predicts the training mean
+    (``baseline_rmse``, ``baseline_mae``), the bar any model must clear. Non-finite predictions give
+    ``None`` values and ``invalid_reason``."""
+    y, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    out: dict[str, Any] = {"n": int(len(y))}
+    reason = invalid_reason(p.reshape(-1, 1)) if len(p) else ""
+    if reason:
+        out.update(dict.fromkeys(REGRESSION_KEYS))
+        out.update(baseline_rmse=None, baseline_mae=None, invalid_reason=reason)
+        return out
+    m = regression_metrics(y, p)
+    out.update({k: (None if v != v else v) for k, v in m.items()})
+    base = regression_metrics(y, np.full_like(y, float(train_mean)))
+    out["baseline_rmse"], out["baseline_mae"] = base["rmse"], base["mae"]
+    out["train_mean"] = float(train_mean)
+    return out

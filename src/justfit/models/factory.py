@@ -204,8 +204,11 @@ def build_tiny_random(path: str | Path, *, hidden_size: int = 32, layers: int = 
     return path
 
 
-def load_model(name: str | None, labels: list[Any], *, dropout: float | None = None) -> tuple[Any, Any, str]:
-    """Return ``(model, tokenizer, resolved_path_or_id)`` with a fresh head for ``labels``."""
+def load_model(name: str | None, labels: list[Any], *, dropout: float | None = None,
+               problem_type: str = "single_label_classification") -> tuple[Any, Any, str]:
+    """Return ``(model, tokenizer, resolved_path_or_id)`` with a fresh head of ``len(labels)`` outputs
+    named by ``labels`` (``id2label``). ``problem_type`` is transformers' (``single_label_classification``
+    or ``regression``: one output, as ``pipeline`` and ``AutoModelForSequenceClassification`` expect)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     source = check_text_model(name)
@@ -223,7 +226,7 @@ def load_model(name: str | None, labels: list[Any], *, dropout: float | None = N
             f"Could not load model '{source}' from {where} ({first[:200]}). Pass an existing folder with config.json "
             f"and tokenizer files, a reachable hub id, or a preset ({', '.join(PRESETS.names())})."
         ) from None
-    config.problem_type = "single_label_classification"
+    config.problem_type = problem_type
     if dropout is not None:
         set_dropout(config, dropout)
     try:
@@ -261,3 +264,8 @@ def set_dropout(config: Any, p: float) -> list[str]:
             "Leave model.dropout unset for this model."
         )
     return changed
+
+
+def plain_model(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (the model itself otherwise)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -148,3 +148,37 @@ def lr_find_plot(result: dict[str, Any]) -> str | None:
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
     return _svg(fig)
+
+
+def scatter(y_true: Any, y_pred: Any, *, limit: int = 2000) -> str | None:
+    """Predicted against true values (at most ``limit`` points), with the line of perfect predictions."""
+    import numpy as np
+
+    y, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    keep = np.isfinite(y) & np.isfinite(p)
+    y, p = y[keep][:limit], p[keep][:limit]
+    if not len(y):
+        return None
+    fig, ax = _figure(4.2, 4.0)
+    ax.scatter(y, p, s=8, alpha=0.5)
+    lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, label="perfect")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.legend(loc="upper left")
+    return _svg(fig)
+
+
+def histogram(values: Any, xlabel: str, *, bins: int = 30) -> str | None:
+    """A histogram of the finite ``values``."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    fig, ax = _figure(4.2, 3.0)
+    ax.hist(v, bins=bins)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("rows")
+    return _svg(fig)

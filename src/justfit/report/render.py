@@ -7,12 +7,12 @@ finished run, and the diagnosis is recomputed from the history when ``diagnosis.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from justfit.errors import RunDirError
+from justfit.report.html import escape, number, table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;
@@ -31,22 +31,7 @@ code,pre{background:#f4f6f8;border-radius:4px;padding:1px 4px}pre{padding:10px;o
 GOOD, WARN = {"good fit"}, {"not converged", "noisy labels"}
 
 
-def _e(v: Any) -> str:
-    return html.escape(str(v))
-
-
-def _num(v: Any, digits: int = 4) -> str:
-    return f"{v:.{digits}f}" if isinstance(v, float) else _e(v)
-
-
-def _table(rows: list[list[Any]], head: list[str]) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
-    for r in rows:
-        out.append("<tr>" + "".join(
-            f"<td class='num'>{_num(c)}</td>" if isinstance(c, int | float) else
-            "<td class='num'>&ndash;</td>" if c is None else f"<td>{_e(c)}</td>" for c in r)
-            + "</tr>")
-    return "".join(out) + "</table>"
+_e, _num, _table = escape, number, table
 
 
 def _read(run: Path, name: str) -> Any:
@@ -101,14 +86,18 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     klass = "good" if verdict in GOOD else "warn" if verdict in WARN else "bad"
     data = result.get("data", {})
     sizes = data.get("sizes", {})
+    from justfit.tasks import get_task
+
+    task = get_task(data.get("task") or "classification")  # runs written before tasks were named are classifiers
+    outputs = (f"{len(result.get('labels', []))} classes" if data.get("task", "classification") == "classification"
+               else task.name)
 
     parts = [f"<h1>justfit run: {_e(title)}</h1>",
              f"<div class='muted'>model {_e(data.get('model', ''))} · train {sizes.get('train')} · validation "
-             f"{sizes.get('validation')} · test {sizes.get('test')} rows · {len(result.get('labels', []))} classes · "
+             f"{sizes.get('validation')} · test {sizes.get('test')} rows · {_e(outputs)} · "
              f"{result.get('seconds', 0):.0f} s</div>",
              f"<div class='verdict {klass}'>verdict: {_e(verdict or 'not diagnosed')}</div>"]
-    summary = [[k, metrics[k]] for k in ("accuracy", "f1_macro", "f1_weighted", "log_loss",
-                                          "majority_baseline_accuracy") if k in metrics]
+    summary = [[k, metrics[k]] for k in task.headline if k in metrics]
     if metrics.get("invalid_reason"):
         summary.append(["no metrics", metrics["invalid_reason"]])
     parts.append(_table(summary + [["best epoch", result.get("best_epoch")], ["stop", result.get("stop_reason")]],
@@ -153,26 +142,23 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     parts.append("</div>")
 
     parts.append("<h2>Test set</h2><div class='grid'>")
-    cm = metrics.get("confusion_matrix") or {}
-    svg = plots.confusion(cm.get("matrix"), cm.get("labels", []))
-    if svg:
-        parts.append(f"<div><h3>confusion matrix</h3>{svg}</div>")
-    per_class = metrics.get("per_class", {})
-    if per_class:
-        rows = [[name + (" (absent)" if m.get("absent") else ""), m["precision"], m["recall"], m["f1"], m["support"]]
-                for name, m in per_class.items()]
-        absent = metrics.get("absent_classes") or []
-        note = (f"<p class='muted'>No test row of class(es) {_e(', '.join(absent))}: they have no recall and are not "
-                "counted in the macro averages.</p>" if absent else "")
-        parts.append("<div><h3>per class</h3>" + _table(rows, ["class", "precision", "recall", "F1", "support"])
-                     + note + "</div>")
-    parts.append("</div>")
+    pred = None
     if (run / "predictions.csv").is_file():
-        pred = pd.read_csv(run / "predictions.csv")
+        # Read back as written: labels and texts as strings (pandas would retype '007' or 'NA').
+        pred = pd.read_csv(run / "predictions.csv", dtype={"text": str, "label": str, "predicted": str},
+                           keep_default_na=False, na_values=[""])
+        if data.get("task", "classification") != "classification":
+            pred["label"] = pd.to_numeric(pred["label"], errors="coerce")
+            pred["predicted"] = pd.to_numeric(pred["predicted"], errors="coerce")
+    parts.extend(task.report_sections(metrics, pred))
+    parts.append("</div>")
+    if pred is not None and len(pred):
         worst = pred.sort_values("loss", ascending=False).head(15)
+        extra = [c for c in ("confidence", "residual") if c in pred.columns]
         parts.append("<h3>highest-loss test examples</h3>" + _table(
-            [[r["row"], str(r["text"])[:300], r["label"], r["predicted"], float(r["confidence"]), float(r["loss"])]
-             for _, r in worst.iterrows()], ["row", "text", "true", "predicted", "confidence", "loss"]))
+            [[r["row"], str(r["text"])[:300], r["label"], r["predicted"], *(float(r[c]) for c in extra),
+              float(r["loss"])] for _, r in worst.iterrows()],
+            ["row", "text", "true", "predicted", *extra, "loss"]))
 
     if data_report:
         parts.append("<h2>Data stage</h2>")

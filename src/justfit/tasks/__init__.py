@@ -1,6 +1,16 @@
-"""Tasks turn raw examples into batches and batches into ``{"loss", "logits"}``."""
+"""Tasks: the seam between the data and the loop (see ``tasks.base``). Importing this package
+registers the built-in tasks in ``TASKS``."""
 
-from justfit.tasks.base import EncodedDataset, Task
-from justfit.tasks.text import TextClassificationTask
+from justfit.tasks import classification as _classification  # noqa: F401  (registers "classification")
+from justfit.tasks import regression as _regression  # noqa: F401  (registers "regression")
+from justfit.tasks.base import TASKS, EncodedDataset, StepTask, Task, TaskKind, get_task, infer_task
+from justfit.tasks.text import TextClassificationTask, TextRegressionTask
 
-__all__ = ["EncodedDataset", "Task", "TextClassificationTask"]
+
+def list_tasks() -> dict[str, str]:
+    """Names and one-line descriptions of the registered tasks."""
+    return TASKS.describe()
+
+
+__all__ = ["TASKS", "list_tasks", "EncodedDataset", "StepTask", "Task", "TaskKind", "TextClassificationTask",
+           "TextRegressionTask", "get_task", "infer_task"]

@@ -87,6 +87,12 @@ class FrozenFeatureTask:
     def __init__(self, text_task: TextClassificationTask, features: FeatureRows | np.ndarray) -> None:
         self.text_task = text_task
         self.features = features if isinstance(features, FeatureRows) else FeatureRows(features)
+        # The loss and the metrics are the text task's (classification or regression).
+        self.metric_directions = text_task.metric_directions
+        self.max_length = text_task.max_length
+
+    def epoch_metrics(self, targets: Sequence[Any], logits: np.ndarray) -> dict[str, float]:
+        return self.text_task.epoch_metrics(targets, logits)
 
     def encode(self, rows: Sequence[int], labels: Sequence[int] | None = None,
                weights: Sequence[float] | None = None, lengths: Sequence[int] | None = None) -> EncodedDataset:
@@ -97,7 +103,7 @@ class FrozenFeatureTask:
         rows = np.fromiter((it["row"] for it in items), dtype=np.int64, count=len(items))
         out = {"hidden": torch.from_numpy(self.features.take(rows, FIRST))[:, None, :]}
         if "labels" in items[0]:
-            out["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+            out["labels"] = torch.tensor([it["labels"] for it in items], dtype=self.text_task.label_dtype)
         if "weights" in items[0]:
             out["weights"] = torch.tensor([it["weights"] for it in items], dtype=torch.float32)
         return out

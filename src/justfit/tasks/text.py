@@ -1,4 +1,11 @@
-"""Text classification: tokenize once, pad per batch, cross-entropy on the logits."""
+"""Text inputs: tokenize once, pad per batch; the loss and epoch metrics of the task on top.
+
+``TextClassificationTask`` (cross-entropy over ``num_labels`` logits) and ``TextRegressionTask``
+(mean squared error or Huber on one output, on standardised targets) are the batch-level part
+of a task (:mod:`justfit.tasks.base`): what the training loop, the learning-rate finder and
+prediction call. Everything about labels, test metrics, analysis and the report lives in the
+task itself (``tasks/classification.py``, ``tasks/regression.py``).
+"""
 
 from __future__ import annotations
 
@@ -62,6 +69,12 @@ class TextClassificationTask:
     (:func:`effective_max_length`); ``max_length_reason`` says which limit bound it.
     """
 
+    label_dtype = torch.long
+    # Epoch metrics and whether higher ("max") or lower ("min") is better; early stopping's monitor is
+    # validated against these names (prefixed val_/train_).
+    metric_directions = {"loss": "min", "accuracy": "max", "precision": "max", "recall": "max", "f1": "max",
+                         "f1_weighted": "max"}
+
     def __init__(self, tokenizer: Any, max_length: int = 256, class_weights: Sequence[float] | None = None,
                  model_config: Any = None) -> None:
         self.tokenizer = tokenizer
@@ -88,7 +101,7 @@ class TextClassificationTask:
         batch = self.tokenizer.pad(items, padding=True, return_tensors="pt")
         out = dict(batch)
         if labels is not None:
-            out["labels"] = torch.tensor(labels, dtype=torch.long)
+            out["labels"] = torch.tensor(labels, dtype=self.label_dtype)
         if weights is not None:
             out["weights"] = torch.tensor(weights, dtype=torch.float32)
         return out
@@ -120,3 +133,97 @@ class TextClassificationTask:
             # all of them (training.step.StepAccumulator).
             out["loss_weight"] = denominator.detach()
         return out
+
+    def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
+        """Validation/training-probe metrics from ``logits`` of shape ``(n, num_labels)`` (names as in
+        ``metric_directions``)."""
+        from justfit.evaluation.metrics import epoch_metrics
+        from justfit.evaluation.predict import softmax
+
+        return epoch_metrics(targets, softmax(logits))
+
+
+class TextRegressionTask(TextClassificationTask):
+    """Text in, one real number out: MSE (or Huber) on targets standardised on the training split.
+
+    Targets reach this task already standardised (``(y - mean) / std``, fitted by
+    ``tasks.regression.RegressionTask`` on the training split), so the loss is in units of the
+    training targets' standard deviation and the default learning rates behave as for
+    classification. Row weights multiply each row's loss, as for classification.
+    """
+
+    label_dtype = torch.float32
+    metric_directions = {"loss": "min", "rmse": "min", "mae": "min", "r2": "max", "spearman": "max"}
+
+    def __init__(self, tokenizer: Any, max_length: int = 256, *, loss: str = "mse", huber_delta: float = 1.0,
+                 model_config: Any = None) -> None:
+        super().__init__(tokenizer, max_length, model_config=model_config)
+        if loss not in ("mse", "huber"):
+            from justfit.errors import ConfigError
+
+            raise ConfigError(f"Unknown regression loss '{loss}': use mse or huber.")
+        self.loss, self.huber_delta = loss, huber_delta
+
+    def outputs(self, logits: torch.Tensor, batch: dict[str, torch.Tensor],
+                class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{"logits"}`` of shape ``(batch, 1)``; with targets, ``"loss"`` (mean over the batch) and ``"loss_weight"``."""
+        out = {"logits": logits}
+        if "labels" in batch:
+            pred = logits.float().reshape(-1)
+            target = batch["labels"].float().reshape(-1)
+            if self.loss == "huber":
+                losses = F.huber_loss(pred, target, delta=self.huber_delta, reduction="none")
+            else:
+                losses = F.mse_loss(pred, target, reduction="none")
+            if "weights" in batch:
+                losses = losses * batch["weights"]
+            n = torch.tensor(float(len(losses)), device=losses.device)
+            out["loss"] = losses.sum() / n.clamp(min=1.0)
+            out["loss_weight"] = n
+        return out
+
+    def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
+        """Metrics on the standardised scale: ``loss`` (MSE), RMSE, MAE, R², Spearman's rho."""
+        import numpy as np
+
+        from justfit.evaluation.metrics import regression_metrics
+
+        pred = np.asarray(logits, dtype=np.float64).reshape(-1)
+        y = np.asarray(targets, dtype=np.float64)
+        m = regression_metrics(y, pred)
+        return {"loss": m["mse"], **{k: m[k] for k in ("rmse", "mae", "r2", "spearman")}}
+
+
+class AugmentedTexts(EncodedDataset):
+    """The training split, augmented on the fly: item ``i`` of epoch ``e`` is ``augment(text_i, seed, e, i)``,
+    tokenised when the loader asks for it (in its workers, when it has them).
+
+    Deterministic under the seed: the same (seed, epoch, row) gives the same text. Lengths (which drive
+    length-grouped batching) are those of the original texts. ``subset`` (the training-metrics probe)
+    returns the original, unaugmented rows: augmentation is for the optimisation steps only, never for
+    evaluation. The trainer calls ``set_epoch`` before each epoch.
+    """
+
+    def __init__(self, step: TextClassificationTask, texts: Sequence[str], labels: Sequence[Any],
+                 weights: Sequence[float] | None, augment: Any, seed: int) -> None:
+        plain = step.encode(texts, labels, weights)
+        super().__init__(plain.features, plain.labels, plain.weights, plain.lengths)
+        self.texts = [str(t) for t in texts]
+        self.step, self.augment, self.seed, self.epoch = step, augment, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        text = self.augment(self.texts[i], seed=self.seed, epoch=self.epoch, index=int(i))
+        enc = self.step.tokenizer(text, truncation=True, max_length=self.step.max_length, padding=False)
+        item = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        if self.labels is not None:
+            item["labels"] = self.labels[i]
+        if self.weights is not None:
+            item["weights"] = self.weights[i]
+        return item
+
+    def subset(self, idx: Sequence[int]) -> EncodedDataset:
+        return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else
+                              [self.labels[i] for i in idx], lengths=[self.lengths[i] for i in idx])

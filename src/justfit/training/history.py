@@ -9,15 +9,21 @@ from typing import Any
 
 from justfit._files import atomic_write_text
 
-EVAL_METRICS = ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted")
+# The classification task's epoch metrics: what a Trainer without a task records.
+EVAL_METRICS = {"loss": "min", "accuracy": "max", "precision": "max", "recall": "max", "f1": "max",
+                "f1_weighted": "max"}
 
 
-def available_metrics(train_eval: bool = True) -> list[str]:
-    """Names an epoch record will hold, known before training starts (for early-stopping checks)."""
-    names = ["train_loss"] + [f"val_{m}" for m in EVAL_METRICS]
+def available_metrics(train_eval: bool = True, directions: dict[str, str] | None = None) -> dict[str, str]:
+    """The names an epoch record will hold, known before training starts, each with ``"min"`` or
+    ``"max"`` (which way is better), for early stopping's checks. ``directions`` are the task's epoch
+    metrics (``task.metric_directions``), recorded as ``val_<name>`` and, with ``train_eval``,
+    ``train_<name>`` (``train_eval_loss`` for the loss)."""
+    directions = dict(directions or EVAL_METRICS)
+    names = {"train_loss": "min"} | {f"val_{m}": d for m, d in directions.items()}
     if train_eval:
-        names += [f"train_{m}" for m in EVAL_METRICS if m != "loss"] + ["train_eval_loss"]
-    return names + ["lr"]
+        names |= {f"train_{m}": d for m, d in directions.items() if m != "loss"} | {"train_eval_loss": "min"}
+    return names | {"lr": "max"}
 
 
 class History:

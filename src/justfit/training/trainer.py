@@ -26,8 +26,7 @@ import torch
 
 from justfit.config import TrainingConfig
 from justfit.errors import ConfigError
-from justfit.evaluation.metrics import epoch_metrics
-from justfit.evaluation.predict import predict_logits, softmax
+from justfit.evaluation.predict import predict_logits
 from justfit.tasks.base import EncodedDataset
 from justfit.training.callbacks.base import Callback, agree
 from justfit.training.history import History, available_metrics
@@ -63,8 +62,9 @@ class Trainer:
         self.global_step = 0
         self.sampler: BatchSampler | None = None
 
-    def metric_names(self) -> list[str]:
-        return available_metrics(self.cfg.train_eval_samples > 0)
+    def metric_names(self) -> dict[str, str]:
+        """What an epoch record will hold, each name with its better direction (from the task)."""
+        return available_metrics(self.cfg.train_eval_samples > 0, getattr(self.task, "metric_directions", None))
 
     def check(self) -> None:
         """Validate settings against what will be recorded, before any work is done."""
@@ -145,6 +145,8 @@ class Trainer:
             self.epoch = epoch
             t0 = time.perf_counter()
             sampler.set_epoch(epoch)
+            if hasattr(train, "set_epoch"):  # a training set augmented on the fly draws new variants
+                train.set_epoch(epoch)
             for cb in self.callbacks:
                 cb.on_epoch_begin(self, epoch, len(loader))
             set_train_mode(wrapped)
@@ -211,7 +213,7 @@ class Trainer:
     def evaluate(self, dataset: EncodedDataset) -> dict[str, float]:
         logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
                                 bf16=self.bf16, device=self.accelerator.device)
-        return epoch_metrics(dataset.labels, softmax(logits))
+        return self.task.epoch_metrics(dataset.labels, logits)
 
 
 def set_train_mode(model: torch.nn.Module) -> None:

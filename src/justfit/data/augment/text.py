@@ -99,7 +99,8 @@ def _count(strength: float, n: int) -> int:
 def _split_core(word: str) -> tuple[str, str, str]:
     """``'(good!)'`` -> ``('(', 'good', '!)')``."""
     m = _CORE_RE.match(word)
-    assert m is not None  # the pattern matches every string
+    if m is None:  # the pattern matches every string; kept whole if it ever did not
+        return "", word, ""
     return m.group(1), m.group(2), m.group(3)
 
 

@@ -28,6 +28,7 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", mode: Literal["auto", "min", "max"] = "auto",
                  patience: int = 2, min_delta: float = 0.0, stop: bool = True, restore_best: bool = True) -> None:
         self.monitor = monitor
+        self._auto_mode = mode == "auto"  # resolved from the task's directions in check()
         self.mode = ("min" if "loss" in monitor else "max") if mode == "auto" else mode
         self.patience = patience
         self.min_delta = abs(min_delta)
@@ -44,12 +45,16 @@ class EarlyStopping(Callback):
         self.reason = ""
         self._best_state: dict[str, Any] | None = None
 
-    def check(self, metric_names: list[str]) -> None:
+    def check(self, metric_names: Any) -> None:
+        """Refuse a monitor training does not record. ``metric_names`` maps each recorded name to its
+        better direction (``"min"``/``"max"``): with ``mode="auto"`` the monitor's direction is the task's."""
         if self.monitor not in metric_names:
             raise ConfigError(
                 f"Early stopping monitors '{self.monitor}', which training does not record. "
-                f"Available: {', '.join(metric_names)}.{did_you_mean(self.monitor, metric_names)}"
+                f"Available: {', '.join(metric_names)}.{did_you_mean(self.monitor, list(metric_names))}"
             )
+        if self._auto_mode and isinstance(metric_names, dict):
+            self.mode = metric_names[self.monitor]
 
     def improved(self, value: float) -> bool:
         if value is None or (isinstance(value, float) and math.isnan(value)):
