@@ -103,11 +103,13 @@ class Finetuner:
 
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None,
-            sample_weight: Sequence[float] | None = None) -> Finetuner:
+            sample_weight: Sequence[float] | None = None, normalized_text: bool = False) -> Finetuner:
         """Fine-tune on ``X`` (texts, a text/label DataFrame, or a data file) with labels ``y``.
 
         Without ``X_val`` a stratified validation split is cut from ``X`` (``data.val_size``).
         ``sample_weight`` (one non-negative weight per row of ``X``) weights each row's loss.
+        ``normalized_text``: the texts were normalised by the data stage (``data.cleaning.normalize_text``),
+        so ``predict`` normalises new texts the same way (and the saved model says so).
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline.
         """
@@ -119,6 +121,7 @@ class Finetuner:
         from justfit.training import EarlyStopping, ProgressBar, Trainer
 
         t0 = time.perf_counter()
+        self.normalize_text_ = bool(normalized_text)
         cfg, train, val = self._frames(X, y, X_val, y_val, sample_weight)
         es = cfg.early_stopping
         callbacks = [ProgressBar()] if self.progress else []

@@ -81,25 +81,22 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         sizes = splits.sizes()
         from justfit.tasks import get_task
 
-        counts = get_task(cfg.task).class_counts(splits.train["label"])
-        if cfg.task == "classification":
-            values = list(counts.values())
-            what = f"{len(counts)} classes (largest/smallest in train: {max(values)}/{min(values)})"
-        else:
-            what = "targets in train: " + ", ".join(f"{k} {v:.4g}" for k, v in counts.items())
+        what = get_task(cfg.task).describe(splits.train["label"])
         Console(stderr=True).print(
             f"data ({cfg.task}): text column '{columns.text}', label column '{columns.label}'; "
             f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; {what}"
         )
+
+    round_data: dict[int, tuple[Any, Any]] = {}  # each round's splits and data report, by its estimator
 
     def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
         sp, rep = splits, report
         if c.quality != cfg.quality:  # a remedy changed the data stage: run it again (the test split stays)
             sp, rep, _ = prepare_data(c, progress=False)
         e = Finetuner(config=c, progress=progress)
-        e.fit(sp.train, X_val=sp.validation, sample_weight=sample_weights_for(rep, sp.train))
-        e.normalize_text_ = c.quality.enabled and "normalize" in c.quality.rules
-        e._round_data = (sp, rep)
+        e.fit(sp.train, X_val=sp.validation, sample_weight=sample_weights_for(rep, sp.train),
+              normalized_text=c.quality.enabled and "normalize" in c.quality.rules)
+        round_data[id(e)] = (sp, rep)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
                "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}
         return e, e.history_.records, ctx
@@ -114,7 +111,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
             log = Console(stderr=True).print
         est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log)
-        splits, report = est._round_data
+        splits, report = round_data[id(est)]
     else:
         est = fit_round(cfg)[0]
     test_logits = est.decision_logits(splits.test["text"].tolist())

@@ -87,19 +87,14 @@ def _print(est, texts: list[str]) -> None:
 
     from justfit.cli._common import console
 
+    cols = est.task_.output_columns(est.decision_logits(texts))
+    shown = [c for c in ("predicted", "confidence") if c in cols]  # what the task predicts, and how sure
     t = Table(show_header=True)
     t.add_column("text")
-    if not hasattr(est, "classes_"):  # a regression: one number per text
-        t.add_column("predicted", justify="right")
-        for s, v in zip(texts, est.predict(texts), strict=True):
-            t.add_row(s[:80], f"{v:.4g}")
-        console.print(t)
-        return
-    proba = est.predict_proba(texts)
-    t.add_column("label")
-    t.add_column("score", justify="right")
-    for s, p in zip(texts, proba, strict=True):
-        t.add_row(s[:80], str(est.classes_[int(p.argmax())]), f"{p.max():.4f}")
+    for c in shown:
+        t.add_column(c, justify="left" if c == "predicted" else "right")
+    for i, s in enumerate(texts):
+        t.add_row(s[:80], *(f"{cols[c][i]:.4g}" if isinstance(cols[c][i], float) else str(cols[c][i]) for c in shown))
     console.print(t)
 
 
@@ -110,21 +105,14 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
 
     kind = _FORMATS[output.suffix.lower()]
     texts = frame[text_col].fillna("").astype(str).tolist()
-    classes = getattr(est, "classes_", None)  # None: a regression, which predicts one number per text
-    new_cols = ["predicted"] + (["confidence"] + [f"p_{c}" for c in classes] if classes is not None else [])
+    new_cols = list(est.task_.output_columns(est.decision_logits(texts[:1])))
     clash = [c for c in new_cols if c in map(str, frame.columns)]
     if clash:
         raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
                         "Rename or drop them first.")
     out = frame.copy()
-    if classes is None:
-        out["predicted"] = est.predict(texts)
-    else:
-        proba = est.predict_proba(texts)
-        out["predicted"] = [classes[int(i)] for i in proba.argmax(1)]
-        out["confidence"] = proba.max(1)
-        for i, c in enumerate(classes):
-            out[f"p_{c}"] = proba[:, i]
+    for name, values in est.task_.output_columns(est.decision_logits(texts)).items():
+        out[name] = values
     if kind == "parquet":
         atomic_write(output, lambda tmp: out.to_parquet(tmp, index=False))
     elif kind in ("csv", "tsv"):

@@ -63,7 +63,6 @@ def _lr_find_section(lr_find: dict[str, Any], svg: str | None) -> str:
 def render_report(run_dir: str | Path, output: str | Path | None = None, *, name: str | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
     the page (default: the folder's name)."""
-    import pandas as pd
 
     from justfit._files import atomic_write_text
     from justfit.diagnosis import diagnose_run
@@ -89,8 +88,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     from justfit.tasks import get_task
 
     task = get_task(data.get("task") or "classification")  # runs written before tasks were named are classifiers
-    outputs = (f"{len(result.get('labels', []))} classes" if data.get("task", "classification") == "classification"
-               else task.name)
+    outputs = f"{task.name}, {len(result.get('labels', []))} output(s)"
 
     parts = [f"<h1>justfit run: {_e(title)}</h1>",
              f"<div class='muted'>model {_e(data.get('model', ''))} · train {sizes.get('train')} · validation "
@@ -145,11 +143,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     pred = None
     if (run / "predictions.csv").is_file():
         # Read back as written: labels and texts as strings (pandas would retype '007' or 'NA').
-        pred = pd.read_csv(run / "predictions.csv", dtype={"text": str, "label": str, "predicted": str},
-                           keep_default_na=False, na_values=[""])
-        if data.get("task", "classification") != "classification":
-            pred["label"] = pd.to_numeric(pred["label"], errors="coerce")
-            pred["predicted"] = pd.to_numeric(pred["predicted"], errors="coerce")
+        pred = task.read_analysis(run / "predictions.csv")
     parts.extend(task.report_sections(metrics, pred))
     parts.append("</div>")
     if pred is not None and len(pred):

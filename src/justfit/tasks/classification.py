@@ -156,6 +156,23 @@ class ClassificationTask:
         return {"metrics": {"majority_baseline_accuracy": float(shares.max()) if len(shares) else None},
                 "n_classes": len(self.classes)}
 
+    def read_analysis(self, path: Any) -> pd.DataFrame:
+        """``predictions.csv`` read back as written: labels and texts as strings ('007' and 'NA' stay)."""
+        return pd.read_csv(path, dtype={"text": str, "label": str, "predicted": str}, keep_default_na=False,
+                           na_values=[""])
+
+    def describe(self, labels: pd.Series) -> str:
+        """One phrase about the training labels, for the run's output."""
+        counts = pd.Series(list(labels), dtype=object).value_counts()
+        return f"{len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"
+
+    def output_columns(self, logits: np.ndarray) -> dict[str, Any]:
+        """What ``justfit predict`` adds per row: ``predicted``, ``confidence`` and ``p_<class>``."""
+        proba = self.transform(logits)
+        out: dict[str, Any] = {"predicted": self.predict(logits), "confidence": proba.max(1) if len(proba) else proba}
+        out.update({f"p_{c}": proba[:, i] for i, c in enumerate(self.classes)})
+        return out
+
     def class_counts(self, labels: pd.Series) -> dict[str, int]:
         return {str(k): int(v) for k, v in pd.Series(list(labels), dtype=object).value_counts().items()}
 

@@ -129,6 +129,19 @@ class RegressionTask:
         """No class baseline: the diagnosis uses the loss-based rules only."""
         return {"metrics": {}, "n_classes": None}
 
+    def read_analysis(self, path: Any) -> pd.DataFrame:
+        """``predictions.csv`` read back: texts as strings, targets and predictions as numbers."""
+        return pd.read_csv(path, dtype={"text": str}, keep_default_na=False, na_values=[""])
+
+    def describe(self, labels: pd.Series) -> str:
+        """One phrase about the training targets, for the run's output."""
+        c = self.class_counts(labels)
+        return "targets " + ", ".join(f"{k} {v:.4g}" for k, v in c.items())
+
+    def output_columns(self, logits: np.ndarray) -> dict[str, Any]:
+        """What ``justfit predict`` adds per row: the ``predicted`` value."""
+        return {"predicted": self.predict(logits)}
+
     def class_counts(self, labels: pd.Series) -> dict[str, float]:
         """Summary of the targets of a split (in place of class counts)."""
         y = as_numbers(labels) if len(labels) else np.zeros(0)

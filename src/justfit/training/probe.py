@@ -39,6 +39,7 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
 
     from justfit.errors import ConfigError
     from justfit.training.optim import build_optimizer
+    from justfit.training.step import StepAccumulator
 
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"The sanity probe needs at least 1 step and a batch of at least 1. Got steps={steps}, "
@@ -54,17 +55,15 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
                                    "bottom:K or backbone")
     torch.manual_seed(seed)
     optimizer = build_optimizer(probe, training)
+    # The run's own optimisation step (loss scaling, L1, clipping), one micro-batch per step.
+    acc = StepAccumulator(probe, task, l1=float(getattr(training, "l1", 0.0) or 0.0))
     losses = []
     for _ in range(steps):
-        loss = task.forward(probe, batch)["loss"]
-        losses.append(float(loss.detach()))
+        loss, _rows = acc.add(batch)
+        losses.append(float(loss))
         if not math.isfinite(losses[-1]):
             break
-        loss.backward()
-        if training.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(probe.parameters(), training.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        acc.finish(optimizer, max_grad_norm=training.max_grad_norm)
     first, last = losses[0], float(np.mean(losses[-5:]))
     if not math.isfinite(last):
         reason = (f"the loss became {losses[-1]} after {len(losses)} steps on one batch: the learning rate "
@@ -84,19 +83,18 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
 def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: bool = False) -> SanityResult:
     """Load the data and model of ``cfg`` (a ``JustfitConfig``) and run ``overfit_one_batch``."""
     from justfit.data.io import load_data
-    from justfit.models import apply_freeze, load_model
-    from justfit.tasks import TextClassificationTask
+    from justfit.data.splitting import stratified_sample
+    from justfit.models import apply_freeze
+    from justfit.tasks import get_task, infer_task
 
     loaded = load_data(cfg.data)
     frame = (loaded.get("all") or loaded["train"]).frame
-    from justfit.data.splitting import check_labels, stratified_sample
-
-    check_labels(frame)
+    kind = get_task(cfg.task or infer_task(frame["label"])[0])
+    kind.check_targets(frame)
     frame = stratified_sample(frame, max(batch_size * 4, 64), cfg.data.seed)
-    classes = sorted(frame["label"].unique().tolist(), key=lambda v: (isinstance(v, str), v))
-    model, tokenizer, _ = load_model(cfg.model.name, classes, dropout=cfg.model.dropout)
+    kind.fit(frame["label"])
+    targets = kind.encode_targets(frame["label"])
+    model, _, _, task = kind.build(cfg, targets)
     apply_freeze(model, cfg.model.freeze)
-    task = TextClassificationTask(tokenizer, cfg.data.max_length, model_config=model.config)
-    codes = {c: i for i, c in enumerate(classes)}
-    ds = task.encode(frame["text"].tolist(), [codes[v] for v in frame["label"]])
+    ds = task.encode(frame["text"].tolist(), targets)
     return overfit_one_batch(model, task, ds, cfg.training, steps=steps, batch_size=batch_size, seed=cfg.training.seed)
