@@ -220,6 +220,10 @@ class Finetuner:
         # A bad monitor or recipe fails here, before any model is loaded.
         Trainer(task.step_class, cfg.training, [EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta)]).check()
         check_recipe(cfg)
+        from justfit.training.optim import OPTIMIZERS, SCHEDULERS
+
+        OPTIMIZERS.get(cfg.training.optimizer)
+        SCHEDULERS.get(cfg.training.scheduler)
         task.check_targets(train)
         self.task_ = task
         if sample_weight is not None:
@@ -499,8 +503,17 @@ class Finetuner:
                                   "justfit, or load it with peft.")
             model = load_adapter_model(path, base, meta["labels"])
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(path)
+            except Exception as exc:  # damaged or missing weights: one line, not a traceback
+                from justfit.models.factory import weights_error
+
+                raise weights_error(exc, str(path)) from None
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"'{path}' holds a model but no usable tokenizer ({str(exc).splitlines()[0][:150]}). "
+                              "Save the tokenizer beside it (tokenizer.save_pretrained).") from None
         cfg = JustfitConfig.from_dict(meta.get("config", {}))
         # Models saved before tasks were named by kind say "text-classification"; a plain checkpoint says
         # what it is through its problem_type.

@@ -229,13 +229,18 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
 
 
 def check_monitor(cfg: JustfitConfig) -> None:
-    """Refuse an early-stopping monitor the run will not record, before any work: against the task's
+    """Refuse an unknown optimizer or scheduler, and an early-stopping monitor the run will not record,
+    before any work: the monitor against the task's
     metrics when ``cfg.task`` is set, else against those of every registered task (the task is
     inferred from the labels later, and checked exactly then)."""
     from justfit.errors import ConfigError
     from justfit.tasks import TASKS, get_task
     from justfit.training import EarlyStopping, Trainer
+    from justfit.training.optim import OPTIMIZERS, SCHEDULERS
 
+    # Registered names, checked before any data is read or model loaded.
+    OPTIMIZERS.get(cfg.training.optimizer)
+    SCHEDULERS.get(cfg.training.scheduler)
     names = [cfg.task] if cfg.task else TASKS.names()
     errors = []
     for name in names:

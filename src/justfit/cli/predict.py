@@ -87,7 +87,7 @@ def _print(est, texts: list[str]) -> None:
 
     from justfit.cli._common import console
 
-    cols = est.task_.output_columns(est.decision_logits(texts))
+    cols = est.task_.output_columns(_finite(est.decision_logits(texts)))
     shown = [c for c in ("predicted", "confidence") if c in cols]  # what the task predicts, and how sure
     t = Table(show_header=True)
     t.add_column("text")
@@ -111,7 +111,7 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
         raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
                         "Rename or drop them first.")
     out = frame.copy()
-    for name, values in est.task_.output_columns(est.decision_logits(texts)).items():
+    for name, values in est.task_.output_columns(_finite(est.decision_logits(texts))).items():
         out[name] = values
     if kind == "parquet":
         atomic_write(output, lambda tmp: out.to_parquet(tmp, index=False))
@@ -120,3 +120,17 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     else:
         atomic_write_text(output, out.to_json(orient="records", lines=True, force_ascii=False))
     console.print(f"wrote {len(out)} predictions to {output}")
+
+
+def _finite(logits):
+    """The model's outputs, refused when they are not finite (a model that diverged in training predicts
+    nothing meaningful)."""
+    import numpy as np
+
+    from justfit.errors import ModelError
+
+    bad = ~np.isfinite(logits).all(axis=1) if len(logits) else np.zeros(0, dtype=bool)
+    if bad.any():
+        raise ModelError(f"The model's outputs are not finite (NaN or inf) for {int(bad.sum())} of {len(logits)} "
+                         "texts: it diverged in training. Retrain it (its run's diagnosis has the remedies).")
+    return logits

@@ -95,8 +95,50 @@ def decode(raw: bytes, name: str, encoding: str | None = None) -> tuple[str, str
         try:
             return raw.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            pass
+            mixed = _mostly_utf8(raw, name)
+            if mixed is not None:
+                return mixed
     return _detect(raw, name)
+
+
+MIXED_SHARE = 0.05  # at most this share of lines may be in another encoding for a file to count as UTF-8
+
+
+def _mostly_utf8(raw: bytes, name: str) -> tuple[str, str] | None:
+    """A UTF-8 file with a few lines pasted in from a Windows-1252 source (one export appended to
+    another): the UTF-8 lines as they are, the others as cp1252 (Latin-1 where cp1252 has no
+    character), and a ``DataQualityWarning`` naming them. ``None`` when the file is not mostly UTF-8:
+    more than ``MIXED_SHARE`` of its lines fail, or none of the lines that decode holds a multi-byte
+    character (nothing then says UTF-8 rather than a single-byte code page)."""
+    import warnings
+
+    from justfit.errors import DataQualityWarning
+
+    lines = raw.split(b"\n")
+    out, bad, multibyte = [], [], False
+    for i, line in enumerate(lines, start=1):
+        try:
+            text = line.decode("utf-8")
+            multibyte = multibyte or any(b >= 0x80 for b in line)
+        except UnicodeDecodeError:
+            bad.append(i)
+            try:
+                text = line.decode("cp1252")
+            except UnicodeDecodeError:
+                text = line.decode("latin-1")
+        out.append(text)
+    if not multibyte:
+        return None
+    if len(bad) > max(1, MIXED_SHARE * len(lines)):
+        # Valid UTF-8 multi-byte characters on some lines, invalid bytes on many others: two encodings in one
+        # file, which no single data.encoding reads.
+        raise DataError(f"'{name}' mixes UTF-8 with another encoding: {len(bad)} of {len(lines)} lines are not valid "
+                        f"UTF-8 (first: line {bad[0]}) while others hold UTF-8 characters. Re-save the file as UTF-8 "
+                        "from its source, or fix those lines.")
+    shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    warnings.warn(f"'{name}' is UTF-8 except {len(bad)} line(s) ({shown}), which are not valid UTF-8 and were read as "
+                  "Windows-1252; check those rows, or set data.encoding.", DataQualityWarning, stacklevel=4)
+    return "\n".join(out), "utf-8 (with cp1252 lines)"
 
 
 def _detect(raw: bytes, name: str) -> tuple[str, str]:

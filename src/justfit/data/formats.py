@@ -109,6 +109,22 @@ def read_file(p: Path, encoding: str | None = None) -> RawTable:
     return _read_text(p.read_bytes(), p.name, kind, encoding)
 
 
+def read_text_file(p: Path, encoding: str | None = None) -> str:
+    """The decoded text of ``p`` (a log, a JSON or CSV file read as text): byte-order marks, UTF-8 or the
+    detected encoding (:mod:`justfit.data.encoding`), compressed files opened. Raises ``DataError`` (one
+    line) for files that are not text (an archive, a PDF, a workbook, binary data)."""
+    from justfit.data.encoding import decode
+
+    raw = p.read_bytes()
+    magic = sniff_magic(raw[:8])
+    if magic in ("gzip", "bz2", "xz", "zstd", "zip"):
+        raw, _ = _decompress(p, magic)
+        magic = sniff_magic(raw[:8])
+    if magic == "parquet" or magic in _NOT_TABLES or magic in ("zip", "gzip", "bz2", "xz", "zstd"):
+        _refuse(p.name, magic, None)
+    return decode(raw, p.name, encoding)[0]
+
+
 def _refuse(name: str, magic: str, kind: str | None, inside: str | None = None) -> None:
     what = _NOT_TABLES.get(magic, f"{magic}-compressed")
     as_what = {"csv": "CSV", "tsv": "TSV", "json": "JSON", "jsonl": "JSON Lines", "parquet": "Parquet"}.get(kind or "")
@@ -316,7 +332,21 @@ def json_to_frame(obj: object, name: str) -> pd.DataFrame:
     if len(row_lists) > 1:
         raise DataError(f"'{name}' holds several lists of rows (keys {', '.join(map(str, row_lists[:8]))}): save "
                         "each as its own file and pass them as --train/--validation/--test.")
-    if keys and all(isinstance(v, dict) for v in obj.values()):  # pandas orient="columns" (to_json's default)
+    nested = [(k, k2) for k, v in obj.items() if isinstance(v, dict) for k2, v2 in v.items()
+              if isinstance(v2, list) and v2 and all(isinstance(x, dict) for x in v2)]
+    if len(nested) == 1:  # {"meta": ..., "results": {"items": [...]}}
+        k, k2 = nested[0]
+        return json_to_frame(obj[k][k2], name)
+    if keys and all(isinstance(v, dict) for v in obj.values()):
+        inner = [set(v) for v in obj.values()]
+        same = all(k == inner[0] for k in inner)
+        from justfit.data.io import LABEL_CANDIDATES, TEXT_CANDIDATES
+
+        named = {str(k).lower() for k in inner[0]} & (set(TEXT_CANDIDATES) | set(LABEL_CANDIDATES))
+        if same and inner[0] and (named or len(obj) > len(inner[0])):
+            # One object per row, keyed by a row id (pandas orient="index", an "id -> record" export).
+            return pd.DataFrame(list(obj.values()), dtype=object)
+        # One object per column, keyed by row (pandas orient="columns", to_json's default).
         frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in obj.items()}, dtype=object)
         return frame.reset_index(drop=True)
     if keys and all(isinstance(v, list) for v in obj.values()) and len({len(v) for v in obj.values()}) == 1:

@@ -334,6 +334,10 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
         raise DataError(f"Cannot write '{out.name}': name the output .csv, .tsv, .jsonl or .parquet.")
     paths = clean_outputs(out)
     existing = [str(p) for p in paths if p.exists()]
+    source = Path(str(cfg.data.path)) if cfg.data.path else None
+    if source is not None and source.exists() and any(p.resolve() == source.resolve() for p in paths if p.exists()):
+        raise RunDirError(f"--output '{out}' would overwrite the data being cleaned ('{cfg.data.path}'); justfit does not "
+                          "overwrite your data. Choose another --output.")
     if existing and not force:
         raise RunDirError(f"{', '.join(existing)} already exist(s). Pass --force to overwrite, or choose another --output.")
     if not cfg.data.path:

@@ -154,13 +154,25 @@ def _is_header(cells: list[str]) -> bool:
         any(c.strip().lower() in known for c in cells)
 
 
+def _text(p: Path) -> str:
+    """A log file's text, whatever its encoding (UTF-16 from PowerShell, cp1252, ...); one-line ``DataError``
+    for a file that is not text."""
+    from justfit.data.formats import read_text_file
+
+    try:
+        return read_text_file(p)
+    except DataError as exc:
+        raise DataError(f"Cannot read '{p}' as a training log: {str(exc)[0].lower() + str(exc)[1:]}") from None
+
+
 def _csv_file(p: Path) -> dict[str, Any]:
-    text = p.read_text(encoding="utf-8-sig")
+    text = _text(p)
     if not text.strip():
         raise DataError(f"'{p}' holds only blank lines: the run wrote no history. Pass the log of a run that "
                         "finished at least one epoch.")
-    sep = "\t" if p.suffix.lower() == ".tsv" or ("\t" in text.splitlines()[0] and "," not in text.splitlines()[0]) \
-        else ","
+    from justfit.data.formats import sniff_delimiter
+
+    sep = sniff_delimiter(text, "\t" if p.suffix.lower() == ".tsv" else ",")
     header: list[str] | None = None
     rows: list[dict[str, str]] = []
     repeated = 0
@@ -199,7 +211,7 @@ def _csv_file(p: Path) -> dict[str, Any]:
 
 
 def _json_file(p: Path) -> dict[str, Any]:
-    text = p.read_text(encoding="utf-8-sig")
+    text = _text(p)
     if not text.strip():
         raise DataError(f"'{p}' holds only blank lines: the run wrote no history.")
     try:
@@ -268,7 +280,7 @@ def _trainer_state(p: Path, state: dict[str, Any] | None = None) -> dict[str, An
     by epoch."""
     if state is None:
         try:
-            state = json.loads(p.read_text(encoding="utf-8"))
+            state = json.loads(_text(p))
         except json.JSONDecodeError as exc:
             raise DataError(f"'{p}' is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):

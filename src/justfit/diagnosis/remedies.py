@@ -208,7 +208,12 @@ def _bounded(remedy: Remedy, cfg: dict[str, Any], diverged: bool) -> Remedy | No
             b = bounds(key, cfg, remedy["set"], diverged=diverged)
             if b is not None:
                 lo, hi, integer = b
+                wanted = direction(key, value, cfg)
                 value = min(max(value, lo), hi)
+                if wanted in ("up", "down") and direction(key, value, cfg) != wanted:
+                    # Held to its range, the value no longer moves the way the remedy means ("larger steps"
+                    # from an lr already above the range): the remedy is dropped, not turned around.
+                    return None
                 if integer:
                     value = int(math.floor(value))
                 elif lo <= (short := float(f"{value:.3g}")) <= hi:  # a readable number, still inside the range

@@ -231,11 +231,8 @@ def load_model(name: str | None, labels: list[Any], *, dropout: float | None = N
         set_dropout(config, dropout)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"Model '{source}' cannot be used for sequence classification ({str(exc).splitlines()[0][:200]}). "
-            "Choose an encoder checkpoint such as BERT, RoBERTa, DistilBERT or MiniLM."
-        ) from None
+    except Exception as exc:  # safetensors, torch and transformers each raise their own kinds here
+        raise weights_error(exc, source) from None
     if tokenizer.pad_token is None:
         # Decoder-only checkpoints have no pad token; reuse EOS so batches can be padded.
         tokenizer.pad_token = tokenizer.eos_token
@@ -269,3 +266,20 @@ def set_dropout(config: Any, p: float) -> list[str]:
 def plain_model(model: Any) -> Any:
     """The transformers model inside a peft wrapper (the model itself otherwise)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+_WEIGHT_WORDS = ("safetensors", "header", "metadata", "does not appear to have", "no file named", "pytorch_model",
+                 "model.safetensors", "unexpected eof", "truncated", "invalid load key", "corrupt", "deserializ")
+
+
+def weights_error(exc: BaseException, source: str) -> ModelError:
+    """The one-line error for a model whose weights could not be loaded: missing or damaged files (an
+    interrupted download or copy) are said to be so; anything else is an architecture that has no
+    sequence-classification head."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    if any(w in f"{type(exc).__name__} {first}".lower() for w in _WEIGHT_WORDS):
+        return ModelError(f"Could not read the weights of model '{source}' ({type(exc).__name__}: {first}): the weight "
+                          "files are missing or damaged (an interrupted download or copy?). Save or download the "
+                          "model again.")
+    return ModelError(f"Model '{source}' cannot be used for sequence classification ({first}). Choose an encoder "
+                      "checkpoint such as BERT, RoBERTa, DistilBERT or MiniLM.")
