@@ -138,3 +138,15 @@ def test_predict_refuses_a_diverged_model(tmp_path, tiny_model, planted_csv, cap
     rc = main(["predict", str(tmp_path / "m"), "--text", "hello", "-q"])
     err = capsys.readouterr().err
     assert rc == 2 and "not finite" in err and "diverged" in err
+
+
+@pytest.mark.parametrize("history", [
+    [{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.4}],           # no validation at all
+    [{"epoch": 1, "train_loss": 1.0986, "val_loss": 1.0986, "val_accuracy": 0.33}],  # one point, at chance
+])
+def test_too_few_evaluations_are_not_a_good_fit(history):
+    from justfit.diagnosis import diagnose
+
+    d = diagnose(history)
+    assert d.verdict == "not enough evidence"
+    assert any(f.code == "few_evaluations" for f in d.findings)

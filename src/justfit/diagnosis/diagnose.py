@@ -13,6 +13,7 @@ from justfit.diagnosis.rules import RULES, SEVERITY, VERDICTS, Context, Finding
 # Which kind of problem names the verdict when several are found: a broken optimisation first
 # (nothing else can be judged), then a model that cannot read the data (no training setting helps),
 # then data problems (root causes), then the fit itself.
+NOT_ENOUGH = "not enough evidence"  # the verdict when the history holds too few validation points to judge
 VERDICT_ORDER = ["unstable", "model cannot read data", "leaked test set", "noisy labels", "overfitting",
                  "underfitting", "not converged"]
 # (Among findings of equal severity: noisy labels is the cause, overfitting on them the symptom.)
@@ -103,6 +104,17 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     top_level = max((SEVERITY[f.severity] for f in serious), default=0)
     named = {VERDICTS[f.code] for f in serious if SEVERITY[f.severity] == top_level}
     verdict = next((v for v in VERDICT_ORDER if v in named), "good fit")
+    if verdict == "good fit":
+        # "Good fit" is a judgement of curves: with fewer than two validation points there is none to judge.
+        n_val = max(len(ctx.series("val_loss")), len(ctx.series("val_accuracy")), len(ctx.series("val_f1")))
+        if n_val < 2:
+            verdict = NOT_ENOUGH
+            what = "no validation values" if n_val == 0 else "one validation point"
+            findings.append(Finding(
+                "few_evaluations", "low", "Not enough evaluations to judge the fit",
+                f"The history holds {what}: over- or underfitting shows in how validation and training curves move "
+                "apart over several evaluations. Train for more epochs (or evaluate more often), with a validation "
+                "split.", {"validation_points": n_val}))
     # The findings that name the verdict come first; then by severity, then by VERDICT_ORDER.
     rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
     findings.sort(key=lambda f: (VERDICTS.get(f.code) != verdict, -SEVERITY[f.severity],

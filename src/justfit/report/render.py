@@ -28,7 +28,7 @@ code,pre{background:#f4f6f8;border-radius:4px;padding:1px 4px}pre{padding:10px;o
 .grid{display:flex;flex-wrap:wrap;gap:16px}.grid>div{flex:1 1 480px}svg{max-width:100%;height:auto}
 .muted{color:#667}
 """
-GOOD, WARN = {"good fit"}, {"not converged", "noisy labels"}
+GOOD, WARN = {"good fit"}, {"not converged", "noisy labels", "not enough evidence"}
 
 
 _e, _num, _table = escape, number, table
