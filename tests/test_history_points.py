@@ -96,12 +96,12 @@ def keras_history_dict_every_2(tmp_path):
 
 # (writer, the label of the best point as the explanation must name it, how many evaluation points)
 IRREGULAR = {
-    "repeated header CSVLogger": (repeated_header_csvlogger, "epoch 2", 5),
-    "appended runs": (appended_runs, "epoch 2", 5),
+    "repeated header CSVLogger": (repeated_header_csvlogger, "epoch 1", 5),  # the log counts epochs from 0
+    "appended runs": (appended_runs, "epoch 1", 5),  # the log counts epochs from 0
     "trainer_state, eval every 50 steps": (trainer_state_every_50_steps, "step 200 (epoch 0.4)", 10),
-    "eval every 2 epochs": (eval_every_2_epochs, "epoch 2", 3),
-    "Lightning metrics.csv": (lightning_metrics_csv, "epoch 2", 5),
-    "fastai CSV": (fastai_csv, "epoch 2", 5),
+    "eval every 2 epochs": (eval_every_2_epochs, "epoch 1", 3),  # the log counts epochs from 0
+    "Lightning metrics.csv": (lightning_metrics_csv, "epoch 1", 5),  # the log counts epochs from 0
+    "fastai CSV": (fastai_csv, "epoch 1", 5),  # the log counts epochs from 0
     "Keras history dict": (keras_history_dict, "epoch 2", 5),
     "Keras history dict, validation_freq=2": (keras_history_dict_every_2, "epoch 2", 3),
 }

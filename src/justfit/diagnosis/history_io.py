@@ -465,10 +465,13 @@ def _points(rows: list[dict[str, Any]], fmt: str, p: Path, notes: list[str], *, 
             r["position"] = float(r["step"])
         else:
             r["position"] = float(i + 1)
+        # Labels number epochs as the log does (Keras, fastai and Lightning count from 0); positions count
+        # from 1, as epochs trained, for the remedies that name a number of epochs.
         if "step" in r and (fractional or unit == "step"):
-            r["label"] = f"step {_fmt(r['step'])}" + (f" (epoch {_fmt(r['epoch'])})" if "epoch" in r else "")
+            r["label"] = f"step {_fmt(r['step'])}" + (f" (epoch {_fmt(r['epoch'] - epoch_shift)})" if "epoch" in r
+                                                     else "")
         elif "epoch" in r:
-            r["label"] = f"epoch {_fmt(r['epoch'])}"
+            r["label"] = f"epoch {_fmt(r['epoch'] - epoch_shift)}"
         else:
             r["label"] = f"row {i + 1}"
         if "epoch" in r and r["epoch"] % 1 == 0:
