@@ -199,3 +199,12 @@ def test_the_diagnosis_names_a_class_absent_from_the_test_data():
     assert found and "'c'" in found[0].explanation and found[0].evidence["absent_classes"] == ["c"]
     assert not [f for f in diagnose(history, metrics=classification_report(
         [0, 1, 2], _onehot([0, 1, 2], 3), ["a", "b", "c"])).findings if f.code == "absent_class"]
+
+
+def test_a_quiet_run_still_says_the_length_was_capped(tiny_model, planted):
+    from justfit import Finetuner
+    from justfit.errors import DataQualityWarning
+
+    with pytest.warns(DataQualityWarning, match=r"max length: 512 tokens \(data.max_length 1024 is capped"):
+        Finetuner(model=tiny_model, epochs=1, max_length=1024, bf16=False,
+                  config={"training": {"train_eval_samples": 8}}).fit(planted)

@@ -255,11 +255,19 @@ class Finetuner:
             self.classes_ = task.classes
         train_codes = task.encode_targets(train["label"])
         self.model_, self.tokenizer_, self.model_source_, self.step_ = task.build(cfg, train_codes)
-        if self.progress and self.step_.max_length_reason:
-            from rich.console import Console
+        if self.step_.max_length_reason:
+            said = (f"max length: {self.step_.max_length} tokens (data.max_length {cfg.data.max_length} is capped by "
+                    f"{self.step_.max_length_reason})")
+            if self.progress:
+                from rich.console import Console
 
-            Console(stderr=True).print(f"max length: {self.step_.max_length} tokens (data.max_length "
-                                       f"{cfg.data.max_length} is capped by {self.step_.max_length_reason})")
+                Console(stderr=True).print(said)
+            else:  # quiet runs still say it once (the CLI prints a run's warnings)
+                import warnings
+
+                from justfit.errors import DataQualityWarning
+
+                warnings.warn(said, DataQualityWarning, stacklevel=3)
         weights = train["_weight"].tolist() if "_weight" in train else None
         from justfit.data.augment import build_text_augmenter
 
