@@ -45,8 +45,12 @@ class EncodedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.features)
 
+    def inputs(self, i: int) -> dict[str, Any]:
+        """The model inputs of example ``i`` (a dataset that changes them on the fly overrides this)."""
+        return dict(self.features[i])
+
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item = dict(self.features[i])
+        item = self.inputs(i)
         if self.labels is not None:
             item["labels"] = self.labels[i]
         if self.weights is not None:

@@ -214,16 +214,7 @@ class AugmentedTexts(EncodedDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def inputs(self, i: int) -> dict[str, Any]:
         text = self.augment(self.texts[i], seed=self.seed, epoch=self.epoch, index=int(i))
         enc = self.step.tokenizer(text, truncation=True, max_length=self.step.max_length, padding=False)
-        item = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-        if self.labels is not None:
-            item["labels"] = self.labels[i]
-        if self.weights is not None:
-            item["weights"] = self.weights[i]
-        return item
-
-    def subset(self, idx: Sequence[int]) -> EncodedDataset:
-        return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else
-                              [self.labels[i] for i in idx], lengths=[self.lengths[i] for i in idx])
+        return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
