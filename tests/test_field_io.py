@@ -270,13 +270,14 @@ def test_labels_are_the_text_in_the_file(tmp_path, case):
         s = make_splits(load_data(cfg), cfg)
         assert set(s.test["label"]) == set(s.train["label"]) == {"007", "010", "100"}
     elif case == "api-ints-stay-ints":
-        from justfit.estimator import Finetuner
+        from justfit.config import JustfitConfig
+        from justfit.data.inputs import as_frame
 
-        ft = Finetuner()
-        got = ft._frame(texts, [0, 1, 7, 0, 1, 7], ft.resolved_config(), "the training data")
+        cfg = JustfitConfig()
+        got = as_frame(texts, [0, 1, 7, 0, 1, 7], cfg, "the training data")
         assert got["label"].tolist() == [0, 1, 7, 0, 1, 7] and got["label"].dtype == np.int64
         df = pd.DataFrame({"text": texts, "label": np.array([3, 1, 3, 1, 3, 1])})
-        assert ft._frame(df, None, ft.resolved_config(), "the data")["label"].tolist() == [3, 1, 3, 1, 3, 1]
+        assert as_frame(df, None, cfg, "the data")["label"].tolist() == [3, 1, 3, 1, 3, 1]
     elif case == "api-int-float-merge-warns":
         frame = pd.DataFrame({"text": texts, "label": pd.Series([1, 1.0, 2, 2, 1, 2], dtype=object)})
         with pytest.warns(DataQualityWarning, match=r"1 and 1\.0"):

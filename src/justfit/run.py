@@ -48,6 +48,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     applied and the round with the best validation score is kept (within ``time_budget``
     seconds when given); the test split is evaluated once, on the chosen round.
     """
+    from justfit.checks import check_settings
     from justfit.data.stage import prepare_data, sample_weights_for
     from justfit.estimator import Finetuner
 
@@ -55,7 +56,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     cfg = coerce_config(config)
     if overrides:
         cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
-    check_monitor(cfg)
+    check_settings(cfg)  # before any data is read or model loaded
     final = run_dir_for(cfg)
     from justfit.models.factory import check_text_model
 
@@ -63,7 +64,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     check_text_model(cfg.model.name)
     splits, report, loaded = prepare_data(cfg, progress=progress)
     cfg = cfg.updated({"task": report.task})  # as given, or inferred from the labels by the data stage
-    check_monitor(cfg)
+    check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
     if not progress:
         import warnings
@@ -94,7 +95,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         if c.quality != cfg.quality:  # a remedy changed the data stage: run it again (the test split stays)
             sp, rep, _ = prepare_data(c, progress=False)
         e = Finetuner(config=c, progress=progress)
-        e.fit(sp.train, X_val=sp.validation, sample_weight=sample_weights_for(rep, sp.train),
+        e.fit(sp, sample_weight=sample_weights_for(rep, sp.train),
               normalized_text=c.quality.enabled and "normalize" in c.quality.rules)
         round_data[id(e)] = (sp, rep)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
@@ -225,28 +226,4 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
 
     check_text_model(cfg.model.name)
     splits, _, _ = prepare_data(cfg, progress=progress)
-    return Finetuner(config=cfg, progress=progress).lr_find(splits.train, X_val=splits.validation, **options)
-
-
-def check_monitor(cfg: JustfitConfig) -> None:
-    """Refuse an unknown optimizer or scheduler, and an early-stopping monitor the run will not record,
-    before any work: the monitor against the task's
-    metrics when ``cfg.task`` is set, else against those of every registered task (the task is
-    inferred from the labels later, and checked exactly then)."""
-    from justfit.errors import ConfigError
-    from justfit.tasks import TASKS, get_task
-    from justfit.training import EarlyStopping, Trainer
-    from justfit.training.optim import OPTIMIZERS, SCHEDULERS
-
-    # Registered names, checked before any data is read or model loaded.
-    OPTIMIZERS.get(cfg.training.optimizer)
-    SCHEDULERS.get(cfg.training.scheduler)
-    names = [cfg.task] if cfg.task else TASKS.names()
-    errors = []
-    for name in names:
-        try:
-            Trainer(get_task(name).step_class, cfg.training, [EarlyStopping(cfg.early_stopping.monitor)]).check()
-            return
-        except ConfigError as exc:
-            errors.append(exc)
-    raise errors[0]
+    return Finetuner(config=cfg, progress=progress).lr_find(splits, **options)

@@ -8,6 +8,7 @@ dropped it and why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,10 @@ def balance_report(splits: Splits) -> tuple[dict[str, Any], list[str]]:
 
 
 def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataReport, dict[str, LoadedData]]:
-    """Load and split the data of ``cfg`` (a ``JustfitConfig``), running the data stage when enabled."""
+    """Load and split the data of ``cfg`` (a ``JustfitConfig``), running the data stage when enabled.
+
+    The stage runs in ``run_stage``'s order (the one ``clean_file`` uses too); then the tokenizer's
+    coverage of each split is measured."""
     q = cfg.quality
     report = DataReport(enabled=q.enabled)
     loaded = _noting(report.warnings, load_data, cfg.data, allow_missing=q.enabled)
@@ -129,53 +133,8 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
         item = loaded[key]
         loaded[key] = item.replace(frame=stratified_sample(item.frame, cfg.data.max_rows, cfg.data.seed))
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_rows": None})})
-    removed: list[pd.DataFrame] = []
-    flagged: list[pd.DataFrame] = []
-    if q.enabled:
-        options = q.cleaning_options()
-        for name, item in loaded.items():
-            held_out = name in ("validation", "test")
-            rules = [r for r in q.rules if r in HELD_OUT_RULES] if held_out else q.rules
-            rep = clean(item.frame, rules, report_only=q.report_only, split="" if name == "all" else name,
-                        check=False, **options)
-            where = "" if name == "all" else f" in the {name} data"
-            if len(rep.data) and rep.data["label"].isna().any():
-                raise_missing_labels(rep.data["label"].isna().to_numpy(), item.columns.label, f"the {name} data")
-            if not held_out:
-                from justfit.data.cleaning import check_result
-
-                check_result(item.frame, rep.data, rep, where)
-            elif len(rep.data) == 0:
-                raise DataError(f"Cleaning removed every row of the {name} data. Fix that file.")
-            loaded[name] = item.replace(frame=rep.data)
-            report.cleaning[name] = rep
-            removed.append(rep.removed)
-            flagged.append(rep.flagged)
-    splits = make_splits(loaded, cfg.data, task)
-
-    if q.enabled and q.leakage != "off":
-        from justfit.data.leakage import audit_leakage
-
-        lk = audit_leakage(splits.train, {"validation": splits.validation, "test": splits.test},
-                           action=q.leakage, threshold=q.near_threshold, num_perm=q.num_perm, ngram=q.near_ngram)
-        report.leakage = lk
-        (removed if q.leakage == "remove" else flagged).append(lk.leaked)
-        if q.leakage == "remove" and len(lk.leaked):
-            _check_after(splits.train, lk.train, "the leakage audit removed copies of held-out rows from train",
-                         splits, task)
-            splits.train = lk.train
-        if lk.test_leaks:
-            tail = "" if q.leakage == "remove" else " The test metrics of this run will be optimistic."
-            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.{tail}")
-
-    if q.enabled and q.label_noise != "off" and task.uses_label_audit:
-        splits.train = _label_audit(cfg, splits.train, report, removed, flagged, progress, split="train",
-                                    check=lambda before, after: _check_after(
-                                        before, after, "the label audit dropped likely mislabelled rows", splits))
-
-    if hasattr(task, "classes"):  # class balance is a classification's concern
-        report.balance, warns = balance_report(splits)
-        report.warnings.extend(warns)
+    splits = run_stage(cfg, loaded, report, task, make=lambda parts: make_splits(parts, cfg.data, task),
+                       audit_split="train", progress=progress)
     if q.enabled:
         from justfit.data.coverage import measure
 
@@ -184,9 +143,68 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
     if cfg.training.class_weights == "auto" and cfg.training.sampler == "balanced":
         report.warnings.append("training.class_weights=auto and training.sampler=balanced both correct the imbalance; "
                                "together they over-weight the small classes. Use one of them.")
+    return splits, report, loaded
+
+
+def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task: Any, *,
+              make: Callable[[dict[str, LoadedData]], Splits], audit_split: str, progress: bool = False) -> Splits:
+    """The data stage, in its one order: clean each loaded part (held-out parts, ``validation`` and
+    ``test``, only of what makes a row unusable), ``make`` the splits, remove (or report) training
+    rows that copy held-out rows, audit the training labels, report the class balance.
+
+    ``report`` is filled in (cleaning, leakage, labels, balance, warnings, removed and flagged rows);
+    the label audit's rows are marked with split ``audit_split``. Raises ``DataError`` when a step
+    leaves no usable training data (naming the step and the setting that keeps the rows)."""
+    q = cfg.quality
+    removed: list[pd.DataFrame] = []
+    flagged: list[pd.DataFrame] = []
+    if q.enabled:
+        from justfit.data.cleaning import check_result
+
+        options = q.cleaning_options()
+        for name, item in loaded.items():
+            held_out = name in ("validation", "test")
+            rules = [r for r in q.rules if r in HELD_OUT_RULES] if held_out else q.rules
+            rep = clean(item.frame, rules, report_only=q.report_only, split="" if name == "all" else name,
+                        check=False, **options)
+            what = (f"'{cfg.data.path}'" if cfg.data.path else "the data") if name == "all" else f"the {name} data"
+            if len(rep.data) and rep.data["label"].isna().any():
+                raise_missing_labels(rep.data["label"].isna().to_numpy(), item.columns.label, what)
+            if not held_out:
+                check_result(item.frame, rep.data, rep, "" if name == "all" else f" in the {name} data")
+            elif len(rep.data) == 0:
+                raise DataError(f"Cleaning removed every row of the {name} data. Fix that file.")
+            loaded[name] = item.replace(frame=rep.data)
+            report.cleaning[name] = rep
+            removed.append(rep.removed)
+            flagged.append(rep.flagged)
+    splits = make(loaded)
+
+    held = {name: frame for name, frame in (("validation", splits.validation), ("test", splits.test)) if len(frame)}
+    if q.enabled and q.leakage != "off" and held:
+        from justfit.data.leakage import audit_leakage
+
+        lk = audit_leakage(splits.train, held, action=q.leakage, threshold=q.near_threshold, num_perm=q.num_perm,
+                           ngram=q.near_ngram)
+        report.leakage = lk
+        (removed if q.leakage == "remove" else flagged).append(lk.leaked)
+        if q.leakage == "remove" and len(lk.leaked):
+            _check_after(splits.train, lk.train, "the leakage audit removed copies of held-out rows from train", task)
+            splits.train = lk.train
+        if lk.test_leaks:
+            tail = "" if q.leakage == "remove" else " Test metrics on this data will be optimistic."
+            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.{tail}")
+
+    if q.enabled and q.label_noise != "off" and task.uses_label_audit:
+        splits.train = _label_audit(cfg, splits.train, report, removed, flagged, progress, split=audit_split,
+                                    check=lambda before, after: _check_after(
+                                        before, after, "the label audit dropped likely mislabelled rows"))
+    if hasattr(task, "classes"):  # class balance is a classification's concern
+        report.balance, warns = balance_report(splits)
+        report.warnings.extend(warns)
     report.removed = _concat(removed)
     report.flagged = _concat(flagged)
-    return splits, report, loaded
+    return splits
 
 
 def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) -> Any:
@@ -272,10 +290,11 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: Splits | None = None,
-                 task: Any = None) -> None:
+def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, task: Any = None) -> None:
     """Refuse a training set that an audit emptied or stripped of a class, naming the audit and its remedy.
-    For a task without classes (regression) the targets left must still be usable (``task.check_targets``)."""
+    For a task without classes (regression) the targets left must still be usable (``task.check_targets``).
+    (Held-out classes are a subset of the training classes before the audit, so a held-out class left
+    without training rows is one of the classes lost.)"""
     remedy = ("Set quality.leakage=report to keep them" if "leakage" in what
               else "Set quality.label_noise=report (or downweight) to keep them")
     if len(after) == 0:
@@ -284,11 +303,10 @@ def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, splits: S
         task.check_targets(after, f"the training data after the data stage ({what})")
         return
     lost = set(before["label"]) - set(after["label"])
-    held = set() if splits is None else set(splits.validation["label"]) | set(splits.test["label"])
-    if lost or held - set(after["label"]) or after["label"].nunique() < 2:
+    if lost or after["label"].nunique() < 2:
         from justfit.data.messages import examples
 
-        gone = examples(sorted(lost | (held - set(after["label"])), key=str))
+        gone = examples(sorted(lost, key=str))
         raise DataError(f"{what[0].upper() + what[1:]} and left {'class(es) ' + gone + ' without' if gone else 'too few'}"
                         f" training rows. {remedy}, or fix the data.")
     check_labels(after, f"the training data after the data stage ({what})")
@@ -323,7 +341,6 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     from pathlib import Path
 
     from justfit._files import write_csv, write_json
-    from justfit.data.cleaning import check_result
     from justfit.data.io import SUFFIXES, load_table, read_any
     from justfit.errors import RunDirError
 
@@ -345,50 +362,33 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     if out.parent.exists() and not out.parent.is_dir():
         raise RunDirError(f"'{out.parent}' is a file, not a folder. Choose another --output.")
 
+    if not cfg.quality.enabled:  # cleaning is what this command is for
+        cfg = cfg.updated({"quality.enabled": True})
     raw = read_any(cfg.data.path, cfg.data.encoding)
-    notes = []
+    report = DataReport()
     if isinstance(raw, dict):
         first = "train" if "train" in raw else next(iter(raw))
         if len(raw) > 1:
-            notes.append(f"'{cfg.data.path}' holds splits {', '.join(raw)}; only '{first}' was cleaned. Export the "
-                         "others and clean them separately, or let 'justfit train' run the data stage on them.")
+            report.warnings.append(f"'{cfg.data.path}' holds splits {', '.join(raw)}; only '{first}' was cleaned. "
+                                   "Export the others and clean them separately, or let 'justfit train' run the data "
+                                   "stage on them.")
         raw = raw[first]
-    loaded = _noting(notes, load_table, cfg.data.path, cfg.data.text_column, cfg.data.label_column,
-                     allow_missing=True, encoding=cfg.data.encoding)
-    cols = loaded.columns
-    options = q.cleaning_options()
-    rep = clean(loaded.frame, q.rules, report_only=q.report_only, check=False, **options)
-    if len(rep.data) and rep.data["label"].isna().any():
-        raise_missing_labels(rep.data["label"].isna().to_numpy(), cols.label, f"'{cfg.data.path}'")
-    check_result(loaded.frame, rep.data, rep)
-    report = DataReport(cleaning={"data": rep}, warnings=notes,
-                        encodings={"data": loaded.encoding} if loaded.encoding else {})
-    task = resolve_task(cfg, {"all": loaded}, report)
-    kept = rep.data
-    removed, flagged = [rep.removed], [rep.flagged]
-    if test and q.leakage != "off":
-        from justfit.data.leakage import audit_leakage
+    loaded = {"all": _noting(report.warnings, load_table, cfg.data.path, cfg.data.text_column, cfg.data.label_column,
+                             allow_missing=True, encoding=cfg.data.encoding)}
+    cols = loaded["all"].columns
+    if loaded["all"].encoding:
+        report.encodings = {"data": loaded["all"].encoding}
+    task = resolve_task(cfg, loaded, report)
+    if test:  # audited for copies only; its own rows are cleaned of what makes them unusable, not written
+        loaded["test"] = load_table(test, cols.text, cols.label, allow_missing=True, encoding=cfg.data.encoding)
 
-        held = load_table(test, cols.text, cols.label, allow_missing=True, encoding=cfg.data.encoding).frame
-        held = clean(held, [r for r in q.rules if r in HELD_OUT_RULES], report_only=[], check=False).data
-        lk = audit_leakage(kept, {"test": held}, action=q.leakage, threshold=q.near_threshold,
-                           num_perm=q.num_perm, ngram=q.near_ngram)
-        report.leakage = lk
-        (removed if q.leakage == "remove" else flagged).append(lk.leaked)
-        if q.leakage == "remove" and len(lk.leaked):
-            _check_after(kept, lk.train, "the leakage audit removed copies of test rows", task=task)
-            kept = lk.train
-        if lk.test_leaks:
-            report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.")
-    if q.label_noise != "off" and task.uses_label_audit:
-        kept = _label_audit(cfg, kept, report, removed, flagged, progress, split="",
-                            check=lambda before, after: _check_after(
-                                before, after, "the label audit dropped likely mislabelled rows"))
-    if hasattr(task, "classes"):
-        stats = Splits(train=kept, validation=kept.iloc[0:0], test=kept.iloc[0:0])
-        report.balance, warns = balance_report(stats)
-        report.warnings.extend(warns)
-    report.removed, report.flagged = _concat(removed), _concat(flagged)
+    def keep_order(parts: dict[str, LoadedData]) -> Splits:
+        none = parts["all"].frame.iloc[0:0]
+        return Splits(train=parts["all"].frame, validation=none, test=parts["test"].frame if test else none)
+
+    kept = run_stage(cfg, loaded, report, task, make=keep_order, audit_split="", progress=progress).train
+    if "all" in report.cleaning:
+        report.cleaning = {"data": report.cleaning.pop("all"), **report.cleaning}
 
     cleaned = raw.iloc[kept.index.to_numpy()].copy()
     cleaned[cols.text] = kept["text"].to_numpy()

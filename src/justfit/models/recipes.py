@@ -87,8 +87,8 @@ def check_recipe(cfg: Any) -> None:
 
 
 def plan(cfg: Any, n_layers: int) -> list[Stage]:
-    """The stages of ``cfg.training.recipe`` for a model with ``n_layers`` blocks."""
-    check_recipe(cfg)
+    """The stages of ``cfg.training.recipe`` for a model with ``n_layers`` blocks (the settings were
+    checked by ``justfit.checks.check_settings``, which calls ``check_recipe``)."""
     return RECIPES.get(cfg.training.recipe)(cfg, n_layers)
 
 

@@ -1,0 +1,132 @@
+"""What text augmentation buys: test macro-F1 with and without it, on small training sets of real tweets.
+
+The packaged tweets (38,158 rows, 3 classes) split 80/10/10, stratified, seed 0 (as
+``time_to_accuracy.py``): the full validation (3,816 rows) and test (3,816 rows) splits are used
+every time; only the training split is cut down to ``--sizes`` rows (a stratified sample drawn with
+the run's seed). Each (size, seed, variant) is one ``Finetuner(...).fit(train, X_val=val)`` in its
+own subprocess, justfit's defaults otherwise (the packaged MiniLM, full fine-tuning, batch 16, lr
+1e-4, early stopping on the validation loss with the best epoch restored), ``--epochs`` at most,
+label audit off (it does not depend on the variant). Variants:
+
+* ``none``: no augmentation;
+* ``eda``: ``augment.ops: [synonym, swap, delete, insert]``, p 0.5, strength 0.1 -- the four
+  operations of EDA (Wei & Zou 2019, "EDA: Easy Data Augmentation Techniques for Boosting
+  Performance on Text Classification Tasks", alpha 0.1), with justfit's synonym replacement by
+  nearest neighbours in the model's own input embeddings instead of WordNet;
+* ``typo``: ``augment.ops: [typo]``, p 0.5, strength 0.1 (character-level noise).
+
+Each finished run is appended to ``--out`` (JSON lines), so an interrupted invocation keeps what it
+measured and a rerun skips it. The table gives mean ± sd over the seeds and the mean difference.
+
+    python bench/augment.py                                   # 250, 500, 1000 rows x 3 seeds x none/eda
+    python bench/augment.py --sizes 250 --seeds 0 --variants none eda typo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, os.path.dirname(__file__))
+
+VARIANTS = {
+    "none": {},
+    "eda": {"ops": ["synonym", "swap", "delete", "insert"], "p": 0.5, "strength": 0.1},
+    "typo": {"ops": ["typo"], "p": 0.5, "strength": 0.1},
+}
+
+
+def splits(size: int, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    from justfit.data.io import load_table
+    from justfit.data.splitting import split
+
+    s = split(load_table("tweets").frame, val_size=0.1, test_size=0.1, seed=0)
+    train, _ = train_test_split(s.train, train_size=size, stratify=s.train["label"], random_state=seed)
+    return train, s.validation, s.test
+
+
+def worker(args) -> None:
+    from sklearn.metrics import f1_score
+
+    from justfit import Finetuner
+
+    train, val, test = splits(args.size, args.seed)
+    cfg = {"training": {"epochs": args.epochs, "seed": args.seed},
+           "quality": {"label_noise": "off"},
+           "augment": VARIANTS[args.variant]}
+    t0 = time.perf_counter()
+    ft = Finetuner(config=cfg).fit(train, X_val=val)
+    seconds = time.perf_counter() - t0
+    pred = ft.predict(test["text"].tolist())
+    f1 = float(f1_score(test["label"].astype(str), [str(p) for p in pred], average="macro"))
+    print("RESULT " + json.dumps({"size": args.size, "seed": args.seed, "variant": args.variant, "f1": f1,
+                                  "seconds": seconds, "epochs": len(ft.history_.records), "best_epoch": ft.best_epoch_}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["none", "eda"])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--out", default="bench_augment.jsonl", help="JSON lines of finished runs (resumed)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--variant", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    from _common import run_job
+
+    done = []
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            done = [json.loads(line) for line in f if line.strip()]
+    have = {(r["size"], r["seed"], r["variant"], r.get("max_epochs")) for r in done}
+    for size in args.sizes:
+        for seed in args.seeds:
+            for variant in args.variants:
+                if (size, seed, variant, args.epochs) in have:
+                    continue
+                res = run_job([sys.executable, __file__, "--worker", "--size", str(size), "--seed", str(seed),
+                               "--variant", variant, "--epochs", str(args.epochs)], f"{variant} {size} {seed}")
+                res["max_epochs"] = args.epochs
+                print(json.dumps(res), file=sys.stderr)
+                done.append(res)
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(res) + "\n")
+
+    import numpy as np
+
+    rows = [r for r in done if r.get("max_epochs") == args.epochs]
+    print(f"\nTweets, full validation/test (3,816 / 3,816 rows), at most {args.epochs} epochs\n")
+    print(f"{'rows':>5s} " + " ".join(f"{v + ' macro-F1':>22s}" for v in args.variants)
+          + "".join(f" {v + ' - none':>16s}" for v in args.variants if v != "none"))
+    for size in args.sizes:
+        cells, per = [], {}
+        for v in args.variants:
+            f1 = {r["seed"]: r["f1"] for r in rows if r["size"] == size and r["variant"] == v}
+            per[v] = f1
+            a = np.array(list(f1.values()))
+            cells.append(f"{a.mean():.4f} +- {a.std(ddof=1):.4f}" if len(a) > 1 else
+                         (f"{a[0]:.4f}" if len(a) else "-"))
+        diffs = []
+        for v in args.variants:
+            if v == "none":
+                continue
+            common = sorted(set(per[v]) & set(per.get("none", {})))
+            d = np.array([per[v][s] - per["none"][s] for s in common])
+            diffs.append(f"{d.mean():+.4f} +- {d.std(ddof=1):.4f}" if len(d) > 1 else "-")
+        print(f"{size:5d} " + " ".join(f"{c:>22s}" for c in cells) + "".join(f" {d:>16s}" for d in diffs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Settings checks that need more than one config field's validator: run once per run, before any
+data is read or model loaded.
+
+``check_settings(cfg)`` refuses an unknown optimizer or scheduler, a recipe that does not combine
+with the model settings, and an early-stopping monitor that training will not record: against the
+task's metrics when ``cfg.task`` is set, else against those of every registered task (the task is
+inferred from the labels later, and the monitor checked for it then). A config that passed is
+remembered by its content, so the sequencer (``run.finetune``) and the estimator it calls do not
+repeat the work: each check runs once per run.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from justfit.errors import ConfigError
+
+_PASSED: OrderedDict[str, None] = OrderedDict()  # content of the checked sections, most recent last
+_REMEMBER = 64
+
+
+def _key(cfg: Any) -> str:
+    import json
+
+    return json.dumps({"task": cfg.task, **{s: getattr(cfg, s).model_dump(mode="json")
+                                            for s in ("training", "model", "early_stopping")}}, sort_keys=True)
+
+
+def check_monitor(cfg: Any, task_name: str) -> None:
+    """Raise ``ConfigError`` when early stopping monitors a name that training of ``task_name`` will not
+    record (the task's epoch metrics as ``val_*``/``train_*``, the losses and ``lr``)."""
+    from justfit.tasks import get_task
+    from justfit.training.callbacks.early_stopping import EarlyStopping
+    from justfit.training.history import available_metrics
+
+    directions = getattr(get_task(task_name).step_class, "metric_directions", None)
+    EarlyStopping(cfg.early_stopping.monitor).check(
+        available_metrics(cfg.training.train_eval_samples > 0, directions))
+
+
+def check_settings(cfg: Any) -> None:
+    """Raise ``ConfigError`` (one line naming the setting and the valid choices) on settings that cannot
+    run; see the module docstring. Cheap after the first call for the same settings."""
+    key = _key(cfg)
+    if key in _PASSED:
+        _PASSED.move_to_end(key)
+        return
+    from justfit.models.recipes import check_recipe
+    from justfit.tasks import TASKS
+    from justfit.training.optim import OPTIMIZERS, SCHEDULERS
+
+    OPTIMIZERS.get(cfg.training.optimizer)
+    SCHEDULERS.get(cfg.training.scheduler)
+    check_recipe(cfg)
+    errors: list[ConfigError] = []
+    for name in [cfg.task] if cfg.task else TASKS.names():
+        try:
+            check_monitor(cfg, name)
+            break
+        except ConfigError as exc:
+            errors.append(exc)
+    else:
+        raise errors[0]
+    _PASSED[key] = None
+    while len(_PASSED) > _REMEMBER:
+        _PASSED.popitem(last=False)

@@ -1,0 +1,118 @@
+"""What the Python API accepts as data, turned into justfit's ``text``/``label`` frames.
+
+``as_frame`` reads one argument pair (texts and labels, a DataFrame, or a data file);
+``as_texts`` the inputs of ``predict``; ``training_frames`` the training and validation frames
+of a fit, checked (targets, held-out labels, sample weights) and split when no validation data is
+given. A ``justfit.data.splitting.Splits`` (the data stage's output) is taken as it is: its splits
+were checked when it was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from justfit.errors import DataError
+
+
+def as_texts(X: Any) -> list[str]:
+    """The texts of ``X``: a string, a sequence of strings, or a DataFrame with a ``text`` column."""
+    if isinstance(X, str):
+        return [X]
+    if isinstance(X, pd.DataFrame):
+        if "text" in X.columns:
+            return X["text"].astype(str).tolist()
+        from justfit.data.messages import listing
+
+        raise DataError(f"Cannot tell the text column of this DataFrame (columns: {listing(X.columns)}). "
+                        "Pass the column itself, e.g. df['review'].")
+    return [str(t) for t in X]
+
+
+def as_frame(X: Any, y: Any, cfg: Any, where: str) -> pd.DataFrame:
+    """A ``text``/``label`` frame from ``X`` (texts, a DataFrame, or a data file path) and labels ``y``.
+
+    Raises ``DataError`` (one line) for missing texts or labels, a length mismatch, or a file
+    given together with separate labels."""
+    from justfit.data.io import ColumnSpec, detect_columns, load_table, normalise
+
+    if isinstance(X, str | Path):
+        if y is not None:
+            raise DataError(f"Got a data file and separate labels for {where}; the file brings its own labels. "
+                            "Pass the file alone, or texts and labels.")
+        return load_table(X, cfg.data.text_column, cfg.data.label_column, encoding=cfg.data.encoding).frame
+    if isinstance(X, pd.DataFrame) and y is None:
+        X = X.rename(columns=str)
+        if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
+            return normalise(X, ColumnSpec(text="text", label="label"), where=where)
+        spec = detect_columns(X, cfg.data.text_column, cfg.data.label_column, where=where)
+        return normalise(X, spec, where=where)
+    if not isinstance(X, str) and any(t is None or (isinstance(t, float) and t != t) for t in X):
+        raise DataError(f"Some texts of {where} are missing (None/NaN). Fill or remove them.")
+    texts = as_texts(X)
+    if y is None:
+        raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
+    # Object dtype keeps each label's own type, so normalise can tell 1 from 1.0 (and warn when it merges them).
+    labels = pd.Series(list(y), name="label", dtype=object)
+    if len(labels) != len(texts):
+        raise DataError(f"{where[0].upper() + where[1:]} has {len(texts)} texts but {len(labels)} labels. "
+                        "Pass one label per text.")
+    return normalise(pd.DataFrame({"text": texts, "label": labels}), ColumnSpec(text="text", label="label"),
+                     where=where)
+
+
+def with_weights(train: pd.DataFrame, sample_weight: Sequence[float] | None) -> pd.DataFrame:
+    """``train`` with a ``_weight`` column (one non-negative weight per row); unchanged without weights.
+
+    Raises ``DataError`` when the weights do not match the rows or are not finite and non-negative
+    with a positive sum."""
+    if sample_weight is None:
+        return train
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (len(train),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DataError(f"sample_weight must hold {len(train)} finite, non-negative weights (one per "
+                        f"training row) with a positive sum. Got shape {w.shape}.")
+    return train.assign(_weight=w)
+
+
+def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
+                    sample_weight: Sequence[float] | None) -> tuple[Any, Any, pd.DataFrame, pd.DataFrame]:
+    """The config (its ``task`` set, inferred from the labels when unset), the task, and the checked
+    training and validation frames of a fit. The settings are checked (``justfit.checks``) before
+    anything heavier; without ``X_val`` a stratified validation split is cut from ``X``."""
+    from justfit.checks import check_settings
+    from justfit.data.splitting import Splits, split, unify_label_types
+    from justfit.tasks import get_task, infer_task
+
+    given = isinstance(X, Splits)
+    if given and (y is not None or X_val is not None or y_val is not None):
+        raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
+    train = X.train if given else as_frame(X, y, cfg, "the training data")
+    if cfg.task is None:
+        name, note = infer_task(train["label"])
+        cfg = cfg.updated({"task": name})
+        if note:
+            import warnings
+
+            from justfit.errors import DataQualityWarning
+
+            warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=4)
+    task = get_task(cfg.task)
+    check_settings(cfg)
+    if given:  # made by the data stage, which checked the targets and the held-out labels
+        return cfg, task, with_weights(X.train, sample_weight), X.validation
+    task.check_targets(train)
+    train = with_weights(train, sample_weight)
+    if X_val is None:
+        s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
+                  need=("validation",), task=task)
+        return cfg, task, s.train, s.validation
+    val = as_frame(X_val, y_val, cfg, "the validation data")
+    train, val = train.copy(), val.copy()
+    unify_label_types(train, val)
+    task.check_held_out(train, val, "validation")
+    return cfg, task, train, val

@@ -1,0 +1,107 @@
+"""A fitted model's folder: what plain ``transformers`` loads (``config.json``, weights, tokenizer) plus
+``justfit.json`` (the task's part, the max length, the text normalisation, the resolved config).
+
+``save_folder`` writes it atomically (a temporary folder renamed into place, so an interrupted save
+leaves the old folder or none); ``load_folder`` reads it back, or a plain transformers checkpoint,
+or LoRA adapters saved without merging.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from justfit.errors import RunDirError
+
+META_FILE = "justfit.json"
+
+
+def save_folder(path: str | Path, model: Any, tokenizer: Any, max_length: int, meta: dict[str, Any]) -> Path:
+    """Write ``model`` and ``tokenizer`` (truncating at ``max_length`` tokens, as justfit did) and
+    ``meta`` as ``justfit.json`` to the folder ``path``, replacing an earlier justfit model there.
+
+    Raises ``RunDirError`` when ``path`` is a file, or a non-empty folder that is not a justfit model."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"'{path}' is a file; save needs a folder path.")
+    if path.exists() and any(path.iterdir()) and not (path / META_FILE).exists():
+        raise RunDirError(f"'{path}' exists and is not a justfit model folder; choose an empty or new folder.")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if path.parent.exists() else None))
+    try:
+        model.save_pretrained(tmp)
+        # pipeline(..., truncation=True) then truncates exactly as justfit does.
+        tokenizer.model_max_length = max_length
+        tokenizer.save_pretrained(tmp)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.replace(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+@dataclass
+class LoadedModel:
+    """A model folder read back: the model (eval mode), its tokenizer, the fitted task, its
+    batch-level step, the task name and ``justfit.json`` (empty for a plain checkpoint)."""
+
+    model: Any
+    tokenizer: Any
+    task: Any
+    step: Any
+    name: str
+    meta: dict[str, Any]
+
+
+def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, LoadedModel]:
+    """Read the model folder ``path`` (or the ``model/`` folder of a run directory).
+
+    Returns the folder actually read and what it holds. Raises ``RunDirError`` (one line) for a
+    folder without a model, damaged weights, a missing tokenizer, or adapters without labels."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from justfit.models.factory import quiet_transformers, weights_error
+    from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
+    from justfit.tasks import get_task
+    from justfit.training.fit import plain_model
+
+    path = Path(path)
+    if any((path / "model" / f).exists() for f in ("config.json", ADAPTER_CONFIG)):
+        path = path / "model"
+    adapters = (path / ADAPTER_CONFIG).exists()
+    if not (path / "config.json").exists() and not adapters:
+        raise RunDirError(f"'{path}' holds no saved model (no config.json). Pass a run directory or its model/ folder.")
+    quiet_transformers()
+    meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
+    if adapters:
+        # LoRA adapters saved without merging: the base model, a head for the labels, then the adapters.
+        base = meta.get("base_model") or json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+        if not meta.get("labels"):
+            raise RunDirError(f"'{path}' holds LoRA adapters but no {META_FILE} naming the labels; save it with "
+                              "justfit, or load it with peft.")
+        model = load_adapter_model(path, base, meta["labels"])
+    else:
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(path)
+        except Exception as exc:  # damaged or missing weights: one line, not a traceback
+            raise weights_error(exc, str(path)) from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"'{path}' holds a model but no usable tokenizer ({str(exc).splitlines()[0][:150]}). "
+                          "Save the tokenizer beside it (tokenizer.save_pretrained).") from None
+    # Models saved before tasks were named by kind say "text-classification"; a plain checkpoint says
+    # what it is through its problem_type.
+    name = meta.get("task") or ("regression" if model.config.problem_type == "regression" else "classification")
+    name = {"text-classification": "classification", "text-regression": "regression"}.get(name, name)
+    config = plain_model(model).config
+    task = type(get_task(name)).from_meta(meta, config)
+    step = task.step_from_meta(tokenizer, meta.get("max_length", default_max_length), config)
+    return path, LoadedModel(model.eval(), tokenizer, task, step, name, meta)

@@ -1,0 +1,216 @@
+"""One fit, from checked frames to a trained model: build the model through the task, encode the
+splits, plan the recipe's stages, optionally find the learning rate, train each stage.
+
+``prepare`` returns a ``Prepared`` (the model, tokenizer, the task's batch-level step and the
+encoded datasets); ``train_stages`` returns a ``Fitted``: plain results the estimator copies into
+its own attributes. Nothing here writes another object's state.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from justfit.config import JustfitConfig
+
+
+@dataclass
+class Prepared:
+    """The loaded model and encoded data of one fit (before training)."""
+
+    model: Any
+    tokenizer: Any
+    source: str  # where the weights came from (hub id, folder or the packaged model)
+    step: Any  # the task's batch-level step (encode / collate / forward)
+    train: Any  # training dataset (augmented on the fly when augment.ops is set)
+    val: Any
+    texts: dict[str, list[str]]
+    stages: list[Any]
+    augmented: bool = False
+    feature_cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Fitted:
+    """What training produced: the model (eval mode, adapters merged when asked) and its record."""
+
+    model: Any
+    records: list[dict[str, Any]]
+    best_epoch: int | None
+    stop_reason: str
+    bf16: bool
+    params: dict[str, Any]
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(message)
+
+
+def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFrame, *, progress: bool = False) -> Prepared:
+    """Load the model with a new head (``task.build``), encode both splits, plan the stages.
+
+    ``task`` is already fitted on ``train``'s targets. The seed is set first: the new head's
+    initialisation is part of the run."""
+    from accelerate.utils import set_seed
+
+    from justfit.data.augment import build_text_augmenter
+    from justfit.models.recipes import plan
+
+    set_seed(cfg.training.seed)
+    codes = task.encode_targets(train["label"])
+    model, tokenizer, source, step = task.build(cfg, codes)
+    if step.max_length_reason:
+        said = (f"max length: {step.max_length} tokens (data.max_length {cfg.data.max_length} is capped by "
+                f"{step.max_length_reason})")
+        if progress:
+            _say(True, said)
+        else:  # quiet runs still say it once (the CLI prints a run's warnings)
+            from justfit.errors import DataQualityWarning
+
+            warnings.warn(said, DataQualityWarning, stacklevel=4)
+    weights = train["_weight"].tolist() if "_weight" in train else None
+    texts = {"train": train["text"].tolist(), "val": val["text"].tolist()}
+    augment = build_text_augmenter(cfg.augment, model=plain_model(model), tokenizer=tokenizer)
+    if augment is None:
+        train_ds = step.encode(texts["train"], codes, weights)
+    else:
+        # The training split only, changed on the fly each epoch; validation and the probe stay as given.
+        from justfit.tasks.text import AugmentedTexts
+
+        augment.prepare(texts["train"])
+        train_ds = AugmentedTexts(step, texts["train"], codes, weights, augment, cfg.training.seed)
+    val_ds = step.encode(texts["val"], task.encode_targets(val["label"]))
+    if cfg.model.strategy == "lora":
+        from justfit.models.lora import apply_lora
+
+        model = apply_lora(model, cfg.model)
+    return Prepared(model, tokenizer, source, step, train_ds, val_ds, texts, plan(cfg, n_layers(model)),
+                    augmented=augment is not None)
+
+
+def stage_data(prep: Prepared, cfg: JustfitConfig, stage: Any, train_ds: Any, val_ds: Any,
+               texts: dict[str, list[str]], backbone_trained: bool, progress: bool = False) -> tuple[Any, Any, Any]:
+    """The step and datasets of one stage: cached backbone features when the whole backbone is frozen
+    and still the checkpoint's (verified equivalent for this architecture), the texts otherwise."""
+    if stage.freeze != "backbone" or not cfg.model.cache_features or backbone_trained \
+            or cfg.model.strategy != "full" or prep.augmented:
+        # (Augmented texts change every epoch: their backbone features cannot be cached.)
+        return prep.step, train_ds, val_ds
+    from justfit.tasks.features import FeatureRows, FrozenFeatureTask, check_equivalent
+    from justfit.training.feature_cache import backbone_features
+
+    cache = prep.feature_cache
+    if "equivalent" not in cache:
+        ok, why = check_equivalent(prep.model, prep.step, texts["train"])
+        cache.update(equivalent=ok, reason=why)
+    if not cache["equivalent"]:
+        _say(progress, f"feature cache not used: {cache['reason']}; the frozen backbone runs in every batch instead")
+        return prep.step, train_ds, val_ds
+    opts = {"max_length": cfg.data.max_length, "bf16": cfg.training.bf16, "cache_dir": cfg.quality.cache_dir,
+            "encoder": prep.model.base_model, "tokenizer": prep.tokenizer, "progress": progress}
+    feats = {}
+    for split in ("train", "val"):
+        feats[split], info = backbone_features(texts[split], prep.source, **opts)
+        cache[split] = {"cache_hit": info["cache_hit"], "seconds": round(info["seconds"], 3),
+                        "file": info["cache_file"]}
+    n = len(texts["train"])
+    step = FrozenFeatureTask(prep.step, FeatureRows(feats["train"], feats["val"]))
+    tr = step.encode(range(n), train_ds.labels, train_ds.weights, lengths=train_ds.lengths)
+    va = step.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
+    return step, tr, va
+
+
+def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
+            **options: Any) -> tuple[JustfitConfig, dict[str, Any]]:
+    """Run the learning-rate finder on the stage trained at ``training.lr`` (the last one).
+
+    Returns the config to train with (``training.lr`` set to the suggestion, rounded to two
+    significant digits; unchanged when there is none) and the finder's result as plain data.
+    ``prep.stages`` is re-planned for the new rate."""
+    from justfit.models import apply_freeze
+    from justfit.models.recipes import plan
+    from justfit.training.lr_find import lr_find
+
+    stage = prep.stages[-1]
+    if cfg.model.strategy != "lora":
+        apply_freeze(prep.model, stage.freeze)
+    empty = type(prep.train)([], [])
+    step, tr, _ = stage_data(prep, cfg, stage, prep.train, empty, {**prep.texts, "val": []}, False, progress)
+    result = lr_find(prep.model, step, tr, cfg.training.model_copy(update=stage.training_overrides()), **options)
+    _say(progress, f"lr-find: suggested {result.suggestion:.2g} ({result.rule})" if result.suggestion
+         else f"lr-find: no suggestion ({result.reason}); training with lr {cfg.training.lr:g}")
+    if result.suggestion:
+        cfg = cfg.updated({"training.lr": float(f"{result.suggestion:.2g}"), "training.lr_find": False})
+        prep.stages = plan(cfg, n_layers(prep.model))
+    return cfg, result.to_dict()
+
+
+def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = None,
+                 progress: bool = False) -> Fitted:
+    """Train each stage of the recipe in turn (one ``Trainer`` each, with early stopping and the time
+    budget counted from ``started``, a ``time.perf_counter()`` value); stop after a stage that
+    diverged or ran out of time. Epochs are numbered across stages."""
+    from justfit.models import apply_freeze
+    from justfit.models.freezing import count_params
+    from justfit.tasks.features import FrozenFeatureTask
+    from justfit.training import EarlyStopping, ProgressBar, Trainer
+
+    started = time.perf_counter() if started is None else started
+    es, model, stages = cfg.early_stopping, prep.model, prep.stages
+    records: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    best_epoch, backbone_trained, params, trainer = None, False, {}, None
+    for stage in stages:
+        params = count_params(model) if cfg.model.strategy == "lora" else apply_freeze(model, stage.freeze)
+        step, tr, va = stage_data(prep, cfg, stage, prep.train, prep.val, prep.texts, backbone_trained, progress)
+        how = "LoRA adapters and head" if cfg.model.strategy == "lora" else f"freeze={stage.freeze}"
+        where = ", on cached backbone features" if isinstance(step, FrozenFeatureTask) else ""
+        _say(progress, f"{'stage ' + stage.name + ': ' if len(stages) > 1 else ''}model: {prep.source} "
+                       f"({params['trainable_params']:,} of {params['total_params']:,} parameters trained, "
+                       f"{how}{where}; lr {stage.lr:g}{f', layer decay {stage.layer_decay:g}' if stage.layer_decay else ''})")
+        stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled and stage.early_stopping)
+        deadline = started + cfg.training.time_budget if cfg.training.time_budget else None
+        trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()),
+                          [stopper] + ([ProgressBar()] if progress else []), deadline=deadline)
+        history = trainer.fit(model, tr, va)
+        model = trainer.model
+        offset = len(records)
+        for rec in history.records:
+            records.append({**rec, "epoch": rec["epoch"] + offset, **({"stage": stage.name} if len(stages) > 1 else {})})
+        best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + offset
+        reason = trainer.stop_reason or "; ".join(filter(None, [trainer.budget_reason, stopper.reason]))
+        reasons.append(f"{stage.name}: {reason}" if len(stages) > 1 else reason)
+        backbone_trained = backbone_trained or stage.freeze != "backbone"
+        if trainer.stop_reason or trainer.budget_reason:  # diverged (later stages would start broken), or out of time
+            break
+    if cfg.model.strategy == "lora" and cfg.model.lora_merge:
+        from justfit.models.lora import merge
+
+        model = merge(model)
+    model.eval()
+    return Fitted(model, records, best_epoch, "; ".join(reasons), trainer.bf16, params)
+
+
+def train_class_codes(prep: Prepared) -> np.ndarray:
+    """The encoded training targets (for the majority or mean baseline of the test metrics)."""
+    return np.asarray(prep.train.labels)
+
+
+def plain_model(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (the model itself otherwise)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def n_layers(model: Any) -> int:
+    """Number of transformer blocks of ``model`` (for the recipes' layer groups)."""
+    from justfit.models.freezing import encoder_layers
+
+    return len(encoder_layers(plain_model(model).base_model))
