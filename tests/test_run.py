@@ -54,3 +54,62 @@ def test_separate_test_file_with_unseen_label(fast_config, planted, tmp_path):
     with pytest.raises(DataError, match="'other'.*never occur in training"):
         finetune({**fast_config, "data": {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")}})
     assert not (tmp_path / "runs").exists()
+
+
+def test_each_settings_check_runs_once_per_run(fast_config, planted_csv, monkeypatch):
+    # The sequencer checks before the data stage; the estimator it calls finds the same settings checked.
+    import justfit.checks as checks
+    from justfit.models import recipes
+
+    calls = []
+    real = recipes.check_recipe
+    monkeypatch.setattr(recipes, "check_recipe", lambda cfg: (calls.append(cfg.training.recipe), real(cfg))[1])
+    monkeypatch.setattr(checks, "_PASSED", type(checks._PASSED)())
+    finetune({**fast_config, "task": "classification", "data": {"path": planted_csv}})
+    assert calls == ["standard"]
+
+
+def test_checked_settings_are_remembered_by_content_not_by_object(monkeypatch):
+    import justfit.checks as checks
+    from justfit.config import JustfitConfig
+    from justfit.errors import ConfigError
+
+    monkeypatch.setattr(checks, "_PASSED", type(checks._PASSED)())
+    cfg = JustfitConfig.from_dict({"task": "classification"})
+    checks.check_settings(cfg)
+    with pytest.raises(ConfigError, match="val_rmse"):  # a changed copy is checked again
+        checks.check_settings(cfg.updated({"early_stopping.monitor": "val_rmse"}))
+    checks.check_settings(cfg.updated({"early_stopping.monitor": "val_rmse", "task": "regression"}))
+
+
+def test_fit_takes_the_data_stages_splits_as_they_are(fast_config, planted_csv):
+    from justfit import Finetuner
+    from justfit.config import JustfitConfig
+    from justfit.data.stage import prepare_data
+
+    cfg = JustfitConfig.from_dict({**fast_config, "data": {"path": planted_csv}})
+    splits, _, _ = prepare_data(cfg)
+    est = Finetuner(config=cfg).fit(splits)
+    assert est.n_train_ == len(splits.train) and est.n_val_ == len(splits.validation)
+    with pytest.raises(DataError, match="Splits object brings its own"):
+        Finetuner(config=cfg).fit(splits, X_val=splits.validation)
+
+
+def test_clean_and_train_share_one_data_stage(tmp_path, monkeypatch):
+    # clean_file and prepare_data both run run_stage; clean still cleans when the config turned the stage off.
+    from justfit.config import JustfitConfig
+    from justfit.data import stage
+
+    seen = []
+    real = stage.run_stage
+    monkeypatch.setattr(stage, "run_stage", lambda *a, **k: (seen.append(k["audit_split"]), real(*a, **k))[1])
+    rows = [{"text": f"text number {i} " + "word " * (i % 5), "label": "ab"[i % 2]} for i in range(40)]
+    rows += [dict(rows[0]), {"text": "  ", "label": "a"}]
+    p = tmp_path / "d.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    cfg = JustfitConfig.from_dict({"data": {"path": str(p)}, "quality": {"enabled": False, "label_noise": "off"}})
+    report = stage.clean_file(cfg, tmp_path / "out" / "clean.csv")
+    assert seen == [""] and set(report.removed["rule"]) == {"exact_duplicate", "empty_text"}
+    assert len(pd.read_csv(tmp_path / "out" / "clean.csv")) == 40
+    stage.prepare_data(cfg.updated({"quality.enabled": True}))
+    assert seen == ["", "train"]
