@@ -192,7 +192,7 @@ LABEL_COLS = [("rate", "planted flips", ".0%"), ("planted", "planted rows", ".0f
 def corpus(max_rows: int | None):
     from justfit.data.cleaning import clean
     from justfit.data.io import load_table
-    from justfit.training.feature_cache import embed_cached
+    from justfit.tasks.frozen import embed_cached
 
     raw = load_table("tweets", allow_missing=True).frame
     rep = clean(raw)

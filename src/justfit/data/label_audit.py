@@ -1,7 +1,7 @@
 """Label-noise audit: confident learning (cleanlab) on out-of-fold probabilities of a cheap model.
 
 The training texts are embedded once by the frozen pretrained backbone (cached on disk, see
-``training.feature_cache``); a logistic regression and a cosine k-nearest-neighbours vote
+``tasks.frozen``); a logistic regression and a cosine k-nearest-neighbours vote
 are fitted in K stratified folds, and their mean is an out-of-fold probability for every row; cleanlab's confident learning then flags the rows
 whose given label is unlikely under those probabilities, ranked by label quality. The cost
 is about one forward pass over the data: no fine-tuning happens here.
@@ -93,7 +93,7 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
     from cleanlab.filter import find_label_issues as cl_find
     from cleanlab.rank import get_label_quality_scores
 
-    from justfit.training.feature_cache import embed_cached
+    from justfit.tasks.frozen import embed_cached
 
     if isinstance(data, pd.DataFrame):
         frame = data[["text", "label"]]

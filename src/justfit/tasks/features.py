@@ -2,7 +2,7 @@
 
 With the whole backbone frozen, its output for a text never changes, so recomputing it in
 every batch of every epoch is wasted work. ``FrozenFeatureTask`` trains the model's own head
-on features computed once (``training.feature_cache``): for each batch the backbone module
+on features computed once (``tasks.frozen``): for each batch the backbone module
 is swapped, for the duration of one forward call, for a stand-in that returns the cached
 first-token hidden states (and the model's own frozen pooler applied to them). The head
 code of the architecture runs unchanged, so the trained head is the model's head and the
@@ -119,7 +119,7 @@ class FrozenFeatureTask:
 def check_equivalent(model: nn.Module, text_task: TextClassificationTask, texts: Sequence[str],
                      atol: float = 1e-4) -> tuple[bool, str]:
     """Do the head on cached features and the full model give the same logits (fp32, eval mode)?"""
-    from justfit.training.feature_cache import compute_features
+    from justfit.tasks.frozen import compute_features
 
     texts = list(texts)[:8]
     if not texts:

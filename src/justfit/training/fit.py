@@ -105,7 +105,7 @@ def stage_data(prep: Prepared, cfg: JustfitConfig, stage: Any, train_ds: Any, va
         # (Augmented texts change every epoch: their backbone features cannot be cached.)
         return prep.step, train_ds, val_ds
     from justfit.tasks.features import FeatureRows, FrozenFeatureTask, check_equivalent
-    from justfit.training.feature_cache import backbone_features
+    from justfit.tasks.frozen import backbone_features
 
     cache = prep.feature_cache
     if "equivalent" not in cache:
