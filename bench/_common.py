@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 
-def run_job(cmd: list[str], label: str) -> dict:
+def run_job(cmd: list[str], label: str, env: dict[str, str] | None = None) -> dict:
     """Run ``cmd`` (a worker that prints one ``RESULT {json}`` line); return that result with ``load``,
-    the machine's mean 1-minute load average while it ran (sampled every 5 s)."""
+    the machine's mean 1-minute load average while it ran (sampled every 5 s). ``env``: the
+    subprocess's environment (default: this one's)."""
     loads = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         while True:
             try:
                 stdout, stderr = proc.communicate(timeout=5)
