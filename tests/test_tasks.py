@@ -26,7 +26,15 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
     assert len(targets) == len(labels)
     key = task.stratify_key(labels)
     assert len(key) == len(labels)
-    tok = AutoTokenizer.from_pretrained(tiny_model)
+    # The inputs and preprocessor of the task's modality.
+    if task.input_column == "text":
+        tok = AutoTokenizer.from_pretrained(tiny_model)
+        examples = ["a b c", "d e"] * 12
+    else:
+        from transformers import ViTImageProcessor
+
+        tok = ViTImageProcessor(size={"height": 16, "width": 16})
+        examples = [np.zeros((8, 8, 3), np.uint8), np.full((5, 7), 200, np.uint8)] * 12
 
     class Cfg:
         id2label = {0: "a"}
@@ -37,15 +45,15 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
     step = task.step_from_meta(tok, 32, Cfg())
     assert isinstance(step, StepTask)
     assert step.metric_directions == task.metric_directions
-    ds = step.encode(["a b c", "d e"] * 12, targets)
+    ds = step.encode(examples, targets)
     batch = step.collate([ds[i] for i in range(4)])
     k = len(task.labels)
     logits = np.random.default_rng(0).normal(size=(len(labels), k)).astype(np.float32)
     metrics = step.epoch_metrics(targets, logits)
     assert set(metrics) == set(task.metric_directions)
-    frame = pd.DataFrame({"text": ["t"] * len(labels), "label": labels})
+    frame = pd.DataFrame({task.input_column: examples[:len(labels)], "label": labels})
     table = task.analysis(frame, logits)
-    assert {"row", "text", "label", "predicted", "loss"} <= set(table.columns) and len(table) == len(labels)
+    assert {"row", task.input_column, "label", "predicted", "loss"} <= set(table.columns) and len(table) == len(labels)
     report = task.evaluate(targets, logits, targets)
     json.dumps(report)
     assert all(k in report for k in task.headline)

@@ -161,11 +161,11 @@ class Finetuner:
         """The model's raw outputs for the texts ``X``: shape ``(n, num_labels)`` (``num_labels`` is 1 for a
         regression, whose output is the standardised value)."""
         from justfit._progress import progress_bar
-        from justfit.data.inputs import as_texts
+        from justfit.data.inputs import as_inputs
         from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
-        texts = as_texts(X)
+        texts = as_inputs(X, self.task_.input_column)
         if getattr(self, "normalize_text_", False):
             # Trained on texts the cleaning stage normalised: predict on texts normalised the same way.
             from justfit.data.cleaning import normalize_text
@@ -199,10 +199,10 @@ class Finetuner:
         self._check_fitted()
         from justfit.data.inputs import as_frame
 
-        frame = as_frame(X, y, self.config_, "the evaluation data")
+        frame = as_frame(X, y, self.config_, "the evaluation data", self.task_.input_column)
         targets = self.task_.encode_targets(frame["label"])
         if logits is None:
-            logits = self.decision_logits(frame["text"].tolist())
+            logits = self.decision_logits(frame[self.task_.input_column].tolist())
         return self.task_.evaluate(targets, logits, getattr(self, "train_codes_", None))
 
     # ------------------------------------------------------------ persistence

@@ -115,7 +115,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         splits, report = round_data[id(est)]
     else:
         est = fit_round(cfg)[0]
-    test_logits = est.decision_logits(splits.test["text"].tolist())
+    test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
     metrics = est.evaluate(splits.test, logits=test_logits)
 
     partial = final.with_name(final.name + ".partial")

@@ -19,6 +19,38 @@ import pandas as pd
 from justfit.errors import DataError
 
 
+def looks_like_images(X: Any) -> bool:
+    """Whether ``X`` holds images rather than texts: an array of shape ``(n, h, w)`` or ``(n, h, w, c)``,
+    or a sequence whose first item is an image array or a ``PIL.Image``."""
+    if isinstance(X, np.ndarray):
+        return X.ndim in (3, 4)
+    if isinstance(X, str | Path | pd.DataFrame) or not hasattr(X, "__len__") or not len(X):
+        return False
+    first = X.iloc[0] if isinstance(X, pd.Series) else X[0] if isinstance(X, list | tuple) else None
+    return (isinstance(first, np.ndarray) and first.ndim in (2, 3)) or type(first).__module__.startswith("PIL.")
+
+
+def as_inputs(X: Any, column: str) -> list[Any]:
+    """The inputs of ``X`` for a task whose frames hold them in ``column`` (``text``: strings; other
+    columns: the items as given, e.g. image arrays or paths)."""
+    if column == "text":
+        return as_texts(X)
+    if isinstance(X, pd.DataFrame):
+        if column in X.columns:
+            return X[column].tolist()
+        from justfit.data.messages import listing
+
+        raise DataError(f"This DataFrame has no '{column}' column (columns: {listing(X.columns)}). Pass the inputs "
+                        f"themselves, e.g. df['{column}'].")
+    if isinstance(X, np.ndarray):
+        return [X[i] for i in range(len(X))]
+    if isinstance(X, pd.Series):
+        return X.tolist()
+    if isinstance(X, str | Path):
+        return [X]
+    return list(X)
+
+
 def as_texts(X: Any) -> list[str]:
     """The texts of ``X``: a string, a sequence of strings, or a DataFrame with a ``text`` column."""
     if isinstance(X, str):
@@ -33,12 +65,29 @@ def as_texts(X: Any) -> list[str]:
     return [str(t) for t in X]
 
 
-def as_frame(X: Any, y: Any, cfg: Any, where: str) -> pd.DataFrame:
-    """A ``text``/``label`` frame from ``X`` (texts, a DataFrame, or a data file path) and labels ``y``.
+def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.DataFrame:
+    """A ``text``/``label`` frame from ``X`` (texts, a DataFrame, or a data file path) and labels ``y``;
+    for a task whose inputs are not texts, a ``column``/``label`` frame of the inputs as given.
 
     Raises ``DataError`` (one line) for missing texts or labels, a length mismatch, or a file
     given together with separate labels."""
     from justfit.data.io import ColumnSpec, detect_columns, load_table, normalise
+
+    if column != "text" and not isinstance(X, str | Path):
+        inputs = as_inputs(X, column)
+        if y is None:
+            if isinstance(X, pd.DataFrame) and "label" in X.columns:
+                y = X["label"].tolist()
+            else:
+                raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
+        labels = list(y)
+        if len(labels) != len(inputs):
+            raise DataError(f"{where[0].upper() + where[1:]} has {len(inputs)} inputs but {len(labels)} labels. "
+                            "Pass one label per input.")
+        frame = normalise(pd.DataFrame({"text": [""] * len(labels), "label": pd.Series(labels, dtype=object)}),
+                          ColumnSpec(text="text", label="label"), where=where)
+        return frame.drop(columns="text").assign(**{column: pd.Series(inputs, index=frame.index, dtype=object)})[
+            [column, "label"]]
 
     if isinstance(X, str | Path):
         if y is not None:
@@ -91,7 +140,10 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     given = isinstance(X, Splits)
     if given and (y is not None or X_val is not None or y_val is not None):
         raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
-    train = X.train if given else as_frame(X, y, cfg, "the training data")
+    if cfg.task is None and not given and looks_like_images(X):
+        cfg = cfg.updated({"task": "image-classification"})
+    column = get_task(cfg.task).input_column if cfg.task else "text"
+    train = X.train if given else as_frame(X, y, cfg, "the training data", column)
     if cfg.task is None:
         name, note = infer_task(train["label"])
         cfg = cfg.updated({"task": name})
@@ -111,7 +163,7 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
         s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
                   need=("validation",), task=task)
         return cfg, task, s.train, s.validation
-    val = as_frame(X_val, y_val, cfg, "the validation data")
+    val = as_frame(X_val, y_val, cfg, "the validation data", task.input_column)
     train, val = train.copy(), val.copy()
     unify_label_types(train, val)
     task.check_held_out(train, val, "validation")

@@ -1,5 +1,6 @@
 """Model loading, presets and freezing."""
 
+from justfit.models import vision as _vision  # noqa: F401  (registers the image presets)
 from justfit.models.factory import PRESETS, build_tiny_random, default_model_path, list_presets, load_model
 from justfit.models.freezing import apply_freeze
 

@@ -33,8 +33,9 @@ def save_folder(path: str | Path, model: Any, tokenizer: Any, max_length: int, m
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if path.parent.exists() else None))
     try:
         model.save_pretrained(tmp)
-        # pipeline(..., truncation=True) then truncates exactly as justfit does.
-        tokenizer.model_max_length = max_length
+        if max_length and hasattr(tokenizer, "model_max_length"):
+            # pipeline(..., truncation=True) then truncates exactly as justfit does.
+            tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(tmp)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,10 +66,8 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
 
     Returns the folder actually read and what it holds. Raises ``RunDirError`` (one line) for a
     folder without a model, damaged weights, a missing tokenizer, or adapters without labels."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from justfit.models.factory import quiet_transformers, weights_error
-    from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
+    from justfit.models.factory import quiet_transformers
+    from justfit.models.lora import ADAPTER_CONFIG
     from justfit.tasks import get_task
     from justfit.training.fit import plain_model
 
@@ -80,6 +79,28 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
         raise RunDirError(f"'{path}' holds no saved model (no config.json). Pass a run directory or its model/ folder.")
     quiet_transformers()
     meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
+    name = meta.get("task") or _plain_task(path)
+    loader = getattr(type(get_task(_renamed(name))), "load_pretrained", None)
+    if loader is not None:  # a task that loads its own kind of model (images: AutoModelForImageClassification)
+        model, tokenizer = loader(path)
+    else:
+        model, tokenizer = _load_text_model(path, meta, adapters)
+    if not meta.get("task") and model.config.problem_type == "regression":
+        name = "regression"  # a plain checkpoint says it is a regression through its problem_type
+    name = _renamed(name)
+    config = plain_model(model).config
+    task = type(get_task(name)).from_meta(meta, config)
+    step = task.step_from_meta(tokenizer, meta.get("max_length", default_max_length), config)
+    return path, LoadedModel(model.eval(), tokenizer, task, step, name, meta)
+
+
+def _load_text_model(path: Path, meta: dict[str, Any], adapters: bool) -> tuple[Any, Any]:
+    """A text model folder: ``AutoModelForSequenceClassification`` (or LoRA adapters on its base) and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from justfit.models.factory import weights_error
+    from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
+
     if adapters:
         # LoRA adapters saved without merging: the base model, a head for the labels, then the adapters.
         base = meta.get("base_model") or json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
@@ -97,11 +118,18 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
     except (OSError, ValueError) as exc:
         raise RunDirError(f"'{path}' holds a model but no usable tokenizer ({str(exc).splitlines()[0][:150]}). "
                           "Save the tokenizer beside it (tokenizer.save_pretrained).") from None
-    # Models saved before tasks were named by kind say "text-classification"; a plain checkpoint says
-    # what it is through its problem_type.
-    name = meta.get("task") or ("regression" if model.config.problem_type == "regression" else "classification")
-    name = {"text-classification": "classification", "text-regression": "regression"}.get(name, name)
-    config = plain_model(model).config
-    task = type(get_task(name)).from_meta(meta, config)
-    step = task.step_from_meta(tokenizer, meta.get("max_length", default_max_length), config)
-    return path, LoadedModel(model.eval(), tokenizer, task, step, name, meta)
+    return model, tokenizer
+
+
+def _renamed(name: str) -> str:
+    """Models saved before tasks were named by kind say ``text-classification``/``text-regression``."""
+    return {"text-classification": "classification", "text-regression": "regression"}.get(name, name)
+
+
+def _plain_task(path: Path) -> str:
+    """The task of a plain transformers checkpoint (no justfit.json), from its architecture's name."""
+    try:
+        archs = json.loads((path / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        archs = []
+    return "image-classification" if any("ImageClassification" in a for a in archs) else "classification"

@@ -93,6 +93,7 @@ class TaskKind(Protocol):
     metric_directions: ClassVar[dict[str, str]]
     headline: ClassVar[tuple[str, ...]]  # test metrics shown first (RunResult.summary, the CLI table)
     uses_label_audit: ClassVar[bool]
+    input_column: ClassVar[str]  # the frame column of the inputs: "text", "image", ...
     labels: list[Any]  # the model's output names (id2label)
 
     def check_targets(self, frame: pd.DataFrame, where: str = ...) -> None: ...

@@ -33,6 +33,7 @@ class ClassificationTask:
     """One class per text. See :class:`justfit.tasks.base.Task` for the protocol."""
 
     name = "classification"
+    input_column = "text"  # the frame column holding the inputs
     step_class = TextClassificationTask
     metric_directions = TextClassificationTask.metric_directions
     headline = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "majority_baseline_accuracy")

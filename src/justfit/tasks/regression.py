@@ -42,6 +42,7 @@ class RegressionTask:
     """One real number per text. See :class:`justfit.tasks.base.Task` for the protocol."""
 
     name = "regression"
+    input_column = "text"
     step_class = TextRegressionTask
     metric_directions = TextRegressionTask.metric_directions
     headline = ("rmse", "mae", "r2", "spearman", "baseline_rmse")

@@ -32,6 +32,7 @@ class Prepared:
     texts: dict[str, list[str]]
     stages: list[Any]
     augmented: bool = False
+    cacheable: bool = True  # inputs whose frozen-backbone features tasks.frozen can cache (texts)
     feature_cache: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,8 +78,15 @@ def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFram
 
             warnings.warn(said, DataQualityWarning, stacklevel=4)
     weights = train["_weight"].tolist() if "_weight" in train else None
-    texts = {"train": train["text"].tolist(), "val": val["text"].tolist()}
-    augment = build_text_augmenter(cfg.augment, model=plain_model(model), tokenizer=tokenizer)
+    column = task.input_column
+    texts = {"train": train[column].tolist(), "val": val[column].tolist()}
+    if column != "text" and cfg.augment.ops:
+        from justfit.errors import ConfigError
+
+        raise ConfigError(f"augment.ops {cfg.augment.ops} are text augmentations; a {task.name} task has none yet. "
+                          "Leave augment.ops empty.")
+    augment = build_text_augmenter(cfg.augment, model=plain_model(model), tokenizer=tokenizer) if column == "text" \
+        else None
     if augment is None:
         train_ds = step.encode(texts["train"], codes, weights)
     else:
@@ -93,7 +101,7 @@ def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFram
 
         model = apply_lora(model, cfg.model)
     return Prepared(model, tokenizer, source, step, train_ds, val_ds, texts, plan(cfg, n_layers(model)),
-                    augmented=augment is not None)
+                    augmented=augment is not None, cacheable=column == "text")
 
 
 def stage_data(prep: Prepared, cfg: JustfitConfig, stage: Any, train_ds: Any, val_ds: Any,
@@ -101,7 +109,7 @@ def stage_data(prep: Prepared, cfg: JustfitConfig, stage: Any, train_ds: Any, va
     """The step and datasets of one stage: cached backbone features when the whole backbone is frozen
     and still the checkpoint's (verified equivalent for this architecture), the texts otherwise."""
     if stage.freeze != "backbone" or not cfg.model.cache_features or backbone_trained \
-            or cfg.model.strategy != "full" or prep.augmented:
+            or cfg.model.strategy != "full" or prep.augmented or not prep.cacheable:
         # (Augmented texts change every epoch: their backbone features cannot be cached.)
         return prep.step, train_ds, val_ds
     from justfit.tasks.features import FeatureRows, FrozenFeatureTask, check_equivalent

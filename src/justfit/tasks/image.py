@@ -1,0 +1,240 @@
+"""Image classification: one class per image, cross-entropy on ``num_labels`` logits.
+
+An image is given as a file path, encoded bytes (a ``datasets`` ``Image`` cell: ``{"bytes",
+"path"}``), a ``PIL.Image`` or a numpy array of shape ``(h, w)`` or ``(h, w, c)`` (uint8, uint16,
+or float in [0, 1]). Decoding is lazy: the dataset holds the sources and decodes one image when
+the loader asks for it (Pillow), applies its EXIF orientation, converts grey, palette, alpha
+(composited on white), CMYK and 16-bit images to the model's channels, and runs the model's own
+image processor (``AutoImageProcessor``: resize, rescale, normalise).
+
+``ImageClassificationStep`` is the batch-level step the loop uses; ``ImageClassificationTask``
+(registered as ``image-classification``) is the task: the label codec and metrics are those of
+:class:`justfit.tasks.classification.ClassificationTask`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from justfit.errors import DataError
+from justfit.tasks.base import TASKS, EncodedDataset
+from justfit.tasks.classification import ClassificationTask
+from justfit.tasks.text import TextClassificationTask
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+# Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS, about 89 megapixels): a larger
+# image is refused with a message instead of being decoded into gigabytes of memory.
+MAX_PIXELS = 89_478_485
+
+
+def _pil():
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:  # pragma: no cover - Pillow comes with transformers' vision extra
+        raise DataError("Image tasks need Pillow: pip install 'justfit[vision]'.") from None
+    return Image, ImageOps
+
+
+def describe_source(source: Any) -> str:
+    """A short, printable name for an image source (its path, or its kind and shape)."""
+    if isinstance(source, str | Path):
+        return str(source)
+    if isinstance(source, dict):
+        return str(source.get("path") or "<image bytes>")
+    if isinstance(source, np.ndarray):
+        return f"<array {'x'.join(map(str, source.shape))} {source.dtype}>"
+    return f"<{type(source).__name__}>"
+
+
+def array_to_image(a: np.ndarray) -> Any:
+    """A ``PIL.Image`` from an array of shape ``(h, w)``, ``(h, w, 1)``, ``(h, w, 3)`` or ``(h, w, 4)``:
+    uint8 as is, uint16 scaled to 8 bits, floats read as [0, 1]. Raises ``DataError`` otherwise."""
+    Image, _ = _pil()
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise DataError(f"An image array must have shape (h, w) or (h, w, c) with c in 1, 3, 4; got {a.shape}.")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == np.uint16:
+        a = (a / 257.0).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        a = a.astype(np.float64)
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise DataError("An image array holds NaN or infinite values.")
+        hi = a.max() if a.size else 0.0
+        if hi > 1.0 + 1e-6:
+            if hi <= 255:
+                a = a / 255.0  # integer-valued pixels in 0-255 given as another dtype
+            else:
+                raise DataError(f"Image array values go up to {hi:g}: pass uint8 (0-255), uint16, or floats in [0, 1].")
+        if a.min() < -1e-6:
+            raise DataError("Image array values are negative: pass uint8 (0-255), uint16, or floats in [0, 1].")
+        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    else:
+        raise DataError(f"Image arrays of dtype {a.dtype} are not supported: pass uint8, uint16 or floats in [0, 1].")
+    return Image.fromarray(a)
+
+
+def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -> Any:
+    """Decode ``source`` (see the module docstring) into a ``PIL.Image`` in RGB (``channels`` 3) or
+    grey (``channels`` 1), EXIF orientation applied.
+
+    Raises ``DataError`` for a missing, empty, truncated or non-image file, a decompression bomb
+    (more than ``max_pixels`` pixels) and an unsupported array."""
+    Image, ImageOps = _pil()
+    if isinstance(source, np.ndarray):
+        img = array_to_image(source)
+    elif isinstance(source, Image.Image):
+        img = source
+    else:
+        name = describe_source(source)
+        try:
+            if isinstance(source, dict):
+                raw = source.get("bytes")
+                fp: Any = io.BytesIO(raw) if raw else source.get("path")
+            elif isinstance(source, bytes | bytearray):
+                fp = io.BytesIO(source)
+            else:
+                fp = str(source)
+                if Path(fp).is_file() and Path(fp).stat().st_size == 0:
+                    raise DataError(f"Image file '{name}' is empty (0 bytes).")
+            with Image.open(fp) as opened:
+                w, h = opened.size
+                if w * h > max_pixels:
+                    raise DataError(f"Image '{name}' is {w} x {h} pixels, more than the {max_pixels:,} allowed "
+                                    "(a decompression bomb, or a scan far larger than the model's input): "
+                                    "downscale it first.")
+                opened.load()
+                img = opened.copy()
+        except DataError:
+            raise
+        except FileNotFoundError:
+            raise DataError(f"Image file '{name}' does not exist.") from None
+        except Image.DecompressionBombError as exc:
+            raise DataError(f"Image '{name}' is too large to decode safely ({exc}). Downscale it first.") from None
+        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's "cannot identify", truncated data, ...
+            raise DataError(f"Cannot read image '{name}' ({str(exc).splitlines()[0][:120]}).") from None
+    img = ImageOps.exif_transpose(img) or img
+    return to_channels(img, channels)
+
+
+def to_channels(img: Any, channels: int = 3) -> Any:
+    """``img`` as RGB (``channels`` 3) or L (1): 16- and 32-bit grey scaled to 8 bits, alpha
+    composited on white, palette, CMYK and the rest converted by Pillow."""
+    Image, _ = _pil()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray((np.clip(a / hi, 0, 1) * 255).round().astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+class ImageDataset(EncodedDataset):
+    """Image sources decoded and preprocessed one at a time, when the loader asks (so a loader's
+    worker processes share the decoding). ``features`` holds the sources; every length is 1
+    (images are batched without length grouping)."""
+
+    def __init__(self, step: ImageClassificationStep, sources: Sequence[Any], labels: Sequence[Any] | None = None,
+                 weights: Sequence[float] | None = None) -> None:
+        super().__init__(list(sources), labels, weights, lengths=[1] * len(sources))
+        self.step = step
+
+    def inputs(self, i: int) -> dict[str, Any]:
+        return {"pixel_values": self.step.preprocess(self.features[i])}
+
+    def subset(self, idx: Sequence[int]) -> ImageDataset:
+        return ImageDataset(self.step, [self.features[i] for i in idx],
+                            None if self.labels is None else [self.labels[i] for i in idx])
+
+
+class ImageClassificationStep(TextClassificationTask):
+    """Decode, preprocess with the model's image processor, stack; cross-entropy on the logits (the
+    loss, its weighting and the epoch metrics are those of the text step)."""
+
+    max_length = 0  # images have no token length
+    max_length_reason = ""
+
+    def __init__(self, processor: Any, channels: int = 3, class_weights: Sequence[float] | None = None) -> None:
+        self.processor = processor
+        self.channels = channels
+        self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+
+    def preprocess(self, source: Any) -> torch.Tensor:
+        """One image as the model's input tensor, shape ``(channels, height, width)``."""
+        img = decode_image(source, self.channels)
+        return self.processor(images=img, return_tensors="pt")["pixel_values"][0]
+
+    def encode(self, examples: Sequence[Any], labels: Sequence[int] | None = None,
+               weights: Sequence[float] | None = None) -> ImageDataset:
+        return ImageDataset(self, list(examples), labels, weights)
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {"pixel_values": torch.stack([it["pixel_values"] for it in items])}
+        if "labels" in items[0]:
+            out["labels"] = torch.tensor([it["labels"] for it in items], dtype=self.label_dtype)
+        if "weights" in items[0]:
+            out["weights"] = torch.tensor([it["weights"] for it in items], dtype=torch.float32)
+        return out
+
+
+@TASKS.register("image-classification", help="an image in, one of a set of classes out (cross-entropy; accuracy, F1)")
+class ImageClassificationTask(ClassificationTask):
+    """One class per image. Targets, metrics and the report's section are those of classification."""
+
+    name = "image-classification"
+    input_column = "image"
+    step_class = ImageClassificationStep
+    uses_label_audit = False  # the label audit reads text features; images come with their own rules
+
+    def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, ImageClassificationStep]:
+        """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, processor, source, step)``."""
+        from justfit.models.vision import load_image_model, num_channels
+
+        model, processor, source = load_image_model(cfg.model.name, self.classes, dropout=cfg.model.dropout)
+        class_weights = None
+        if cfg.training.class_weights == "auto":
+            from sklearn.utils.class_weight import compute_class_weight
+
+            class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes)),
+                                                 y=np.asarray(train_codes)).tolist()
+        return model, processor, source, ImageClassificationStep(processor, num_channels(model.config), class_weights)
+
+    def step_from_meta(self, processor: Any, max_length: int, model_config: Any) -> ImageClassificationStep:
+        from justfit.models.vision import num_channels
+
+        return ImageClassificationStep(processor, num_channels(model_config))
+
+    @staticmethod
+    def load_pretrained(path: Any) -> tuple[Any, Any]:
+        """A saved model folder: ``(model, image processor)``."""
+        from justfit.models.vision import load_saved_image_model
+
+        return load_saved_image_model(path)
+
+    def analysis(self, frame: pd.DataFrame, logits: np.ndarray) -> pd.DataFrame:
+        """As for classification, with the image's path (or kind and shape) in an ``image`` column."""
+        out = super().analysis(frame.assign(text=[describe_source(s) for s in frame[self.input_column]]), logits)
+        return out.rename(columns={"text": "image"})
+
+    def read_analysis(self, path: Any) -> pd.DataFrame:
+        return pd.read_csv(path, dtype={"image": str, "label": str, "predicted": str}, keep_default_na=False,
+                           na_values=[""])
+
+    def describe(self, labels: pd.Series) -> str:
+        counts = pd.Series(list(labels), dtype=object).value_counts()
+        return f"images; {len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"

@@ -1,0 +1,145 @@
+"""Image classification through the task seam: decoding, the step, fit/predict/save/load on a tiny ViT."""
+
+import io
+
+import numpy as np
+import pytest
+
+from justfit.errors import DataError
+
+
+def _blobs(n=48, size=16, seed=0):
+    """Planted images: class 'bright' is light, 'dark' is dark, with noise (an easy task)."""
+    rng = np.random.default_rng(seed)
+    y = np.array(["bright", "dark"] * (n // 2))
+    X = np.where(y[:, None, None, None] == "bright", 200, 40) + rng.integers(-30, 30, (n, size, size, 3))
+    return np.clip(X, 0, 255).astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def tiny_vit(tmp_path_factory):
+    from justfit.models.vision import build_tiny_vit
+
+    return str(build_tiny_vit(tmp_path_factory.mktemp("tiny-vit")))
+
+
+def test_decoding_converts_every_mode_to_the_models_channels(tmp_path):
+    from PIL import Image
+
+    from justfit.tasks.image import decode_image
+
+    rgb = Image.new("RGB", (6, 4), (10, 20, 30))
+    cases = {
+        "L": rgb.convert("L"), "P": rgb.convert("P"), "RGBA": Image.new("RGBA", (6, 4), (255, 0, 0, 0)),
+        "CMYK": rgb.convert("CMYK"), "I;16": Image.fromarray(np.full((4, 6), 65535, dtype=np.uint16)),
+        "LA": rgb.convert("LA"),
+    }
+    for mode, img in cases.items():
+        out = decode_image(img)
+        assert out.mode == "RGB" and out.size == (6, 4), mode
+        assert decode_image(img, channels=1).mode == "L"
+    # Fully transparent red composites on white; 16-bit full scale is white.
+    assert decode_image(cases["RGBA"]).getpixel((0, 0)) == (255, 255, 255)
+    assert decode_image(cases["I;16"]).getpixel((0, 0)) == (255, 255, 255)
+    # Arrays: grey, RGB, RGBA, float in [0, 1], uint16.
+    assert decode_image(np.zeros((4, 6), np.uint8)).size == (6, 4)
+    assert decode_image(np.ones((4, 6, 3))).getpixel((0, 0)) == (255, 255, 255)
+    assert decode_image(np.full((4, 6), 65535, np.uint16)).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+
+    from justfit.tasks.image import decode_image
+
+    img = Image.new("RGB", (8, 2), (0, 0, 0))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    p = tmp_path / "rot.jpg"
+    img.save(p, exif=exif)
+    assert decode_image(str(p)).size == (2, 8)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "not-an-image", "truncated", "bomb", "bad-array", "nan"])
+def test_unreadable_images_are_one_line_errors(tmp_path, case):
+    from PIL import Image
+
+    from justfit.tasks.image import decode_image
+
+    source = str(tmp_path / "x.png")
+    if case == "empty":
+        open(source, "wb").close()
+    elif case == "not-an-image":
+        (tmp_path / "x.png").write_text("hello")
+    elif case == "truncated":
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, format="PNG")
+        (tmp_path / "x.png").write_bytes(buf.getvalue()[:60])
+    elif case == "bomb":
+        Image.new("L", (300, 300)).save(source)
+    elif case == "bad-array":
+        source = np.zeros((4, 4, 2), np.uint8)
+    elif case == "nan":
+        source = np.full((4, 4), np.nan)
+    kwargs = {"max_pixels": 10_000} if case == "bomb" else {}
+    with pytest.raises(DataError) as err:
+        decode_image(source, **kwargs)
+    assert "\n" not in str(err.value)
+    assert {"missing": "does not exist", "empty": "empty", "not-an-image": "Cannot read", "truncated": "Cannot read",
+            "bomb": "pixels", "bad-array": "shape", "nan": "NaN"}[case] in str(err.value)
+
+
+def test_image_arrays_infer_the_task_and_fit_predict_save_load(tiny_vit, tmp_path):
+    from transformers import pipeline
+
+    from justfit import Finetuner
+
+    X, y = _blobs()
+    cfg = {"model": {"name": tiny_vit}, "training": {"epochs": 3, "lr": 3e-3, "batch_size": 8, "bf16": False,
+                                                      "train_eval_samples": 0}}
+    ft = Finetuner(config=cfg).fit(X, y)
+    assert ft.task_.name == "image-classification" and ft.classes_ == ["bright", "dark"]
+    proba = ft.predict_proba(X[:6])
+    assert proba.shape == (6, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert set(ft.predict(X)) <= {"bright", "dark"}
+    assert (ft.predict(X) == y).mean() > 0.9  # the planted task is easy
+    metrics = ft.evaluate(X, y)
+    assert metrics["n"] == len(y) and 0 <= metrics["accuracy"] <= 1
+    ft.save(tmp_path / "m")
+    back = Finetuner.load(tmp_path / "m")
+    assert back.task_.name == "image-classification"
+    assert np.allclose(back.predict_proba(X[:6]), proba, atol=1e-5)
+    # Plain transformers loads it and agrees.
+    from justfit.tasks.image import decode_image
+
+    clf = pipeline("image-classification", model=str(tmp_path / "m"), top_k=None)
+    got = clf([decode_image(x) for x in X[:6]])
+    hf = np.array([[next(d["score"] for d in row if d["label"] == c) for c in ft.classes_] for row in got])
+    assert np.allclose(hf, proba, atol=1e-4)
+
+
+def test_image_files_and_grey_images_mix(tiny_vit, tmp_path):
+    from PIL import Image
+
+    from justfit import Finetuner
+
+    X, y = _blobs(n=24)
+    paths = []
+    for i, x in enumerate(X):
+        p = tmp_path / f"{i}.png"
+        img = Image.fromarray(x)
+        (img.convert("L") if i % 3 == 0 else img.convert("RGBA") if i % 3 == 1 else img).save(p)
+        paths.append(str(p))
+    ft = Finetuner(config={"task": "image-classification", "model": {"name": tiny_vit},
+                           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}).fit(paths, y)
+    assert ft.predict(paths[:3]).shape == (3,)
+
+
+def test_text_augmentation_is_refused_for_images(tiny_vit):
+    from justfit import Finetuner
+    from justfit.errors import ConfigError
+
+    X, y = _blobs(n=16)
+    with pytest.raises(ConfigError, match="text augmentations"):
+        Finetuner(config={"model": {"name": tiny_vit}, "augment": {"ops": ["swap"]},
+                          "training": {"epochs": 1, "bf16": False}}).fit(X, y)
