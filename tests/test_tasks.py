@@ -31,9 +31,9 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
         tok = AutoTokenizer.from_pretrained(tiny_model)
         examples = ["a b c", "d e"] * 12
     else:
-        from transformers import ViTImageProcessor
+        from justfit.models.vision import vit_processor
 
-        tok = ViTImageProcessor(size={"height": 16, "width": 16})
+        tok = vit_processor(16)
         examples = [np.zeros((8, 8, 3), np.uint8), np.full((5, 7), 200, np.uint8)] * 12
 
     class Cfg:

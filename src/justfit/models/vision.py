@@ -15,20 +15,29 @@ from justfit.errors import ModelError
 from justfit.models.factory import PRESETS, quiet_transformers, resolve_model_name, set_dropout, weights_error
 
 
+def vit_processor(size: int, mean: float = 0.5, std: float = 0.5) -> Any:
+    """A transformers ViT image processor: resize to ``size`` x ``size`` (bilinear), scale to [0, 1],
+    normalise by ``mean``/``std`` per channel. The Pillow backend (torchvision is not needed)."""
+    try:
+        from transformers import ViTImageProcessorPil as Processor
+    except ImportError:  # transformers < 5 has one backend
+        from transformers import ViTImageProcessor as Processor
+    return Processor(size={"height": size, "width": size}, image_mean=[mean] * 3, image_std=[std] * 3, resample=2)
+
+
 def build_tiny_vit(path: str | Path, *, image_size: int = 32, hidden_size: int = 32, layers: int = 2,
                    seed: int = 0) -> Path:
     """Save a random-weight ViT (``image_size`` pixels square, patches of 8) and its image processor
     (resize to ``image_size``, scale to [0, 1], normalise by mean 0.5 / std 0.5) into ``path``."""
     import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from transformers import ViTConfig, ViTForImageClassification
 
     path = Path(path)
     torch.manual_seed(seed)
     config = ViTConfig(image_size=image_size, patch_size=8, num_channels=3, hidden_size=hidden_size,
                        num_hidden_layers=layers, num_attention_heads=2, intermediate_size=37)
     ViTForImageClassification(config).save_pretrained(path)
-    ViTImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
-                      image_std=[0.5] * 3).save_pretrained(path)
+    vit_processor(image_size).save_pretrained(path)
     return path
 
 
@@ -43,6 +52,31 @@ def _tiny_vit_preset() -> str:
 
 PRESETS.register("tiny-vit-random", _tiny_vit_preset,
                  help="a 2-layer random-weight ViT on 32x32 images, for tests and smoke runs")
+
+
+def _efficientnet_lite0_preset() -> str:
+    import tempfile
+
+    from justfit.models.efficientnet_lite import build_pretrained_folder
+
+    root = Path(tempfile.gettempdir()) / "justfit-presets" / "efficientnet-lite0"
+    if not (root / "preprocessor_config.json").exists():
+        build_pretrained_folder(root)
+    return str(root)
+
+
+PRESETS.register("efficientnet-lite0", _efficientnet_lite0_preset,
+                 help="EfficientNet-Lite0, ImageNet-pretrained (4.65M params), packaged with pip: images, offline")
+
+
+def _register_architectures() -> None:
+    """Architectures justfit adds to transformers' Auto classes (EfficientNet-Lite), when installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is not None:
+        from justfit.models.efficientnet_lite import register
+
+        register()
 
 
 def load_image_model(name: str | None, labels: list[Any], *, dropout: float | None = None) -> tuple[Any, Any, str]:
@@ -60,6 +94,7 @@ def load_image_model(name: str | None, labels: list[Any], *, dropout: float | No
     source = resolve_model_name(name)
     id2label = {i: str(lab) for i, lab in enumerate(labels)}
     quiet_transformers()
+    _register_architectures()
     try:
         config = AutoConfig.from_pretrained(source, num_labels=len(labels), id2label=id2label,
                                             label2id={v: k for k, v in id2label.items()})
@@ -86,6 +121,7 @@ def load_saved_image_model(path: str | Path) -> tuple[Any, Any]:
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     quiet_transformers()
+    _register_architectures()
     try:
         model = AutoModelForImageClassification.from_pretrained(path)
     except Exception as exc:
