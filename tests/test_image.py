@@ -169,3 +169,93 @@ def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
 
     back = justfit.load(tmp_path / "m")
     assert np.allclose(back.predict_proba(X[:4]), ft.predict_proba(X[:4]), atol=1e-5)
+
+
+def _folder(root, n=12, size=12, corrupt=False):
+    from PIL import Image
+
+    X, y = _blobs(n=n, size=size)
+    for i, (x, lab) in enumerate(zip(X, y, strict=True)):
+        (root / lab).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x).save(root / lab / f"{i}.png")
+    if corrupt:
+        (root / "dark" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+        open(root / "bright" / "empty.png", "wb").close()
+    return X, y
+
+
+def test_train_on_a_folder_per_class_removes_unreadable_images_with_the_reason(tiny_vit, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from justfit import finetune
+
+    _folder(tmp_path / "imgs", n=40, corrupt=True)
+    res = finetune({"data": {"path": str(tmp_path / "imgs")}, "model": {"name": tiny_vit},
+                    "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0},
+                    "output": {"dir": str(tmp_path / "runs"), "name": "r"}})
+    run = tmp_path / "runs" / "r"
+    assert res.data["task"] == "image-classification"
+    removed = pd.read_csv(run / "removed.csv")
+    assert sorted(removed["rule"]) == ["unreadable_image", "unreadable_image"]
+    assert any("empty" in d for d in removed["detail"]) and any("Cannot read" in d for d in removed["detail"])
+    assert {"image", "predicted"} <= set(pd.read_csv(run / "predictions.csv").columns)
+    assert json.loads((run / "model" / "justfit.json").read_text())["task"] == "image-classification"
+    assert (run / "report.html").exists()
+
+
+def test_split_folders_are_given_splits(tiny_vit, tmp_path):
+    from justfit.config import DataConfig
+    from justfit.data.io import load_data
+
+    for part, n in (("train", 24), ("val", 8), ("test", 8)):
+        _folder(tmp_path / "d" / part, n=n)
+    loaded = load_data(DataConfig(path=str(tmp_path / "d")))
+    assert set(loaded) == {"train", "validation", "test"}
+    assert len(loaded["train"].frame) == 24 and list(loaded["train"].frame.columns) == ["image", "label"]
+
+
+def test_a_table_of_image_paths_relative_to_it_and_missing_paths_listed(tmp_path):
+    import pandas as pd
+
+    from justfit.data.io import load_table
+
+    _folder(tmp_path / "imgs", n=8)
+    rows = [{"file": f"imgs/{lab}/{i}.png", "label": lab} for i, lab in enumerate(["bright", "dark"] * 4)]
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    frame = load_table(tmp_path / "t.csv").frame
+    assert list(frame.columns) == ["image", "label"] and all(str(tmp_path) in p for p in frame["image"])
+    rows += [{"file": "imgs/nope1.png", "label": "dark"}, {"file": "imgs/nope2.png", "label": "dark"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=r"2 image path\(s\).*nope1\.png.*nope2\.png"):
+        load_table(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize("case", ["empty-class", "no-images"])
+def test_image_folders_without_images_are_one_line_errors(tmp_path, case):
+    from justfit.data.images import read_class_folders
+
+    _folder(tmp_path / "d", n=8)
+    if case == "empty-class":
+        (tmp_path / "d" / "grey").mkdir()
+        (tmp_path / "d" / "grey" / "notes.txt").write_text("x")
+        with pytest.raises(DataError, match="'grey'.*hold no images"):
+            read_class_folders(tmp_path / "d")
+    else:
+        (tmp_path / "e" / "a").mkdir(parents=True)
+        (tmp_path / "e" / "a" / "x.txt").write_text("x")
+        with pytest.raises(DataError, match="No images"):
+            read_class_folders(tmp_path / "e")
+
+
+def test_exact_duplicate_images_by_pixels(tmp_path):
+    import pandas as pd
+
+    from justfit.tasks.image import clean_images
+
+    X, y = _blobs(n=6)
+    frame = pd.DataFrame({"image": list(X) + [X[0].copy(), X[1].copy()],
+                          "label": list(y) + [y[0], "bright" if y[1] == "dark" else "dark"]})
+    rep = clean_images(frame, ["exact_duplicate", "missing_label"])
+    assert dict(rep.counts) == {"exact_duplicate": 1, "conflicting_label": 1} and rep.rows_out == 6

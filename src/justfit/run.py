@@ -58,11 +58,9 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
     check_settings(cfg)  # before any data is read or model loaded
     final = run_dir_for(cfg)
-    from justfit.models.factory import check_text_model
-
-    # Once, before any stage uses the model (the label audit embeds texts with it).
-    check_text_model(cfg.model.name)
-    splits, report, loaded = prepare_data(cfg, progress=progress)
+    # The model is checked once, as soon as the task is known and before any stage uses it (the label
+    # audit embeds texts with it).
+    splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: t.check_model(cfg.model.name))
     cfg = cfg.updated({"task": report.task})  # as given, or inferred from the labels by the data stage
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
@@ -96,7 +94,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
             sp, rep, _ = prepare_data(c, progress=False)
         e = Finetuner(config=c, progress=progress)
         e.fit(sp, sample_weight=sample_weights_for(rep, sp.train),
-              normalized_text=c.quality.enabled and "normalize" in c.quality.rules)
+              normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()))  # as the stage did
         round_data[id(e)] = (sp, rep)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
                "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}
@@ -222,8 +220,5 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
     cfg = coerce_config(config)
     if cfg.quality.label_noise != "off":
         cfg = cfg.updated({"quality.label_noise": "off"})
-    from justfit.models.factory import check_text_model
-
-    check_text_model(cfg.model.name)
-    splits, _, _ = prepare_data(cfg, progress=progress)
+    splits, _, _ = prepare_data(cfg, progress=progress, check_task=lambda t: t.check_model(cfg.model.name))
     return Finetuner(config=cfg, progress=progress).lr_find(splits, **options)

@@ -91,6 +91,10 @@ def _read(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame | dict[s
             f"datasets' save_to_disk, or a packaged data set ({', '.join(PACKAGED.names())})."
         )
     if p.is_dir():
+        from justfit.data.images import looks_like_image_folder, read_class_folders
+
+        if looks_like_image_folder(p):
+            return read_class_folders(p), None
         return _read_hf_folder(p), None
     kind, compression = expected_kind(p)
     try:
@@ -386,24 +390,32 @@ def load_table(path: str | Path, text_column: str | None = None, label_column: s
     is kept in ``LoadedData.encoding``. Labels are the text of the source's values. Raises
     ``DataError`` for unreadable files, missing columns, missing values and unusable labels.
     """
+    from justfit.data.images import image_column, image_frame
+
     raw, used = _read(path, encoding)
     where = f"'{path}'"
+    p = Path(str(path))
+    base = p if p.is_dir() else p.parent if p.exists() else None  # image paths are relative to the table
+
+    def spec_of(df: pd.DataFrame) -> ColumnSpec:
+        images = image_column(df, text_column)
+        return detect_columns(df, images or text_column, label_column, need_label=need_label, where=where)
+
+    def table(df: pd.DataFrame, spec: ColumnSpec, where: str) -> pd.DataFrame:
+        if image_column(df, spec.text):  # a column of images (paths, Image cells, arrays): kept as given
+            return image_frame(df, spec.text, spec.label, base, where, allow_missing=allow_missing)
+        return normalise(df, spec, where=where, allow_missing=allow_missing, labels_as_text=True)
+
     if isinstance(raw, dict):
         if not raw:
             raise DataError(f"Dataset folder '{path}' holds no splits.")
         first = prefer if prefer in raw else ("train" if "train" in raw else next(iter(raw)))
-        spec = detect_columns(raw[first], text_column, label_column, need_label=need_label, where=where)
-        frame = normalise(raw[first], spec, where=f"{where} split '{first}'", allow_missing=allow_missing,
-                          labels_as_text=True)
-        extra = {
-            name: normalise(df, spec, where=f"{where} split '{name}'", allow_missing=allow_missing,
-                            labels_as_text=True)
-            for name, df in raw.items() if name != first
-        }
+        spec = spec_of(raw[first])
+        frame = table(raw[first], spec, f"{where} split '{first}'")
+        extra = {name: table(df, spec, f"{where} split '{name}'") for name, df in raw.items() if name != first}
         return LoadedData(frame, spec, str(path), extra, encoding=used)
-    spec = detect_columns(raw, text_column, label_column, need_label=need_label, where=where)
-    frame = normalise(raw, spec, where=where, allow_missing=allow_missing, labels_as_text=True)
-    return LoadedData(frame, spec, str(path), encoding=used)
+    spec = spec_of(raw)
+    return LoadedData(table(raw, spec, where), spec, str(path), encoding=used)
 
 
 def load_data(cfg, *, allow_missing: bool = False) -> dict[str, LoadedData]:

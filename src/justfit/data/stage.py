@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport, _jsonable, clean
+from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport, _jsonable
 from justfit.data.io import LoadedData, load_data, raise_missing_labels
 from justfit.data.splitting import Splits, check_labels, make_splits
 from justfit.errors import DataError
@@ -114,15 +114,19 @@ def balance_report(splits: Splits) -> tuple[dict[str, Any], list[str]]:
     return out, warnings
 
 
-def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataReport, dict[str, LoadedData]]:
+def prepare_data(cfg: Any, *, progress: bool = False,
+                 check_task: Callable[[Any], None] | None = None) -> tuple[Splits, DataReport, dict[str, LoadedData]]:
     """Load and split the data of ``cfg`` (a ``JustfitConfig``), running the data stage when enabled.
 
-    The stage runs in ``run_stage``'s order (the one ``clean_file`` uses too); then the tokenizer's
-    coverage of each split is measured."""
+    ``check_task(task)`` runs as soon as the task is known (given, or inferred from the data), before
+    any rule or audit. The stage runs in ``run_stage``'s order (the one ``clean_file`` uses too);
+    then the tokenizer's coverage of each split is measured."""
     q = cfg.quality
     report = DataReport(enabled=q.enabled)
     loaded = _noting(report.warnings, load_data, cfg.data, allow_missing=q.enabled)
     task = resolve_task(cfg, loaded, report)
+    if check_task is not None:
+        check_task(task)
     report.encodings = {name: item.encoding for name, item in loaded.items() if item.encoding}
     if cfg.data.max_rows:
         # Sample first: max_rows bounds the cost of the whole run, the data stage included, and
@@ -135,7 +139,7 @@ def prepare_data(cfg: Any, *, progress: bool = False) -> tuple[Splits, DataRepor
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_rows": None})})
     splits = run_stage(cfg, loaded, report, task, make=lambda parts: make_splits(parts, cfg.data, task),
                        audit_split="train", progress=progress)
-    if q.enabled:
+    if q.enabled and task.text_audits:
         from justfit.data.coverage import measure
 
         report.coverage, warns = measure(cfg, splits)
@@ -165,8 +169,8 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
         for name, item in loaded.items():
             held_out = name in ("validation", "test")
             rules = [r for r in q.rules if r in HELD_OUT_RULES] if held_out else q.rules
-            rep = clean(item.frame, rules, report_only=q.report_only, split="" if name == "all" else name,
-                        check=False, **options)
+            rep = task.clean(item.frame, rules, report_only=q.report_only, split="" if name == "all" else name,
+                             check=False, **options)
             what = (f"'{cfg.data.path}'" if cfg.data.path else "the data") if name == "all" else f"the {name} data"
             if len(rep.data) and rep.data["label"].isna().any():
                 raise_missing_labels(rep.data["label"].isna().to_numpy(), item.columns.label, what)
@@ -181,7 +185,7 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
     splits = make(loaded)
 
     held = {name: frame for name, frame in (("validation", splits.validation), ("test", splits.test)) if len(frame)}
-    if q.enabled and q.leakage != "off" and held:
+    if q.enabled and q.leakage != "off" and held and task.text_audits:
         from justfit.data.leakage import audit_leakage
 
         lk = audit_leakage(splits.train, held, action=q.leakage, threshold=q.near_threshold, num_perm=q.num_perm,
@@ -215,7 +219,8 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
     name = cfg.task
     if name is None:
         first = loaded.get("all") or loaded["train"]
-        name, note = infer_task(first.frame["label"], first.columns.label or "label")
+        name, note = infer_task(first.frame["label"], first.columns.label or "label",
+                                "image" if "image" in first.frame.columns else "text")
         if note:
             report.warnings.append(note)
     report.task = name

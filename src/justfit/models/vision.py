@@ -116,6 +116,34 @@ def load_image_model(name: str | None, labels: list[Any], *, dropout: float | No
     return model, processor, source
 
 
+def check_image_model(name: str | None) -> str:
+    """Resolve ``name`` and check, from its config alone, that it can classify images; returns the source.
+
+    Raises ``ModelError`` (one line) for no model, one that cannot be read, or an architecture with
+    no image-classification head in transformers (a text or audio checkpoint)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+    if name is None:
+        raise ModelError("Image tasks need a model: pass --model (an image classification checkpoint: a folder or a "
+                         "hub id) or a preset such as efficientnet-lite0 (justfit presets).")
+    source = resolve_model_name(name)
+    quiet_transformers()
+    _register_architectures()
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not load the config of model '{source}' ({str(exc).splitlines()[0][:160]}). Pass a "
+                         "folder with config.json, a reachable hub id, or a preset.") from None
+    kind = getattr(config, "model_type", "?")
+    from justfit.models.efficientnet_lite import MODEL_TYPE
+
+    if kind not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES and kind != MODEL_TYPE:
+        raise ModelError(f"Model '{source}' (a '{kind}' model) cannot classify images. Choose an image classification "
+                         "checkpoint (ViT, DeiT, ConvNeXt, ResNet, EfficientNet, ...) or the efficientnet-lite0 preset.")
+    return source
+
+
 def load_saved_image_model(path: str | Path) -> tuple[Any, Any]:
     """A saved image model folder: ``(AutoModelForImageClassification, AutoImageProcessor)``."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification

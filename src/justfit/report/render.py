@@ -150,9 +150,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         worst = pred.sort_values("loss", ascending=False).head(15)
         extra = [c for c in ("confidence", "residual") if c in pred.columns]
         parts.append("<h3>highest-loss test examples</h3>" + _table(
-            [[r["row"], str(r["text"])[:300], r["label"], r["predicted"], *(float(r[c]) for c in extra),
+            [[r["row"], str(r[task.input_column])[:300], r["label"], r["predicted"], *(float(r[c]) for c in extra),
               float(r["loss"])] for _, r in worst.iterrows()],
-            ["row", "text", "true", "predicted", *extra, "loss"]))
+            ["row", task.input_column, "true", "predicted", *extra, "loss"]))
 
     if data_report:
         parts.append("<h2>Data stage</h2>")
@@ -162,8 +162,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
                          + _table(rows, ["rule", "removed", "flagged"]))
             for rule, examples in (rep.get("examples") or {}).items():
                 parts.append(f"<details><summary>{_e(rule)}: examples</summary>" + _table(
-                    [[x.get("row"), x.get("duplicate_of"), x.get("detail"), str(x.get("text"))[:200], x.get("label")]
-                     for x in examples], ["row", "duplicate of", "detail", "text", "label"]) + "</details>")
+                    [[x.get("row"), x.get("duplicate_of"), x.get("detail"),
+                      str(x.get(task.input_column, x.get("text")))[:200], x.get("label")]
+                     for x in examples], ["row", "duplicate of", "detail", task.input_column, "label"]) + "</details>")
         lk = data_report.get("leakage")
         if lk:
             parts.append(f"<h3>leakage</h3><p>{_e(lk.get('summary'))}</p>")

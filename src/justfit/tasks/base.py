@@ -144,13 +144,20 @@ def get_task(name: str) -> TaskKind:
     return TASKS.get(name)()
 
 
-def infer_task(labels: pd.Series, column: str = "label") -> tuple[str, str]:
+def infer_task(labels: pd.Series, column: str = "label", inputs: str = "text") -> tuple[str, str]:
     """The task for a label column when ``task`` is unset: ``(name, message)``.
 
-    Numbers with many distinct values (a quantity, by the same test that refuses them as classes)
-    are a regression, and the message says so; anything else is a classification (message "").
+    ``inputs`` is the frame's input column. For texts, numbers with many distinct values (a quantity,
+    by the same test that refuses them as classes) are a regression, and the message says so;
+    anything else is a classification (message ""). Other inputs take the registered task that
+    reads them (``image`` -> ``image-classification``).
     """
     from justfit.data.io import continuous_message
+
+    if inputs != "text":
+        for name in TASKS.names():
+            if get_task(name).input_column == inputs:
+                return name, ""
 
     present = labels.dropna()
     if continuous_message(present, column, "the data"):

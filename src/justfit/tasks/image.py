@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from justfit.data.images import IMAGE_SUFFIXES  # noqa: F401  (the suffixes read as images)
 from justfit.errors import DataError
 from justfit.tasks.base import TASKS, EncodedDataset
 from justfit.tasks.classification import ClassificationTask
 from justfit.tasks.text import TextClassificationTask
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 # Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS, about 89 megapixels): a larger
 # image is refused with a message instead of being decoded into gigabytes of memory.
 MAX_PIXELS = 89_478_485
@@ -235,6 +235,83 @@ class ImageClassificationTask(ClassificationTask):
         return pd.read_csv(path, dtype={"image": str, "label": str, "predicted": str}, keep_default_na=False,
                            na_values=[""])
 
+    text_audits = False  # the leakage audit and tokenizer coverage read texts
+
+    @staticmethod
+    def check_model(name: str | None) -> str:
+        """Check, from its config alone, that ``name`` is an image classification model; return its source."""
+        from justfit.models.vision import check_image_model
+
+        return check_image_model(name)
+
+    def clean(self, frame: pd.DataFrame, rules: Sequence[str], **kwargs: Any) -> Any:
+        """The data stage's cleaning of images (``clean_images``)."""
+        return clean_images(frame, rules, **kwargs)
+
     def describe(self, labels: pd.Series) -> str:
         counts = pd.Series(list(labels), dtype=object).value_counts()
         return f"images; {len(counts)} classes (largest/smallest in train: {counts.max()}/{counts.min()})"
+
+
+def _pixel_digest(img: Any) -> str:
+    import hashlib
+
+    return hashlib.sha1(img.tobytes() + repr((img.size, img.mode)).encode()).hexdigest()
+
+
+def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
+                 channels: int = 3, **options: Any) -> Any:
+    """The data stage's cleaning for images: every image is decoded once; unreadable ones (missing,
+    empty, truncated, not an image, too large) are removed with the reason (rule ``unreadable_image``,
+    always on: such a row cannot be trained on), rows without a label (``missing_label``) and exact
+    duplicates by decoded-pixel hash (``exact_duplicate``: same pixels and label; a copy with another
+    label is a ``conflicting_label`` pair, both removed) when those rules are configured. Other rules
+    are text rules and do not apply. Returns a ``data.cleaning.CleaningReport``."""
+    from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
+
+    applied = ["unreadable_image"] + [r for r in ("missing_label", "exact_duplicate") if r in rules]
+    removed: dict[Any, tuple[str, Any, str]] = {}  # row -> (rule, duplicate_of, detail)
+    first_by_digest: dict[str, Any] = {}
+    for row, source, label in zip(frame.index, frame["image"], frame["label"], strict=True):
+        if "missing_label" in applied and (label is None or (isinstance(label, float) and label != label)):
+            removed[row] = ("missing_label", None, "no label")
+            continue
+        try:
+            img = decode_image(source, channels)
+        except DataError as exc:
+            removed[row] = ("unreadable_image", None, str(exc))
+            continue
+        if "exact_duplicate" in applied:
+            digest = _pixel_digest(img)
+            if digest in first_by_digest:
+                orig = first_by_digest[digest]
+                same = frame.at[orig, "label"] == label
+                removed[row] = ("exact_duplicate" if same else "conflicting_label", orig,
+                                "same pixels as row " + str(orig) + ("" if same else f" labelled {frame.at[orig, 'label']!r}"))
+            else:
+                first_by_digest[digest] = row
+    report_only = [r for r in report_only if r in applied]
+    drop = [r for r, (rule, _, _) in removed.items() if rule not in report_only]
+    keep_flag = [r for r, (rule, _, _) in removed.items() if rule in report_only]
+
+    def rows(idx: list[Any]) -> pd.DataFrame:
+        return pd.DataFrame({
+            "row": idx, "split": split, "rule": [removed[r][0] for r in idx],
+            "duplicate_of": pd.array([removed[r][1] for r in idx], dtype="Int64"),
+            "detail": [removed[r][2] for r in idx],
+            "text": [describe_source(frame.at[r, "image"]) for r in idx], "label": [frame.at[r, "label"] for r in idx],
+        }, columns=REMOVED_COLUMNS)
+
+    counts: dict[str, int] = {}
+    for r in drop:
+        counts[removed[r][0]] = counts.get(removed[r][0], 0) + 1
+    flagged_counts: dict[str, int] = {}
+    for r in keep_flag:
+        flagged_counts[removed[r][0]] = flagged_counts.get(removed[r][0], 0) + 1
+    kept = frame.drop(index=drop)
+    examples = {rule: [{"row": r, "image": describe_source(frame.at[r, "image"]), "detail": removed[r][2]}
+                       for r in drop if removed[r][0] == rule][:5] for rule in counts}
+    return CleaningReport(rows_in=len(frame), rows_out=len(kept), counts=counts, flagged_counts=flagged_counts,
+                          examples=examples, removed=rows(drop), flagged=rows(keep_flag), data=kept,
+                          rules=applied + (["conflicting_label"] if "exact_duplicate" in applied else []),
+                          report_only=list(report_only))

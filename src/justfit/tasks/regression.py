@@ -167,6 +167,21 @@ class RegressionTask:
                 parts.append(f"<div><h3>residuals</h3>{svg}</div>")
         return parts
 
+    text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
+
+    @staticmethod
+    def check_model(name: str | None) -> str:
+        """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
+        from justfit.models.factory import check_text_model
+
+        return check_text_model(name)
+
+    def clean(self, frame: pd.DataFrame, rules: Sequence[str], **kwargs: Any) -> Any:
+        """The data stage's cleaning of texts (``justfit.data.cleaning.clean``)."""
+        from justfit.data.cleaning import clean
+
+        return clean(frame, rules, **kwargs)
+
     # ------------------------------------------------------------------ persistence
     def meta(self) -> dict[str, Any]:
         return {"task": self.name, "labels": self.labels, "target_mean": self.mean, "target_std": self.std}
