@@ -67,6 +67,24 @@ def test_overfitting_evidence_and_remedies():
     assert any("model.dropout=0.2" in x for x in flags) and any("model.freeze=bottom:2" in x for x in flags)
 
 
+@pytest.mark.parametrize(("n_train", "task", "augment", "offered"), [
+    (400, None, [], True), (1000, "classification", [], True),
+    (5000, None, [], False),                       # not measured to help with this many rows
+    (400, "image-classification", [], False),      # text augmentation is for texts
+    (400, "regression", [], False),                # measured on classification only
+    (400, None, ["typo"], False),                  # augmentation already on
+    (None, None, [], False),                       # size unknown (a log from another tool)
+])
+def test_augmentation_is_offered_against_overfitting_only_where_measured_to_help(n_train, task, augment, offered):
+    cfg = {**CFG, "task": task, "augment": {"ops": augment}}
+    d = diagnose(SCENARIOS["overfitting"]["history"], metrics=BASE, config=cfg, n_train=n_train)
+    f = next(f for f in d.findings if f.code == "overfitting")
+    flags = [as_flags(r) for r in f.remedies]
+    assert any("--set augment.ops=synonym,swap,delete,insert" == x for x in flags) == offered, flags
+    if offered:
+        assert flags[0].startswith("--set augment.ops")
+
+
 def test_underfitting_remedies_raise_capacity():
     cfg = {**CFG, "model": {"freeze": "backbone", "dropout": None}}
     d = diagnose(SCENARIOS["underfitting"]["history"], metrics=BASE, config=cfg, n_classes=3)

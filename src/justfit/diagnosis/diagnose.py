@@ -97,7 +97,7 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
         findings = [f for f in findings if f.code not in _NOT_AFTER_DIVERGENCE]
     best_epoch = ctx.best_epoch()
     for f in findings:
-        f.remedies = remedies_for(f, config, diverged=diverged, best_epoch=best_epoch)
+        f.remedies = remedies_for(f, config, diverged=diverged, best_epoch=best_epoch, n_train=ctx.n_train)
     findings.sort(key=lambda f: -SEVERITY[f.severity])
     # The verdict comes from the most severe findings; among equally severe ones, VERDICT_ORDER decides.
     serious = [f for f in findings if f.code in VERDICTS and SEVERITY[f.severity] >= 2]

