@@ -259,3 +259,12 @@ def test_exact_duplicate_images_by_pixels(tmp_path):
                           "label": list(y) + [y[0], "bright" if y[1] == "dark" else "dark"]})
     rep = clean_images(frame, ["exact_duplicate", "missing_label"])
     assert dict(rep.counts) == {"exact_duplicate": 1, "conflicting_label": 1} and rep.rows_out == 6
+
+
+def test_images_decode_in_dataloader_workers(tiny_vit):
+    from justfit import Finetuner
+
+    X, y = _blobs(n=16)
+    ft = Finetuner(config={"model": {"name": tiny_vit}, "training": {"epochs": 1, "bf16": False, "num_workers": 2,
+                                                                      "train_eval_samples": 0}}).fit(X, y)
+    assert ft.predict(X).shape == (16,)

@@ -176,6 +176,7 @@ class TrainingConfig(_Section):
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = on where the hardware runs bf16 fast (AMX CPUs, recent GPUs).")
     class_weights: Literal["none", "auto"] = Field("none", description="auto: weight the loss by inverse class frequency (for imbalanced data).")
     sampler: Literal["random", "balanced"] = Field("random", description="balanced: draw training rows so every class is seen equally often per epoch.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes that read and preprocess examples (decoding images, for one); 0 = in the training process.")
     group_by_length: bool = Field(True, description="Batch texts of similar length together (less padding).")
     train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible (when a time budget ends the first epoch early, drawn from the rows trained on); 0 disables.")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")

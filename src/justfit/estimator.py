@@ -175,7 +175,8 @@ class Finetuner:
         bs = self.config_.training.eval_batch_size
         with progress_bar("predicting", enabled=self.progress and len(ds) > bs) as bar:
             # fp32 inference: the scores match what plain transformers gives for the saved model.
-            return predict_logits(self.model_, self.step_, ds, batch_size=bs, bf16=False, progress=bar)
+            return predict_logits(self.model_, self.step_, ds, batch_size=bs, bf16=False, progress=bar,
+                                  num_workers=self.config_.training.num_workers)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n, len(classes_))``, columns in the order of ``classes_``.

@@ -10,8 +10,10 @@ import torch
 
 
 def predict_logits(model: torch.nn.Module, task: Any, dataset: Any, *, batch_size: int = 64,
-                   bf16: bool = False, device: torch.device | None = None, progress: Any = None) -> np.ndarray:
-    """Logits for every example of ``dataset`` (``float32``, shape ``(n, num_labels)``)."""
+                   bf16: bool = False, device: torch.device | None = None, progress: Any = None,
+                   num_workers: int = 0) -> np.ndarray:
+    """Logits for every example of ``dataset`` (``float32``, shape ``(n, num_labels)``); ``num_workers``
+    DataLoader processes read and preprocess the examples."""
     from torch.utils.data import DataLoader
 
     n = len(dataset)
@@ -20,7 +22,7 @@ def predict_logits(model: torch.nn.Module, task: Any, dataset: Any, *, batch_siz
     device = device or next(model.parameters()).device
     order = np.argsort(dataset.lengths, kind="stable")[::-1].copy()
     batches = [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
-    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=task.collate)
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=task.collate, num_workers=num_workers)
     was_training = model.training
     model.eval()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()

@@ -120,7 +120,8 @@ class Trainer:
         accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no")
         sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed,
                                balance_labels=train.labels if cfg.sampler == "balanced" else None)
-        loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=self.task.collate)
+        loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=self.task.collate,
+                                             num_workers=cfg.num_workers)
         optimizer = build_optimizer(model, cfg)
         steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum_steps)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
@@ -212,7 +213,7 @@ class Trainer:
 
     def evaluate(self, dataset: EncodedDataset) -> dict[str, float]:
         logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
-                                bf16=self.bf16, device=self.accelerator.device)
+                                bf16=self.bf16, device=self.accelerator.device, num_workers=self.cfg.num_workers)
         return self.task.epoch_metrics(dataset.labels, logits)
 
 
