@@ -169,6 +169,16 @@ def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
 
     back = justfit.load(tmp_path / "m")
     assert np.allclose(back.predict_proba(X[:4]), ft.predict_proba(X[:4]), atol=1e-5)
+    # Once registered with the Auto classes, transformers' pipeline reads the folder and agrees.
+    from transformers import pipeline
+
+    from justfit.models.efficientnet_lite import register
+    from justfit.tasks.image import decode_image
+
+    register()
+    got = pipeline("image-classification", model=str(tmp_path / "m"), top_k=None)([decode_image(x) for x in X[:4]])
+    hf = np.array([[next(d["score"] for d in row if d["label"] == c) for c in ft.classes_] for row in got])
+    assert np.allclose(hf, ft.predict_proba(X[:4]), atol=1e-4)
 
 
 def _folder(root, n=12, size=12, corrupt=False):
