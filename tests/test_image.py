@@ -278,3 +278,69 @@ def test_images_decode_in_dataloader_workers(tiny_vit):
     ft = Finetuner(config={"model": {"name": tiny_vit}, "training": {"epochs": 1, "bf16": False, "num_workers": 2,
                                                                       "train_eval_samples": 0}}).fit(X, y)
     assert ft.predict(X).shape == (16,)
+
+
+def _augmenter(ops, seed=0, **kw):
+    from justfit.config import AugmentConfig
+    from justfit.data.augment.image import build_image_augmenter
+
+    return build_image_augmenter(AugmentConfig(ops=ops, **kw), mean=[0.5] * 3, std=[0.5] * 3, num_labels=3, seed=seed)
+
+
+def test_image_augmentation_is_deterministic_under_the_seed_and_leaves_the_loops_rng_alone():
+    import torch
+
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    ops = ["hflip", "rotate", "resized_crop", "color_jitter", "erase"]
+    a, b = _augmenter(ops, p=1.0), _augmenter(ops, p=1.0)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    xa, sa = a(x, y)
+    assert torch.equal(torch.rand(1), before)  # the global stream is where it was
+    xb, _ = b(x, y)
+    assert torch.equal(xa, xb) and xa.shape == x.shape and not torch.equal(xa, x)
+    assert torch.equal(sa, torch.nn.functional.one_hot(y, 3).float())  # geometric ops keep the labels
+    assert not torch.equal(a(x, y)[0], xa)  # the next batch gets other draws
+    assert not torch.equal(_augmenter(ops, seed=1, p=1.0)(x, y)[0], xa)
+
+
+def test_mixup_and_cutmix_mix_the_labels_as_they_mix_the_pixels():
+    import torch
+
+    x = torch.rand(8, 3, 16, 16)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    for op in ("mixup", "cutmix"):
+        _, soft = _augmenter([op], p=1.0, strength=0.5)(x, y)
+        assert soft.shape == (8, 3) and torch.allclose(soft.sum(1), torch.ones(8))
+        assert (soft.max(1).values < 1).any()  # some rows carry two labels
+        assert (soft.argmax(1) == y).float().mean() >= 0.5  # the image's own label keeps the larger share
+
+
+def test_augmentation_applies_in_training_mode_only(tiny_vit):
+    import torch
+
+    from justfit import Finetuner
+
+    X, y = _blobs(n=24)
+    ft = Finetuner(config={"model": {"name": tiny_vit}, "augment": {"ops": ["hflip", "rotate", "mixup"], "p": 1.0},
+                           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}).fit(X, y)
+    step = ft.step_
+    batch = step.collate([step.encode(list(X[:4]), [0, 1, 0, 1])[i] for i in range(4)])
+    ft.model_.eval()
+    with torch.no_grad():
+        aug = step.forward(ft.model_, batch)["logits"]
+        step_plain = type(step)(step.processor, step.channels)
+        plain = step_plain.forward(ft.model_, batch)["logits"]
+    assert torch.equal(aug, plain)
+    assert ft.predict(X).shape == (24,)
+
+
+def test_image_augmentations_are_refused_for_text(tiny_model):
+    from justfit import Finetuner
+    from justfit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="image augmentations"):
+        Finetuner(config={"model": {"name": tiny_model}, "augment": {"ops": ["hflip"]},
+                          "training": {"epochs": 1}}).fit(["good day", "bad day"] * 8, ["p", "n"] * 8)

@@ -200,6 +200,14 @@ class ClassificationTask:
     text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
 
     @staticmethod
+    def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
+                      weights: Sequence[float] | None) -> tuple[Any, bool]:
+        """The training split's dataset, augmented on the fly when ``augment.ops`` is set; and whether it is."""
+        from justfit.tasks.text import augmented_text_dataset
+
+        return augmented_text_dataset(cfg, step, model, tokenizer, inputs, targets, weights)
+
+    @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
         from justfit.models.factory import check_text_model

@@ -172,6 +172,7 @@ class ImageClassificationStep(TextClassificationTask):
     def __init__(self, processor: Any, channels: int = 3, class_weights: Sequence[float] | None = None) -> None:
         self.processor = processor
         self.channels = channels
+        self.augmenter: Any = None  # set for training by the task (ImageClassificationTask.train_dataset)
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
 
     def preprocess(self, source: Any) -> torch.Tensor:
@@ -182,6 +183,29 @@ class ImageClassificationStep(TextClassificationTask):
     def encode(self, examples: Sequence[Any], labels: Sequence[int] | None = None,
                weights: Sequence[float] | None = None) -> ImageDataset:
         return ImageDataset(self, list(examples), labels, weights)
+
+    def forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Logits of ``model(pixel_values=...)``; in training mode with an augmenter, the batch is augmented
+        first and the loss is the cross-entropy against its (possibly mixed) soft targets."""
+        pixels = batch["pixel_values"]
+        if self.augmenter is not None and model.training and "labels" in batch:
+            pixels, soft = self.augmenter(pixels, batch["labels"])
+            return self.soft_outputs(model(pixel_values=pixels).logits, soft, batch, class_weights)
+        return self.outputs(model(pixel_values=pixels).logits, batch, class_weights)
+
+    def soft_outputs(self, logits: torch.Tensor, soft: torch.Tensor, batch: dict[str, torch.Tensor],
+                     class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Cross-entropy against soft targets ``soft`` of shape ``(batch, num_labels)`` (mixup/cutmix),
+        weighted as ``outputs`` weights hard labels (a row's class weight is its targets' mix of them)."""
+        if class_weights is None and self.class_weights is not None:
+            class_weights = self.class_weights.to(logits.device)
+        losses = -(soft * torch.log_softmax(logits.float(), dim=-1)).sum(-1)
+        cw = soft @ class_weights if class_weights is not None else torch.ones_like(losses)
+        if "weights" in batch:
+            losses = losses * batch["weights"]
+        denominator = cw.sum().clamp(min=1e-12)
+        return {"logits": logits, "loss": (losses * cw).sum() / denominator, "loss_weight": denominator.detach()}
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {"pixel_values": torch.stack([it["pixel_values"] for it in items])}
@@ -236,6 +260,20 @@ class ImageClassificationTask(ClassificationTask):
                            na_values=[""])
 
     text_audits = False  # the leakage audit and tokenizer coverage read texts
+
+    def train_dataset(self, cfg: Any, step: ImageClassificationStep, model: Any, processor: Any,
+                      inputs: Sequence[Any], targets: Sequence[Any], weights: Sequence[float] | None) -> tuple[Any, bool]:
+        """The training split's dataset; with ``augment.ops`` set, the step augments each training batch
+        (``data.augment.image``, in training mode only: never validation, test or the training probe)."""
+        from justfit.data.augment.image import build_image_augmenter
+
+        normalised = getattr(processor, "do_normalize", True)
+        n = step.channels
+        mean = list(getattr(processor, "image_mean", None) or [0.5] * n) if normalised else [0.0] * n
+        std = list(getattr(processor, "image_std", None) or [0.5] * n) if normalised else [1.0] * n
+        step.augmenter = build_image_augmenter(cfg.augment, mean=mean[:n], std=std[:n], num_labels=len(self.classes),
+                                               seed=cfg.training.seed)
+        return step.encode(list(inputs), targets, weights), step.augmenter is not None
 
     @staticmethod
     def check_model(name: str | None) -> str:

@@ -218,3 +218,21 @@ class AugmentedTexts(EncodedDataset):
         text = self.augment(self.texts[i], seed=self.seed, epoch=self.epoch, index=int(i))
         enc = self.step.tokenizer(text, truncation=True, max_length=self.step.max_length, padding=False)
         return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+
+
+def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, tokenizer: Any, texts: Sequence[str],
+                           targets: Sequence[Any], weights: Sequence[float] | None) -> tuple[EncodedDataset, bool]:
+    """The training dataset of a text task: ``AugmentedTexts`` (rewritten on the fly each epoch) when
+    ``cfg.augment`` turns text operations on, else the texts encoded once. Returns it and whether it
+    is augmented. Raises ``ConfigError`` for image operations."""
+    from justfit.data.augment import AUGMENTATIONS, build_text_augmenter
+    from justfit.errors import ConfigError
+
+    other = [n for n in cfg.augment.ops if n not in AUGMENTATIONS]
+    if other:
+        raise ConfigError(f"augment.ops {other} are image augmentations; texts take {', '.join(AUGMENTATIONS.names())}.")
+    augment = build_text_augmenter(cfg.augment, model=model, tokenizer=tokenizer)
+    if augment is None:
+        return step.encode(list(texts), targets, weights), False
+    augment.prepare(list(texts))
+    return AugmentedTexts(step, list(texts), targets, weights, augment, cfg.training.seed), True

@@ -62,7 +62,6 @@ def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFram
     initialisation is part of the run."""
     from accelerate.utils import set_seed
 
-    from justfit.data.augment import build_text_augmenter
     from justfit.models.recipes import plan
 
     set_seed(cfg.training.seed)
@@ -80,28 +79,15 @@ def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFram
     weights = train["_weight"].tolist() if "_weight" in train else None
     column = task.input_column
     texts = {"train": train[column].tolist(), "val": val[column].tolist()}
-    if column != "text" and cfg.augment.ops:
-        from justfit.errors import ConfigError
-
-        raise ConfigError(f"augment.ops {cfg.augment.ops} are text augmentations; a {task.name} task has none yet. "
-                          "Leave augment.ops empty.")
-    augment = build_text_augmenter(cfg.augment, model=plain_model(model), tokenizer=tokenizer) if column == "text" \
-        else None
-    if augment is None:
-        train_ds = step.encode(texts["train"], codes, weights)
-    else:
-        # The training split only, changed on the fly each epoch; validation and the probe stay as given.
-        from justfit.tasks.text import AugmentedTexts
-
-        augment.prepare(texts["train"])
-        train_ds = AugmentedTexts(step, texts["train"], codes, weights, augment, cfg.training.seed)
+    # The training split only, augmented on the fly when augment.ops is set; validation and the probe stay as given.
+    train_ds, augmented = task.train_dataset(cfg, step, plain_model(model), tokenizer, texts["train"], codes, weights)
     val_ds = step.encode(texts["val"], task.encode_targets(val["label"]))
     if cfg.model.strategy == "lora":
         from justfit.models.lora import apply_lora
 
         model = apply_lora(model, cfg.model)
     return Prepared(model, tokenizer, source, step, train_ds, val_ds, texts, plan(cfg, n_layers(model)),
-                    augmented=augment is not None, cacheable=column == "text")
+                    augmented=augmented, cacheable=column == "text")
 
 
 def stage_data(prep: Prepared, cfg: JustfitConfig, stage: Any, train_ds: Any, val_ds: Any,
