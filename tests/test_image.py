@@ -344,3 +344,19 @@ def test_image_augmentations_are_refused_for_text(tiny_model):
     with pytest.raises(ConfigError, match="image augmentations"):
         Finetuner(config={"model": {"name": tiny_model}, "augment": {"ops": ["hflip"]},
                           "training": {"epochs": 1}}).fit(["good day", "bad day"] * 8, ["p", "n"] * 8)
+
+
+def test_head_only_training_on_cached_backbone_outputs_matches_the_full_forward(tiny_vit):
+    from justfit import Finetuner
+
+    X, y = _blobs(n=32)
+    runs = {}
+    for cache in (True, False):
+        cfg = {"model": {"name": tiny_vit, "freeze": "backbone", "cache_features": cache},
+               "training": {"epochs": 2, "lr": 1e-2, "bf16": False, "train_eval_samples": 0, "group_by_length": False}}
+        runs[cache] = Finetuner(config=cfg).fit(X, y)
+    assert runs[True].feature_cache_["equivalent"] and runs[True].feature_cache_["train"]["seconds"] >= 0
+    assert not runs[False].feature_cache_
+    assert np.allclose(runs[True].predict_proba(X), runs[False].predict_proba(X), atol=1e-4)
+    assert [r["val_loss"] for r in runs[True].history_.records] == pytest.approx(
+        [r["val_loss"] for r in runs[False].history_.records], abs=1e-4)

@@ -142,3 +142,30 @@ def check_equivalent(model: nn.Module, text_task: TextClassificationTask, texts:
     if gap > atol * scale:
         return False, f"the head on cached features differs from the full model by {gap:.2g}"
     return True, ""
+
+
+def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset, texts: dict[str, list[str]],
+                 progress: bool = False) -> tuple[Any, EncodedDataset, EncodedDataset] | None:
+    """The step and datasets of a head-only stage on cached text features (``tasks.frozen``, on disk),
+    or ``None`` when this architecture's head reads more than the cache holds (recorded, with the
+    reason, in ``prep.feature_cache``)."""
+    from justfit.tasks.frozen import backbone_features
+
+    cache = prep.feature_cache
+    if "equivalent" not in cache:
+        ok, why = check_equivalent(prep.model, prep.step, texts["train"])
+        cache.update(equivalent=ok, reason=why)
+    if not cache["equivalent"]:
+        return None
+    opts = {"max_length": cfg.data.max_length, "bf16": cfg.training.bf16, "cache_dir": cfg.quality.cache_dir,
+            "encoder": prep.model.base_model, "tokenizer": prep.tokenizer, "progress": progress}
+    feats = {}
+    for split in ("train", "val"):
+        feats[split], info = backbone_features(texts[split], prep.source, **opts)
+        cache[split] = {"cache_hit": info["cache_hit"], "seconds": round(info["seconds"], 3),
+                        "file": info["cache_file"]}
+    n = len(texts["train"])
+    step = FrozenFeatureTask(prep.step, FeatureRows(feats["train"], feats["val"]))
+    tr = step.encode(range(n), train_ds.labels, train_ds.weights, lengths=train_ds.lengths)
+    va = step.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
+    return step, tr, va

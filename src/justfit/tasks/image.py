@@ -175,6 +175,14 @@ class ImageClassificationStep(TextClassificationTask):
         self.augmenter: Any = None  # set for training by the task (ImageClassificationTask.train_dataset)
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
 
+    @staticmethod
+    def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
+                     texts: Any = None, progress: bool = False) -> Any:
+        """A head-only stage on backbone outputs computed once (``tasks.image_frozen``), or None."""
+        from justfit.tasks.image_frozen import frozen_stage
+
+        return frozen_stage(prep, cfg, train_ds, val_ds, progress)
+
     def preprocess(self, source: Any) -> torch.Tensor:
         """One image as the model's input tensor, shape ``(channels, height, width)``."""
         img = decode_image(source, self.channels)

@@ -134,6 +134,14 @@ class TextClassificationTask:
             out["loss_weight"] = denominator.detach()
         return out
 
+    @staticmethod
+    def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
+                     texts: dict[str, list[str]], progress: bool = False) -> Any:
+        """A head-only stage on cached backbone features (``tasks.features.frozen_stage``), or None."""
+        from justfit.tasks.features import frozen_stage
+
+        return frozen_stage(prep, cfg, train_ds, val_ds, texts, progress)
+
     def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
         """Validation/training-probe metrics from ``logits`` of shape ``(n, num_labels)`` (names as in
         ``metric_directions``)."""

@@ -32,7 +32,6 @@ class Prepared:
     texts: dict[str, list[str]]
     stages: list[Any]
     augmented: bool = False
-    cacheable: bool = True  # inputs whose frozen-backbone features tasks.frozen can cache (texts)
     feature_cache: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,39 +86,24 @@ def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFram
 
         model = apply_lora(model, cfg.model)
     return Prepared(model, tokenizer, source, step, train_ds, val_ds, texts, plan(cfg, n_layers(model)),
-                    augmented=augmented, cacheable=column == "text")
+                    augmented=augmented)
 
 
 def stage_data(prep: Prepared, cfg: JustfitConfig, stage: Any, train_ds: Any, val_ds: Any,
                texts: dict[str, list[str]], backbone_trained: bool, progress: bool = False) -> tuple[Any, Any, Any]:
     """The step and datasets of one stage: cached backbone features when the whole backbone is frozen
-    and still the checkpoint's (verified equivalent for this architecture), the texts otherwise."""
+    and still the checkpoint's (the step's ``frozen_stage``, verified equivalent for this architecture),
+    the inputs otherwise."""
     if stage.freeze != "backbone" or not cfg.model.cache_features or backbone_trained \
-            or cfg.model.strategy != "full" or prep.augmented or not prep.cacheable:
-        # (Augmented texts change every epoch: their backbone features cannot be cached.)
+            or cfg.model.strategy != "full" or prep.augmented:
+        # (Augmented inputs change every epoch: their backbone features cannot be cached.)
         return prep.step, train_ds, val_ds
-    from justfit.tasks.features import FeatureRows, FrozenFeatureTask, check_equivalent
-    from justfit.tasks.frozen import backbone_features
-
-    cache = prep.feature_cache
-    if "equivalent" not in cache:
-        ok, why = check_equivalent(prep.model, prep.step, texts["train"])
-        cache.update(equivalent=ok, reason=why)
-    if not cache["equivalent"]:
-        _say(progress, f"feature cache not used: {cache['reason']}; the frozen backbone runs in every batch instead")
+    got = prep.step.frozen_stage(prep, cfg, train_ds, val_ds, texts, progress)
+    if got is None:
+        _say(progress, f"feature cache not used: {prep.feature_cache.get('reason')}; the frozen backbone runs in every "
+                       "batch instead")
         return prep.step, train_ds, val_ds
-    opts = {"max_length": cfg.data.max_length, "bf16": cfg.training.bf16, "cache_dir": cfg.quality.cache_dir,
-            "encoder": prep.model.base_model, "tokenizer": prep.tokenizer, "progress": progress}
-    feats = {}
-    for split in ("train", "val"):
-        feats[split], info = backbone_features(texts[split], prep.source, **opts)
-        cache[split] = {"cache_hit": info["cache_hit"], "seconds": round(info["seconds"], 3),
-                        "file": info["cache_file"]}
-    n = len(texts["train"])
-    step = FrozenFeatureTask(prep.step, FeatureRows(feats["train"], feats["val"]))
-    tr = step.encode(range(n), train_ds.labels, train_ds.weights, lengths=train_ds.lengths)
-    va = step.encode(range(n, n + len(val_ds)), val_ds.labels, lengths=val_ds.lengths)
-    return step, tr, va
+    return got
 
 
 def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
