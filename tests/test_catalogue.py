@@ -156,6 +156,56 @@ def _interrupt(*args, **kwargs):
 
 CLEAN = ["--set", "quality.label_noise=off", "-o", "{tmp}/cleaned.csv", "-q"]
 
+
+# --- images ----------------------------------------------------------------------------------------------------------
+
+IMAGE_FAST = ["--model", "tiny-vit-random", "--epochs", "1", "--set", "training.bf16=false",
+              "--set", "training.train_eval_samples=0", "-o", "{tmp}/runs", "--name", "r", "-q"]
+
+
+def images(name: str = "imgs", per_class: int = 12, classes: tuple[str, ...] = ("a", "b"), modes: tuple[str, ...] = ("RGB",),
+           extra: dict[str, bytes] | None = None) -> Setup:
+    """A folder per class of small PNGs (modes cycled), plus ``extra`` files (relative path -> bytes)."""
+    def run(tmp: Path) -> None:
+        import numpy as np
+        from PIL import Image
+
+        rng = np.random.default_rng(0)
+        for k, c in enumerate(classes):
+            (tmp / name / c).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                px = np.clip(60 + 120 * k + rng.integers(-40, 40, (12, 12, 3)), 0, 255).astype("uint8")
+                Image.fromarray(px).convert(modes[i % len(modes)]).save(tmp / name / c / f"{i}.png")
+        for rel, content in (extra or {}).items():
+            (tmp / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name / rel).write_bytes(content)
+    return run
+
+
+def huge_png(rel: str) -> Setup:
+    """A 20,000 x 20,000 one-bit PNG (a few kB on disk, 400 megapixels decoded)."""
+    def run(tmp: Path) -> None:
+        from PIL import Image
+
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("1", (20_000, 20_000)).save(tmp / rel)
+    return run
+
+
+def removed_rule(rule: str, n: int = 1) -> Callable[[Path], None]:
+    def check(tmp: Path) -> None:
+        rows = pd.read_csv(tmp / "runs" / "r" / "removed.csv")
+        assert (rows["rule"] == rule).sum() == n, rows
+    return check
+
+
+def image_csv(paths: list[str]) -> Setup:
+    def run(tmp: Path) -> None:
+        pd.DataFrame({"file": paths, "label": ["a", "b"] * (len(paths) // 2) + ["a"] * (len(paths) % 2)}).to_csv(
+            tmp / "imgs.csv", index=False)
+    return run
+
+
 CASES: list[Case] = [
     # --- files --------------------------------------------------------------------------------------------------------
     Case("file_missing", nothing, ["train", "--data", "{tmp}/missing.csv", *FAST], message=r"missing\.csv.*does not exist"),
@@ -407,6 +457,28 @@ CASES: list[Case] = [
          message=r"is a file"),
     Case("cache_unused_days_without_clear", nothing, ["cache", "--unused-days", "3"], message=r"only applies with --clear"),
     Case("cache_dir_is_file", raw("c", "x"), ["cache", "--cache-dir", "{tmp}/c"], message=r"is a file"),
+
+    # --- images ------------------------------------------------------------------------------------------------------
+    Case("image_class_folder_empty", chain(images(), folder("imgs/c", {"notes.txt": "x"})),
+         ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], message=r"'c'.*hold no images"),
+    Case("image_folder_without_images", chain(folder("imgs/a", {"x.txt": "x"}), folder("imgs/b", {"y.txt": "y"})),
+         ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], message=r"imgs.*folder per class"),
+    # Paths that do not exist: each removed with its reason by the data stage; all named at once without it.
+    Case("image_csv_paths_missing", chain(images(), image_csv([f"imgs/{c}/{i}.png" for i in range(12) for c in "ab"]
+                                                              + ["nope1.png", "nope2.png", "nope3.png"])),
+         ["train", "--data", "{tmp}/imgs.csv", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image", 3)),
+    Case("image_csv_paths_missing_no_stage", chain(images(), image_csv(["imgs/a/0.png", "imgs/b/0.png", "nope1.png",
+                                                                        "nope2.png", "nope3.png"])),
+         ["train", "--data", "{tmp}/imgs.csv", *IMAGE_FAST, "--set", "quality.enabled=false"],
+         message=r"3 image path\(s\).*nope1.*nope2.*nope3"),
+    Case("image_mixed_with_text_files", images(extra={"a/readme.txt": b"notes", "b/labels.json": b"{}"}),
+         ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=lambda tmp: None),
+    Case("image_corrupt_jpeg_midway", images(extra={"a/5b.jpg": b"\xff\xd8\xff\xe0 truncated"}),
+         ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image")),
+    Case("image_20000_pixels_square", chain(images(), huge_png("imgs/b/huge.png")),
+         ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image")),
+    Case("image_grey_and_rgba_mixed", images(modes=("RGB", "L", "RGBA", "P")),
+         ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image", 0)),
 
     # --- interruption (the real Ctrl-C is test_ctrl_c_during_training below) ----------------------------------------------
     Case("interrupt_during_train", good(), ["train", "--data", "{tmp}/data.csv", *FAST], code=130,

@@ -115,8 +115,8 @@ def _read(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame | dict[s
 def _read_hf_folder(p: Path) -> pd.DataFrame | dict[str, pd.DataFrame]:
     if not ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() or (p / "state.json").exists()):
         raise DataError(
-            f"'{p}' is a folder but not a Hugging Face dataset saved with save_to_disk "
-            "(no dataset_info.json or dataset_dict.json). Pass a data file or such a folder."
+            f"'{p}' is a folder but neither a Hugging Face dataset saved with save_to_disk (no dataset_info.json or "
+            "dataset_dict.json) nor a folder per class of images. Pass a data file or such a folder."
         )
     from datasets import Dataset, DatasetDict, load_from_disk
 
