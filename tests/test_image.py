@@ -212,7 +212,11 @@ def test_train_on_a_folder_per_class_removes_unreadable_images_with_the_reason(t
     assert any("empty" in d for d in removed["detail"]) and any("Cannot read" in d for d in removed["detail"])
     assert {"image", "predicted"} <= set(pd.read_csv(run / "predictions.csv").columns)
     assert json.loads((run / "model" / "justfit.json").read_text())["task"] == "image-classification"
-    assert (run / "report.html").exists()
+    html = (run / "report.html").read_text()
+    assets = json.loads((run / "report_assets.json").read_text())
+    n_test = len(pd.read_csv(run / "predictions.csv"))
+    assert len(assets["highest_loss"]) == min(12, n_test) and "augmented" not in assets
+    assert html.count("data:image/png;base64,") >= n_test and "highest-loss test images" in html
 
 
 def test_split_folders_are_given_splits(tiny_vit, tmp_path):
@@ -360,3 +364,18 @@ def test_head_only_training_on_cached_backbone_outputs_matches_the_full_forward(
     assert np.allclose(runs[True].predict_proba(X), runs[False].predict_proba(X), atol=1e-4)
     assert [r["val_loss"] for r in runs[True].history_.records] == pytest.approx(
         [r["val_loss"] for r in runs[False].history_.records], abs=1e-4)
+
+
+def test_the_report_shows_augmented_training_images(tiny_vit, tmp_path):
+    import json
+
+    from justfit import finetune
+
+    _folder(tmp_path / "imgs", n=40)
+    finetune({"data": {"path": str(tmp_path / "imgs")}, "model": {"name": tiny_vit},
+              "augment": {"ops": ["hflip", "rotate", "erase"], "p": 1.0, "strength": 0.3},
+              "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0},
+              "output": {"dir": str(tmp_path / "runs"), "name": "r"}})
+    run = tmp_path / "runs" / "r"
+    assert len(json.loads((run / "report_assets.json").read_text())["augmented"]) == 12
+    assert "as augmentation makes them" in (run / "report.html").read_text()

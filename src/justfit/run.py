@@ -141,7 +141,11 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     est.history_.to_jsonl(partial / "history.jsonl")
     write_json(partial / "metrics.json", metrics)
     splits.to_json(partial / "splits.json")
-    write_csv(task.analysis(splits.test, test_logits), partial / "predictions.csv")
+    analysis = task.analysis(splits.test, test_logits)
+    write_csv(analysis, partial / "predictions.csv")
+    assets = task.report_assets(splits.test, analysis, splits.train, est.step_)
+    if assets:
+        write_json(partial / "report_assets.json", assets)
     write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
     if autofit is not None:
         write_json(partial / "autofit.json", autofit.to_dict())

@@ -146,6 +146,8 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         pred = task.read_analysis(run / "predictions.csv")
     parts.extend(task.report_sections(metrics, pred))
     parts.append("</div>")
+    if (run / "report_assets.json").is_file():  # pictures the task kept for the report (image thumbnails)
+        parts.extend(task.report_gallery(json.loads((run / "report_assets.json").read_text())))
     if pred is not None and len(pred):
         worst = pred.sort_values("loss", ascending=False).head(15)
         extra = [c for c in ("confidence", "residual") if c in pred.columns]

@@ -131,6 +131,11 @@ class TaskKind(Protocol):
 
     def report_sections(self, metrics: dict[str, Any], predictions: pd.DataFrame | None) -> list[str]: ...
 
+    def report_assets(self, test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame,
+                      step: Any) -> dict[str, Any]: ...  # plain data kept for the report (report_assets.json)
+
+    def report_gallery(self, assets: dict[str, Any]) -> list[str]: ...
+
     def meta(self) -> dict[str, Any]: ...
 
 

@@ -284,6 +284,51 @@ class ImageClassificationTask(ClassificationTask):
         return step.encode(list(inputs), targets, weights), step.augmenter is not None
 
     @staticmethod
+    def report_assets(test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame, step: Any,
+                      n: int = 12) -> dict[str, Any]:
+        """Thumbnails for the report, as inline PNG data (plain JSON, so the report re-renders offline):
+        the ``n`` highest-loss test images with their true and predicted labels, and, when training
+        augments images, ``n`` training images as augmentation makes them (one draw, seed 0)."""
+        worst = table.sort_values("loss", ascending=False).head(n)
+        out: dict[str, Any] = {"highest_loss": [
+            {"png": thumbnail(decode_image(test.at[row, "image"])), "label": str(label), "predicted": str(pred),
+             "loss": float(loss)} for row, label, pred, loss in zip(worst["row"], worst["label"], worst["predicted"],
+                                                                    worst["loss"], strict=True)]}
+        augmenter = getattr(step, "augmenter", None)
+        if augmenter is not None and len(train):
+            import copy
+
+            sample = train.head(n)
+            pixels = torch.stack([step.preprocess(s) for s in sample["image"]])
+            aug = copy.deepcopy(augmenter)
+            aug.seed, aug.calls = 0, 0
+            moved, _ = aug(pixels, torch.zeros(len(pixels), dtype=torch.long))
+            out["augmented"] = [{"png": thumbnail(_to_image(x, aug.mean[0], aug.std[0])), "label": str(lab)}
+                                for x, lab in zip(moved, sample["label"], strict=True)]
+        return out
+
+    @staticmethod
+    def report_gallery(assets: dict[str, Any]) -> list[str]:
+        """HTML: the thumbnails of ``report_assets``."""
+        from justfit.report.html import escape
+
+        def grid(items: list[dict[str, Any]], caption: Any) -> str:
+            cells = "".join(f"<figure style='display:inline-block;margin:4px;text-align:center'>"
+                            f"<img src='data:image/png;base64,{it['png']}' width='64' height='64' "
+                            f"style='image-rendering:pixelated'><figcaption class='muted'>{escape(caption(it))}"
+                            "</figcaption></figure>" for it in items)
+            return f"<div>{cells}</div>"
+
+        parts = []
+        if assets.get("highest_loss"):
+            parts.append("<h3>highest-loss test images</h3>" + grid(
+                assets["highest_loss"], lambda it: f"{it['label']} -> {it['predicted']} ({it['loss']:.2f})"))
+        if assets.get("augmented"):
+            parts.append("<h3>training images as augmentation makes them</h3>" + grid(
+                assets["augmented"], lambda it: it["label"]))
+        return parts
+
+    @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` is an image classification model; return its source."""
         from justfit.models.vision import check_image_model
@@ -361,3 +406,21 @@ def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequ
                           examples=examples, removed=rows(drop), flagged=rows(keep_flag), data=kept,
                           rules=applied + (["conflicting_label"] if "exact_duplicate" in applied else []),
                           report_only=list(report_only))
+
+
+def thumbnail(img: Any, size: int = 64) -> str:
+    """``img`` (a ``PIL.Image``) as a base64 PNG at most ``size`` pixels on its longer side."""
+    import base64
+
+    img = img.copy()
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _to_image(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> Any:
+    """A normalised ``(channels, h, w)`` tensor back to a ``PIL.Image``."""
+    Image, _ = _pil()
+    a = ((x.float() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)

@@ -170,6 +170,15 @@ class RegressionTask:
     text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
 
     @staticmethod
+    def report_assets(test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame, step: Any) -> dict[str, Any]:
+        """Pictures for the report (none for texts: its tables show them)."""
+        return {}
+
+    @staticmethod
+    def report_gallery(assets: dict[str, Any]) -> list[str]:
+        return []
+
+    @staticmethod
     def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
                       weights: Sequence[float] | None) -> tuple[Any, bool]:
         """The training split's dataset, augmented on the fly when ``augment.ops`` is set; and whether it is."""
