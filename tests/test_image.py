@@ -379,3 +379,25 @@ def test_the_report_shows_augmented_training_images(tiny_vit, tmp_path):
     run = tmp_path / "runs" / "r"
     assert len(json.loads((run / "report_assets.json").read_text())["augmented"]) == 12
     assert "as augmentation makes them" in (run / "report.html").read_text()
+
+
+def test_near_duplicate_images_by_perceptual_hash_and_leakage_across_splits():
+    import pandas as pd
+    from PIL import Image
+
+    from justfit.tasks.image import audit_image_leakage, clean_images
+
+    rng = np.random.default_rng(0)
+    base = [np.kron(rng.integers(0, 255, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8) for _ in range(6)]
+    brighter = np.clip(base[0].astype(int) + 6, 0, 255).astype(np.uint8)       # a near copy of image 0
+    resized = np.asarray(Image.fromarray(base[1]).resize((40, 40)))               # a near copy of image 1
+    frame = pd.DataFrame({"image": base + [brighter, resized], "label": ["a", "b", "a", "b", "a", "b", "a", "a"]})
+    rep = clean_images(frame, ["near_duplicate"], max_distance=4)
+    assert dict(rep.counts) == {"near_duplicate": 1, "near_conflicting_label": 1}
+    assert set(rep.removed["row"]) == {6, 7} and set(rep.removed["duplicate_of"]) == {0, 1}
+
+    train = frame.iloc[:6]
+    test = pd.DataFrame({"image": [brighter, base[5].copy()], "label": ["a", "b"]}, index=[100, 101])
+    lk = audit_image_leakage(train, {"test": test}, action="remove")
+    assert lk.counts["test"] == {"exact": 1, "near": 1} and lk.test_leaks
+    assert set(lk.leaked["row"]) == {0, 5} and len(lk.train) == 4

@@ -67,6 +67,7 @@ class QualityConfig(_Section):
     report_only: list[str] = Field(default_factory=lambda: ["length_outlier"],
                                    description="Rules that only report what they find and drop nothing.")
     conflicts: Literal["drop", "majority"] = Field("drop", description="Same text with different labels: drop every copy, or keep the majority label.")
+    image_hash_distance: int = Field(4, ge=0, le=32, description="Images whose 64-bit perceptual hashes (pHash) differ in at most this many bits are near duplicates (cleaning and the leakage audit).")
     near_threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity (character 5-grams) above which texts are near duplicates.")
     near_ngram: int = Field(5, gt=0, description="Shingle length in characters for near-duplicate detection.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations for near-duplicate detection.")

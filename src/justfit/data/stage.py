@@ -165,12 +165,11 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
     if q.enabled:
         from justfit.data.cleaning import check_result
 
-        options = q.cleaning_options()
         for name, item in loaded.items():
             held_out = name in ("validation", "test")
             rules = [r for r in q.rules if r in HELD_OUT_RULES] if held_out else q.rules
             rep = task.clean(item.frame, rules, report_only=q.report_only, split="" if name == "all" else name,
-                             check=False, **options)
+                             quality=q)
             what = (f"'{cfg.data.path}'" if cfg.data.path else "the data") if name == "all" else f"the {name} data"
             if len(rep.data) and rep.data["label"].isna().any():
                 raise_missing_labels(rep.data["label"].isna().to_numpy(), item.columns.label, what)
@@ -185,11 +184,8 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
     splits = make(loaded)
 
     held = {name: frame for name, frame in (("validation", splits.validation), ("test", splits.test)) if len(frame)}
-    if q.enabled and q.leakage != "off" and held and task.text_audits:
-        from justfit.data.leakage import audit_leakage
-
-        lk = audit_leakage(splits.train, held, action=q.leakage, threshold=q.near_threshold, num_perm=q.num_perm,
-                           ngram=q.near_ngram)
+    if q.enabled and q.leakage != "off" and held:
+        lk = task.audit_leakage(splits.train, held, q)
         report.leakage = lk
         (removed if q.leakage == "remove" else flagged).append(lk.leaked)
         if q.leakage == "remove" and len(lk.leaked):

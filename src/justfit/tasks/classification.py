@@ -223,11 +223,22 @@ class ClassificationTask:
 
         return check_text_model(name)
 
-    def clean(self, frame: pd.DataFrame, rules: Sequence[str], **kwargs: Any) -> Any:
-        """The data stage's cleaning of texts (``justfit.data.cleaning.clean``)."""
+    @staticmethod
+    def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
+              quality: Any = None) -> Any:
+        """The data stage's cleaning of texts (``justfit.data.cleaning.clean`` with ``quality``'s options)."""
         from justfit.data.cleaning import clean
 
-        return clean(frame, rules, **kwargs)
+        options = quality.cleaning_options() if quality is not None else {}
+        return clean(frame, rules, report_only=report_only, split=split, check=False, **options)
+
+    @staticmethod
+    def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
+        """Training rows copying held-out rows: exact, or near by MinHash (``justfit.data.leakage``)."""
+        from justfit.data.leakage import audit_leakage
+
+        return audit_leakage(train, held_out, action=quality.leakage, threshold=quality.near_threshold,
+                             num_perm=quality.num_perm, ngram=quality.near_ngram)
 
     # ------------------------------------------------------------------ persistence
     def meta(self) -> dict[str, Any]:

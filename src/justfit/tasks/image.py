@@ -335,9 +335,18 @@ class ImageClassificationTask(ClassificationTask):
 
         return check_image_model(name)
 
-    def clean(self, frame: pd.DataFrame, rules: Sequence[str], **kwargs: Any) -> Any:
+    @staticmethod
+    def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
+              quality: Any = None) -> Any:
         """The data stage's cleaning of images (``clean_images``)."""
-        return clean_images(frame, rules, **kwargs)
+        distance = quality.image_hash_distance if quality is not None else 4
+        return clean_images(frame, rules, report_only=report_only, split=split, max_distance=distance)
+
+    @staticmethod
+    def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
+        """Training images that copy held-out images: the same pixels, or perceptual hashes within
+        ``quality.image_hash_distance`` bits (``audit_image_leakage``)."""
+        return audit_image_leakage(train, held_out, action=quality.leakage, max_distance=quality.image_hash_distance)
 
     def describe(self, labels: pd.Series) -> str:
         counts = pd.Series(list(labels), dtype=object).value_counts()
@@ -351,18 +360,21 @@ def _pixel_digest(img: Any) -> str:
 
 
 def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
-                 channels: int = 3, **options: Any) -> Any:
+                 channels: int = 3, max_distance: int = 4) -> Any:
     """The data stage's cleaning for images: every image is decoded once; unreadable ones (missing,
     empty, truncated, not an image, too large) are removed with the reason (rule ``unreadable_image``,
     always on: such a row cannot be trained on), rows without a label (``missing_label``) and exact
     duplicates by decoded-pixel hash (``exact_duplicate``: same pixels and label; a copy with another
-    label is a ``conflicting_label`` pair, both removed) when those rules are configured. Other rules
-    are text rules and do not apply. Returns a ``data.cleaning.CleaningReport``."""
+    label is removed as ``conflicting_label``) and near duplicates by perceptual hash within
+    ``max_distance`` bits (``near_duplicate``; another label: ``near_conflicting_label``; the first
+    row of each pair is kept) when those rules are configured. Other rules are text rules and do
+    not apply. Returns a ``data.cleaning.CleaningReport``."""
     from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
 
-    applied = ["unreadable_image"] + [r for r in ("missing_label", "exact_duplicate") if r in rules]
+    applied = ["unreadable_image"] + [r for r in ("missing_label", "exact_duplicate", "near_duplicate") if r in rules]
     removed: dict[Any, tuple[str, Any, str]] = {}  # row -> (rule, duplicate_of, detail)
     first_by_digest: dict[str, Any] = {}
+    kept_images: dict[Any, Any] = {}
     for row, source, label in zip(frame.index, frame["image"], frame["label"], strict=True):
         if "missing_label" in applied and (label is None or (isinstance(label, float) and label != label)):
             removed[row] = ("missing_label", None, "no label")
@@ -381,6 +393,20 @@ def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequ
                                 "same pixels as row " + str(orig) + ("" if same else f" labelled {frame.at[orig, 'label']!r}"))
             else:
                 first_by_digest[digest] = row
+        if "near_duplicate" in applied and row not in removed:
+            kept_images[row] = img.convert("L").resize((64, 64))
+    if kept_images:
+        from justfit.data.image_hash import near_pairs, phashes
+
+        rows_ = list(kept_images)
+        for i, j, d in near_pairs(phashes([kept_images[r] for r in rows_]), max_distance=max_distance):
+            first, later = rows_[i], rows_[j]
+            if later in removed or first in removed:
+                continue
+            same = frame.at[first, "label"] == frame.at[later, "label"]
+            removed[later] = ("near_duplicate" if same else "near_conflicting_label", first,
+                              f"perceptual hash {d} bit(s) from row {first}" + ("" if same else
+                                                                                 f" labelled {frame.at[first, 'label']!r}"))
     report_only = [r for r in report_only if r in applied]
     drop = [r for r, (rule, _, _) in removed.items() if rule not in report_only]
     keep_flag = [r for r, (rule, _, _) in removed.items() if rule in report_only]
@@ -404,7 +430,8 @@ def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequ
                        for r in drop if removed[r][0] == rule][:5] for rule in counts}
     return CleaningReport(rows_in=len(frame), rows_out=len(kept), counts=counts, flagged_counts=flagged_counts,
                           examples=examples, removed=rows(drop), flagged=rows(keep_flag), data=kept,
-                          rules=applied + (["conflicting_label"] if "exact_duplicate" in applied else []),
+                          rules=applied + (["conflicting_label"] if "exact_duplicate" in applied else [])
+                          + (["near_conflicting_label"] if "near_duplicate" in applied else []),
                           report_only=list(report_only))
 
 
@@ -424,3 +451,60 @@ def _to_image(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> Any:
     Image, _ = _pil()
     a = ((x.float() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+
+
+def audit_image_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, action: str = "remove",
+                        max_distance: int = 4, channels: int = 3) -> Any:
+    """Training images that are exact (same decoded pixels) or near copies (perceptual hashes within
+    ``max_distance`` bits) of images in each ``held_out`` split. Returns a
+    ``data.leakage.LeakageReport``: with ``action='remove'`` its ``train`` lacks the copies."""
+    from justfit.data.cleaning import REMOVED_COLUMNS
+    from justfit.data.image_hash import near_pairs, phashes
+    from justfit.data.leakage import LeakageReport
+
+    def hashed(frame: pd.DataFrame) -> tuple[list[Any], list[str], np.ndarray]:
+        rows, digests, small = [], [], []
+        for row, source in zip(frame.index, frame["image"], strict=True):
+            try:
+                img = decode_image(source, channels)
+            except DataError:
+                continue  # the cleaning stage reports unreadable images
+            rows.append(row)
+            digests.append(_pixel_digest(img))
+            small.append(img.convert("L").resize((64, 64)))
+        return rows, digests, phashes(small)
+
+    t_rows, t_digest, t_hash = hashed(train)
+    report = LeakageReport(action=action, threshold=float(max_distance))
+    leaked: dict[Any, tuple[str, str, Any, str]] = {}
+    for split, frame in held_out.items():
+        h_rows, h_digest, h_hash = hashed(frame)
+        exact = set(h_digest)
+        counts = {"exact": 0, "near": 0}
+        hit: set[Any] = set()
+        by_digest = {d: r for r, d in zip(h_rows, h_digest, strict=True)}
+        for r, d in zip(t_rows, t_digest, strict=True):
+            if d in exact and r not in leaked:
+                leaked[r] = (split, "leakage", by_digest[d], f"same pixels as {split} row {by_digest[d]}")
+                counts["exact"] += 1
+                hit.add(by_digest[d])
+        for i, j, dist in near_pairs(t_hash, h_hash, max_distance):
+            r = t_rows[i]
+            if r not in leaked:
+                leaked[r] = (split, "leakage", h_rows[j], f"perceptual hash {dist} bit(s) from {split} row {h_rows[j]}")
+                counts["near"] += 1
+                hit.add(h_rows[j])
+        report.counts[split] = counts
+        report.held_out_leaked[split] = len(hit)
+    idx = list(leaked)
+    report.leaked = pd.DataFrame({
+        "row": idx, "split": "train", "rule": [leaked[r][1] for r in idx],
+        "duplicate_of": pd.array([leaked[r][2] for r in idx], dtype="Int64"), "detail": [leaked[r][3] for r in idx],
+        "text": [describe_source(train.at[r, "image"]) for r in idx], "label": [train.at[r, "label"] for r in idx],
+    }, columns=REMOVED_COLUMNS)
+    report.examples = [{"train_row": r, "split": leaked[r][0], "held_out_row": leaked[r][2], "detail": leaked[r][3],
+                        "train_text": describe_source(train.at[r, "image"]),
+                        "held_out_text": describe_source(held_out[leaked[r][0]].at[leaked[r][2], "image"])}
+                       for r in idx[:5]]
+    report.train = train.drop(index=idx) if action == "remove" else train
+    return report
