@@ -401,3 +401,24 @@ def test_near_duplicate_images_by_perceptual_hash_and_leakage_across_splits():
     lk = audit_image_leakage(train, {"test": test}, action="remove")
     assert lk.counts["test"] == {"exact": 1, "near": 1} and lk.test_leaks
     assert set(lk.leaked["row"]) == {0, 5} and len(lk.train) == 4
+
+
+def test_label_audit_on_image_features_finds_planted_flips(tiny_vit, tmp_path):
+    from PIL import Image
+
+    from justfit.config import JustfitConfig
+    from justfit.data.stage import prepare_data
+
+    X, y = _blobs(n=80, size=16)
+    flipped = set(range(0, 80, 10))  # 8 flips (10%)
+    for i, (x, lab) in enumerate(zip(X, y, strict=True)):
+        lab = ("dark" if lab == "bright" else "bright") if i in flipped else lab
+        (tmp_path / "imgs" / lab).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x).save(tmp_path / "imgs" / lab / f"{i}.png")
+    cfg = JustfitConfig.from_dict({"data": {"path": str(tmp_path / "imgs")}, "model": {"name": tiny_vit},
+                                   "training": {"bf16": False}})
+    splits, report, _ = prepare_data(cfg)
+    assert report.labels is not None and report.labels.n_issues >= 1
+    suspects = {int(p.rsplit("/", 1)[-1].split(".")[0]) for p in report.labels.issues["text"]}
+    in_train = {int(p.rsplit("/", 1)[-1].split(".")[0]) for p in splits.train["image"]} & flipped
+    assert len(suspects & flipped) >= len(in_train) // 2, (suspects, in_train)

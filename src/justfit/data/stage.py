@@ -196,7 +196,7 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
             report.warnings.append(f"TEST SET LEAKAGE: {lk.summary()}.{tail}")
 
     if q.enabled and q.label_noise != "off" and task.uses_label_audit:
-        splits.train = _label_audit(cfg, splits.train, report, removed, flagged, progress, split=audit_split,
+        splits.train = _label_audit(cfg, task, splits.train, report, removed, flagged, progress, split=audit_split,
                                     check=lambda before, after: _check_after(
                                         before, after, "the label audit dropped likely mislabelled rows"))
     if hasattr(task, "classes"):  # class balance is a classification's concern
@@ -241,13 +241,14 @@ def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
     return out
 
 
-def _label_audit(cfg: Any, train: pd.DataFrame, report: DataReport, removed: list[pd.DataFrame],
+def _label_audit(cfg: Any, task: Any, train: pd.DataFrame, report: DataReport, removed: list[pd.DataFrame],
                  flagged: list[pd.DataFrame], progress: bool, split: str, check: Any) -> pd.DataFrame:
     """Run the label audit on ``train``; record it in ``report``; return train without dropped rows."""
     from justfit.data.label_audit import find_label_issues
 
     q = cfg.quality
-    lr = find_label_issues(train, model=cfg.model.name, folds=q.label_noise_folds, seed=cfg.data.seed,
+    rows, features = task.audit_inputs(train, cfg, progress=progress)
+    lr = find_label_issues(rows, model=cfg.model.name, features=features, folds=q.label_noise_folds, seed=cfg.data.seed,
                            max_length=cfg.data.max_length, bf16=cfg.training.bf16, cache_dir=q.cache_dir,
                            progress=progress)
     report.labels = lr

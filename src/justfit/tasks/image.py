@@ -231,7 +231,7 @@ class ImageClassificationTask(ClassificationTask):
     name = "image-classification"
     input_column = "image"
     step_class = ImageClassificationStep
-    uses_label_audit = False  # the label audit reads text features; images come with their own rules
+    uses_label_audit = True
 
     def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, ImageClassificationStep]:
         """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, processor, source, step)``."""
@@ -341,6 +341,23 @@ class ImageClassificationTask(ClassificationTask):
         """The data stage's cleaning of images (``clean_images``)."""
         distance = quality.image_hash_distance if quality is not None else 4
         return clean_images(frame, rules, report_only=report_only, split=split, max_distance=distance)
+
+    def audit_inputs(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+        """What the label audit reads: the frozen pretrained backbone's outputs for each training image
+        (pooled, or the first token), with each image named in a ``text`` column for its report."""
+        from justfit.models.vision import load_image_model, num_channels
+        from justfit.tasks.image_frozen import backbone_outputs
+        from justfit.training.runtime import resolve_bf16
+
+        model, processor, _ = load_image_model(cfg.model.name, ["a", "b"])
+        step = ImageClassificationStep(processor, num_channels(model.config))
+        outs = backbone_outputs(model, step, step.encode(list(train["image"])), cfg.training.eval_batch_size,
+                                resolve_bf16(cfg.training.bf16))
+        feats = outs.get("pooled", outs.get("tensor"))
+        if feats is None:
+            feats = outs["first"][:, 0]
+        rows = train.assign(text=[describe_source(s) for s in train["image"]])[["text", "label"]]
+        return rows, np.asarray(feats, dtype=np.float32).reshape(len(train), -1)
 
     @staticmethod
     def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:

@@ -203,6 +203,11 @@ class RegressionTask:
         return clean(frame, rules, report_only=report_only, split=split, check=False, **options)
 
     @staticmethod
+    def audit_inputs(train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, Any]:
+        """What the label audit reads: the texts themselves (it embeds them with the model, cached)."""
+        return train, None
+
+    @staticmethod
     def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
         """Training rows copying held-out rows: exact, or near by MinHash (``justfit.data.leakage``)."""
         from justfit.data.leakage import audit_leakage
