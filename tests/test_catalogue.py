@@ -480,6 +480,11 @@ CASES: list[Case] = [
     Case("image_grey_and_rgba_mixed", images(modes=("RGB", "L", "RGBA", "P")),
          ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image", 0)),
 
+    Case("export_missing_model", nothing, ["export", "{tmp}/nope"], message=r"nope.*does not exist"),
+    Case("export_unknown_format", folder("m"), ["export", "{tmp}/m", "--format", "tflite"],
+         message=r"Unknown export format 'tflite'"),
+    Case("export_folder_without_model", folder("m"), ["export", "{tmp}/m"], message=r"holds no saved model"),
+
     # --- interruption (the real Ctrl-C is test_ctrl_c_during_training below) ----------------------------------------------
     Case("interrupt_during_train", good(), ["train", "--data", "{tmp}/data.csv", *FAST], code=130,
          message=r"^interrupted$", patch=("justfit.run.finetune", _interrupt)),

@@ -67,6 +67,7 @@ ENTRIES = {
     "cache": ("justfit.tasks.frozen.cache_info", lambda t: ["--cache-dir", str(t / "cache")]),
     "presets": ("justfit.models.factory.list_presets", lambda t: []),
     "tasks": ("justfit.tasks.list_tasks", lambda t: []),
+    "export": ("justfit.models.export.export_onnx", lambda t: [_finished_run(t)]),
 }
 
 

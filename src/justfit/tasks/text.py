@@ -134,6 +134,11 @@ class TextClassificationTask:
             out["loss_weight"] = denominator.detach()
         return out
 
+    def example_inputs(self) -> dict[str, torch.Tensor]:
+        """A small batch of model inputs (two texts of different lengths, padded), for tracing (ONNX export)."""
+        ds = self.encode(["an example text for tracing the model", "short"])
+        return {k: v for k, v in self.collate([ds[i] for i in range(len(ds))]).items() if k not in ("labels", "weights")}
+
     @staticmethod
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: dict[str, list[str]], progress: bool = False) -> Any:
