@@ -59,7 +59,7 @@ def run_justfit(args, head: bool) -> dict:
     train, val, test = splits(args.data)
     cfg = {"model": {"name": "efficientnet-lite0", **({"freeze": "backbone"} if head else {})},
            "training": {"epochs": args.head_epochs if head else args.epochs, "batch_size": 16,
-                        **({"lr": 1e-3} if head else {})}}
+                        **({"lr": 1e-3} if head else {"lr": args.lr} if args.lr else {})}}
     t0 = time.perf_counter()
     ft = Finetuner(config=cfg).fit(train["image"], train["label"], X_val=val["image"], y_val=val["label"])
     seconds = time.perf_counter() - t0
@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--data", default="mnist", choices=["mnist", "animals", "digits", "shapes"])
     ap.add_argument("--epochs", type=int, default=2, help="epochs of full fine-tuning (justfit and the peer)")
     ap.add_argument("--head-epochs", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=None, help="justfit's full fine-tuning rate (default: justfit's, 1e-4)")
     ap.add_argument("--only", nargs="+", default=["pixels", "justfit-head", "justfit", "peer"],
                     choices=["pixels", "justfit-head", "justfit", "peer"])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -163,7 +164,7 @@ def main() -> None:
     results = {}
     for who in args.only:
         cmd = [sys.executable, __file__, "--worker", who, "--data", args.data, "--epochs", str(args.epochs),
-               "--head-epochs", str(args.head_epochs)]
+               "--head-epochs", str(args.head_epochs)] + (["--lr", str(args.lr)] if args.lr else [])
         results[who] = run_job(cmd, who)
         print(who, results[who], file=sys.stderr, flush=True)
     train, val, test = splits(args.data)
