@@ -426,3 +426,28 @@ def test_label_audit_on_image_features_finds_planted_flips(tiny_vit, tmp_path):
     suspects = {int(p.rsplit("/", 1)[-1].split(".")[0]) for p in report.labels.issues["text"]}
     in_train = {int(p.rsplit("/", 1)[-1].split(".")[0]) for p in splits.train["image"]} & flipped
     assert len(suspects & flipped) >= len(in_train) // 2, (suspects, in_train)
+
+
+def test_simple_images_that_share_a_hash_are_not_near_duplicates():
+    # Drawn shapes and small digits often share a 64-bit pHash; the pixel check keeps them apart.
+    import pandas as pd
+    from PIL import Image, ImageDraw
+
+    from justfit.tasks.image import clean_images
+
+    images, labels = [], []
+    for k, (x, y) in enumerate([(10, 10), (14, 12), (20, 18), (8, 22)]):
+        for shape in ("circle", "triangle", "rectangle"):
+            img = Image.new("RGB", (64, 64), "white")
+            d = ImageDraw.Draw(img)
+            box = (x, y, x + 28, y + 28)
+            if shape == "circle":
+                d.ellipse(box, fill="red")
+            elif shape == "triangle":
+                d.polygon([(x, y + 28), (x + 14, y), (x + 28, y + 28)], fill="red")
+            else:
+                d.rectangle(box, fill="red")
+            images.append(np.asarray(img))
+            labels.append(shape)
+    rep = clean_images(pd.DataFrame({"image": images, "label": labels}), ["near_duplicate"], max_distance=8)
+    assert rep.rows_out == len(images), rep.removed[["row", "rule", "detail"]]

@@ -389,8 +389,8 @@ def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequ
     always on: such a row cannot be trained on), rows without a label (``missing_label``) and exact
     duplicates by decoded-pixel hash (``exact_duplicate``: same pixels and label; a copy with another
     label is removed as ``conflicting_label``) and near duplicates by perceptual hash within
-    ``max_distance`` bits (``near_duplicate``; another label: ``near_conflicting_label``; the first
-    row of each pair is kept) when those rules are configured. Other rules are text rules and do
+    ``max_distance`` bits and verified on pixels (``data.image_hash``; ``near_duplicate``; another
+    label: ``near_conflicting_label``; the first row of each pair is kept) when those rules are configured. Other rules are text rules and do
     not apply. Returns a ``data.cleaning.CleaningReport``."""
     from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
 
@@ -419,10 +419,11 @@ def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequ
         if "near_duplicate" in applied and row not in removed:
             kept_images[row] = img.convert("L").resize((64, 64))
     if kept_images:
-        from justfit.data.image_hash import near_pairs, phashes
+        from justfit.data.image_hash import near_pairs, phashes, thumbs, verified
 
         rows_ = list(kept_images)
-        for i, j, d in near_pairs(phashes([kept_images[r] for r in rows_]), max_distance=max_distance):
+        images = [kept_images[r] for r in rows_]
+        for i, j, d in verified(near_pairs(phashes(images), max_distance=max_distance), thumbs(images)):
             first, later = rows_[i], rows_[j]
             if later in removed or first in removed:
                 continue
@@ -482,10 +483,10 @@ def audit_image_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], 
     ``max_distance`` bits) of images in each ``held_out`` split. Returns a
     ``data.leakage.LeakageReport``: with ``action='remove'`` its ``train`` lacks the copies."""
     from justfit.data.cleaning import REMOVED_COLUMNS
-    from justfit.data.image_hash import near_pairs, phashes
+    from justfit.data.image_hash import near_pairs, phashes, thumbs, verified
     from justfit.data.leakage import LeakageReport
 
-    def hashed(frame: pd.DataFrame) -> tuple[list[Any], list[str], np.ndarray]:
+    def hashed(frame: pd.DataFrame) -> tuple[list[Any], list[str], np.ndarray, np.ndarray]:
         rows, digests, small = [], [], []
         for row, source in zip(frame.index, frame["image"], strict=True):
             try:
@@ -495,13 +496,13 @@ def audit_image_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], 
             rows.append(row)
             digests.append(_pixel_digest(img))
             small.append(img.convert("L").resize((64, 64)))
-        return rows, digests, phashes(small)
+        return rows, digests, phashes(small), thumbs(small)
 
-    t_rows, t_digest, t_hash = hashed(train)
+    t_rows, t_digest, t_hash, t_thumb = hashed(train)
     report = LeakageReport(action=action, threshold=float(max_distance))
     leaked: dict[Any, tuple[str, str, Any, str]] = {}
     for split, frame in held_out.items():
-        h_rows, h_digest, h_hash = hashed(frame)
+        h_rows, h_digest, h_hash, h_thumb = hashed(frame)
         exact = set(h_digest)
         counts = {"exact": 0, "near": 0}
         hit: set[Any] = set()
@@ -511,7 +512,7 @@ def audit_image_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], 
                 leaked[r] = (split, "leakage", by_digest[d], f"same pixels as {split} row {by_digest[d]}")
                 counts["exact"] += 1
                 hit.add(by_digest[d])
-        for i, j, dist in near_pairs(t_hash, h_hash, max_distance):
+        for i, j, dist in verified(near_pairs(t_hash, h_hash, max_distance), t_thumb, h_thumb):
             r = t_rows[i]
             if r not in leaked:
                 leaked[r] = (split, "leakage", h_rows[j], f"perceptual hash {dist} bit(s) from {split} row {h_rows[j]}")
