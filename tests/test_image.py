@@ -436,7 +436,7 @@ def test_simple_images_that_share_a_hash_are_not_near_duplicates():
     from justfit.tasks.image import clean_images
 
     images, labels = [], []
-    for k, (x, y) in enumerate([(10, 10), (14, 12), (20, 18), (8, 22)]):
+    for x, y in [(10, 10), (14, 12), (20, 18), (8, 22)]:
         for shape in ("circle", "triangle", "rectangle"):
             img = Image.new("RGB", (64, 64), "white")
             d = ImageDraw.Draw(img)
