@@ -98,13 +98,13 @@ def register() -> None:
     global _REGISTERED
     if _REGISTERED:
         return
+    import contextlib
+
     from transformers import AutoConfig, AutoModelForImageClassification
 
-    try:
+    with contextlib.suppress(ValueError):  # already registered by another import of this module
         AutoConfig.register(MODEL_TYPE, EfficientNetLiteConfig)
         AutoModelForImageClassification.register(EfficientNetLiteConfig, EfficientNetLiteForImageClassification)
-    except ValueError:  # already registered by another import of this module
-        pass
     _REGISTERED = True
 
 

@@ -17,7 +17,7 @@ from justfit.errors import DataError
 from justfit.report.html import escape
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
-from justfit.tasks.text import TextClassificationTask
+from justfit.tasks.text import TextClassificationTask, TextInputs
 
 
 def _label_key(v: Any) -> tuple[int, Any]:
@@ -29,11 +29,10 @@ def _plain(v: Any) -> Any:
 
 
 @TASKS.register("classification", help="text in, one of a set of classes out (cross-entropy; accuracy, F1)")
-class ClassificationTask:
+class ClassificationTask(TextInputs):
     """One class per text. See :class:`justfit.tasks.base.Task` for the protocol."""
 
     name = "classification"
-    input_column = "text"  # the frame column holding the inputs
     step_class = TextClassificationTask
     metric_directions = TextClassificationTask.metric_directions
     headline = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "majority_baseline_accuracy")
@@ -196,54 +195,6 @@ class ClassificationTask:
             parts.append("<div><h3>per class</h3>" + html_table(rows, ["class", "precision", "recall", "F1", "support"])
                          + note + "</div>")
         return parts
-
-    text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
-
-    @staticmethod
-    def report_assets(test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame, step: Any) -> dict[str, Any]:
-        """Pictures for the report (none for texts: its tables show them)."""
-        return {}
-
-    @staticmethod
-    def report_gallery(assets: dict[str, Any]) -> list[str]:
-        return []
-
-    @staticmethod
-    def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
-                      weights: Sequence[float] | None) -> tuple[Any, bool]:
-        """The training split's dataset, augmented on the fly when ``augment.ops`` is set; and whether it is."""
-        from justfit.tasks.text import augmented_text_dataset
-
-        return augmented_text_dataset(cfg, step, model, tokenizer, inputs, targets, weights)
-
-    @staticmethod
-    def check_model(name: str | None) -> str:
-        """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
-        from justfit.models.factory import check_text_model
-
-        return check_text_model(name)
-
-    @staticmethod
-    def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
-              quality: Any = None) -> Any:
-        """The data stage's cleaning of texts (``justfit.data.cleaning.clean`` with ``quality``'s options)."""
-        from justfit.data.cleaning import clean
-
-        options = quality.cleaning_options() if quality is not None else {}
-        return clean(frame, rules, report_only=report_only, split=split, check=False, **options)
-
-    @staticmethod
-    def audit_inputs(train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, Any]:
-        """What the label audit reads: the texts themselves (it embeds them with the model, cached)."""
-        return train, None
-
-    @staticmethod
-    def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
-        """Training rows copying held-out rows: exact, or near by MinHash (``justfit.data.leakage``)."""
-        from justfit.data.leakage import audit_leakage
-
-        return audit_leakage(train, held_out, action=quality.leakage, threshold=quality.near_threshold,
-                             num_perm=quality.num_perm, ngram=quality.near_ngram)
 
     # ------------------------------------------------------------------ persistence
     def meta(self) -> dict[str, Any]:

@@ -62,11 +62,10 @@ def array_to_image(a: np.ndarray) -> Any:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
         raise DataError(f"An image array must have shape (h, w) or (h, w, c) with c in 1, 3, 4; got {a.shape}.")
-    if a.dtype == np.uint8:
-        pass
-    elif a.dtype == np.uint16:
+    if a.dtype == np.uint16:
         a = (a / 257.0).round().astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+    elif np.issubdtype(a.dtype, np.floating) or (np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8) \
+            or a.dtype == bool:
         a = a.astype(np.float64)
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise DataError("An image array holds NaN or infinite values.")
@@ -79,7 +78,7 @@ def array_to_image(a: np.ndarray) -> Any:
         if a.min() < -1e-6:
             raise DataError("Image array values are negative: pass uint8 (0-255), uint16, or floats in [0, 1].")
         a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-    else:
+    elif a.dtype != np.uint8:
         raise DataError(f"Image arrays of dtype {a.dtype} are not supported: pass uint8, uint16 or floats in [0, 1].")
     return Image.fromarray(a)
 

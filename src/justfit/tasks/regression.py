@@ -20,7 +20,7 @@ import pandas as pd
 from justfit.errors import DataError
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
-from justfit.tasks.text import TextRegressionTask
+from justfit.tasks.text import TextInputs, TextRegressionTask
 
 STRATA = 10  # quantile bins of the target used to stratify splits
 
@@ -38,11 +38,10 @@ def as_numbers(labels: Sequence[Any], where: str = "the data") -> np.ndarray:
 
 
 @TASKS.register("regression", help="text in, a real number out (MSE on standardised targets; RMSE, MAE, R², Spearman)")
-class RegressionTask:
+class RegressionTask(TextInputs):
     """One real number per text. See :class:`justfit.tasks.base.Task` for the protocol."""
 
     name = "regression"
-    input_column = "text"
     step_class = TextRegressionTask
     metric_directions = TextRegressionTask.metric_directions
     headline = ("rmse", "mae", "r2", "spearman", "baseline_rmse")
@@ -166,54 +165,6 @@ class RegressionTask:
             if svg:
                 parts.append(f"<div><h3>residuals</h3>{svg}</div>")
         return parts
-
-    text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
-
-    @staticmethod
-    def report_assets(test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame, step: Any) -> dict[str, Any]:
-        """Pictures for the report (none for texts: its tables show them)."""
-        return {}
-
-    @staticmethod
-    def report_gallery(assets: dict[str, Any]) -> list[str]:
-        return []
-
-    @staticmethod
-    def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
-                      weights: Sequence[float] | None) -> tuple[Any, bool]:
-        """The training split's dataset, augmented on the fly when ``augment.ops`` is set; and whether it is."""
-        from justfit.tasks.text import augmented_text_dataset
-
-        return augmented_text_dataset(cfg, step, model, tokenizer, inputs, targets, weights)
-
-    @staticmethod
-    def check_model(name: str | None) -> str:
-        """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
-        from justfit.models.factory import check_text_model
-
-        return check_text_model(name)
-
-    @staticmethod
-    def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
-              quality: Any = None) -> Any:
-        """The data stage's cleaning of texts (``justfit.data.cleaning.clean`` with ``quality``'s options)."""
-        from justfit.data.cleaning import clean
-
-        options = quality.cleaning_options() if quality is not None else {}
-        return clean(frame, rules, report_only=report_only, split=split, check=False, **options)
-
-    @staticmethod
-    def audit_inputs(train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, Any]:
-        """What the label audit reads: the texts themselves (it embeds them with the model, cached)."""
-        return train, None
-
-    @staticmethod
-    def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
-        """Training rows copying held-out rows: exact, or near by MinHash (``justfit.data.leakage``)."""
-        from justfit.data.leakage import audit_leakage
-
-        return audit_leakage(train, held_out, action=quality.leakage, threshold=quality.near_threshold,
-                             num_perm=quality.num_perm, ngram=quality.near_ngram)
 
     # ------------------------------------------------------------------ persistence
     def meta(self) -> dict[str, Any]:

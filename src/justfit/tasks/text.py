@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -249,3 +250,56 @@ def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, t
         return step.encode(list(texts), targets, weights), False
     augment.prepare(list(texts))
     return AugmentedTexts(step, list(texts), targets, weights, augment, cfg.training.seed), True
+
+
+class TextInputs:
+    """What a task over texts does in the data stage and the run (``TaskKind``'s input hooks): the text
+    cleaning rules, the MinHash leakage audit, the label audit on embedded texts, text augmentation,
+    the text-model check; no pictures in the report. Mixed into the text tasks."""
+
+    input_column = "text"  # the frame column holding the inputs
+    text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
+
+    @staticmethod
+    def report_assets(test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame, step: Any) -> dict[str, Any]:
+        """Pictures for the report (none for texts: its tables show them)."""
+        return {}
+
+    @staticmethod
+    def report_gallery(assets: dict[str, Any]) -> list[str]:
+        return []
+
+    @staticmethod
+    def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
+                      weights: Sequence[float] | None) -> tuple[Any, bool]:
+        """The training split's dataset, augmented on the fly when ``augment.ops`` is set; and whether it is."""
+        return augmented_text_dataset(cfg, step, model, tokenizer, inputs, targets, weights)
+
+    @staticmethod
+    def check_model(name: str | None) -> str:
+        """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
+        from justfit.models.factory import check_text_model
+
+        return check_text_model(name)
+
+    @staticmethod
+    def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
+              quality: Any = None) -> Any:
+        """The data stage's cleaning of texts (``justfit.data.cleaning.clean`` with ``quality``'s options)."""
+        from justfit.data.cleaning import clean
+
+        options = quality.cleaning_options() if quality is not None else {}
+        return clean(frame, rules, report_only=report_only, split=split, check=False, **options)
+
+    @staticmethod
+    def audit_inputs(train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, Any]:
+        """What the label audit reads: the texts themselves (it embeds them with the model, cached)."""
+        return train, None
+
+    @staticmethod
+    def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
+        """Training rows copying held-out rows: exact, or near by MinHash (``justfit.data.leakage``)."""
+        from justfit.data.leakage import audit_leakage
+
+        return audit_leakage(train, held_out, action=quality.leakage, threshold=quality.near_threshold,
+                             num_perm=quality.num_perm, ngram=quality.near_ngram)
