@@ -135,6 +135,28 @@ def test_image_files_and_grey_images_mix(tiny_vit, tmp_path):
     assert ft.predict(paths[:3]).shape == (3,)
 
 
+def test_a_dataframe_with_an_image_column_infers_the_task(tiny_vit, tmp_path):
+    """A DataFrame whose column holds images (arrays here, paths below), named anything, is an image
+    data set without task: image-classification, as a data file with such a column is."""
+    import pandas as pd
+    from PIL import Image
+
+    from justfit import Finetuner
+
+    X, y = _blobs(n=24)
+    cfg = {"model": {"name": tiny_vit}, "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}
+    frame = pd.DataFrame({"picture": list(X), "kind": y})
+    ft = Finetuner(config=cfg).fit(frame)
+    assert ft.task_.name == "image-classification" and ft.classes_ == ["bright", "dark"]
+    for i, x in enumerate(X):
+        Image.fromarray(x).save(tmp_path / f"{i}.png")
+    paths = pd.DataFrame({"file": [str(tmp_path / f"{i}.png") for i in range(len(X))], "label": y})
+    assert Finetuner(config=cfg).fit(paths).task_.name == "image-classification"
+    missing = paths.assign(file=[f"{tmp_path}/gone-{i}.png" for i in range(len(X))])
+    with pytest.raises(DataError, match="gone-0.png.*gone-1.png"):
+        Finetuner(config=cfg).fit(missing)
+
+
 def test_text_augmentation_is_refused_for_images(tiny_vit):
     from justfit import Finetuner
     from justfit.errors import ConfigError

@@ -19,12 +19,18 @@ import pandas as pd
 from justfit.errors import DataError
 
 
-def looks_like_images(X: Any) -> bool:
+def looks_like_images(X: Any, text_column: str | None = None) -> bool:
     """Whether ``X`` holds images rather than texts: an array of shape ``(n, h, w)`` or ``(n, h, w, c)``,
-    or a sequence whose first item is an image array or a ``PIL.Image``."""
+    a sequence whose first item is an image array or a ``PIL.Image``, or a DataFrame with a column
+    of images (``text_column`` when given: arrays, ``PIL`` images, ``{"bytes", "path"}`` cells, or
+    paths with image suffixes)."""
     if isinstance(X, np.ndarray):
         return X.ndim in (3, 4)
-    if isinstance(X, str | Path | pd.DataFrame) or not hasattr(X, "__len__") or not len(X):
+    if isinstance(X, pd.DataFrame):
+        from justfit.data.images import image_column
+
+        return image_column(X.rename(columns=str), text_column) is not None
+    if isinstance(X, str | Path) or not hasattr(X, "__len__") or not len(X):
         return False
     first = X.iloc[0] if isinstance(X, pd.Series) else X[0] if isinstance(X, list | tuple) else None
     return (isinstance(first, np.ndarray) and first.ndim in (2, 3)) or type(first).__module__.startswith("PIL.")
@@ -71,15 +77,17 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
 
     Raises ``DataError`` (one line) for missing texts or labels, a length mismatch, or a file
     given together with separate labels."""
-    from justfit.data.io import ColumnSpec, detect_columns, load_table, normalise
+    from justfit.data.io import ColumnSpec, load_table, normalise, table_frame, table_spec
 
+    if isinstance(X, pd.DataFrame) and y is None:
+        X = X.rename(columns=str)
+        if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
+            return normalise(X, ColumnSpec(text="text", label="label"), where=where)
+        return table_frame(X, table_spec(X, cfg.data.text_column, cfg.data.label_column, where=where), None, where)
     if column != "text" and not isinstance(X, str | Path):
         inputs = as_inputs(X, column)
         if y is None:
-            if isinstance(X, pd.DataFrame) and "label" in X.columns:
-                y = X["label"].tolist()
-            else:
-                raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
+            raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
         labels = list(y)
         if len(labels) != len(inputs):
             raise DataError(f"{where[0].upper() + where[1:]} has {len(inputs)} inputs but {len(labels)} labels. "
@@ -94,12 +102,6 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
             raise DataError(f"Got a data file and separate labels for {where}; the file brings its own labels. "
                             "Pass the file alone, or texts and labels.")
         return load_table(X, cfg.data.text_column, cfg.data.label_column, encoding=cfg.data.encoding).frame
-    if isinstance(X, pd.DataFrame) and y is None:
-        X = X.rename(columns=str)
-        if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
-            return normalise(X, ColumnSpec(text="text", label="label"), where=where)
-        spec = detect_columns(X, cfg.data.text_column, cfg.data.label_column, where=where)
-        return normalise(X, spec, where=where)
     if not isinstance(X, str) and any(t is None or (isinstance(t, float) and t != t) for t in X):
         raise DataError(f"Some texts of {where} are missing (None/NaN). Fill or remove them.")
     texts = as_texts(X)
@@ -140,7 +142,7 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     given = isinstance(X, Splits)
     if given and (y is not None or X_val is not None or y_val is not None):
         raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
-    if cfg.task is None and not given and looks_like_images(X):
+    if cfg.task is None and not given and looks_like_images(X, cfg.data.text_column):
         cfg = cfg.updated({"task": "image-classification"})
     column = get_task(cfg.task).input_column if cfg.task else "text"
     train = X.train if given else as_frame(X, y, cfg, "the training data", column)

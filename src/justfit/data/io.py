@@ -381,6 +381,27 @@ def _cap(where: str) -> str:
 
 
 # ----------------------------------------------------------------------------- loading
+def table_spec(df: pd.DataFrame, text_column: str | None, label_column: str | None, *, need_label: bool = True,
+               where: str) -> ColumnSpec:
+    """The input and label columns of a table: a column of images (paths with image suffixes,
+    ``Image`` cells, arrays) when it has one, else its text column (``detect_columns``)."""
+    from justfit.data.images import image_column
+
+    images = image_column(df, text_column)
+    return detect_columns(df, images or text_column, label_column, need_label=need_label, where=where)
+
+
+def table_frame(df: pd.DataFrame, spec: ColumnSpec, base: Path | None, where: str, *, allow_missing: bool = False,
+                labels_as_text: bool = False) -> pd.DataFrame:
+    """The normalised frame of a table: ``image``/``label`` when ``spec.text`` holds images (relative
+    paths resolved against ``base``), else ``text``/``label``."""
+    from justfit.data.images import image_column, image_frame
+
+    if image_column(df, spec.text):  # a column of images (paths, Image cells, arrays): kept as given
+        return image_frame(df, spec.text, spec.label, base, where, allow_missing=allow_missing)
+    return normalise(df, spec, where=where, allow_missing=allow_missing, labels_as_text=labels_as_text)
+
+
 def load_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
                *, need_label: bool = True, prefer: str = "train", allow_missing: bool = False,
                encoding: str | None = None) -> LoadedData:
@@ -390,21 +411,16 @@ def load_table(path: str | Path, text_column: str | None = None, label_column: s
     is kept in ``LoadedData.encoding``. Labels are the text of the source's values. Raises
     ``DataError`` for unreadable files, missing columns, missing values and unusable labels.
     """
-    from justfit.data.images import image_column, image_frame
-
     raw, used = _read(path, encoding)
     where = f"'{path}'"
     p = Path(str(path))
     base = p if p.is_dir() else p.parent if p.exists() else None  # image paths are relative to the table
 
     def spec_of(df: pd.DataFrame) -> ColumnSpec:
-        images = image_column(df, text_column)
-        return detect_columns(df, images or text_column, label_column, need_label=need_label, where=where)
+        return table_spec(df, text_column, label_column, need_label=need_label, where=where)
 
     def table(df: pd.DataFrame, spec: ColumnSpec, where: str) -> pd.DataFrame:
-        if image_column(df, spec.text):  # a column of images (paths, Image cells, arrays): kept as given
-            return image_frame(df, spec.text, spec.label, base, where, allow_missing=allow_missing)
-        return normalise(df, spec, where=where, allow_missing=allow_missing, labels_as_text=True)
+        return table_frame(df, spec, base, where, allow_missing=allow_missing, labels_as_text=True)
 
     if isinstance(raw, dict):
         if not raw:
