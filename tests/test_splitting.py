@@ -65,3 +65,29 @@ def test_max_rows_sample_is_stratified():
     assert total == 200
     b = sum((p["label"] == "b").sum() for p in (s.train, s.validation, s.test))
     assert b == 20
+
+
+def test_a_group_column_keeps_each_group_in_one_split():
+    """Rows sharing a group (a speaker, a voice) never straddle train and a held-out split."""
+    import numpy as np
+
+    from justfit.data.splitting import split
+
+    rng = np.random.default_rng(0)
+    groups = [f"v{i}" for i in range(40) for _ in range(6)]
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(len(groups))],
+                          "label": [str(x) for x in rng.integers(0, 3, len(groups))], "group": groups})
+    s = split(frame, val_size=0.1, test_size=0.2, seed=3)
+    train, val, test = (set(f["group"]) for f in (s.train, s.validation, s.test))
+    assert not train & val and not train & test and not val & test
+    assert 0.15 <= len(s.test) / len(frame) <= 0.25 and len(s.validation) > 0
+    assert sorted(s.train.index.tolist() + s.validation.index.tolist() + s.test.index.tolist()) == list(range(240))
+
+
+def test_too_few_groups_for_a_split_is_a_one_line_error():
+    from justfit.data.splitting import split
+
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": ["a", "b"] * 10,
+                          "group": ["g1"] * 10 + ["g2"] * 10})
+    with pytest.raises(DataError, match="Too few groups"):
+        split(frame, val_size=0.1, test_size=0.1, seed=0)

@@ -91,10 +91,11 @@ def _read(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame | dict[s
             f"datasets' save_to_disk, or a packaged data set ({', '.join(PACKAGED.names())})."
         )
     if p.is_dir():
-        from justfit.data.images import looks_like_image_folder, read_class_folders
+        from justfit.data.media import folder_kind, read_class_folders
 
-        if looks_like_image_folder(p):
-            return read_class_folders(p), None
+        kind = folder_kind(p)
+        if kind is not None:
+            return read_class_folders(p, kind), None
         return _read_hf_folder(p), None
     kind, compression = expected_kind(p)
     try:
@@ -116,7 +117,7 @@ def _read_hf_folder(p: Path) -> pd.DataFrame | dict[str, pd.DataFrame]:
     if not ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() or (p / "state.json").exists()):
         raise DataError(
             f"'{p}' is a folder but neither a Hugging Face dataset saved with save_to_disk (no dataset_info.json or "
-            "dataset_dict.json) nor a folder per class of images. Pass a data file or such a folder."
+            "dataset_dict.json) nor a folder per class of images or audio clips. Pass a data file or such a folder."
         )
     from datasets import Dataset, DatasetDict, load_from_disk
 
@@ -383,28 +384,36 @@ def _cap(where: str) -> str:
 # ----------------------------------------------------------------------------- loading
 def table_spec(df: pd.DataFrame, text_column: str | None, label_column: str | None, *, need_label: bool = True,
                where: str) -> ColumnSpec:
-    """The input and label columns of a table: a column of images (paths with image suffixes,
-    ``Image`` cells, arrays) when it has one, else its text column (``detect_columns``)."""
-    from justfit.data.images import image_column
+    """The input and label columns of a table: a column of media (images or audio: paths with their
+    suffixes, ``datasets`` cells, arrays) when it has one, else its text column (``detect_columns``)."""
+    from justfit.data.media import media_column
 
-    images = image_column(df, text_column)
-    return detect_columns(df, images or text_column, label_column, need_label=need_label, where=where)
+    media = media_column(df, text_column)
+    return detect_columns(df, media[0] if media else text_column, label_column, need_label=need_label, where=where)
 
 
 def table_frame(df: pd.DataFrame, spec: ColumnSpec, base: Path | None, where: str, *, allow_missing: bool = False,
-                labels_as_text: bool = False) -> pd.DataFrame:
-    """The normalised frame of a table: ``image``/``label`` when ``spec.text`` holds images (relative
-    paths resolved against ``base``), else ``text``/``label``."""
-    from justfit.data.images import image_column, image_frame
+                labels_as_text: bool = False, group_column: str | None = None) -> pd.DataFrame:
+    """The normalised frame of a table: ``image``/``label`` or ``audio``/``label`` when ``spec.text``
+    holds media (relative paths resolved against ``base``), else ``text``/``label``; with a ``group``
+    column from ``group_column`` (or the one a packaged set names in ``df.attrs``) when there is one."""
+    from justfit.data.media import media_column, media_frame
 
-    if image_column(df, spec.text):  # a column of images (paths, Image cells, arrays): kept as given
-        return image_frame(df, spec.text, spec.label, base, where, allow_missing=allow_missing)
-    return normalise(df, spec, where=where, allow_missing=allow_missing, labels_as_text=labels_as_text)
+    group = group_column or df.attrs.get("group_column")  # a packaged set names its own (keywords: voice)
+    media = media_column(df, spec.text)
+    if media is not None:  # a column of images or clips (paths, cells, arrays): kept as given
+        return media_frame(df, spec.text, spec.label, base, where, media[1], allow_missing=allow_missing, group=group)
+    out = normalise(df, spec, where=where, allow_missing=allow_missing, labels_as_text=labels_as_text)
+    if group is not None:
+        from justfit.data.media import group_of
+
+        out["group"] = group_of(df, group, where, out.index)
+    return out
 
 
 def load_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
                *, need_label: bool = True, prefer: str = "train", allow_missing: bool = False,
-               encoding: str | None = None) -> LoadedData:
+               encoding: str | None = None, group_column: str | None = None) -> LoadedData:
     """Load one source into a normalised frame. A DatasetDict folder keeps its splits in ``extra_splits``.
 
     ``encoding`` (``data.encoding``) overrides the detected text encoding; the encoding used
@@ -420,7 +429,8 @@ def load_table(path: str | Path, text_column: str | None = None, label_column: s
         return table_spec(df, text_column, label_column, need_label=need_label, where=where)
 
     def table(df: pd.DataFrame, spec: ColumnSpec, where: str) -> pd.DataFrame:
-        return table_frame(df, spec, base, where, allow_missing=allow_missing, labels_as_text=True)
+        return table_frame(df, spec, base, where, allow_missing=allow_missing, labels_as_text=True,
+                           group_column=group_column)
 
     if isinstance(raw, dict):
         if not raw:
@@ -442,9 +452,10 @@ def load_data(cfg, *, allow_missing: bool = False) -> dict[str, LoadedData]:
     if not cfg.path and not cfg.train:
         raise DataError("No data given. Pass --data FILE (or set data.path / data.train in the config).")
     encoding = getattr(cfg, "encoding", None)
+    group = getattr(cfg, "group_column", None)
     if cfg.path:
         loaded = load_table(cfg.path, cfg.text_column, cfg.label_column, allow_missing=allow_missing,
-                            encoding=encoding)
+                            encoding=encoding, group_column=group)
         if loaded.extra_splits:
             out = {"train": LoadedData(loaded.frame, loaded.columns, f"{cfg.path}:train", encoding=loaded.encoding)}
             for name, frame in loaded.extra_splits.items():
@@ -454,11 +465,11 @@ def load_data(cfg, *, allow_missing: bool = False) -> dict[str, LoadedData]:
             return out
         return {"all": loaded}
     out = {"train": load_table(cfg.train, cfg.text_column, cfg.label_column, allow_missing=allow_missing,
-                               encoding=encoding)}
+                               encoding=encoding, group_column=group)}
     cols = out["train"].columns
     for key in ("validation", "test"):
         p = getattr(cfg, key)
         if p:
             out[key] = load_table(p, cfg.text_column or cols.text, cfg.label_column or cols.label,
-                                  allow_missing=allow_missing, encoding=encoding)
+                                  allow_missing=allow_missing, encoding=encoding, group_column=group)
     return out

@@ -75,6 +75,8 @@ def _cut(frame: pd.DataFrame, size: float, seed: int, name: str,
     from sklearn.model_selection import train_test_split
 
     key = frame["label"] if key is None else key.loc[frame.index]
+    if "group" in frame.columns:
+        return _cut_groups(frame, size, seed, name, key)
     counts = key.value_counts()
     n_out = max(1, round(size * len(frame)))
     if n_out < len(counts):
@@ -88,10 +90,33 @@ def _cut(frame: pd.DataFrame, size: float, seed: int, name: str,
     return rest.sort_index(), out.sort_index()
 
 
+def _cut_groups(frame: pd.DataFrame, size: float, seed: int, name: str,
+                key: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cut about ``size`` of ``frame`` off with no ``group`` on both sides, class proportions kept as
+    well as the groups allow: the first fold of scikit-learn's ``StratifiedGroupKFold`` with
+    ``round(1 / size)`` folds (shuffled with ``seed``)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups = frame["group"].astype(str)
+    n_groups = groups.nunique()
+    folds = max(2, round(1 / size))
+    if n_groups < folds:
+        raise DataError(f"Too few groups ({n_groups}) for a group-disjoint {name} split of {size:.0%}: it needs at "
+                        f"least {folds}. Add groups, lower the split size, or unset data.group_column.")
+    codes = pd.factorize(key.astype(str))[0]
+    _, out_idx = next(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+                      .split(np.zeros(len(frame)), codes, groups))
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[out_idx] = True
+    return frame[~mask].sort_index(), frame[mask].sort_index()
+
+
 def split(frame: pd.DataFrame, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
           *, need: tuple[str, ...] = ("validation", "test"), task: Any = None) -> Splits:
     """Split ``frame`` into train/validation/test, stratified by ``task.stratify_key`` (the label for
-    classification, quantile bins of the target for regression; the label when ``task`` is None).
+    classification, quantile bins of the target for regression; the label when ``task`` is None);
+    when ``frame`` has a ``group`` column, no group is in two splits (``_cut_groups``).
 
     ``need`` names the splits to cut off; splits not needed come back empty (they were
     given separately by the user).
