@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from justfit.errors import ModelError
-from justfit.models.factory import PRESETS, quiet_transformers, resolve_model_name, set_dropout, weights_error
+from justfit.models.factory import PRESETS
+from justfit.models.heads import check_model_kind, load_saved, load_with_new_head
+
+EXAMPLES = "ViT, DeiT, ConvNeXt, ResNet, EfficientNet, ..."
 
 
 def vit_processor(size: int, mean: float = 0.5, std: float = 0.5) -> Any:
@@ -86,34 +88,11 @@ def load_image_model(name: str | None, labels: list[Any], *, dropout: float | No
 
     Raises ``ModelError`` (one line) when no model is named, or it cannot be loaded, or it has no
     image processor."""
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    if name is None:
-        raise ModelError("Image tasks need a model: pass --model (an image classification checkpoint: a folder or a "
-                         "hub id) or a preset (justfit presets).")
-    source = resolve_model_name(name)
-    id2label = {i: str(lab) for i, lab in enumerate(labels)}
-    quiet_transformers()
-    _register_architectures()
-    try:
-        config = AutoConfig.from_pretrained(source, num_labels=len(labels), id2label=id2label,
-                                            label2id={v: k for k, v in id2label.items()})
-        processor = AutoImageProcessor.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"Could not load image model '{source}' ({first[:200]}). Pass a folder with config.json, "
-                         "weights and preprocessor_config.json, a reachable hub id, or a preset.") from None
-    config.problem_type = "single_label_classification"
-    if dropout is not None:
-        set_dropout(config, dropout)
-    try:
-        model = AutoModelForImageClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
-    except ValueError as exc:
-        raise ModelError(f"'{source}' is not an image classification model ({str(exc).splitlines()[0][:160]}). "
-                         "Pass an AutoModelForImageClassification checkpoint (ViT, ConvNeXt, ResNet, ...).") from None
-    except Exception as exc:  # damaged or missing weights: one line
-        raise weights_error(exc, source) from None
-    return model, processor, source
+    return load_with_new_head(name, labels, model_cls=AutoModelForImageClassification,
+                              processor_cls=AutoImageProcessor, noun="image", examples=EXAMPLES, dropout=dropout,
+                              before=_register_architectures)
 
 
 def check_image_model(name: str | None) -> str:
@@ -121,48 +100,21 @@ def check_image_model(name: str | None) -> str:
 
     Raises ``ModelError`` (one line) for no model, one that cannot be read, or an architecture with
     no image-classification head in transformers (a text or audio checkpoint)."""
-    from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
-    if name is None:
-        raise ModelError("Image tasks need a model: pass --model (an image classification checkpoint: a folder or a "
-                         "hub id) or a preset such as efficientnet-lite0 (justfit presets).")
-    source = resolve_model_name(name)
-    quiet_transformers()
-    _register_architectures()
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"Could not load the config of model '{source}' ({str(exc).splitlines()[0][:160]}). Pass a "
-                         "folder with config.json, a reachable hub id, or a preset.") from None
-    kind = getattr(config, "model_type", "?")
     from justfit.models.efficientnet_lite import MODEL_TYPE
 
-    if kind not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES and kind != MODEL_TYPE:
-        raise ModelError(f"Model '{source}' (a '{kind}' model) cannot classify images. Choose an image classification "
-                         "checkpoint (ViT, DeiT, ConvNeXt, ResNet, EfficientNet, ...) or the efficientnet-lite0 preset.")
-    return source
+    return check_model_kind(name, kinds={*MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES, MODEL_TYPE}, noun="image",
+                            inputs="images",
+                            examples=EXAMPLES + ", or the efficientnet-lite0 preset", before=_register_architectures)
 
 
 def load_saved_image_model(path: str | Path) -> tuple[Any, Any]:
     """A saved image model folder: ``(AutoModelForImageClassification, AutoImageProcessor)``."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    quiet_transformers()
-    _register_architectures()
-    try:
-        model = AutoModelForImageClassification.from_pretrained(path)
-    except Exception as exc:
-        raise weights_error(exc, str(path)) from None
-    try:
-        processor = AutoImageProcessor.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        from justfit.errors import RunDirError
-
-        raise RunDirError(f"'{path}' holds an image model but no usable image processor "
-                          f"({str(exc).splitlines()[0][:150]}). Save it beside the model "
-                          "(processor.save_pretrained).") from None
-    return model, processor
+    return load_saved(path, model_cls=AutoModelForImageClassification, processor_cls=AutoImageProcessor,
+                      noun="image", before=_register_architectures)
 
 
 def num_channels(model_config: Any) -> int:

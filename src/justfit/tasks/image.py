@@ -376,86 +376,45 @@ class ImageClassificationTask(ClassificationTask):
 
 
 def _pixel_digest(img: Any) -> str:
-    import hashlib
+    from justfit.tasks.media import content_digest
 
-    return hashlib.sha1(img.tobytes() + repr((img.size, img.mode)).encode()).hexdigest()
+    return content_digest(img.tobytes(), img.size, img.mode)
+
+
+def image_codec(channels: int = 3, max_distance: int = 4) -> Any:
+    """How the data stage reads images (``tasks.media.MediaCodec``): each image decoded once into its
+    decoded-pixel digest and a 64 x 64 grey copy; near duplicates are pHash candidates within
+    ``max_distance`` bits verified on pixels (``data.image_hash``)."""
+    from justfit.tasks.media import MediaCodec
+
+    def decode(source: Any) -> tuple[str, Any]:
+        img = decode_image(source, channels)
+        return _pixel_digest(img), img.convert("L").resize((64, 64))
+
+    def near(a: list[Any], b: list[Any] | None) -> list[tuple[int, int, float]]:
+        from justfit.data.image_hash import near_pairs, phashes, thumbs, verified
+
+        small_a = [x[1] for x in a]
+        if b is None:
+            return verified(near_pairs(phashes(small_a), max_distance=max_distance), thumbs(small_a))
+        small_b = [x[1] for x in b]
+        return verified(near_pairs(phashes(small_a), phashes(small_b), max_distance), thumbs(small_a), thumbs(small_b))
+
+    return MediaCodec(column="image", decode=decode, digest=lambda x: x[0], describe=describe_source,
+                      unreadable="unreadable_image", near=near,
+                      near_detail=lambda d: f"perceptual hash {int(d)} bit(s)")
 
 
 def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
                  channels: int = 3, max_distance: int = 4) -> Any:
-    """The data stage's cleaning for images: every image is decoded once; unreadable ones (missing,
-    empty, truncated, not an image, too large) are removed with the reason (rule ``unreadable_image``,
-    always on: such a row cannot be trained on), rows without a label (``missing_label``) and exact
-    duplicates by decoded-pixel hash (``exact_duplicate``: same pixels and label; a copy with another
-    label is removed as ``conflicting_label``) and near duplicates by perceptual hash within
-    ``max_distance`` bits and verified on pixels (``data.image_hash``; ``near_duplicate``; another
-    label: ``near_conflicting_label``; the first row of each pair is kept) when those rules are configured. Other rules are text rules and do
-    not apply. Returns a ``data.cleaning.CleaningReport``."""
-    from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
+    """The data stage's cleaning for images (``tasks.media.clean_media`` with ``image_codec``):
+    unreadable images (missing, empty, truncated, not an image, too large) removed as
+    ``unreadable_image``; ``missing_label``; exact duplicates by decoded-pixel hash; near duplicates
+    by perceptual hash within ``max_distance`` bits, verified on pixels. Returns a
+    ``data.cleaning.CleaningReport``."""
+    from justfit.tasks.media import clean_media
 
-    applied = ["unreadable_image"] + [r for r in ("missing_label", "exact_duplicate", "near_duplicate") if r in rules]
-    removed: dict[Any, tuple[str, Any, str]] = {}  # row -> (rule, duplicate_of, detail)
-    first_by_digest: dict[str, Any] = {}
-    kept_images: dict[Any, Any] = {}
-    for row, source, label in zip(frame.index, frame["image"], frame["label"], strict=True):
-        if "missing_label" in applied and (label is None or (isinstance(label, float) and label != label)):
-            removed[row] = ("missing_label", None, "no label")
-            continue
-        try:
-            img = decode_image(source, channels)
-        except DataError as exc:
-            removed[row] = ("unreadable_image", None, str(exc))
-            continue
-        if "exact_duplicate" in applied:
-            digest = _pixel_digest(img)
-            if digest in first_by_digest:
-                orig = first_by_digest[digest]
-                same = frame.at[orig, "label"] == label
-                removed[row] = ("exact_duplicate" if same else "conflicting_label", orig,
-                                "same pixels as row " + str(orig) + ("" if same else f" labelled {frame.at[orig, 'label']!r}"))
-            else:
-                first_by_digest[digest] = row
-        if "near_duplicate" in applied and row not in removed:
-            kept_images[row] = img.convert("L").resize((64, 64))
-    if kept_images:
-        from justfit.data.image_hash import near_pairs, phashes, thumbs, verified
-
-        rows_ = list(kept_images)
-        images = [kept_images[r] for r in rows_]
-        for i, j, d in verified(near_pairs(phashes(images), max_distance=max_distance), thumbs(images)):
-            first, later = rows_[i], rows_[j]
-            if later in removed or first in removed:
-                continue
-            same = frame.at[first, "label"] == frame.at[later, "label"]
-            removed[later] = ("near_duplicate" if same else "near_conflicting_label", first,
-                              f"perceptual hash {d} bit(s) from row {first}" + ("" if same else
-                                                                                 f" labelled {frame.at[first, 'label']!r}"))
-    report_only = [r for r in report_only if r in applied]
-    drop = [r for r, (rule, _, _) in removed.items() if rule not in report_only]
-    keep_flag = [r for r, (rule, _, _) in removed.items() if rule in report_only]
-
-    def rows(idx: list[Any]) -> pd.DataFrame:
-        return pd.DataFrame({
-            "row": idx, "split": split, "rule": [removed[r][0] for r in idx],
-            "duplicate_of": pd.array([removed[r][1] for r in idx], dtype="Int64"),
-            "detail": [removed[r][2] for r in idx],
-            "text": [describe_source(frame.at[r, "image"]) for r in idx], "label": [frame.at[r, "label"] for r in idx],
-        }, columns=REMOVED_COLUMNS)
-
-    counts: dict[str, int] = {}
-    for r in drop:
-        counts[removed[r][0]] = counts.get(removed[r][0], 0) + 1
-    flagged_counts: dict[str, int] = {}
-    for r in keep_flag:
-        flagged_counts[removed[r][0]] = flagged_counts.get(removed[r][0], 0) + 1
-    kept = frame.drop(index=drop)
-    examples = {rule: [{"row": r, "image": describe_source(frame.at[r, "image"]), "detail": removed[r][2]}
-                       for r in drop if removed[r][0] == rule][:5] for rule in counts}
-    return CleaningReport(rows_in=len(frame), rows_out=len(kept), counts=counts, flagged_counts=flagged_counts,
-                          examples=examples, removed=rows(drop), flagged=rows(keep_flag), data=kept,
-                          rules=applied + (["conflicting_label"] if "exact_duplicate" in applied else [])
-                          + (["near_conflicting_label"] if "near_duplicate" in applied else []),
-                          report_only=list(report_only))
+    return clean_media(frame, rules, image_codec(channels, max_distance), report_only=report_only, split=split)
 
 
 def thumbnail(img: Any, size: int = 64) -> str:
@@ -479,55 +438,9 @@ def _to_image(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> Any:
 def audit_image_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, action: str = "remove",
                         max_distance: int = 4, channels: int = 3) -> Any:
     """Training images that are exact (same decoded pixels) or near copies (perceptual hashes within
-    ``max_distance`` bits) of images in each ``held_out`` split. Returns a
+    ``max_distance`` bits, verified on pixels) of images in each ``held_out`` split. Returns a
     ``data.leakage.LeakageReport``: with ``action='remove'`` its ``train`` lacks the copies."""
-    from justfit.data.cleaning import REMOVED_COLUMNS
-    from justfit.data.image_hash import near_pairs, phashes, thumbs, verified
-    from justfit.data.leakage import LeakageReport
+    from justfit.tasks.media import audit_media_leakage
 
-    def hashed(frame: pd.DataFrame) -> tuple[list[Any], list[str], np.ndarray, np.ndarray]:
-        rows, digests, small = [], [], []
-        for row, source in zip(frame.index, frame["image"], strict=True):
-            try:
-                img = decode_image(source, channels)
-            except DataError:
-                continue  # the cleaning stage reports unreadable images
-            rows.append(row)
-            digests.append(_pixel_digest(img))
-            small.append(img.convert("L").resize((64, 64)))
-        return rows, digests, phashes(small), thumbs(small)
-
-    t_rows, t_digest, t_hash, t_thumb = hashed(train)
-    report = LeakageReport(action=action, threshold=float(max_distance))
-    leaked: dict[Any, tuple[str, str, Any, str]] = {}
-    for split, frame in held_out.items():
-        h_rows, h_digest, h_hash, h_thumb = hashed(frame)
-        exact = set(h_digest)
-        counts = {"exact": 0, "near": 0}
-        hit: set[Any] = set()
-        by_digest = {d: r for r, d in zip(h_rows, h_digest, strict=True)}
-        for r, d in zip(t_rows, t_digest, strict=True):
-            if d in exact and r not in leaked:
-                leaked[r] = (split, "leakage", by_digest[d], f"same pixels as {split} row {by_digest[d]}")
-                counts["exact"] += 1
-                hit.add(by_digest[d])
-        for i, j, dist in verified(near_pairs(t_hash, h_hash, max_distance), t_thumb, h_thumb):
-            r = t_rows[i]
-            if r not in leaked:
-                leaked[r] = (split, "leakage", h_rows[j], f"perceptual hash {dist} bit(s) from {split} row {h_rows[j]}")
-                counts["near"] += 1
-                hit.add(h_rows[j])
-        report.counts[split] = counts
-        report.held_out_leaked[split] = len(hit)
-    idx = list(leaked)
-    report.leaked = pd.DataFrame({
-        "row": idx, "split": "train", "rule": [leaked[r][1] for r in idx],
-        "duplicate_of": pd.array([leaked[r][2] for r in idx], dtype="Int64"), "detail": [leaked[r][3] for r in idx],
-        "text": [describe_source(train.at[r, "image"]) for r in idx], "label": [train.at[r, "label"] for r in idx],
-    }, columns=REMOVED_COLUMNS)
-    report.examples = [{"train_row": r, "split": leaked[r][0], "held_out_row": leaked[r][2], "detail": leaked[r][3],
-                        "train_text": describe_source(train.at[r, "image"]),
-                        "held_out_text": describe_source(held_out[leaked[r][0]].at[leaked[r][2], "image"])}
-                       for r in idx[:5]]
-    report.train = train.drop(index=idx) if action == "remove" else train
-    return report
+    return audit_media_leakage(train, held_out, image_codec(channels, max_distance), action=action,
+                               threshold=float(max_distance))
