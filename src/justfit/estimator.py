@@ -81,7 +81,8 @@ class Finetuner:
 
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None,
-            sample_weight: Sequence[float] | None = None, normalized_text: bool = False) -> Finetuner:
+            sample_weight: Sequence[float] | None = None, normalized_text: bool = False,
+            sampling_rate: int | None = None) -> Finetuner:
         """Fine-tune on ``X`` (texts, a text/label DataFrame, a data file, or the data stage's ``Splits``)
         with labels ``y``.
 
@@ -89,6 +90,7 @@ class Finetuner:
         ``sample_weight`` (one non-negative weight per training row) weights each row's loss.
         ``normalized_text``: the texts were normalised by the data stage (``data.cleaning.normalize_text``),
         so ``predict`` normalises new texts the same way (and the saved model says so).
+        ``sampling_rate`` (Hz): the rate of audio given as bare 1-D arrays (``data.sampling_rate``).
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline. Raises ``ConfigError`` or ``DataError``
         (one line) before any model is loaded when the settings or the data cannot be used.
@@ -100,7 +102,10 @@ class Finetuner:
         from justfit.training.history import History
 
         t0 = time.perf_counter()
-        cfg, task, train, val = training_frames(self.resolved_config(), X, y, X_val, y_val, sample_weight)
+        cfg = self.resolved_config()
+        if sampling_rate is not None:
+            cfg = cfg.updated({"data.sampling_rate": int(sampling_rate)})
+        cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
         if self.auto:
             return self._auto_fit(cfg, train, val)
         self.task_ = task.fit(train["label"])
@@ -157,15 +162,18 @@ class Finetuner:
 
             raise NotFittedError("This Finetuner is not fitted yet. Call 'fit' (or Finetuner.load) first.")
 
-    def decision_logits(self, X: Any) -> np.ndarray:
-        """The model's raw outputs for the texts ``X``: shape ``(n, num_labels)`` (``num_labels`` is 1 for a
-        regression, whose output is the standardised value)."""
+    def decision_logits(self, X: Any, *, sampling_rate: int | None = None) -> np.ndarray:
+        """The model's raw outputs for the inputs ``X``: shape ``(n, num_labels)`` (``num_labels`` is 1 for a
+        regression, whose output is the standardised value). ``sampling_rate`` (Hz): the rate of audio
+        given as bare arrays (default: the fit's ``data.sampling_rate``)."""
         from justfit._progress import progress_bar
-        from justfit.data.inputs import as_inputs
+        from justfit.data.inputs import as_inputs, with_rate
         from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
         texts = as_inputs(X, self.task_.input_column)
+        if self.task_.input_column == "audio":
+            texts = with_rate(texts, sampling_rate or self.config_.data.sampling_rate)
         if getattr(self, "normalize_text_", False):
             # Trained on texts the cleaning stage normalised: predict on texts normalised the same way.
             from justfit.data.cleaning import normalize_text
@@ -178,7 +186,7 @@ class Finetuner:
             return predict_logits(self.model_, self.step_, ds, batch_size=bs, bf16=False, progress=bar,
                                   num_workers=self.config_.training.num_workers)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, *, sampling_rate: int | None = None) -> np.ndarray:
         """Class probabilities, shape ``(n, len(classes_))``, columns in the order of ``classes_``.
 
         Raises ``ConfigError`` for a regression model (it predicts values: use ``predict``)."""
@@ -187,12 +195,12 @@ class Finetuner:
             from justfit.errors import ConfigError
 
             raise ConfigError(f"predict_proba is for classification; this is a {self.task_.name} model: use predict.")
-        return self.task_.transform(self.decision_logits(X))
+        return self.task_.transform(self.decision_logits(X, sampling_rate=sampling_rate))
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, *, sampling_rate: int | None = None) -> np.ndarray:
         """Predictions, shape ``(n,)``: the user's own label values (classification) or numbers (regression)."""
         self._check_fitted()
-        return self.task_.predict(self.decision_logits(X))
+        return self.task_.predict(self.decision_logits(X, sampling_rate=sampling_rate))
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None, *, logits: np.ndarray | None = None) -> dict[str, Any]:
         """Test metrics of the task (classification: accuracy, macro/weighted/per-class P/R/F1, confusion

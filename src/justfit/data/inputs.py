@@ -19,21 +19,47 @@ import pandas as pd
 from justfit.errors import DataError
 
 
-def looks_like_images(X: Any, text_column: str | None = None) -> bool:
-    """Whether ``X`` holds images rather than texts: an array of shape ``(n, h, w)`` or ``(n, h, w, c)``,
-    a sequence whose first item is an image array or a ``PIL.Image``, or a DataFrame with a column
-    of images (``text_column`` when given: arrays, ``PIL`` images, ``{"bytes", "path"}`` cells, or
-    paths with image suffixes)."""
-    if isinstance(X, np.ndarray):
-        return X.ndim in (3, 4)
-    if isinstance(X, pd.DataFrame):
-        from justfit.data.images import image_column
+def media_kind(X: Any, text_column: str | None = None, sampling_rate: int | None = None) -> str | None:
+    """The media ``X`` holds, by the input column of its task (``"image"``, ``"audio"``), or None for texts:
 
-        return image_column(X.rename(columns=str), text_column) is not None
+    * images: an array of shape ``(n, h, w)`` or ``(n, h, w, c)``; a sequence of image arrays, ``PIL``
+      images or image paths;
+    * audio: a sequence of 1-D arrays, ``{"array", "sampling_rate"}`` items or audio paths; an
+      array of shape ``(n, samples)`` when ``sampling_rate`` is given;
+    * a DataFrame with a column of either (``text_column`` when given: ``data.media.media_column``)."""
+    from justfit.data.media import AUDIO, IMAGE, media_column
+
+    if isinstance(X, np.ndarray):
+        return "image" if X.ndim in (3, 4) else "audio" if X.ndim == 2 and sampling_rate else None
+    if isinstance(X, pd.DataFrame):
+        hit = media_column(X.rename(columns=str), text_column)
+        return hit[1].column if hit is not None else None
     if isinstance(X, str | Path) or not hasattr(X, "__len__") or not len(X):
-        return False
+        return None
     first = X.iloc[0] if isinstance(X, pd.Series) else X[0] if isinstance(X, list | tuple) else None
-    return (isinstance(first, np.ndarray) and first.ndim in (2, 3)) or type(first).__module__.startswith("PIL.")
+    if isinstance(first, np.ndarray):
+        return "audio" if first.ndim == 1 else "image" if first.ndim in (2, 3) else None
+    if type(first).__module__.startswith("PIL."):
+        return "image"
+    if AUDIO.is_cell(first):
+        return "audio"
+    if isinstance(first, str | Path):
+        suffix = Path(str(first)).suffix.lower()
+        return "audio" if suffix in AUDIO.suffixes else "image" if suffix in IMAGE.suffixes else None
+    return None
+
+
+def looks_like_images(X: Any, text_column: str | None = None) -> bool:
+    """Whether ``X`` holds images rather than texts (``media_kind``)."""
+    return media_kind(X, text_column) == "image"
+
+
+def with_rate(items: list[Any], sampling_rate: int | None) -> list[Any]:
+    """Bare audio arrays as ``{"array", "sampling_rate"}`` items when ``sampling_rate`` (Hz) is known."""
+    if not sampling_rate:
+        return items
+    return [{"array": x, "sampling_rate": int(sampling_rate)} if isinstance(x, np.ndarray | list) else x
+            for x in items]
 
 
 def as_inputs(X: Any, column: str) -> list[Any]:
@@ -86,6 +112,8 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
         return table_frame(X, table_spec(X, cfg.data.text_column, cfg.data.label_column, where=where), None, where)
     if column != "text" and not isinstance(X, str | Path):
         inputs = as_inputs(X, column)
+        if column == "audio":
+            inputs = with_rate(inputs, cfg.data.sampling_rate)
         if y is None:
             raise DataError(f"No labels given for {where}. Pass y, or a DataFrame with a label column.")
         labels = list(y)
@@ -142,12 +170,14 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     given = isinstance(X, Splits)
     if given and (y is not None or X_val is not None or y_val is not None):
         raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
-    if cfg.task is None and not given and looks_like_images(X, cfg.data.text_column):
-        cfg = cfg.updated({"task": "image-classification"})
+    kind = None if given else media_kind(X, cfg.data.text_column, cfg.data.sampling_rate)
+    if cfg.task is None and kind is not None:
+        cfg = cfg.updated({"task": infer_task(pd.Series([], dtype=object), inputs=kind)[0]})
     column = get_task(cfg.task).input_column if cfg.task else "text"
     train = X.train if given else as_frame(X, y, cfg, "the training data", column)
     if cfg.task is None:
-        name, note = infer_task(train["label"])
+        inputs = next((c for c in ("image", "audio") if c in train.columns), "text")
+        name, note = infer_task(train["label"], inputs=inputs)
         cfg = cfg.updated({"task": name})
         if note:
             import warnings

@@ -1,6 +1,7 @@
 """Tasks: the seam between the data and the loop (see ``tasks.base``). Importing this package
 registers the built-in tasks in ``TASKS``."""
 
+from justfit.tasks import audio as _audio  # noqa: F401  (registers "audio-classification")
 from justfit.tasks import classification as _classification  # noqa: F401  (registers "classification")
 from justfit.tasks import image as _image  # noqa: F401  (registers "image-classification")
 from justfit.tasks import regression as _regression  # noqa: F401  (registers "regression")

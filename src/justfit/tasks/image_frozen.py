@@ -1,14 +1,16 @@
-"""Head-only training of image models on backbone outputs computed once (``freeze: backbone``).
+"""Head-only training of image and audio models on backbone outputs computed once (``freeze: backbone``).
 
 With the backbone frozen its output for an image never changes, so it is computed once per fit
 (eval mode, no gradients) and the model's own head is trained on it: for each batch the backbone
 module is swapped, for one forward call, for a stand-in that returns the cached output. What is
 kept is what classification heads read: the first token of ``last_hidden_state`` (ViT, DeiT), the
-``pooler_output`` (ConvNeXt, ResNet, EfficientNet), or the tensor a plain backbone returns
-(justfit's EfficientNet-Lite). Whether an architecture's head reads only that is checked, not
+``pooler_output`` (ConvNeXt, ResNet, EfficientNet), the tensor a plain backbone returns
+(justfit's EfficientNet-Lite), or, for steps that say ``keep_sequence`` (audio heads pool over
+time: Whisper, wav2vec2), the whole ``last_hidden_state``. The step names its model inputs
+(``input_keys``: ``pixel_values``; ``input_features``; ``input_values`` and ``attention_mask``). Whether an architecture's head reads only that is checked, not
 assumed: ``check_equivalent`` compares the head on cached outputs with the full model on the same
 images, and a head that reads more falls back to running the backbone in every batch. Features
-live in memory for the fit (images have no disk cache yet).
+live in memory for the fit (media features have no disk cache yet).
 """
 
 from __future__ import annotations
@@ -36,26 +38,42 @@ class _Cached(nn.Module):
         return self.output
 
 
+def backbone_name(model: nn.Module) -> str:
+    """The attribute holding ``model``'s backbone: ``base_model_prefix`` (``vit``, ``wav2vec2``), or
+    ``encoder`` (Whisper's audio classifier keeps its encoder there)."""
+    prefix = model.base_model_prefix
+    if prefix in model._modules:
+        return prefix
+    if "encoder" in model._modules:
+        return "encoder"
+    raise KeyError(f"no backbone module '{prefix}' in {type(model).__name__}")
+
+
 @contextlib.contextmanager
 def cached_backbone(model: nn.Module, output: Any) -> Iterator[None]:
-    """Within the block, ``model``'s backbone (``model.base_model_prefix``) returns ``output``."""
-    prefix = model.base_model_prefix
-    real = model._modules[prefix]
-    model._modules[prefix] = _Cached(output)
+    """Within the block, ``model``'s backbone (``backbone_name``) returns ``output``."""
+    name = backbone_name(model)
+    real = model._modules[name]
+    model._modules[name] = _Cached(output)
     try:
         yield
     finally:
-        model._modules[prefix] = real
+        model._modules[name] = real
 
 
-def _keep(output: Any) -> dict[str, torch.Tensor]:
-    """What a head reads of a backbone output: the first token, the pooled output, or the tensor itself."""
+def _inputs(step: Any) -> tuple[str, ...]:
+    return tuple(getattr(step, "input_keys", ("pixel_values",)))
+
+
+def _keep(output: Any, sequence: bool = False) -> dict[str, torch.Tensor]:
+    """What a head reads of a backbone output: the first token (all tokens with ``sequence``), the
+    pooled output, or the tensor itself."""
     if isinstance(output, torch.Tensor):
         return {"tensor": output.float()}
     kept = {}
     last = getattr(output, "last_hidden_state", None)
     if isinstance(last, torch.Tensor) and last.dim() == 3:
-        kept["first"] = last[:, :1].float()
+        kept["sequence" if sequence else "first"] = (last if sequence else last[:, :1]).float()
     pooled = getattr(output, "pooler_output", None)
     if isinstance(pooled, torch.Tensor):
         kept["pooled"] = pooled.float()
@@ -67,23 +85,28 @@ def _rebuild(parts: dict[str, torch.Tensor]) -> Any:
         return parts["tensor"]
     from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-    return BaseModelOutputWithPooling(last_hidden_state=parts.get("first"), pooler_output=parts.get("pooled"))
+    return BaseModelOutputWithPooling(last_hidden_state=parts.get("sequence", parts.get("first")),
+                                      pooler_output=parts.get("pooled"))
 
 
 def backbone_outputs(model: nn.Module, step: Any, dataset: EncodedDataset, batch_size: int = 64,
                      bf16: bool = False) -> dict[str, np.ndarray]:
     """The frozen backbone's kept outputs for every example of ``dataset`` (fp32 arrays, first axis n)."""
-    backbone = model._modules[model.base_model_prefix]
+    backbone = model._modules[backbone_name(model)]
     was_training = backbone.training
     backbone.eval()
     chunks: dict[str, list[np.ndarray]] = {}
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    keys, sequence = _inputs(step), bool(getattr(step, "keep_sequence", False))
     try:
         with torch.inference_mode(), autocast:
             for s in range(0, len(dataset), batch_size):
                 batch = step.collate([dataset[i] for i in range(s, min(s + batch_size, len(dataset)))])
-                for k, v in _keep(backbone(batch["pixel_values"])).items():
-                    chunks.setdefault(k, []).append(v.float().numpy())
+                kept = _keep(backbone(*[batch[k] for k in keys if k in batch]), sequence)
+                if "attention_mask" in batch:  # the head pools over the clip's own frames
+                    kept["mask"] = batch["attention_mask"]
+                for k, v in kept.items():
+                    chunks.setdefault(k, []).append(v.numpy() if k == "mask" else v.float().numpy())
     finally:
         backbone.train(was_training)
     return {k: np.concatenate(v) for k, v in chunks.items()}
@@ -116,10 +139,14 @@ class ImageFeatureStep:
 
     def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         parts = {k[len("cached_"):]: v for k, v in batch.items() if k.startswith("cached_")}
-        n = next(iter(parts.values())).shape[0]
+        mask = parts.pop("mask", None)
+        first = next(iter(parts.values()))
+        key = _inputs(self.image_step)[0]
+        # The head never sees the inputs; a dummy keeps the model's input checks satisfied.
+        dummy = torch.zeros((first.shape[0], 1, 1, 1) if key == "pixel_values" else (first.shape[0], 1),
+                            device=first.device)
         with cached_backbone(model, _rebuild(parts)):
-            # The head never sees the pixels; a dummy keeps the model's input checks satisfied.
-            logits = model(pixel_values=torch.zeros(n, 1, 1, 1, device=next(iter(parts.values())).device)).logits
+            logits = model(**{key: dummy}, **({"attention_mask": mask} if mask is not None else {})).logits
         return self.image_step.outputs(logits, batch)
 
 
@@ -132,8 +159,8 @@ def check_equivalent(model: nn.Module, step: Any, dataset: EncodedDataset, atol:
     model.eval()
     try:
         with torch.inference_mode():
-            full = step.outputs(model(pixel_values=step.collate([sample[i] for i in range(len(sample))])
-                                      ["pixel_values"]).logits, {})["logits"]
+            batch = step.collate([sample[i] for i in range(len(sample))])
+            full = step.outputs(model(**{k: batch[k] for k in _inputs(step) if k in batch}).logits, {})["logits"]
             cached_step = ImageFeatureStep(step, backbone_outputs(model, step, sample))
             cached = cached_step.forward(model, cached_step.collate([{"row": i} for i in range(len(sample))]))["logits"]
         gap = float((full - cached).abs().max())
