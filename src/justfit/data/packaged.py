@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from justfit._registry import Registry
+from justfit.data import speech_sets
 from justfit.errors import DataError
 
 PACKAGED: Registry[Callable[[], pd.DataFrame]] = Registry("packaged data set")
@@ -118,3 +119,9 @@ def shapes() -> pd.DataFrame:
             paths.append(str(root / part / "images" / f"{image_id}.png"))
             labels.append(answer)
     return pd.DataFrame({"image": paths, "label": labels})
+
+
+# Speech sets: an ``audio`` column of WAV paths and a ``label`` column (justfit.data.speech_sets).
+PACKAGED.register("keywords", speech_sets.keywords)
+PACKAGED.register("spokennumbers", speech_sets.spokennumbers)
+PACKAGED.register("pocketsphinx", speech_sets.pocketsphinx)
