@@ -8,6 +8,16 @@ def test_import_is_light():
     assert out.strip() == "False"
 
 
+def test_the_tasks_import_no_media_library_until_used():
+    """Pillow, kornia, soundfile, soxr, audiomentations and librosa are imported by the image and audio
+    code that uses them, never by ``import justfit`` or the task registry (they are extras)."""
+    code = ("import sys, justfit, justfit.tasks, justfit.models, justfit.data.packaged; "
+            "print(sorted(m for m in ('PIL', 'kornia', 'soundfile', 'soxr', 'audiomentations', 'librosa', "
+            "'imagehash') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_public_surface():
     import justfit
 

@@ -30,11 +30,17 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
     if task.input_column == "text":
         tok = AutoTokenizer.from_pretrained(tiny_model)
         examples = ["a b c", "d e"] * 12
-    else:
+    elif task.input_column == "image":
         from justfit.models.vision import vit_processor
 
         tok = vit_processor(16)
         examples = [np.zeros((8, 8, 3), np.uint8), np.full((5, 7), 200, np.uint8)] * 12
+    else:
+        from transformers import WhisperFeatureExtractor
+
+        tok = WhisperFeatureExtractor(feature_size=80, chunk_length=1)
+        examples = [{"array": np.zeros(8000, np.float32), "sampling_rate": 16000},
+                    {"array": np.full(3000, 0.1, np.float32), "sampling_rate": 8000}] * 12
 
     class Cfg:
         id2label = {0: "a"}

@@ -39,6 +39,14 @@ def _sf() -> Any:
     return soundfile
 
 
+def _soxr() -> Any:
+    try:
+        import soxr
+    except ImportError:
+        raise DataError("Resampling audio needs soxr: pip install 'justfit[audio]'.") from None
+    return soxr
+
+
 def describe_clip(source: Any) -> str:
     """A short, printable name for an audio source (its path, or its kind and length)."""
     if isinstance(source, str | Path):
@@ -156,9 +164,7 @@ def decode_audio(source: Any, sampling_rate: int, *, max_seconds: float | None =
     if not len(a):
         raise DataError(f"Audio '{name}' holds no samples.")
     if rate != sampling_rate:
-        import soxr
-
-        a = soxr.resample(a, rate, sampling_rate, quality="HQ").astype(np.float32, copy=False)
+        a = _soxr().resample(a, rate, sampling_rate, quality="HQ").astype(np.float32, copy=False)
     return np.ascontiguousarray(a, dtype=np.float32)
 
 

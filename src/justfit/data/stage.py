@@ -215,8 +215,10 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
     name = cfg.task
     if name is None:
         first = loaded.get("all") or loaded["train"]
-        name, note = infer_task(first.frame["label"], first.columns.label or "label",
-                                "image" if "image" in first.frame.columns else "text")
+        from justfit.data.media import KINDS
+
+        inputs = next((k.column for k in KINDS if k.column in first.frame.columns), "text")
+        name, note = infer_task(first.frame["label"], first.columns.label or "label", inputs)
         if note:
             report.warnings.append(note)
     report.task = name

@@ -9,6 +9,26 @@ from torch import nn
 from justfit.errors import ConfigError
 
 
+def backbone_name(model: nn.Module) -> str:
+    """The attribute holding ``model``'s pretrained backbone: ``base_model_prefix`` (``bert``, ``vit``,
+    ``wav2vec2``), or ``encoder`` (Whisper's audio classifier keeps its encoder there)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    if prefix in model._modules:
+        return prefix
+    if "encoder" in model._modules:
+        return "encoder"
+    raise KeyError(f"no backbone module '{prefix}' in {type(model).__name__}")
+
+
+def backbone_of(model: Any) -> nn.Module:
+    """``model``'s pretrained backbone (``backbone_name``; ``model.base_model`` when it has no such
+    attribute): what ``freeze: backbone`` fixes and the head does not include."""
+    try:
+        return model._modules[backbone_name(model)]
+    except KeyError:
+        return model.base_model
+
+
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
     """The stack of transformer blocks: the longest ModuleList in the backbone."""
     best: nn.ModuleList | None = None
@@ -22,7 +42,7 @@ def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
 
 def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
     """Apply ``none`` | ``backbone`` | ``bottom:K`` in place; return parameter counts."""
-    backbone = model.base_model
+    backbone = backbone_of(model)
     for p in model.parameters():
         p.requires_grad = True
     if strategy == "backbone":
@@ -40,7 +60,11 @@ def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
             if "embed" in name.lower():
                 for p in child.parameters():
                     p.requires_grad = False
-        for p in backbone.get_input_embeddings().parameters():
+        try:
+            embeddings = backbone.get_input_embeddings()
+        except (NotImplementedError, AttributeError):  # audio encoders: their feature layers are named above
+            embeddings = None
+        for p in (embeddings.parameters() if embeddings is not None else []):
             p.requires_grad = False
         for layer in layers[:k]:
             for p in layer.parameters():

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from justfit.models.freezing import backbone_name
 from justfit.tasks.base import EncodedDataset
 
 
@@ -36,17 +37,6 @@ class _Cached(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.output
-
-
-def backbone_name(model: nn.Module) -> str:
-    """The attribute holding ``model``'s backbone: ``base_model_prefix`` (``vit``, ``wav2vec2``), or
-    ``encoder`` (Whisper's audio classifier keeps its encoder there)."""
-    prefix = model.base_model_prefix
-    if prefix in model._modules:
-        return prefix
-    if "encoder" in model._modules:
-        return "encoder"
-    raise KeyError(f"no backbone module '{prefix}' in {type(model).__name__}")
 
 
 @contextlib.contextmanager

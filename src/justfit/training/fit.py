@@ -189,6 +189,6 @@ def plain_model(model: Any) -> Any:
 
 def n_layers(model: Any) -> int:
     """Number of transformer blocks of ``model`` (for the recipes' layer groups)."""
-    from justfit.models.freezing import encoder_layers
+    from justfit.models.freezing import backbone_of, encoder_layers
 
-    return len(encoder_layers(plain_model(model).base_model))
+    return len(encoder_layers(backbone_of(plain_model(model))))

@@ -16,14 +16,17 @@ SCHEDULERS: Registry[str] = Registry("scheduler")
 def layer_depths(model: torch.nn.Module) -> dict[str, int]:
     """How far below the head each parameter sits: 0 for the head (and whatever sits above the layer
     stack, such as a pooler), ``L - i`` for block ``i`` of ``L`` (0 = bottom), ``L + 1`` for the embeddings."""
-    from justfit.models.freezing import encoder_layers
+    from justfit.models.freezing import backbone_of, encoder_layers
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper
-    backbone = base.base_model
+    backbone = backbone_of(base)
     layers = encoder_layers(backbone)
     n = len(layers)
     block_of = {id(p): n - i for i, layer in enumerate(layers) for p in layer.parameters()}
-    embed_ids = {id(p) for p in backbone.get_input_embeddings().parameters()}
+    try:
+        embed_ids = {id(p) for p in backbone.get_input_embeddings().parameters()}
+    except (NotImplementedError, AttributeError):  # audio encoders: their feature layers are named below
+        embed_ids = set()
     for name, child in backbone.named_children():
         if "embed" in name.lower():
             embed_ids |= {id(p) for p in child.parameters()}

@@ -89,12 +89,15 @@ def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: b
 
     loaded = load_data(cfg.data)
     frame = (loaded.get("all") or loaded["train"]).frame
-    kind = get_task(cfg.task or infer_task(frame["label"])[0])
+    from justfit.data.media import KINDS
+
+    inputs = next((k.column for k in KINDS if k.column in frame.columns), "text")
+    kind = get_task(cfg.task or infer_task(frame["label"], inputs=inputs)[0])
     kind.check_targets(frame)
     frame = stratified_sample(frame, max(batch_size * 4, 64), cfg.data.seed)
     kind.fit(frame["label"])
     targets = kind.encode_targets(frame["label"])
     model, _, _, task = kind.build(cfg, targets)
     apply_freeze(model, cfg.model.freeze)
-    ds = task.encode(frame["text"].tolist(), targets)
+    ds = task.encode(frame[kind.input_column].tolist(), targets)
     return overfit_one_batch(model, task, ds, cfg.training, steps=steps, batch_size=batch_size, seed=cfg.training.seed)

@@ -1,0 +1,295 @@
+"""Audio classification through the task seam: decoding, the data stage, fit/predict/save/load on tiny models."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from justfit.errors import DataError
+
+SR = 16_000
+
+
+def _tones(n=40, seconds=0.6, seed=0, sr=SR):
+    """Planted clips: class 'low' is a 300 Hz tone, 'high' a 1,500 Hz one, each with noise and a jittered pitch."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    X, y = [], []
+    for i in range(n):
+        f = (300 if i % 2 == 0 else 1500) * (1 + 0.03 * rng.standard_normal())
+        X.append((0.3 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(len(t))).astype(np.float32))
+        y.append("low" if i % 2 == 0 else "high")
+    return X, np.array(y)
+
+
+def _write(path, wave, sr=SR, subtype="PCM_16", channels=1):
+    import soundfile as sf
+
+    data = np.stack([wave] * channels, axis=1) if channels > 1 else wave
+    sf.write(str(path), data, sr, subtype=subtype)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper():
+    from justfit.models.factory import resolve_model_name
+
+    return resolve_model_name("tiny-whisper-random")
+
+
+def test_decoding_mixes_to_mono_resamples_and_reads_every_subtype(tmp_path):
+    from justfit.data.audio import clip_info, decode_audio
+
+    X, _ = _tones(n=1, seconds=1.0)
+    wave = X[0]
+    for subtype in ("PCM_16", "PCM_24", "FLOAT", "PCM_U8"):
+        p = _write(tmp_path / f"{subtype}.wav", wave, subtype=subtype)
+        got = decode_audio(p, SR)
+        assert got.dtype == np.float32 and got.shape == wave.shape
+        assert np.abs(got - wave).max() < (0.02 if subtype == "PCM_U8" else 1e-3)
+    stereo = _write(tmp_path / "stereo.flac", wave, channels=2)
+    assert decode_audio(stereo, SR).shape == wave.shape and clip_info(stereo).channels == 2
+    for rate in (8_000, 48_000):  # resampled to the model's rate with soxr
+        import soxr
+
+        p = _write(tmp_path / f"r{rate}.ogg", soxr.resample(wave, SR, rate), sr=rate, subtype="VORBIS")
+        got = decode_audio(p, SR)
+        assert abs(len(got) - len(wave)) <= 2
+        assert np.corrcoef(got[: len(wave) - 2], wave[: len(got)][: len(wave) - 2])[0, 1] > 0.9
+    # Arrays: with their rate, cut to a window.
+    got = decode_audio({"array": wave, "sampling_rate": SR}, 8_000, max_seconds=0.5)
+    assert got.shape == (4_000,)
+
+
+def test_only_the_window_kept_is_read_from_a_long_file(tmp_path):
+    """An hour-long file costs the seconds the model hears: the centre window in evaluation, a random
+    one (seeded) in training."""
+    import soundfile as sf
+
+    from justfit.data.audio import clip_info, decode_audio
+
+    path = tmp_path / "hour.wav"
+    with sf.SoundFile(str(path), "w", samplerate=8_000, channels=1, subtype="PCM_16") as f:
+        block = np.zeros(8_000 * 60, dtype=np.int16)
+        for minute in range(60):
+            f.write(block + minute)  # each minute a different constant level
+    assert abs(clip_info(str(path)).seconds - 3600) < 1e-6
+    centre = decode_audio(str(path), 8_000, max_seconds=2.0, window="center")
+    assert centre.shape == (16_000,) and np.allclose(centre * 32768, 30, atol=1)
+    a = decode_audio(str(path), 8_000, max_seconds=2.0, window="random", rng=np.random.default_rng(1))
+    b = decode_audio(str(path), 8_000, max_seconds=2.0, window="random", rng=np.random.default_rng(1))
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "no-rate", "nan", "2d-bad"])
+def test_unreadable_clips_are_one_line_errors(tmp_path, case):
+    from justfit.data.audio import decode_audio
+
+    X, _ = _tones(n=1)
+    if case == "missing":
+        source = str(tmp_path / "nope.wav")
+    elif case == "empty":
+        (tmp_path / "e.wav").write_bytes(b"")
+        source = str(tmp_path / "e.wav")
+    elif case == "text":
+        (tmp_path / "t.wav").write_text("this is not audio\n" * 50)
+        source = str(tmp_path / "t.wav")
+    elif case == "truncated":
+        full = _write(tmp_path / "full.wav", X[0])
+        raw = __import__("pathlib").Path(full).read_bytes()
+        (tmp_path / "cut.wav").write_bytes(raw[:30])
+        source = str(tmp_path / "cut.wav")
+    elif case == "no-rate":
+        source = X[0]
+    elif case == "nan":
+        source = {"array": np.full(100, np.nan, np.float32), "sampling_rate": SR}
+    else:
+        source = {"array": np.zeros((2, 3, 4), np.float32), "sampling_rate": SR}
+    with pytest.raises(DataError) as err:
+        decode_audio(source, SR)
+    message = str(err.value)
+    assert "\n" not in message
+    assert {"missing": "does not exist", "empty": "empty", "text": "Cannot read", "truncated": "Cannot read",
+            "no-rate": "sampling rate", "nan": "NaN", "2d-bad": "1-D"}[case] in message
+
+
+def test_audio_arrays_infer_the_task_fit_predict_save_load_and_pipeline_agrees(tiny_whisper, tmp_path):
+    from transformers import pipeline
+
+    from justfit import Finetuner
+
+    X, y = _tones(n=40)
+    cfg = {"model": {"name": tiny_whisper}, "data": {"max_seconds": 1.0},
+           "training": {"epochs": 3, "lr": 3e-3, "batch_size": 8, "bf16": False, "train_eval_samples": 0}}
+    ft = Finetuner(config=cfg).fit(X, y, sampling_rate=SR)
+    assert ft.task_.name == "audio-classification" and ft.classes_ == ["high", "low"]
+    proba = ft.predict_proba(X[:6], sampling_rate=SR)
+    assert proba.shape == (6, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert (ft.predict(X) == y).mean() > 0.9  # the rate of the fit is the default
+    assert ft.evaluate(X, y)["n"] == len(y)
+    ft.save(tmp_path / "m")
+    back = Finetuner.load(tmp_path / "m")
+    assert back.task_.name == "audio-classification"
+    assert np.allclose(back.predict_proba([{"array": x, "sampling_rate": SR} for x in X[:6]]), proba, atol=1e-5)
+    clf = pipeline("audio-classification", model=str(tmp_path / "m"), top_k=None)
+    got = clf([{"raw": x, "sampling_rate": SR} for x in X[:6]])
+    hf = np.array([[next(d["score"] for d in row if d["label"] == c) for c in ft.classes_] for row in got])
+    assert np.allclose(hf, proba, atol=1e-4)
+
+
+def test_wav2vec2_preset_trains_on_files_at_other_rates(tmp_path):
+    from justfit import Finetuner
+
+    X, y = _tones(n=24, sr=8_000)
+    paths = [_write(tmp_path / f"{i}.wav", x, sr=8_000) for i, x in enumerate(X)]
+    ft = Finetuner(config={"model": {"name": "tiny-wav2vec2-random"}, "data": {"max_seconds": 1.0},
+                           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}).fit(paths, y)
+    assert ft.task_.name == "audio-classification" and ft.predict(paths[:3]).shape == (3,)
+
+
+def test_a_folder_per_class_trains_and_flags_and_removes_with_the_reason(tiny_whisper, tmp_path):
+    """Unreadable clips are removed with the reason, silence and clipping flagged, exact copies removed,
+    an 8 kHz and a 48 kHz clip read side by side; the report embeds players for the worst test clips."""
+    import soxr
+
+    from justfit import finetune
+
+    X, y = _tones(n=48, seconds=0.5)
+    root = tmp_path / "clips"
+    for i, (x, label) in enumerate(zip(X, y, strict=True)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        if i == 0:
+            _write(root / label / f"{i}.wav", soxr.resample(x, SR, 8_000), sr=8_000)
+        elif i == 1:
+            _write(root / label / f"{i}.wav", soxr.resample(x, SR, 48_000), sr=48_000, subtype="PCM_24")
+        else:
+            _write(root / label / f"{i}.wav", x)
+    (root / "low" / "broken.wav").write_text("not audio")
+    (root / "low" / "empty.wav").write_bytes(b"")
+    _write(root / "high" / "silent.wav", np.zeros(8_000, np.float32))
+    _write(root / "high" / "loud.wav", np.clip(X[3] * 10, -1, 1))
+    _write(root / "low" / "copy.wav", X[2])
+    result = finetune({"data": {"path": str(root), "max_seconds": 1.0}, "model": {"name": tiny_whisper},
+                       "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0},
+                       "quality": {"label_noise": "off"},
+                       "output": {"dir": str(tmp_path / "runs"), "name": "a"}})
+    run = Path(result.run_dir)
+    removed = pd.read_csv(run / "removed.csv")
+    by_rule = removed.groupby("rule")["text"].apply(lambda s: sorted(p.split("/")[-1] for p in s)).to_dict()
+    assert by_rule["unreadable_audio"] == ["broken.wav", "empty.wav"]
+    assert "copy.wav" in by_rule.get("exact_duplicate", []) + by_rule.get("leakage", [])
+    flagged = pd.read_csv(run / "flagged.csv")
+    rules = dict(zip(flagged["text"].map(lambda p: p.split("/")[-1]), flagged["rule"], strict=True))
+    assert rules["silent.wav"] == "silent_audio" and rules["loud.wav"] == "clipped_audio"
+    html = (run / "report.html").read_text()
+    assert "data:audio/wav;base64," in html and "highest-loss test clips" in html
+    assert "<script src=" not in html  # still one self-contained file
+
+
+def test_a_table_of_clip_paths_and_a_group_column(tiny_whisper, tmp_path):
+    """A CSV of clip paths relative to it; data.group_column keeps each speaker in one split; missing
+    paths are all listed."""
+    from justfit.data.io import load_table
+    from justfit.data.splitting import split
+    from justfit.tasks import get_task
+
+    X, y = _tones(n=60, seconds=0.3)
+    (tmp_path / "wavs").mkdir()
+    rows = [{"file": f"wavs/{i}.wav", "word": label, "speaker": f"s{i % 12}"} for i, label in enumerate(y)]
+    for i, x in enumerate(X):
+        _write(tmp_path / "wavs" / f"{i}.wav", x)
+    pd.DataFrame(rows).to_csv(tmp_path / "clips.csv", index=False)
+    frame = load_table(tmp_path / "clips.csv", group_column="speaker").frame
+    assert list(frame.columns) == ["audio", "label", "group"]
+    s = split(frame, 0.2, 0.2, 0, task=get_task("audio-classification"))
+    assert not set(s.train["group"]) & set(s.test["group"]) and not set(s.train["group"]) & set(s.validation["group"])
+    pd.DataFrame(rows + [{"file": "wavs/gone1.wav", "word": "low", "speaker": "x"},
+                         {"file": "wavs/gone2.wav", "word": "low", "speaker": "x"}]).to_csv(tmp_path / "bad.csv")
+    with pytest.raises(DataError, match=r"2 audio path\(s\).*gone1\.wav.*gone2\.wav"):
+        load_table(tmp_path / "bad.csv")
+
+
+def test_near_duplicate_clips_by_log_mel_profile():
+    """A copy at another gain, or with a little noise, is a near duplicate; another utterance is not."""
+    from justfit.tasks.audio import audio_codec
+    from justfit.tasks.media import clean_media
+
+    X, y = _tones(n=6, seconds=0.8)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"audio": [{"array": x, "sampling_rate": SR} for x in X]
+                          + [{"array": X[0] * 0.5, "sampling_rate": SR},
+                             {"array": X[1] + 0.002 * rng.standard_normal(len(X[1])).astype(np.float32),
+                              "sampling_rate": SR}],
+                          "label": list(y) + [y[0], y[1]]})
+    report = clean_media(frame, ["exact_duplicate", "near_duplicate"], audio_codec())
+    assert sorted(report.removed["row"]) == [6, 7]
+    assert set(report.removed["rule"]) == {"near_duplicate"}
+
+
+def test_head_only_training_on_cached_encoder_outputs_matches_the_full_forward(tiny_whisper):
+    from justfit import Finetuner
+
+    X, y = _tones(n=24)
+    runs = {}
+    for cache in (True, False):
+        cfg = {"model": {"name": tiny_whisper, "freeze": "backbone", "cache_features": cache},
+               "data": {"max_seconds": 1.0},
+               "training": {"epochs": 2, "lr": 1e-3, "bf16": False, "train_eval_samples": 0, "seed": 3}}
+        runs[cache] = Finetuner(config=cfg).fit(X, y, sampling_rate=SR)
+    assert runs[True].feature_cache_.get("equivalent") is True and not runs[False].feature_cache_
+    assert np.allclose(runs[True].predict_proba(X[:8]), runs[False].predict_proba(X[:8]), atol=1e-4)
+
+
+def test_training_windows_and_augmentation_are_deterministic_and_change_by_epoch(tiny_whisper):
+    from justfit.config import JustfitConfig
+    from justfit.models.audio import load_audio_model
+    from justfit.tasks.audio import AudioClassificationStep, AudioClassificationTask
+
+    X, y = _tones(n=4, seconds=2.0)
+    cfg = JustfitConfig.from_dict({"data": {"max_seconds": 1.0}, "augment": {"ops": ["gain", "noise"], "p": 1.0}})
+    model, processor, _ = load_audio_model(tiny_whisper, ["high", "low"], max_seconds=1.0)
+    step = AudioClassificationStep(processor, 1.0, source_rate=SR)
+    task = AudioClassificationTask().fit(list(y))
+    ds, augmented = task.train_dataset(cfg, step, model, processor, X, [0, 1, 0, 1], None)
+    assert augmented
+    ds.set_epoch(1)
+    a = ds.waveform(0)
+    assert np.array_equal(a, ds.waveform(0)) and a.shape == (SR,)
+    ds.set_epoch(2)
+    assert not np.array_equal(a, ds.waveform(0))
+    probe = ds.subset([0])  # the training probe hears the plain centre window
+    assert np.array_equal(probe.waveform(0), step.decode(X[0]))
+
+
+def test_audio_augmentations_are_refused_for_images_and_images_for_audio(tiny_whisper):
+    from justfit import Finetuner
+    from justfit.errors import ConfigError
+
+    X, y = _tones(n=12)
+    with pytest.raises(ConfigError, match="image augmentation"):
+        Finetuner(config={"model": {"name": tiny_whisper}, "augment": {"ops": ["hflip"]},
+                          "training": {"epochs": 1, "bf16": False}}).fit(X, y, sampling_rate=SR)
+
+
+def test_the_keywords_set_is_split_by_voice(tmp_path):
+    """The packaged keywords frame names its group (the voice's timbre); justfit's split keeps every
+    voice on one side. Built here on a subset (the full set takes minutes)."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    from justfit.data.io import table_frame, table_spec
+    from justfit.data.speech_sets import build_keywords, espeak_voices, keywords
+    from justfit.data.splitting import split
+    from justfit.tasks import get_task
+
+    voices = [v.name for v in espeak_voices() if v.accent in ("en-us", "en-gb")][:40]
+    build_keywords(tmp_path / "kw", voices=voices, words=["yes", "no", "up"], progress=False)
+    raw = keywords(tmp_path / "kw")
+    frame = table_frame(raw, table_spec(raw, None, None, where="keywords"), None, "keywords")
+    assert list(frame.columns) == ["audio", "label", "group"] and frame["label"].nunique() == 3
+    s = split(frame, 0.2, 0.2, 42, task=get_task("audio-classification"))
+    assert not set(s.train["group"]) & set(s.test["group"])
+    assert not set(s.train["group"]) & set(s.validation["group"])
+    assert s.test["label"].nunique() == 3
