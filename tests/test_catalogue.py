@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -204,6 +205,54 @@ def image_csv(paths: list[str]) -> Setup:
         pd.DataFrame({"file": paths, "label": ["a", "b"] * (len(paths) // 2) + ["a"] * (len(paths) % 2)}).to_csv(
             tmp / "imgs.csv", index=False)
     return run
+
+
+# --- audio -----------------------------------------------------------------------------------------------------------
+
+AUDIO_FAST = ["--model", "tiny-whisper-random", "--epochs", "1", "--set", "training.bf16=false",
+              "--set", "training.train_eval_samples=0", "--set", "data.max_seconds=1", "--set",
+              "quality.label_noise=off", "-o", "{tmp}/runs", "--name", "r", "-q"]
+
+
+def clips(name: str = "clips", per_class: int = 12, classes: tuple[str, ...] = ("low", "high"),
+          rates: tuple[int, ...] = (16_000,), subtypes: tuple[str, ...] = ("PCM_16",), seconds: float = 0.4,
+          extra: dict[str, bytes] | None = None, writes: dict[str, tuple[float, int, str]] | None = None) -> Setup:
+    """A folder per class of short tones (rates and WAV subtypes cycled), plus ``extra`` files (relative
+    path -> bytes) and ``writes`` (relative path -> (seconds, rate, subtype) of a quiet tone)."""
+    def tone(freq: float, secs: float, rate: int, rng) -> Any:
+        import numpy as np
+
+        t = np.arange(int(secs * rate)) / rate
+        return (0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(len(t))).astype("float32")
+
+    def run(tmp: Path) -> None:
+        import numpy as np
+        import soundfile as sf
+
+        rng = np.random.default_rng(0)
+        for k, c in enumerate(classes):
+            (tmp / name / c).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                rate, subtype = rates[i % len(rates)], subtypes[i % len(subtypes)]
+                sf.write(str(tmp / name / c / f"{i}.wav"), tone((300 + 1200 * k) * (1 + 0.05 * rng.standard_normal()),
+                                                                  seconds, rate, rng), rate, subtype=subtype)
+        for rel, content in (extra or {}).items():
+            (tmp / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name / rel).write_bytes(content)
+        for rel, (secs, rate, subtype) in (writes or {}).items():
+            (tmp / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            with sf.SoundFile(str(tmp / name / rel), "w", samplerate=rate, channels=1, subtype=subtype) as f:
+                block = 0.1 * tone(440, min(secs, 60.0), rate, rng)
+                for _ in range(max(1, int(secs // 60))):  # long files written a minute at a time
+                    f.write(block)
+    return run
+
+
+def flagged_rule(rule: str, n: int = 1) -> Callable[[Path], None]:
+    def check(tmp: Path) -> None:
+        rows = pd.read_csv(tmp / "runs" / "r" / "flagged.csv")
+        assert (rows["rule"] == rule).sum() == n, rows
+    return check
 
 
 CASES: list[Case] = [
@@ -479,6 +528,24 @@ CASES: list[Case] = [
          ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image")),
     Case("image_grey_and_rgba_mixed", images(modes=("RGB", "L", "RGBA", "P")),
          ["train", "--data", "{tmp}/imgs", *IMAGE_FAST], code=0, check=removed_rule("unreadable_image", 0)),
+
+    # --- audio -------------------------------------------------------------------------------------------------------
+    Case("audio_empty_file", clips(extra={"low/empty.wav": b""}), ["train", "--data", "{tmp}/clips", *AUDIO_FAST],
+         code=0, check=removed_rule("unreadable_audio")),
+    Case("audio_text_file_named_wav", clips(extra={"high/notes.wav": b"this is text, not audio\n" * 40}),
+         ["train", "--data", "{tmp}/clips", *AUDIO_FAST], code=0, check=removed_rule("unreadable_audio")),
+    Case("audio_24_bit_and_float_wav", clips(subtypes=("PCM_16", "PCM_24", "FLOAT")),
+         ["train", "--data", "{tmp}/clips", *AUDIO_FAST], code=0, check=removed_rule("unreadable_audio", 0)),
+    Case("audio_8k_and_48k_in_one_set", clips(rates=(8_000, 48_000, 16_000)),
+         ["train", "--data", "{tmp}/clips", *AUDIO_FAST], code=0, check=removed_rule("unreadable_audio", 0)),
+    Case("audio_one_hour_file", clips(writes={"low/hour.wav": (3600.0, 8_000, "PCM_16")}),
+         ["train", "--data", "{tmp}/clips", *AUDIO_FAST], code=0, check=flagged_rule("length_outlier")),
+    Case("audio_shorter_than_the_model_input", clips(writes={"high/blip.wav": (0.005, 16_000, "PCM_16")}),
+         ["train", "--data", "{tmp}/clips", *AUDIO_FAST], code=0, check=removed_rule("unreadable_audio", 0)),
+    Case("audio_class_folder_empty", chain(clips(), folder("clips/mid", {"notes.txt": "x"})),
+         ["train", "--data", "{tmp}/clips", *AUDIO_FAST], message=r"'mid'.*hold no audio clips"),
+    Case("audio_augmentation_for_images", images(), ["train", "--data", "{tmp}/imgs", *IMAGE_FAST, "--set",
+                                                     "augment.ops=pitch"], message=r"audio augmentation"),
 
     Case("export_missing_model", nothing, ["export", "{tmp}/nope"], message=r"nope.*does not exist"),
     Case("export_unknown_format", folder("m"), ["export", "{tmp}/m", "--format", "tflite"],

@@ -171,6 +171,10 @@ class Finetuner:
         from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
+        if self.task_.input_column == "image" and isinstance(X, np.ndarray) and X.ndim in (3, 4):
+            from justfit.data.inputs import image_batch
+
+            X = image_batch(X)
         texts = as_inputs(X, self.task_.input_column)
         if self.task_.input_column == "audio":
             texts = with_rate(texts, sampling_rate or self.config_.data.sampling_rate)

@@ -119,7 +119,13 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as exc:
+        from justfit.errors import RunDirError
+
+        raise RunDirError(f"Cannot create the run directory '{final}' ({exc.strerror or exc}). Choose another "
+                          "--output-dir.") from None
     try:
         return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0)
     except BaseException:  # an error or Ctrl-C while writing: no half-written run is left behind

@@ -11,7 +11,7 @@ import typer
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory (or its model/ folder).")],
     text: Annotated[list[str] | None, typer.Option("--text", "-t", help="A text to classify (repeatable).")] = None,
-    input: Annotated[str | None, typer.Option("--input", "-i", help="File of texts (csv/tsv/jsonl/parquet).")] = None,
+    input: Annotated[str | None, typer.Option("--input", "-i", help="File of texts, or of image or audio paths relative to it (csv/tsv/jsonl/parquet).")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Where to write predictions (format from extension).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column of --input (auto-detected if unset).")] = None,
     encoding: Annotated[str | None, typer.Option(help="Text encoding of --input, e.g. cp1252 (detected if unset).")] = None,
@@ -60,7 +60,7 @@ def _read_input(run: Path, input: str, text_column: str | None, encoding: str | 
     """The --input table and its text column, found before any model loads. ``encoding`` overrides detection."""
     from justfit.cli._common import read_frame, trained_config
     from justfit.data.encoding import check_codec
-    from justfit.data.io import detect_columns
+    from justfit.data.io import table_spec
     from justfit.errors import ConfigError, DataError
 
     if encoding:
@@ -74,7 +74,7 @@ def _read_input(run: Path, input: str, text_column: str | None, encoding: str | 
     cfg = trained_config(run)
     trained_col = cfg.data.text_column if cfg is not None else None
     col = text_column or (trained_col if trained_col in map(str, frame.columns) else None)
-    spec = detect_columns(frame, col, None, need_label=False, where=f"'{input}'")
+    spec = table_spec(frame, col, None, need_label=False, where=f"'{input}'")
     clash = [c for c in ("predicted", "confidence") if c in map(str, frame.columns)]
     if clash:
         raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
@@ -104,7 +104,14 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     from justfit.errors import DataError
 
     kind = _FORMATS[output.suffix.lower()]
-    texts = frame[text_col].fillna("").astype(str).tolist()
+    if est.task_.input_column == "text":
+        texts = frame[text_col].fillna("").astype(str).tolist()
+    else:  # images or clips: paths relative to the input file's folder, as for training tables
+        from justfit.data.media import AUDIO, IMAGE, media_frame
+
+        media = AUDIO if est.task_.input_column == "audio" else IMAGE
+        items = media_frame(frame[[text_col]], text_col, None, Path(input).resolve().parent, f"'{input}'", media)
+        texts = items[media.column].tolist()
     new_cols = list(est.task_.output_columns(est.decision_logits(texts[:1])))
     clash = [c for c in new_cols if c in map(str, frame.columns)]
     if clash:

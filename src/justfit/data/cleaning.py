@@ -381,6 +381,11 @@ def check_result(before: pd.DataFrame, after: pd.DataFrame, report: CleaningRepo
     """Refuse a cleaned set that is empty or has a single class, naming the rules that removed rows."""
     responsible = ", ".join(f"{r} ({n} rows)" for r, n in report.counts.items() if n) or "no rule removed rows"
     if len(after) == 0:
+        unreadable = [r for r, n in report.counts.items() if n and r.startswith("unreadable_")]
+        if unreadable and len(unreadable) == len([n for n in report.counts.values() if n]):
+            first = report.examples.get(unreadable[0], [{}])[0].get("detail", "")
+            raise DataError(f"No row{where} could be read ({responsible}); the first: {first} Fix the files or "
+                            "their paths (paths in a table are relative to its folder).")
         raise DataError(f"Cleaning removed every row{where} ({responsible}). Switch those rules off "
                         "(quality.rules) or fix the data.")
     if before["label"].dropna().nunique() > 1 and after["label"].nunique() < 2:

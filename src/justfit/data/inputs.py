@@ -54,6 +54,44 @@ def looks_like_images(X: Any, text_column: str | None = None) -> bool:
     return media_kind(X, text_column) == "image"
 
 
+def image_batch(X: np.ndarray) -> np.ndarray:
+    """An image array of shape ``(n, h, w)`` or ``(n, h, w, c)`` as uint8, its scale read from the
+    whole batch (not image by image, which would read a [0, 1] image with one pixel above 1 as
+    0-255): uint8 as is, uint16 scaled to 8 bits, other numbers in [0, 1] times 255.
+
+    Raises ``DataError`` for NaN or infinite values, negative values, or floats above 1 (pass
+    uint8 for 0-255)."""
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype == np.uint16:
+        return (X / 257.0).round().astype(np.uint8)
+    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer) or X.dtype == bool):
+        raise DataError(f"Image arrays of dtype {X.dtype} are not supported: pass uint8, uint16 or floats in [0, 1].")
+    a = X.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise DataError("The image array holds NaN or infinite values.")
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if lo < 0:
+        raise DataError(f"The image array has negative values (down to {lo:g}): pass uint8 (0-255), uint16, or "
+                        "floats in [0, 1].")
+    if hi > 1.0:
+        if np.issubdtype(X.dtype, np.floating):
+            raise DataError(f"The image array's floats go up to {hi:g}: floats must be in [0, 1] (divide by 255), "
+                            "or pass uint8 for 0-255.")
+        if hi > 255:
+            raise DataError(f"The image array's values go up to {hi:g}: pass uint8 (0-255), uint16, or floats in [0, 1].")
+        return a.astype(np.uint8)
+    return (a * 255).round().astype(np.uint8)
+
+
+def check_array_inputs(X: Any, sampling_rate: int | None = None) -> None:
+    """Refuse a numeric array that is neither images nor audio, with what each takes (one line)."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf" and media_kind(X, sampling_rate=sampling_rate) is None:
+        hint = " (with sampling_rate for audio)" if X.ndim == 2 else ""
+        raise DataError(f"A numeric array of shape {X.shape} is neither images, (n, h, w) or (n, h, w, c), nor "
+                        f"audio, a list of 1-D waveforms or an (n, samples) array{hint}. Texts are strings.")
+
+
 def with_rate(items: list[Any], sampling_rate: int | None) -> list[Any]:
     """Bare audio arrays as ``{"array", "sampling_rate"}`` items when ``sampling_rate`` (Hz) is known."""
     if not sampling_rate:
@@ -110,6 +148,9 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
         if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
             return normalise(X, ColumnSpec(text="text", label="label"), where=where)
         return table_frame(X, table_spec(X, cfg.data.text_column, cfg.data.label_column, where=where), None, where)
+    check_array_inputs(X, cfg.data.sampling_rate)
+    if column == "image" and isinstance(X, np.ndarray) and X.ndim in (3, 4):
+        X = image_batch(X)
     if column != "text" and not isinstance(X, str | Path):
         inputs = as_inputs(X, column)
         if column == "audio":

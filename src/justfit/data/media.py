@@ -39,6 +39,7 @@ class MediaKind:
     suffixes: tuple[str, ...]
     column_names: tuple[str, ...]
     is_cell: Callable[[Any], bool]
+    plural: str
 
     @property
     def noun(self) -> str:
@@ -62,10 +63,10 @@ def _is_audio_cell(v: Any) -> bool:
 
 IMAGE = MediaKind("image", (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"),
                   ("image", "img", "image_path", "path", "file", "filename", "filepath", "file_path", "picture"),
-                  _is_image_cell)
+                  _is_image_cell, "images")
 AUDIO = MediaKind("audio", (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"),
                   ("audio", "clip", "wav", "audio_path", "path", "file", "filename", "filepath", "file_path"),
-                  _is_audio_cell)
+                  _is_audio_cell, "audio clips")
 KINDS = (IMAGE, AUDIO)
 
 
@@ -97,7 +98,7 @@ def read_class_folders(root: Path, kind: MediaKind = IMAGE) -> pd.DataFrame | di
     if splits:
         if "train" not in splits:
             raise DataError(f"'{root}' has split folders ({', '.join(sorted(d.name for d in splits.values()))}) but no "
-                            f"train/ folder. Add train/<label>/ {kind.noun}s, or pass the class folders' parent alone.")
+                            f"train/ folder. Add train/<label>/ {kind.plural}, or pass the class folders' parent alone.")
         return {name: _one_root(folder, kind) for name, folder in splits.items()}
     return _one_root(root, kind)
 
@@ -113,11 +114,11 @@ def _one_root(root: Path, kind: MediaKind) -> pd.DataFrame:
             empty.append(folder.name)
         rows += [(str(p.resolve()), folder.name) for p in found]
     if not rows:
-        raise DataError(f"No {kind.noun}s in '{root}': expected a folder per class holding {kind.noun} files "
+        raise DataError(f"No {kind.plural} in '{root}': expected a folder per class holding {kind.noun} files "
                         f"({', '.join(kind.suffixes)}).")
     if empty:
-        raise DataError(f"Class folder(s) {', '.join(repr(e) for e in empty)} in '{root}' hold no {kind.noun}s. "
-                        f"Add {kind.noun}s or remove the folder(s).")
+        raise DataError(f"Class folder(s) {', '.join(repr(e) for e in empty)} in '{root}' hold no {kind.plural}. "
+                        f"Add {kind.plural} or remove the folder(s).")
     frame = pd.DataFrame(rows, columns=[kind.column, "label"])
     if others:
         import warnings
@@ -125,7 +126,7 @@ def _one_root(root: Path, kind: MediaKind) -> pd.DataFrame:
         from justfit.errors import DataQualityWarning
 
         shown = ", ".join(p.name for p in others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        warnings.warn(f"{len(others)} file(s) in '{root}' are not {kind.noun}s and were not read ({shown}).",
+        warnings.warn(f"{len(others)} file(s) in '{root}' are not {kind.plural} and were not read ({shown}).",
                       DataQualityWarning, stacklevel=3)
     frame.attrs["label_column"] = "folder"
     return frame

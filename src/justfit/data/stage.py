@@ -395,7 +395,8 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
         report.cleaning = {"data": report.cleaning.pop("all"), **report.cleaning}
 
     cleaned = raw.iloc[kept.index.to_numpy()].copy()
-    cleaned[cols.text] = kept["text"].to_numpy()
+    if "text" in kept.columns:  # texts as the cleaning normalised them; images and clips stay as given
+        cleaned[cols.text] = kept["text"].to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(cleaned, out, kind)
     write_csv(report.removed, paths[1])

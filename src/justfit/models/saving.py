@@ -38,6 +38,7 @@ def save_folder(path: str | Path, model: Any, tokenizer: Any, max_length: int, m
             tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(tmp)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        _public(tmp)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             shutil.rmtree(path)
@@ -133,3 +134,15 @@ def _plain_task(path: Path) -> str:
     except (OSError, ValueError):
         archs = []
     return "image-classification" if any("ImageClassification" in a for a in archs) else "classification"
+
+
+def _public(folder: Path) -> None:
+    """Give a folder made by ``mkdtemp`` (mode 0700; some writers make 0600 files) the modes of any
+    other saved file: ``0777``/``0666`` less the process's umask."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for p in folder.rglob("*"):
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)

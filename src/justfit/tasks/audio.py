@@ -107,8 +107,10 @@ class AudioClassificationStep(TextClassificationTask):
         if self.raw_waveform:
             kwargs.update(padding="max_length", max_length=int(round(self.max_seconds * self.sampling_rate)),
                           truncation=True)
-        out = self.processor(wave, **kwargs)
-        return {k: out[k][0] for k in self.input_keys if k in out}
+        with torch.autocast("cpu", enabled=False):  # Whisper's extractor computes in torch: keep it fp32
+            out = self.processor(wave, **kwargs)
+        return {k: out[k][0].float() if out[k].is_floating_point() else out[k][0]
+                for k in self.input_keys if k in out}
 
     def example_inputs(self) -> dict[str, torch.Tensor]:
         """A small batch of model inputs (two featurised clips), for tracing (ONNX export)."""

@@ -15,6 +15,7 @@ image processor (``AutoImageProcessor``: resize, rescale, normalise).
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,8 @@ def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -
                 fp = str(source)
                 if Path(fp).is_file() and Path(fp).stat().st_size == 0:
                     raise DataError(f"Image file '{name}' is empty (0 bytes).")
-            with Image.open(fp) as opened:
+            with warnings.catch_warnings(), Image.open(fp) as opened:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with a message
                 w, h = opened.size
                 if w * h > max_pixels:
                     raise DataError(f"Image '{name}' is {w} x {h} pixels, more than the {max_pixels:,} allowed "
@@ -119,7 +121,8 @@ def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -
         except FileNotFoundError:
             raise DataError(f"Image file '{name}' does not exist.") from None
         except Image.DecompressionBombError as exc:
-            raise DataError(f"Image '{name}' is too large to decode safely ({exc}). Downscale it first.") from None
+            raise DataError(f"Image '{name}' is more than the {max_pixels:,} pixels allowed (a decompression bomb, or "
+                            "a scan far larger than the model's input): downscale it first.") from None
         except (OSError, ValueError, SyntaxError) as exc:  # Pillow's "cannot identify", truncated data, ...
             raise DataError(f"Cannot read image '{name}' ({str(exc).splitlines()[0][:120]}).") from None
     img = ImageOps.exif_transpose(img) or img

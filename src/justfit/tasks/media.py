@@ -109,7 +109,7 @@ def clean_media(frame: pd.DataFrame, rules: Sequence[str], codec: MediaCodec, *,
         for i, (rule, detail) in codec.flags(items, [frame.at[r, codec.column] for r in rows_]).items():
             if rows_[i] not in found:
                 flagged_rows[rows_[i]] = (rule, None, detail)
-    report_only = [r for r in report_only if r in applied] + list(codec.flag_rules)
+    report_only = list(dict.fromkeys([r for r in report_only if r in applied] + list(codec.flag_rules)))
     drop = [r for r, (rule, _, _) in found.items() if rule not in report_only]
     keep_flag = [r for r, (rule, _, _) in found.items() if rule in report_only] + list(flagged_rows)
     found.update(flagged_rows)

@@ -239,12 +239,10 @@ def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, t
     """The training dataset of a text task: ``AugmentedTexts`` (rewritten on the fly each epoch) when
     ``cfg.augment`` turns text operations on, else the texts encoded once. Returns it and whether it
     is augmented. Raises ``ConfigError`` for image operations."""
-    from justfit.data.augment import AUGMENTATIONS, build_text_augmenter
-    from justfit.errors import ConfigError
+    from justfit.data.augment import build_text_augmenter
+    from justfit.data.augment.modality import check_ops
 
-    other = [n for n in cfg.augment.ops if n not in AUGMENTATIONS]
-    if other:
-        raise ConfigError(f"augment.ops {other} are image augmentations; texts take {', '.join(AUGMENTATIONS.names())}.")
+    check_ops(cfg.augment.ops, "text")
     augment = build_text_augmenter(cfg.augment, model=model, tokenizer=tokenizer)
     if augment is None:
         return step.encode(list(texts), targets, weights), False

@@ -197,6 +197,9 @@ class Trainer:
             if self._stopping() or record.get("diverged"):
                 break
 
+        # accelerate wraps the model's forward in bf16 autocast; unwrapped, what the fit returns predicts in
+        # fp32, as the saved model does when loaded (the run's test metrics are then the saved model's).
+        self.model = accelerator.unwrap_model(wrapped, keep_fp32_wrapper=False)
         for cb in self.callbacks:
             cb.on_fit_end(self)
         return self.history

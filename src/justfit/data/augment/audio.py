@@ -335,15 +335,9 @@ def _pool(background: Sequence[Any]) -> _Pool:
 
 
 def _check_modality(ops: Sequence[str]) -> None:
-    from justfit.data.augment.image import IMAGE_AUGMENTATIONS
-    from justfit.data.augment.text import AUGMENTATIONS
+    from justfit.data.augment.modality import check_ops
 
-    text = [n for n in ops if n not in AUDIO_AUGMENTATIONS and n in AUGMENTATIONS]
-    image = [n for n in ops if n not in AUDIO_AUGMENTATIONS and n in IMAGE_AUGMENTATIONS]
-    if text or image:
-        found = " and ".join(f"{names} are {kind} augmentations" for names, kind in ((text, "text"), (image, "image"))
-                             if names)
-        raise ConfigError(f"augment.ops {found}; audio takes {', '.join(AUDIO_AUGMENTATIONS.names())}.")
+    check_ops(ops, "audio")
     for name in ops:
         AUDIO_AUGMENTATIONS.get(name)  # an unknown name: ConfigError with the valid ones
 

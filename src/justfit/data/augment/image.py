@@ -147,10 +147,9 @@ def build_image_augmenter(cfg: Any, *, mean: Sequence[float], std: Sequence[floa
     _kornia()
     if not cfg.ops:
         return None
-    text_ops = [n for n in cfg.ops if n not in IMAGE_AUGMENTATIONS]
-    if text_ops:
-        raise ConfigError(f"augment.ops {text_ops} are text augmentations; images take "
-                          f"{', '.join(IMAGE_AUGMENTATIONS.names())}.")
+    from justfit.data.augment.modality import check_ops
+
+    check_ops(cfg.ops, "image")
     ops = [_Op(n, cfg.op_p.get(n, cfg.p), cfg.op_strength.get(n, cfg.strength)) for n in cfg.ops
            if cfg.op_p.get(n, cfg.p) > 0]
     return ImageAugmenter(ops, mean, std, num_labels, seed) if ops else None
