@@ -293,3 +293,40 @@ def test_the_keywords_set_is_split_by_voice(tmp_path):
     assert not set(s.train["group"]) & set(s.test["group"])
     assert not set(s.train["group"]) & set(s.validation["group"])
     assert s.test["label"].nunique() == 3
+
+
+@pytest.mark.parametrize("settings", [
+    {"training": {"recipe": "gradual_unfreeze", "head_epochs": 1, "epochs": 2}},
+    {"training": {"recipe": "ulmfit", "epochs": 3}},
+    {"model": {"freeze": "bottom:1"}, "training": {"layer_decay": 0.8, "epochs": 1}},
+])
+def test_recipes_partial_freezing_and_layer_decay_work_for_audio(tiny_whisper, settings):
+    from justfit import Finetuner
+
+    X, y = _tones(n=24)
+    cfg = {"model": {"name": tiny_whisper, **settings.get("model", {})}, "data": {"max_seconds": 1.0},
+           "training": {"bf16": False, "train_eval_samples": 0, **settings["training"]}}
+    ft = Finetuner(config=cfg).fit(X, y, sampling_rate=SR)
+    assert ft.predict(X[:4]).shape == (4,) and len(ft.history_.records) >= 1
+
+
+def test_the_learning_rate_finder_works_for_audio(tiny_whisper):
+    from justfit import Finetuner
+
+    X, y = _tones(n=32)
+    ft = Finetuner(config={"model": {"name": tiny_whisper}, "data": {"max_seconds": 1.0, "sampling_rate": SR},
+                           "training": {"bf16": False}})
+    result = ft.lr_find(X, y)
+    assert len(result.lrs) == len(result.losses) > 5
+
+
+def test_audio_models_export_to_onnx_and_agree(tiny_whisper, tmp_path):
+    from justfit import Finetuner
+    from justfit.models.export import export_onnx
+
+    X, y = _tones(n=16)
+    ft = Finetuner(config={"model": {"name": tiny_whisper}, "data": {"max_seconds": 1.0},
+                           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}).fit(X, y, sampling_rate=SR)
+    ft.save(tmp_path / "m")
+    out = export_onnx(tmp_path / "m")
+    assert Path(out["path"]).exists() and out["max_difference"] <= 1e-4
