@@ -298,7 +298,11 @@ def test_exact_duplicate_images_by_pixels(tmp_path):
     frame = pd.DataFrame({"image": list(X) + [X[0].copy(), X[1].copy()],
                           "label": list(y) + [y[0], "bright" if y[1] == "dark" else "dark"]})
     rep = clean_images(frame, ["exact_duplicate", "missing_label"])
-    assert dict(rep.counts) == {"exact_duplicate": 1, "conflicting_label": 1} and rep.rows_out == 6
+    # Copies that disagree on the label are all removed (quality.conflicts: drop, as for texts).
+    assert dict(rep.counts) == {"exact_duplicate": 1, "conflicting_label": 2} and rep.rows_out == 5
+    assert set(rep.removed.loc[rep.removed["rule"] == "conflicting_label", "row"]) == {1, 7}
+    kept = clean_images(frame, ["exact_duplicate"], conflicts="majority")
+    assert dict(kept.counts) == {"exact_duplicate": 1, "conflicting_label": 1} and kept.rows_out == 6
 
 
 def test_images_decode_in_dataloader_workers(tiny_vit):
@@ -418,9 +422,10 @@ def test_near_duplicate_images_by_perceptual_hash_and_leakage_across_splits():
     brighter = np.clip(base[0].astype(int) + 6, 0, 255).astype(np.uint8)       # a near copy of image 0
     resized = np.asarray(Image.fromarray(base[1]).resize((40, 40)))               # a near copy of image 1
     frame = pd.DataFrame({"image": base + [brighter, resized], "label": ["a", "b", "a", "b", "a", "b", "a", "a"]})
-    rep = clean_images(frame, ["near_duplicate"], max_distance=4)
+    rep = clean_images(frame, ["near_duplicate"], max_distance=4, conflicts="majority")
     assert dict(rep.counts) == {"near_duplicate": 1, "near_conflicting_label": 1}
     assert set(rep.removed["row"]) == {6, 7} and set(rep.removed["duplicate_of"]) == {0, 1}
+    assert set(clean_images(frame, ["near_duplicate"], max_distance=4).removed["row"]) == {1, 6, 7}
 
     train = frame.iloc[:6]
     test = pd.DataFrame({"image": [brighter, base[5].copy()], "label": ["a", "b"]}, index=[100, 101])

@@ -338,7 +338,8 @@ class AudioClassificationTask(ClassificationTask):
         """The data stage's cleaning of clips (``tasks.media.clean_media`` with ``audio_codec``)."""
         from justfit.tasks.media import clean_media
 
-        return clean_media(frame, rules, audio_codec(), report_only=report_only, split=split)
+        return clean_media(frame, rules, audio_codec(), report_only=report_only, split=split,
+                           conflicts=quality.conflicts if quality is not None else "drop")
 
     @staticmethod
     def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:

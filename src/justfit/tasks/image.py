@@ -120,7 +120,7 @@ def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -
             raise
         except FileNotFoundError:
             raise DataError(f"Image file '{name}' does not exist.") from None
-        except Image.DecompressionBombError as exc:
+        except Image.DecompressionBombError:
             raise DataError(f"Image '{name}' is more than the {max_pixels:,} pixels allowed (a decompression bomb, or "
                             "a scan far larger than the model's input): downscale it first.") from None
         except (OSError, ValueError, SyntaxError) as exc:  # Pillow's "cannot identify", truncated data, ...
@@ -348,7 +348,8 @@ class ImageClassificationTask(ClassificationTask):
               quality: Any = None) -> Any:
         """The data stage's cleaning of images (``clean_images``)."""
         distance = quality.image_hash_distance if quality is not None else 4
-        return clean_images(frame, rules, report_only=report_only, split=split, max_distance=distance)
+        return clean_images(frame, rules, report_only=report_only, split=split, max_distance=distance,
+                            conflicts=quality.conflicts if quality is not None else "drop")
 
     def audit_inputs(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
         """What the label audit reads: the frozen pretrained backbone's outputs for each training image
@@ -409,15 +410,17 @@ def image_codec(channels: int = 3, max_distance: int = 4) -> Any:
 
 
 def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
-                 channels: int = 3, max_distance: int = 4) -> Any:
+                 channels: int = 3, max_distance: int = 4, conflicts: str = "drop") -> Any:
     """The data stage's cleaning for images (``tasks.media.clean_media`` with ``image_codec``):
     unreadable images (missing, empty, truncated, not an image, too large) removed as
     ``unreadable_image``; ``missing_label``; exact duplicates by decoded-pixel hash; near duplicates
-    by perceptual hash within ``max_distance`` bits, verified on pixels. Returns a
+    by perceptual hash within ``max_distance`` bits, verified on pixels; copies with different labels
+    all removed (``conflicts="drop"``) or the first kept (``"majority"``). Returns a
     ``data.cleaning.CleaningReport``."""
     from justfit.tasks.media import clean_media
 
-    return clean_media(frame, rules, image_codec(channels, max_distance), report_only=report_only, split=split)
+    return clean_media(frame, rules, image_codec(channels, max_distance), report_only=report_only, split=split,
+                       conflicts=conflicts)
 
 
 def thumbnail(img: Any, size: int = 64) -> str:

@@ -56,15 +56,17 @@ def _missing(label: Any) -> bool:
 
 
 def clean_media(frame: pd.DataFrame, rules: Sequence[str], codec: MediaCodec, *, report_only: Sequence[str] = (),
-                split: str = "") -> Any:
+                split: str = "", conflicts: str = "drop") -> Any:
     """The data stage's cleaning of a media frame: every item is decoded once; unreadable ones are
     removed with the reason (rule ``codec.unreadable``, always on: such a row cannot be trained
     on); rows without a label (``missing_label``), exact duplicates by content digest
     (``exact_duplicate``: same content and label; a copy with another label is removed as
     ``conflicting_label``) and near duplicates (``near_duplicate``; another label:
     ``near_conflicting_label``; the first row of each pair is kept) when those rules are
-    configured; the codec's flags (``codec.flag_rules``) only reported. Other rules are text rules
-    and do not apply. Returns a ``data.cleaning.CleaningReport``."""
+    configured; the codec's flags (``codec.flag_rules``) only reported. Copies with different labels
+    are all removed with ``conflicts="drop"`` (``quality.conflicts``, as for texts); with
+    ``"majority"`` the first copy keeps its label. Other rules are text rules and do not apply.
+    Returns a ``data.cleaning.CleaningReport``."""
     from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
 
     applied = [codec.unreadable] + [r for r in ("missing_label", "exact_duplicate") if r in rules]
@@ -104,6 +106,10 @@ def clean_media(frame: pd.DataFrame, rules: Sequence[str], codec: MediaCodec, *,
             found[later] = ("near_duplicate" if same else "near_conflicting_label", first,
                             f"{codec.near_detail(d)} from row {first}" + ("" if same else
                                                                          f" labelled {frame.at[first, 'label']!r}"))
+    if conflicts == "drop":  # the first of two copies that disagree goes too: neither label can be trusted
+        for row, (rule, orig, _) in list(found.items()):
+            if rule in ("conflicting_label", "near_conflicting_label") and orig is not None and orig not in found:
+                found[orig] = (rule, row, f"same content as row {row} labelled {frame.at[row, 'label']!r}")
     flagged_rows: dict[Any, tuple[str, Any, str]] = {}
     if codec.flags is not None and items:
         for i, (rule, detail) in codec.flags(items, [frame.at[r, codec.column] for r in rows_]).items():
@@ -130,7 +136,8 @@ def clean_media(frame: pd.DataFrame, rules: Sequence[str], codec: MediaCodec, *,
     for r in keep_flag:
         flagged_counts[found[r][0]] = flagged_counts.get(found[r][0], 0) + 1
     kept = frame.drop(index=drop)
-    examples = {rule: [{"row": r, codec.column: codec.describe(frame.at[r, codec.column]), "detail": found[r][2]}
+    examples = {rule: [{"row": r, "duplicate_of": found[r][1], "detail": found[r][2],
+                        codec.column: codec.describe(frame.at[r, codec.column]), "label": frame.at[r, "label"]}
                        for r in drop if found[r][0] == rule][:5] for rule in counts}
     extra = (["conflicting_label"] if "exact_duplicate" in applied else []) + \
         (["near_conflicting_label"] if "near_duplicate" in applied else [])
