@@ -330,3 +330,53 @@ def test_audio_models_export_to_onnx_and_agree(tiny_whisper, tmp_path):
     ft.save(tmp_path / "m")
     out = export_onnx(tmp_path / "m")
     assert Path(out["path"]).exists() and out["max_difference"] <= 1e-4
+
+
+def _tiny_checkpoint(kind, path):
+    import torch
+
+    torch.manual_seed(0)
+    if kind == "ast":
+        from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+        config = ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                           max_length=128, num_mel_bins=32, frequency_stride=16, time_stride=16)
+        ASTForAudioClassification(config).save_pretrained(path)
+        ASTFeatureExtractor(num_mel_bins=32, max_length=128).save_pretrained(path)
+    else:
+        from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+
+        config = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                              conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 8, 8),
+                              num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, classifier_proj_size=16,
+                              vocab_size=8)
+        HubertForSequenceClassification(config).save_pretrained(path)
+        Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["ast", "hubert"])
+def test_other_audio_architectures_train_and_save(kind, tmp_path):
+    """Any AutoModelForAudioClassification checkpoint with its feature extractor: an AST (log-mel patches)
+    and a HuBERT (raw waveform) as well as Whisper and wav2vec2."""
+    from justfit import Finetuner
+
+    X, y = _tones(n=16)
+    ft = Finetuner(config={"model": {"name": _tiny_checkpoint(kind, tmp_path / kind)}, "data": {"max_seconds": 1.0},
+                           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}).fit(X, y, sampling_rate=SR)
+    proba = ft.predict_proba(X[:3])
+    ft.save(tmp_path / "m")
+    assert np.allclose(Finetuner.load(tmp_path / "m").predict_proba(X[:3]), proba, atol=1e-5)
+
+
+def test_mp3_clips_are_read_where_libsndfile_reads_them(tmp_path):
+    import soundfile as sf
+
+    from justfit.data.audio import decode_audio
+
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile reads no MP3")
+    X, _ = _tones(n=1, seconds=1.0)
+    sf.write(str(tmp_path / "a.mp3"), X[0], SR, format="MP3")
+    got = decode_audio(str(tmp_path / "a.mp3"), SR)
+    assert abs(len(got) - SR) < SR * 0.1 and np.abs(got).max() > 0.1
