@@ -33,7 +33,12 @@ def clean(
     from justfit.errors import DataError, RunDirError
 
     if list_rules:
+        from justfit.tasks.media import MEDIA_RULES
+
         for name, text in RULES.describe().items():
+            typer.echo(f"{name:22s} {text}")
+        typer.echo("\nimages and audio (the text rules above do not apply to them):")
+        for name, text in MEDIA_RULES.items():
             typer.echo(f"{name:22s} {text}")
         return
     if data is None and not config:

@@ -20,6 +20,21 @@ import pandas as pd
 
 from justfit.errors import DataError
 
+# What the rules mean for images and audio (``justfit clean --list-rules``); text rules not listed here
+# (normalize, empty_text, non_text, ...) do not apply to them.
+MEDIA_RULES = {
+    "unreadable_image": "images: missing, empty, truncated, not an image or too large; always on, removed",
+    "unreadable_audio": "audio: missing, empty, corrupt or not audio; always on, removed",
+    "missing_label": "images and audio: rows without a label",
+    "exact_duplicate": "images: the same decoded pixels; audio: the same decoded samples (another label: "
+                       "conflicting_label)",
+    "near_duplicate": "images: perceptual hashes within quality.image_hash_distance bits, verified on pixels; "
+                      "audio: the same waveform at another gain, encoding or shift",
+    "silent_audio": "audio: peak below -60 dBFS; flagged, not removed",
+    "clipped_audio": "audio: over 1% of the samples at full scale; flagged, not removed",
+    "length_outlier": "audio: a length far from the rest (robust z > 3.5 on log seconds); flagged",
+}
+
 # near(decoded items of A, decoded items of B or None) -> [(i, j, distance)]; B None: pairs within A (i < j)
 NearPairs = Callable[[list[Any], list[Any] | None], list[tuple[int, int, float]]]
 
