@@ -380,3 +380,24 @@ def test_mp3_clips_are_read_where_libsndfile_reads_them(tmp_path):
     sf.write(str(tmp_path / "a.mp3"), X[0], SR, format="MP3")
     got = decode_audio(str(tmp_path / "a.mp3"), SR)
     assert abs(len(got) - SR) < SR * 0.1 and np.abs(got).max() > 0.1
+
+
+def test_odd_audio_arguments_to_the_api_are_read_or_refused_in_one_line(tiny_whisper):
+    """Stereo arrays with a rate are audio, not images; {'array'} items without a rate are audio that
+    says what is missing; a bad rate is a ConfigError; one bare waveform predicts as one clip."""
+    from justfit import Finetuner
+    from justfit.errors import ConfigError
+
+    X, y = _tones(n=16)
+    cfg = {"model": {"name": tiny_whisper}, "data": {"max_seconds": 1.0},
+           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}
+    stereo = [np.stack([x, x]) for x in X]
+    ft = Finetuner(config=cfg).fit(stereo, y, sampling_rate=SR)
+    assert ft.task_.name == "audio-classification"
+    assert ft.predict(X[0]).shape == (1,)
+    with pytest.raises(DataError, match="sampling rate"):
+        Finetuner(config=cfg).fit([{"array": x} for x in X], y)
+    with pytest.raises(ConfigError, match="sampling_rate"):
+        Finetuner(config=cfg).fit(X, y, sampling_rate="16k")
+    with pytest.raises(ConfigError, match="sampling_rate"):
+        ft.predict(X[:2], sampling_rate="16k")

@@ -104,7 +104,7 @@ class Finetuner:
         t0 = time.perf_counter()
         cfg = self.resolved_config()
         if sampling_rate is not None:
-            cfg = cfg.updated({"data.sampling_rate": int(sampling_rate)})
+            cfg = cfg.updated({"data.sampling_rate": sampling_rate})  # checked by the config (a positive int)
         cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
         if self.auto:
             return self._auto_fit(cfg, train, val)
@@ -177,6 +177,8 @@ class Finetuner:
             X = image_batch(X)
         texts = as_inputs(X, self.task_.input_column)
         if self.task_.input_column == "audio":
+            if sampling_rate is not None:
+                sampling_rate = JustfitConfig.from_dict({"data": {"sampling_rate": sampling_rate}}).data.sampling_rate
             texts = with_rate(texts, sampling_rate or self.config_.data.sampling_rate)
         if getattr(self, "normalize_text_", False):
             # Trained on texts the cleaning stage normalised: predict on texts normalised the same way.

@@ -55,7 +55,7 @@ def per_class_table(metrics: dict[str, Any]) -> Table:
     absent = metrics.get("absent_classes") or []
     if absent:
         t.caption = (f"absent from the evaluated data: {', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} "
-                     "(not counted in the macro averages)")
+                     "(no recall; in the macro averages only where the model predicted them: F1 0)")
     if metrics.get("invalid_reason"):
         t.caption = f"no metrics: {metrics['invalid_reason']}"
     return t

@@ -38,7 +38,11 @@ def media_kind(X: Any, text_column: str | None = None, sampling_rate: int | None
         return None
     first = X.iloc[0] if isinstance(X, pd.Series) else X[0] if isinstance(X, list | tuple) else None
     if isinstance(first, np.ndarray):
-        return "audio" if first.ndim == 1 else "image" if first.ndim in (2, 3) else None
+        if first.ndim == 1 or (first.ndim == 2 and sampling_rate and min(first.shape) <= 8):
+            return "audio"  # a waveform, or (with a rate given) channels x samples
+        return "image" if first.ndim in (2, 3) else None
+    if isinstance(first, dict) and "array" in first:
+        return "audio"  # a decoded Audio item (its rate is checked when it is read)
     if type(first).__module__.startswith("PIL."):
         return "image"
     if AUDIO.is_cell(first):
@@ -113,7 +117,11 @@ def as_inputs(X: Any, column: str) -> list[Any]:
         raise DataError(f"This DataFrame has no '{column}' column (columns: {listing(X.columns)}). Pass the inputs "
                         f"themselves, e.g. df['{column}'].")
     if isinstance(X, np.ndarray):
+        if column == "audio" and X.ndim == 1:
+            return [X]  # one waveform
         return [X[i] for i in range(len(X))]
+    if isinstance(X, dict):
+        return [X]  # one decoded clip or image cell
     if isinstance(X, pd.Series):
         return X.tolist()
     if isinstance(X, str | Path):

@@ -191,7 +191,7 @@ class ClassificationTask(TextInputs):
                      m["support"]] for name, m in per_class.items()]
             absent = metrics.get("absent_classes") or []
             note = (f"<p class='muted'>No test row of class(es) {escape(', '.join(absent))}: they have no recall and "
-                    "are not counted in the macro averages.</p>" if absent else "")
+                    "count in the macro averages only where the model predicted them (precision and F1 0).</p>" if absent else "")
             parts.append("<div><h3>per class</h3>" + html_table(rows, ["class", "precision", "recall", "F1", "support"])
                          + note + "</div>")
         return parts
