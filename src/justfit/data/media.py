@@ -153,6 +153,8 @@ def media_column(df: pd.DataFrame, given: str | None = None) -> tuple[str, Media
                 return hit, kind
         return None
 
+    if df.columns.duplicated().any():
+        return None  # the column detection names the duplicates
     if given is not None:
         return first([given]) if given in df.columns else None
     return first(list(df.columns))
