@@ -114,9 +114,11 @@ def run_peer(args) -> dict:
     def accuracy(frame):
         model.eval()
         right = 0
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.inference_mode():
             for x, y in torch.utils.data.DataLoader(Clips(frame), batch_size=64):
-                right += int((model(input_features=x).logits.argmax(1) == y).sum())
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # the model only: the extractor
+                    logits = model(input_features=x).logits                       # computes in fp32 torch
+                right += int((logits.argmax(1) == y).sum())
         model.train()
         return right / len(frame)
 
