@@ -401,3 +401,33 @@ def test_odd_audio_arguments_to_the_api_are_read_or_refused_in_one_line(tiny_whi
         Finetuner(config=cfg).fit(X, y, sampling_rate="16k")
     with pytest.raises(ConfigError, match="sampling_rate"):
         ft.predict(X[:2], sampling_rate="16k")
+
+
+def test_a_datasets_folder_with_an_audio_feature(tiny_whisper, tmp_path):
+    """A save_to_disk folder whose Audio column holds embedded bytes trains as audio; so do cells of
+    bytes without a path (told from images by their header)."""
+    import io
+
+    import soundfile as sf
+    from datasets import Audio, ClassLabel, Dataset
+    from datasets.table import embed_table_storage
+
+    from justfit import Finetuner
+    from justfit.data.io import load_table
+    from justfit.data.media import AUDIO, media_column
+
+    X, y = _tones(n=24)
+    paths = [_write(tmp_path / f"{i}.wav", x) for i, x in enumerate(X)]
+    ds = Dataset.from_dict({"audio": paths, "label": [int(v == "high") for v in y]})
+    ds = ds.cast_column("audio", Audio()).cast_column("label", ClassLabel(names=["low", "high"]))
+    ds = ds.with_format("arrow").map(embed_table_storage, batched=True).with_format(None)
+    ds.save_to_disk(str(tmp_path / "ds"))
+    frame = load_table(tmp_path / "ds").frame
+    assert list(frame.columns) == ["audio", "label"] and set(frame["label"]) == {"low", "high"}
+    ft = Finetuner(config={"model": {"name": tiny_whisper}, "data": {"max_seconds": 1.0},
+                           "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0}}).fit(str(tmp_path / "ds"))
+    assert ft.task_.name == "audio-classification"
+    buf = io.BytesIO()
+    sf.write(buf, X[0], SR, format="WAV")
+    bare = pd.DataFrame({"clip": [{"bytes": buf.getvalue(), "path": None}] * 3, "label": ["a", "b", "a"]})
+    assert media_column(bare) == ("clip", AUDIO)

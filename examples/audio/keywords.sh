@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 .venv/bin/justfit train --data keywords --model whisper-tiny-en --freeze backbone --lr 1e-3 --epochs 10 \
-    --max-rows 4000 --name example-keywords --overwrite "$@"
+    --name example-keywords --overwrite "$@"

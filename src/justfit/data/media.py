@@ -46,19 +46,33 @@ class MediaKind:
         return self.column
 
 
+def _audio_bytes(raw: Any) -> bool:
+    """Whether encoded bytes start like an audio file (WAV/RIFF, FLAC, OGG, AIFF, MP3)."""
+    if not isinstance(raw, bytes | bytearray) or len(raw) < 4:
+        return False
+    head = bytes(raw[:4])
+    return head in (b"RIFF", b"fLaC", b"OggS", b"FORM") or head[:3] == b"ID3" or \
+        (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
+def _is_audio_dict(v: dict) -> bool:
+    """A ``datasets`` ``Audio`` cell (its path has an audio suffix, or its bytes are audio) or a decoded one."""
+    if "array" in v:
+        return True
+    return ("bytes" in v or "path" in v) and (str(v.get("path") or "").lower().endswith(AUDIO.suffixes)
+                                             or _audio_bytes(v.get("bytes")))
+
+
 def _is_image_cell(v: Any) -> bool:
     if isinstance(v, np.ndarray):
         return v.ndim in (2, 3)
     if isinstance(v, dict):
-        return ("bytes" in v or "path" in v) and not str(v.get("path") or "").lower().endswith(AUDIO.suffixes)
+        return ("bytes" in v or "path" in v) and not _is_audio_dict(v)
     return type(v).__module__.startswith("PIL.")
 
 
 def _is_audio_cell(v: Any) -> bool:
-    if isinstance(v, dict):
-        return ("array" in v and "sampling_rate" in v) or \
-            (("bytes" in v or "path" in v) and str(v.get("path") or "").lower().endswith(AUDIO.suffixes))
-    return False
+    return isinstance(v, dict) and _is_audio_dict(v)
 
 
 IMAGE = MediaKind("image", (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"),
