@@ -38,6 +38,15 @@ def run_dir_for(cfg: JustfitConfig) -> Path:
     return path
 
 
+def check_task(cfg: JustfitConfig, task: Any) -> None:
+    """What can be checked once the task is known, before the data stage's work: the model is one the
+    task can use, and ``augment.ops`` are operations for the task's inputs."""
+    from justfit.data.augment.modality import check_ops
+
+    task.check_model(cfg.model.name)
+    check_ops(cfg.augment.ops, {"image": "image", "audio": "audio"}.get(task.input_column, "text"))
+
+
 def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
              auto: bool = False, rounds: int = 3, time_budget: float | None = None,
              **overrides: Any) -> RunResult:
@@ -60,7 +69,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     final = run_dir_for(cfg)
     # The model is checked once, as soon as the task is known and before any stage uses it (the label
     # audit embeds texts with it).
-    splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: t.check_model(cfg.model.name))
+    splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = cfg.updated({"task": report.task})  # as given, or inferred from the labels by the data stage
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
@@ -230,5 +239,5 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
     cfg = coerce_config(config)
     if cfg.quality.label_noise != "off":
         cfg = cfg.updated({"quality.label_noise": "off"})
-    splits, _, _ = prepare_data(cfg, progress=progress, check_task=lambda t: t.check_model(cfg.model.name))
+    splits, _, _ = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     return Finetuner(config=cfg, progress=progress).lr_find(splits, **options)
