@@ -293,7 +293,24 @@ def test_time_budget_plan_grows_back_but_not_past_the_configured_steps(monkeypat
     assert b.after_step(step) == 300 and not b.cut and not b.done(300)
 
 
-def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split):
+def test_time_budget_cuts_training_and_completes_the_schedule(tiny_model, split, monkeypatch):
+    """The budget's planner and callback read a fake clock that advances 5 ms a reading, so how far
+    training gets does not depend on how busy the machine is."""
+    import time
+    import types
+
+    from justfit.training import budget as budget_mod
+    from justfit.training.callbacks import time_budget as callback_mod
+
+    now = [time.perf_counter()]
+
+    def tick() -> float:
+        now[0] += 0.005
+        return now[0]
+
+    fake = types.SimpleNamespace(perf_counter=tick)
+    monkeypatch.setattr(budget_mod, "time", fake)
+    monkeypatch.setattr(callback_mod, "time", fake)
     train, val = split
     est = _fit(tiny_model, train, val, epochs=200, time_budget=1.0, early_stopping=False)
     assert len(est.history_) < 200
