@@ -26,3 +26,12 @@ def run_job(cmd: list[str], label: str, env: dict[str, str] | None = None) -> di
     res = json.loads(line[7:])
     res["load"] = sum(loads) / len(loads) if loads else os.getloadavg()[0]
     return res
+
+
+def report(result: dict) -> None:
+    """Print a worker's result as the ``RESULT {json}`` line ``run_job`` reads, with the worker's peak
+    resident memory (``peak_rss_mb``)."""
+    import resource
+
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -167,9 +166,9 @@ def run_mfcc(args) -> dict:
 def worker(args) -> None:
     run = {"justfit": lambda a: run_justfit(a, False), "justfit-head": lambda a: run_justfit(a, True),
            "peer": run_peer, "mfcc": run_mfcc}[args.worker]
-    res = run(args)
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(res))
+    from _common import report
+
+    report(run(args))
 
 
 def main() -> None:

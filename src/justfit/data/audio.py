@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from justfit.data.media import AUDIO
+from justfit.data.media import AUDIO, encoded
 from justfit.errors import DataError
 
 AUDIO_SUFFIXES = AUDIO.suffixes
@@ -77,18 +77,7 @@ class ClipInfo:
 def _open(source: Any, name: str) -> Any:
     """An open ``soundfile.SoundFile`` for a path, bytes or an ``Audio`` cell; DataError when unreadable."""
     sf = _sf()
-    if isinstance(source, dict):
-        raw = source.get("bytes")
-        fp: Any = io.BytesIO(raw) if raw else source.get("path")
-    elif isinstance(source, bytes | bytearray):
-        fp = io.BytesIO(source)
-    else:
-        fp = str(source)
-        p = Path(fp)
-        if not p.exists():
-            raise DataError(f"Audio file '{name}' does not exist.")
-        if p.is_file() and p.stat().st_size == 0:
-            raise DataError(f"Audio file '{name}' is empty (0 bytes).")
+    fp = encoded(source, name, "Audio")
     try:
         return sf.SoundFile(fp)
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:

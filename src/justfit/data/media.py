@@ -84,6 +84,26 @@ AUDIO = MediaKind("audio", (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".a
 KINDS = (IMAGE, AUDIO)
 
 
+def encoded(source: Any, name: str, noun: str) -> Any:
+    """What a decoder opens for an encoded ``source``: its bytes as a file object (raw bytes, or a
+    ``datasets`` cell's ``bytes``), else its path (a cell's ``path``, or the source itself). ``name``
+    and ``noun`` ("Image", "Audio") name it in messages. Raises ``DataError`` for a path that does not
+    exist or an empty file."""
+    import io
+
+    if isinstance(source, dict):
+        raw = source.get("bytes")
+        return io.BytesIO(raw) if raw else source.get("path")
+    if isinstance(source, bytes | bytearray):
+        return io.BytesIO(source)
+    p = Path(str(source))
+    if not p.exists():
+        raise DataError(f"{noun} file '{name}' does not exist.")
+    if p.is_file() and p.stat().st_size == 0:
+        raise DataError(f"{noun} file '{name}' is empty (0 bytes).")
+    return str(p)
+
+
 def _class_folders(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 

@@ -17,6 +17,7 @@ The cache is ``$JUSTFIT_CACHE_DIR`` (default ``~/.cache/justfit``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -138,7 +139,8 @@ def clip_settings(voice: str, word: str) -> list[tuple[int, int]]:
 
 
 def _parse_stream_wav(data: bytes) -> tuple[Any, int]:
-    """Samples (int16) and rate of the WAV espeak-ng writes to stdout (its sizes are placeholders)."""
+    """Samples (int16) and rate of the WAV espeak-ng writes to stdout (a stream: its header's size
+    fields are not filled in, so the data runs to the end)."""
     import numpy as np
 
     if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
@@ -209,11 +211,9 @@ def _pick(voices: list[EspeakVoice], names: Sequence[str] | None) -> list[Espeak
 
 def _remove_stale_builds(parent: Path, name: str) -> None:
     for p in parent.glob(f"{name}.tmp-*"):
-        try:
+        with contextlib.suppress(OSError):  # another process removed it first
             if time.time() - p.stat().st_mtime > STALE_BUILD_S:
                 shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def build_keywords(root: str | Path | None = None, *, voices: Sequence[str] | None = None,

@@ -141,6 +141,19 @@ def _hub(name: str) -> str:
     return name
 
 
+def model_config(source: str) -> Any:
+    """The ``AutoConfig`` of a resolved model ``source`` (a folder or hub id). Raises ``ModelError``
+    (one line) when it cannot be read."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    try:
+        return AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not load the config of model '{source}' ({_first_line(exc)}). Pass a folder with "
+                         "config.json, a reachable hub id, or a preset.") from None
+
+
 def check_text_model(name: str | None) -> str:
     """Resolve ``name`` and check, from its config alone, that it can classify text; returns the source.
 
@@ -151,17 +164,10 @@ def check_text_model(name: str | None) -> str:
         ModelError: the model cannot be loaded, or its architecture has no sequence-classification head
             in transformers, or it has no tokenizer (an image or audio checkpoint).
     """
-    from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
     source = resolve_model_name(name)
-    quiet_transformers()
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"Could not load the config of model '{source}' ({_first_line(exc)}). Pass a folder with "
-                         "config.json, a reachable hub id, or a preset.") from None
-    kind = getattr(config, "model_type", "?")
+    kind = getattr(model_config(source), "model_type", "?")
     if kind not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
         raise ModelError(f"Model '{source}' (a '{kind}' model) cannot be used for sequence classification of text. "
                          "Choose an encoder checkpoint such as BERT, RoBERTa, DistilBERT or MiniLM.")

@@ -63,21 +63,15 @@ def check_model_kind(name: str | None, *, kinds: Collection[str], noun: str, inp
     kind ("image"), ``inputs`` what it classifies ("images").
 
     Raises ``ModelError`` (one line) for no model, one that cannot be read, or another architecture."""
-    from transformers import AutoConfig
+    from justfit.models.factory import model_config
 
     if name is None:
         raise ModelError(f"{noun.capitalize()} tasks need a model: pass --model ({_a(noun)} classification "
                          f"checkpoint: a folder or a hub id) or a preset ({examples}; justfit presets).")
     source = resolve_model_name(name)
-    quiet_transformers()
     if before is not None:
         before()
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"Could not load the config of model '{source}' ({str(exc).splitlines()[0][:160]}). Pass a "
-                         "folder with config.json, a reachable hub id, or a preset.") from None
-    kind = getattr(config, "model_type", "?")
+    kind = getattr(model_config(source), "model_type", "?")
     if kind not in kinds:
         raise ModelError(f"Model '{source}' (a '{kind}' model) cannot classify {inputs}. Choose {_a(noun)} "
                          f"classification checkpoint ({examples}).")

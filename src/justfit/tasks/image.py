@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from justfit.data.images import IMAGE_SUFFIXES  # noqa: F401  (the suffixes read as images)
+from justfit.data.media import encoded
 from justfit.errors import DataError
 from justfit.tasks.base import TASKS, EncodedDataset
 from justfit.tasks.classification import ClassificationTask
@@ -98,15 +99,7 @@ def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -
     else:
         name = describe_source(source)
         try:
-            if isinstance(source, dict):
-                raw = source.get("bytes")
-                fp: Any = io.BytesIO(raw) if raw else source.get("path")
-            elif isinstance(source, bytes | bytearray):
-                fp = io.BytesIO(source)
-            else:
-                fp = str(source)
-                if Path(fp).is_file() and Path(fp).stat().st_size == 0:
-                    raise DataError(f"Image file '{name}' is empty (0 bytes).")
+            fp = encoded(source, name, "Image")
             with warnings.catch_warnings(), Image.open(fp) as opened:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with a message
                 w, h = opened.size
