@@ -7,7 +7,7 @@ from justfit.errors import ConfigError
 def test_defaults_are_valid_and_resolved():
     cfg = JustfitConfig()
     assert cfg.training.optimizer == "adamw"
-    assert cfg.early_stopping.monitor == "val_loss"
+    assert cfg.early_stopping.monitor == "auto"
     assert "training:" in cfg.to_yaml()
 
 

@@ -21,6 +21,8 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
     assert task.name == name
     assert set(task.metric_directions.values()) <= {"min", "max"} and "loss" in task.metric_directions
     labels = pd.Series(["1", "2", "3", "2", "1", "3", "2.5", "1.5"] * 3)
+    if task.input_column == "tokens":  # a tag per word: sentences of 1 to 4 words
+        labels = pd.Series(["B-PER I-PER O", "O", "B-LOC O O O", "O B-PER"] * 6)
     task.fit(labels)
     targets = task.encode_targets(labels)
     assert len(targets) == len(labels)
@@ -30,6 +32,9 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
     if task.input_column == "text":
         tok = AutoTokenizer.from_pretrained(tiny_model)
         examples = ["a b c", "d e"] * 12
+    elif task.input_column == "tokens":
+        tok = AutoTokenizer.from_pretrained(tiny_model)
+        examples = [("Ann", "Lee", "said"), ("hi",), ("Paris", "is", "so", "big"), ("ask", "Bob")] * 6
     elif task.input_column == "image":
         from justfit.models.vision import vit_processor
 
@@ -54,7 +59,11 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
     ds = step.encode(examples, targets)
     batch = step.collate([ds[i] for i in range(4)])
     k = len(task.labels)
-    logits = np.random.default_rng(0).normal(size=(len(labels), k)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(len(labels), k)).astype(np.float32)
+    if task.input_column == "tokens":  # per sentence: one row of logits per word
+        logits = np.empty(len(labels), dtype=object)
+        logits[:] = [rng.normal(size=(len(x), k)).astype(np.float32) for x in examples]
     metrics = step.epoch_metrics(targets, logits)
     assert set(metrics) == set(task.metric_directions)
     frame = pd.DataFrame({task.input_column: examples[:len(labels)], "label": labels})

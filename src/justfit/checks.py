@@ -23,8 +23,10 @@ _REMEMBER = 64
 def _key(cfg: Any) -> str:
     import json
 
-    return json.dumps({"task": cfg.task, **{s: getattr(cfg, s).model_dump(mode="json")
-                                            for s in ("training", "model", "early_stopping")}}, sort_keys=True)
+    sections = {s: getattr(cfg, s).model_dump(mode="json") for s in ("training", "model", "early_stopping")}
+    if cfg.task:  # "auto" and the monitor it resolves to are the same settings
+        sections["early_stopping"]["monitor"] = task_monitor(cfg, cfg.task)
+    return json.dumps({"task": cfg.task, **sections}, sort_keys=True)
 
 
 def check_monitor(cfg: Any, task_name: str) -> None:
@@ -35,8 +37,29 @@ def check_monitor(cfg: Any, task_name: str) -> None:
     from justfit.training.history import available_metrics
 
     directions = getattr(get_task(task_name).step_class, "metric_directions", None)
-    EarlyStopping(cfg.early_stopping.monitor).check(
+    EarlyStopping(task_monitor(cfg, task_name)).check(
         available_metrics(cfg.training.train_eval_samples > 0, directions))
+
+
+def task_monitor(cfg: Any, task_name: str) -> str:
+    """The metric early stopping watches: ``early_stopping.monitor``, or for ``auto`` the task's own
+    (``default_monitor``: ``val_loss``; ``val_f1`` for token classification)."""
+    if cfg.early_stopping.monitor != "auto":
+        return cfg.early_stopping.monitor
+    from justfit.tasks.base import TASKS
+
+    return getattr(TASKS.get(task_name), "default_monitor", "val_loss")
+
+
+def with_task(cfg: Any, task_name: str) -> Any:
+    """``cfg`` with its task set to ``task_name`` and an ``auto`` monitor resolved for that task, so the
+    resolved config (``config.yaml``) names the metric that was watched."""
+    updates: dict[str, Any] = {}
+    if cfg.task != task_name:
+        updates["task"] = task_name
+    if cfg.early_stopping.monitor == "auto":
+        updates["early_stopping.monitor"] = task_monitor(cfg, task_name)
+    return cfg.updated(updates) if updates else cfg
 
 
 def check_settings(cfg: Any) -> None:

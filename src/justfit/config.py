@@ -42,6 +42,8 @@ class DataConfig(_Section):
     max_rows: int | None = Field(None, gt=0, description="Use a stratified sample of at most this many rows (quick experiments).")
     max_length: int = Field(256, gt=1, description="Texts are truncated to this many tokens (capped by the tokenizer's limit and the model's position embeddings; the run says when).")
     encoding: str | None = Field(None, description="Text encoding of the data files (a Python codec name such as cp1252); detected when unset.")
+    subword_labels: Literal["all", "first"] = Field("all", description="Token classification: label every subword of a word (a B- word's later subwords take I-), as pipeline(aggregation_strategy='simple') reads them; or only the first (the rest ignored with -100, as transformers' run_ner.py does). Words are scored by their first subword either way.")
+    stride: int = Field(32, ge=0, description="Token classification: a sentence longer than max_length is cut into windows of whole words that overlap by about this many subword tokens; each word is predicted from the window where it has the most context.")
 
     @field_validator("encoding")
     @classmethod
@@ -258,7 +260,7 @@ class EarlyStoppingConfig(_Section):
     """Stop when the monitored metric stops improving; always restore the best weights."""
 
     enabled: bool = Field(True, description="Stop early when the monitored metric stops improving.")
-    monitor: str = Field("val_loss", description="Any recorded metric: val_loss, val_f1, val_accuracy, train_loss, ...")
+    monitor: str = Field("auto", description="auto (the task's own: val_loss; val_f1, the entity F1, for token classification) or any recorded metric: val_loss, val_f1, val_accuracy, train_loss, ...")
     mode: Literal["auto", "min", "max"] = Field("auto", description="min or max; auto = min for losses, max otherwise.")
     patience: int = Field(2, ge=0, description="Epochs without improvement before stopping.")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")

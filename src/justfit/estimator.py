@@ -184,13 +184,29 @@ class Finetuner:
             # Trained on texts the cleaning stage normalised: predict on texts normalised the same way.
             from justfit.data.cleaning import normalize_text
 
-            texts = [normalize_text(t) for t in texts]
+            # (Sentences given as words: each word on its own, as the data stage did.)
+            texts = [normalize_text(t) if isinstance(t, str) else
+                     tuple(normalize_text(str(w)) or str(w) for w in t) if isinstance(t, list | tuple) else t
+                     for t in texts]
         ds = self.step_.encode(texts)
         bs = self.config_.training.eval_batch_size
         with progress_bar("predicting", enabled=self.progress and len(ds) > bs) as bar:
             # fp32 inference: the scores match what plain transformers gives for the saved model.
             return predict_logits(self.model_, self.step_, ds, batch_size=bs, bf16=False, progress=bar,
                                   num_workers=self.config_.training.num_workers)
+
+    def output_columns(self, X: Any, *, sampling_rate: int | None = None) -> dict[str, Any]:
+        """What ``justfit predict`` writes for each input of ``X``: the task's columns (``predicted``,
+        ``confidence``, ``p_<class>`` for classification; ``predicted`` and ``entities`` for token
+        classification, whose raw texts go through the transformers pipeline). Raises ``ModelError``
+        when the model's outputs are not finite (it diverged in training)."""
+        self._check_fitted()
+        own = getattr(self.task_, "predict_columns", None)
+        if own is not None:
+            from justfit.data.inputs import as_inputs
+
+            return own(self, as_inputs(X, self.task_.input_column))
+        return self.task_.output_columns(finite_outputs(self.decision_logits(X, sampling_rate=sampling_rate)))
 
     def predict_proba(self, X: Any, *, sampling_rate: int | None = None) -> np.ndarray:
         """Class probabilities, shape ``(n, len(classes_))``, columns in the order of ``classes_``.
@@ -257,3 +273,18 @@ class Finetuner:
             counts = got.meta["train_class_counts"]
             self.train_codes_ = np.repeat(np.arange(len(counts)), counts)
         return self
+
+
+def finite_outputs(logits: np.ndarray) -> np.ndarray:
+    """``logits``, refused (``ModelError``) when they are not finite: a model that diverged in training
+    predicts nothing meaningful. Per-example arrays (an object array of them) are checked each."""
+    from justfit.errors import ModelError
+
+    if logits.dtype == object:
+        bad = np.array([not np.isfinite(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)).all() for x in logits])
+    else:
+        bad = ~np.isfinite(logits).all(axis=1) if len(logits) else np.zeros(0, dtype=bool)
+    if bad.any():
+        raise ModelError(f"The model's outputs are not finite (NaN or inf) for {int(bad.sum())} of {len(logits)} "
+                         "inputs: it diverged in training. Retrain it (its run's diagnosis has the remedies).")
+    return logits

@@ -44,6 +44,11 @@ def check_task(cfg: JustfitConfig, task: Any) -> None:
     from justfit.data.augment.modality import check_ops
 
     task.check_model(cfg.model.name)
+    if task.input_column == "tokens" and cfg.augment.ops:
+        from justfit.errors import ConfigError
+
+        raise ConfigError(f"augment.ops ({', '.join(cfg.augment.ops)}) rewrite texts, which would move the words their "
+                          "tags belong to: token classification trains without them. Unset augment.ops.")
     check_ops(cfg.augment.ops, {"image": "image", "audio": "audio"}.get(task.input_column, "text"))
 
 
@@ -70,7 +75,9 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     # The model is checked once, as soon as the task is known and before any stage uses it (the label
     # audit embeds texts with it).
     splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
-    cfg = cfg.updated({"task": report.task})  # as given, or inferred from the labels by the data stage
+    from justfit.checks import with_task
+
+    cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
     if not progress:
@@ -91,7 +98,7 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
         what = get_task(cfg.task).describe(splits.train["label"])
         Console(stderr=True).print(
-            f"data ({cfg.task}): text column '{columns.text}', label column '{columns.label}'; "
+            f"data ({cfg.task}): input column '{columns.text}', label column '{columns.label}'; "
             f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; {what}"
         )
 

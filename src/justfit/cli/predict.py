@@ -87,8 +87,8 @@ def _print(est, texts: list[str]) -> None:
 
     from justfit.cli._common import console
 
-    cols = est.task_.output_columns(_finite(est.decision_logits(texts)))
-    shown = [c for c in ("predicted", "confidence") if c in cols]  # what the task predicts, and how sure
+    cols = est.output_columns(texts)
+    shown = [c for c in ("predicted", "confidence", "entities") if c in cols]  # what the task predicts, and how sure
     t = Table(show_header=True)
     t.add_column("text")
     for c in shown:
@@ -101,24 +101,24 @@ def _print(est, texts: list[str]) -> None:
 def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     from justfit._files import atomic_write, atomic_write_text, write_csv
     from justfit.cli._common import console
+    from justfit.data.media import KINDS, media_frame
     from justfit.errors import DataError
 
     kind = _FORMATS[output.suffix.lower()]
-    if est.task_.input_column == "text":
-        texts = frame[text_col].fillna("").astype(str).tolist()
-    else:  # images or clips: paths relative to the input file's folder, as for training tables
-        from justfit.data.media import AUDIO, IMAGE, media_frame
-
-        media = AUDIO if est.task_.input_column == "audio" else IMAGE
+    media = next((k for k in KINDS if k.column == est.task_.input_column), None)
+    if media is not None:  # images or clips: paths relative to the input file's folder, as for training tables
         items = media_frame(frame[[text_col]], text_col, None, Path(input).resolve().parent, f"'{input}'", media)
         texts = items[media.column].tolist()
-    new_cols = list(est.task_.output_columns(est.decision_logits(texts[:1])))
+    else:  # texts, or sentences given as lists of words
+        texts = [v if isinstance(v, list | tuple) else v.tolist() if hasattr(v, "tolist") and not isinstance(v, str)
+                 else "" if v is None or (isinstance(v, float) and v != v) else str(v) for v in frame[text_col]]
+    new_cols = list(est.output_columns(texts[:1]))
     clash = [c for c in new_cols if c in map(str, frame.columns)]
     if clash:
         raise DataError(f"'{input}' already has column(s) {', '.join(clash)}, which predict would overwrite. "
                         "Rename or drop them first.")
     out = frame.copy()
-    for name, values in est.task_.output_columns(_finite(est.decision_logits(texts))).items():
+    for name, values in est.output_columns(texts).items():
         out[name] = values
     if kind == "parquet":
         atomic_write(output, lambda tmp: out.to_parquet(tmp, index=False))
@@ -127,17 +127,3 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     else:
         atomic_write_text(output, out.to_json(orient="records", lines=True, force_ascii=False))
     console.print(f"wrote {len(out)} predictions to {output}")
-
-
-def _finite(logits):
-    """The model's outputs, refused when they are not finite (a model that diverged in training predicts
-    nothing meaningful)."""
-    import numpy as np
-
-    from justfit.errors import ModelError
-
-    bad = ~np.isfinite(logits).all(axis=1) if len(logits) else np.zeros(0, dtype=bool)
-    if bad.any():
-        raise ModelError(f"The model's outputs are not finite (NaN or inf) for {int(bad.sum())} of {len(logits)} "
-                         "texts: it diverged in training. Retrain it (its run's diagnosis has the remedies).")
-    return logits

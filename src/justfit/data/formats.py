@@ -33,7 +33,10 @@ from justfit.data.encoding import decode
 from justfit.errors import DataError
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+            ".json": "json", ".parquet": "parquet", ".pq": "parquet",
+            # CoNLL-style token/tag files (token classification: justfit.data.token_data)
+            ".conll": "conll", ".iob": "conll", ".iob2": "conll", ".bio": "conll", ".bioes": "conll", ".ner": "conll",
+            ".txt": "conll"}
 COMPRESSED = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd",
               ".zip": "zip"}
 DELIMITERS = ",;\t|"
@@ -199,6 +202,10 @@ def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -
         what = "an HTML page" if "html" in text[:1024].lower() else "an XML document"
         raise DataError(f"'{name}' is {what}, not a data table (a download that saved the web page?): download the "
                         "raw file, or export the table as CSV, JSON Lines or Parquet.")
+    if kind == "conll":
+        from justfit.data.token_data import read_conll_text
+
+        return RawTable(read_conll_text(text, name), "conll", used)
     if kind in ("json", "jsonl") or (first in "{[" and kind is None):
         return RawTable(read_json_text(text, name, lines=kind == "jsonl" or None), kind or "json", used)
     if first in "{[" and kind in ("csv", "tsv"):

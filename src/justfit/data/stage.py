@@ -199,8 +199,9 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
         splits.train = _label_audit(cfg, task, splits.train, report, removed, flagged, progress, split=audit_split,
                                     check=lambda before, after: _check_after(
                                         before, after, "the label audit dropped likely mislabelled rows"))
-    if hasattr(task, "classes"):  # class balance is a classification's concern
-        report.balance, warns = balance_report(splits)
+    balance = getattr(task, "balance_report", None)  # a task's own balance (entity types per split)
+    if balance is not None or hasattr(task, "classes"):  # class balance is a classification's concern
+        report.balance, warns = balance(splits) if balance is not None else balance_report(splits)
         report.warnings.extend(warns)
     report.removed = _concat(removed)
     report.flagged = _concat(flagged)
@@ -213,16 +214,26 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
     from justfit.tasks import get_task, infer_task
 
     name = cfg.task
+    first = loaded.get("all") or loaded["train"]
+    tagged = "tokens" in first.frame.columns  # a tag per word (justfit.data.token_data)
     if name is None:
-        first = loaded.get("all") or loaded["train"]
         from justfit.data.media import KINDS
 
-        inputs = next((k.column for k in KINDS if k.column in first.frame.columns), "text")
+        inputs = next((k.column for k in KINDS if k.column in first.frame.columns), "tokens" if tagged else "text")
         name, note = infer_task(first.frame["label"], first.columns.label or "label", inputs)
         if note:
             report.warnings.append(note)
     report.task = name
-    return get_task(name)
+    task = get_task(name)
+    if tagged and task.input_column != "tokens":
+        raise DataError(f"The data has a tag per word (columns '{first.columns.text}' and '{first.columns.label}'), "
+                        f"but task={name} gives each row one label. Use task=token-classification, or give one "
+                        "label per row.")
+    if not tagged and task.input_column == "tokens":
+        from justfit.data.token_data import refuse_untagged
+
+        refuse_untagged(first.frame, first.columns.label or "label", f"'{cfg.data.path or cfg.data.train}'")
+    return task
 
 
 def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
@@ -249,10 +260,14 @@ def _label_audit(cfg: Any, task: Any, train: pd.DataFrame, report: DataReport, r
     from justfit.data.label_audit import find_label_issues
 
     q = cfg.quality
-    rows, features = task.audit_inputs(train, cfg, progress=progress)
-    lr = find_label_issues(rows, model=cfg.model.name, features=features, folds=q.label_noise_folds, seed=cfg.data.seed,
-                           max_length=cfg.data.max_length, bf16=cfg.training.bf16, cache_dir=q.cache_dir,
-                           progress=progress)
+    own = getattr(task, "find_label_issues", None)  # a task's own audit (token classification: per word)
+    if own is not None:
+        lr = own(train, cfg, progress=progress)
+    else:
+        rows, features = task.audit_inputs(train, cfg, progress=progress)
+        lr = find_label_issues(rows, model=cfg.model.name, features=features, folds=q.label_noise_folds,
+                               seed=cfg.data.seed, max_length=cfg.data.max_length, bf16=cfg.training.bf16,
+                               cache_dir=q.cache_dir, progress=progress)
     report.labels = lr
     if lr.note:
         report.warnings.append(lr.note)

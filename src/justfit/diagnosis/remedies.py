@@ -253,8 +253,22 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, dive
     # A remedy that would set what is already set is no remedy. Freezing is the recipe's business in a
     # staged recipe, and does not combine with LoRA.
     fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"
+    refused = _refused_settings(cfg.get("task"))
     return [r for r in out if any(_get(cfg, k) != v for k, v in r["set"].items())
-            and not (fixed_freeze and "model.freeze" in r["set"])]
+            and not (fixed_freeze and "model.freeze" in r["set"]) and not set(r["set"]) & refused]
+
+
+def _refused_settings(task: str | None) -> set[str]:
+    """The settings the run's task refuses (``unsupported_settings`` of its class): no remedy sets them."""
+    if not task:
+        return set()
+    import justfit.tasks  # noqa: F401  (registers the built-in tasks)
+    from justfit.tasks.base import TASKS
+
+    try:
+        return set(getattr(TASKS.get(str(task)), "unsupported_settings", ()))
+    except Exception:  # a run of a task this install does not know: nothing to filter
+        return set()
 
 
 _FREEZE_RANK = {"none": 0, "backbone": 10_000}

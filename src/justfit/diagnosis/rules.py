@@ -389,7 +389,10 @@ def underfitting(ctx: Context) -> Finding | None:
     baseline = ctx.metric("majority_baseline_accuracy")
     tr = ctx.points("train_accuracy") or ctx.points("accuracy")
     va = ctx.series("val_accuracy")
-    if baseline is not None and tr and tr[-1].value < baseline + 0.05 and (not va or va[-1] < baseline + 0.05):
+    # Near the baseline: within 0.05, or within a quarter of the errors the baseline leaves when it is high (a
+    # tag per word is mostly O: 0.983 against 0.945 has learned most of what there is to learn).
+    margin = min(0.05, 0.25 * (1 - baseline)) if baseline is not None else 0.05
+    if baseline is not None and tr and tr[-1].value < baseline + margin and (not va or va[-1] < baseline + margin):
         return Finding("underfitting", "high", "Underfitting: no better than always predicting the majority class",
                        f"By {tr[-1].label} ({len(tr)} points) the training accuracy is {tr[-1].value:.3f} and the "
                        f"majority-class baseline is {baseline:.3f}: the model has not learned the task, even on the "

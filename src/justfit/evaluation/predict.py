@@ -11,9 +11,14 @@ import torch
 
 def predict_logits(model: torch.nn.Module, task: Any, dataset: Any, *, batch_size: int = 64,
                    bf16: bool = False, device: torch.device | None = None, progress: Any = None,
-                   num_workers: int = 0) -> np.ndarray:
+                   num_workers: int = 0, join: bool = True) -> np.ndarray:
     """Logits for every example of ``dataset`` (``float32``, shape ``(n, num_labels)``); ``num_workers``
-    DataLoader processes read and preprocess the examples."""
+    DataLoader processes read and preprocess the examples.
+
+    A step whose logits are per position (``(batch, length, num_labels)``: token classification) gives
+    an object array of ``(length_i, num_labels)`` arrays, one per item (the positions its attention mask
+    keeps); with ``join``, the step's ``join_items(dataset, those)`` then turns items (windows) into
+    examples (sentences)."""
     from torch.utils.data import DataLoader
 
     n = len(dataset)
@@ -27,13 +32,24 @@ def predict_logits(model: torch.nn.Module, task: Any, dataset: Any, *, batch_siz
     model.eval()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     chunks = []
+    items = None
     with torch.inference_mode(), autocast:
         for i, batch in enumerate(loader):
             batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-            chunks.append(task.forward(model, batch)["logits"].float().cpu())
+            logits = task.forward(model, batch)["logits"].float().cpu()
+            if logits.ndim == 3:  # per position: each item's own positions, unpadded
+                items = np.empty(n, dtype=object) if items is None else items
+                mask = batch["attention_mask"].bool().cpu()
+                for j, idx in enumerate(batches[i]):
+                    items[idx] = logits[j][mask[j]].numpy()
+            else:
+                chunks.append(logits)
             if progress is not None:
                 progress(i + 1, len(batches))
     model.train(was_training)
+    if items is not None:
+        joiner = getattr(task, "join_items", None)
+        return joiner(dataset, items) if join and joiner is not None else items
     out = np.empty((n, chunks[0].shape[1]), dtype=np.float32)
     out[order] = torch.cat(chunks).numpy()
     return out

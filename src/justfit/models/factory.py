@@ -154,8 +154,9 @@ def model_config(source: str) -> Any:
                          "config.json, a reachable hub id, or a preset.") from None
 
 
-def check_text_model(name: str | None) -> str:
-    """Resolve ``name`` and check, from its config alone, that it can classify text; returns the source.
+def check_text_model(name: str | None, head: str = "sequence") -> str:
+    """Resolve ``name`` and check, from its config alone, that it can classify text (``head``:
+    ``sequence``, one output per text, or ``token``, one per token); returns the source.
 
     Run before any stage loads the model (the label audit embeds texts with it), so a checkpoint of
     the wrong kind fails once, with one message, whoever would have used it first.
@@ -164,12 +165,16 @@ def check_text_model(name: str | None) -> str:
         ModelError: the model cannot be loaded, or its architecture has no sequence-classification head
             in transformers, or it has no tokenizer (an image or audio checkpoint).
     """
-    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+    )
 
     source = resolve_model_name(name)
     kind = getattr(model_config(source), "model_type", "?")
-    if kind not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
-        raise ModelError(f"Model '{source}' (a '{kind}' model) cannot be used for sequence classification of text. "
+    heads = MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES if head == "token" else MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    if kind not in heads:
+        raise ModelError(f"Model '{source}' (a '{kind}' model) cannot be used for {head} classification of text. "
                          "Choose an encoder checkpoint such as BERT, RoBERTa, DistilBERT or MiniLM.")
     local = Path(source)
     if local.is_dir() and not any((local / f).exists() for f in TOKENIZER_FILES):
@@ -211,13 +216,19 @@ def build_tiny_random(path: str | Path, *, hidden_size: int = 32, layers: int = 
 
 
 def load_model(name: str | None, labels: list[Any], *, dropout: float | None = None,
-               problem_type: str = "single_label_classification") -> tuple[Any, Any, str]:
+               problem_type: str = "single_label_classification", head: str = "sequence") -> tuple[Any, Any, str]:
     """Return ``(model, tokenizer, resolved_path_or_id)`` with a fresh head of ``len(labels)`` outputs
     named by ``labels`` (``id2label``). ``problem_type`` is transformers' (``single_label_classification``
-    or ``regression``: one output, as ``pipeline`` and ``AutoModelForSequenceClassification`` expect)."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    or ``regression``: one output, as ``pipeline`` and ``AutoModelForSequenceClassification`` expect).
+    ``head="token"`` loads ``AutoModelForTokenClassification`` (one output per token) instead."""
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+    )
 
-    source = check_text_model(name)
+    source = check_text_model(name, head)
     id2label = {i: str(lab) for i, lab in enumerate(labels)}
     label2id = {v: k for k, v in id2label.items()}
     quiet_transformers()
@@ -236,7 +247,8 @@ def load_model(name: str | None, labels: list[Any], *, dropout: float | None = N
     if dropout is not None:
         set_dropout(config, dropout)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
+        auto = AutoModelForTokenClassification if head == "token" else AutoModelForSequenceClassification
+        model = auto.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
     except Exception as exc:  # safetensors, torch and transformers each raise their own kinds here
         raise weights_error(exc, source) from None
     if tokenizer.pad_token is None:

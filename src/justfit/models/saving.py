@@ -133,6 +133,8 @@ def _plain_task(path: Path) -> str:
         archs = json.loads((path / "config.json").read_text()).get("architectures") or []
     except (OSError, ValueError):
         archs = []
+    if any("TokenClassification" in a for a in archs):
+        return "token-classification"
     return "image-classification" if any("ImageClassification" in a for a in archs) else "classification"
 
 

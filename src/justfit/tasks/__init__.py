@@ -5,6 +5,7 @@ from justfit.tasks import audio as _audio  # noqa: F401  (registers "audio-class
 from justfit.tasks import classification as _classification  # noqa: F401  (registers "classification")
 from justfit.tasks import image as _image  # noqa: F401  (registers "image-classification")
 from justfit.tasks import regression as _regression  # noqa: F401  (registers "regression")
+from justfit.tasks import token as _token  # noqa: F401  (registers "token-classification")
 from justfit.tasks.base import TASKS, EncodedDataset, StepTask, Task, TaskKind, get_task, infer_task
 from justfit.tasks.text import TextClassificationTask, TextRegressionTask
 

@@ -45,6 +45,11 @@ class EncodedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.features)
 
+    def targets(self) -> list[Any] | None:
+        """What the epoch metrics compare the predictions with: the labels (a dataset whose items are
+        parts of examples, such as the windows of long sentences, gives its examples' targets)."""
+        return self.labels
+
     def inputs(self, i: int) -> dict[str, Any]:
         """The model inputs of example ``i`` (a dataset that changes them on the fly overrides this)."""
         return dict(self.features[i])

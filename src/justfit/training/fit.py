@@ -178,8 +178,14 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
 
 
 def train_class_codes(prep: Prepared) -> np.ndarray:
-    """The encoded training targets (for the majority or mean baseline of the test metrics)."""
-    return np.asarray(prep.train.labels)
+    """The encoded training targets (for the majority or mean baseline of the test metrics); an object
+    array when each example has a sequence of them (a tag per word)."""
+    targets = prep.train.targets()
+    if targets and isinstance(targets[0], list | tuple):
+        out = np.empty(len(targets), dtype=object)
+        out[:] = [list(t) for t in targets]
+        return out
+    return np.asarray(targets)
 
 
 def plain_model(model: Any) -> Any:

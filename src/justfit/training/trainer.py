@@ -217,7 +217,7 @@ class Trainer:
     def evaluate(self, dataset: EncodedDataset) -> dict[str, float]:
         logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
                                 bf16=self.bf16, device=self.accelerator.device, num_workers=self.cfg.num_workers)
-        return self.task.epoch_metrics(dataset.labels, logits)
+        return self.task.epoch_metrics(dataset.targets(), logits)
 
 
 def set_train_mode(model: torch.nn.Module) -> None:

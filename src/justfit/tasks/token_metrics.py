@@ -1,0 +1,107 @@
+"""Entity-level metrics of token classification, from seqeval.
+
+Entities are compared whole (type and both boundaries must match), by seqeval's
+``precision_recall_fscore_support``: the conlleval reading of the tags for IO and BIO data
+(``mode=None``), and ``mode="strict"`` with the ``IOBES`` scheme for BIOES data, where a
+predicted entity counts only when its tags form a valid B-I-E / S sequence. Micro averages
+pool every entity; macro averages are the unweighted mean over entity types. Token accuracy
+is the share of words whose tag is right (``O`` included, so it is high even for a model that
+finds no entity: compare it with the all-``O`` baseline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+OUTSIDE = "O"
+
+
+def word_codes(logits: np.ndarray, num_labels: int, outside: int) -> np.ndarray:
+    """The predicted tag code of each word of ``logits`` (``(n_words, num_labels)``); a word without logits
+    (NaN: the tokenizer gave it no subword) is ``outside``."""
+    if not len(logits):
+        return np.zeros(0, dtype=np.int64)
+    z = np.asarray(logits)[:, :num_labels]
+    pred = np.nan_to_num(z, nan=-np.inf).argmax(1)
+    pred[~np.isfinite(z).any(axis=1)] = outside
+    return pred
+
+
+def decode(logits: np.ndarray, names: Sequence[str], num_labels: int) -> list[list[str]]:
+    """Predicted tags, one list per sentence, from per-sentence word logits (an object array)."""
+    outside = list(names).index(OUTSIDE) if OUTSIDE in names else 0
+    return [[names[c] for c in word_codes(x, num_labels, outside)] for x in logits]
+
+
+def _seqeval(gold: list[list[str]], pred: list[list[str]], scheme: str, average: str | None) -> Any:
+    if scheme == "BIOES":
+        from seqeval.metrics.v1 import precision_recall_fscore_support as strict
+        from seqeval.scheme import IOBES
+
+        return strict(gold, pred, average=average, zero_division=0, scheme=IOBES)
+    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+
+    return precision_recall_fscore_support(gold, pred, average=average, zero_division=0)
+
+
+def _finite(x: np.ndarray) -> bool:
+    """Are the logits finite, words without logits (rows of NaN) aside?"""
+    z = np.asarray(x, dtype=np.float64)
+    if not z.size:
+        return True
+    return bool(np.isfinite(z[~np.isnan(z).all(axis=1)]).all())
+
+
+def sequence_metrics(targets: Sequence[Sequence[int]], logits: np.ndarray, names: Sequence[str], num_labels: int,
+                     scheme: str = "BIO", *, per_type: bool = True) -> dict[str, Any]:
+    """Metrics of word logits (an object array of ``(n_words, num_labels)`` arrays) against the tag codes
+    ``targets`` (one list per sentence; codes ``>= num_labels`` are tags the model has no output for).
+
+    Returns ``loss`` (mean cross-entropy over the words the model has a tag for), ``accuracy`` (token
+    accuracy), entity micro ``precision``/``recall``/``f1``; with ``per_type``, also the macro averages,
+    ``per_type`` (precision, recall, F1, support per entity type) and entity counts. Non-finite logits
+    give NaN everywhere."""
+    names = list(names)
+    gold = [[names[c] for c in seq] for seq in targets]
+    if not all(_finite(x) for x in logits):
+        keys = ("loss", "accuracy", "precision", "recall", "f1")
+        return {k: float("nan") for k in keys}
+    pred = decode(logits, names, num_labels)
+    losses, right, total = [], 0, 0
+    for seq, x, p, g in zip(targets, logits, pred, gold, strict=True):
+        codes = np.asarray(seq, dtype=np.int64)
+        right += sum(a == b for a, b in zip(p, g, strict=True))
+        total += len(g)
+        z = np.asarray(x, dtype=np.float64)[:, :num_labels]
+        ok = (codes < num_labels) & np.isfinite(z).all(axis=1)
+        if ok.any():
+            z = z[ok]
+            z = z - z.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            losses.append(-logp[np.arange(len(z)), codes[ok]])
+    loss = float(np.concatenate(losses).mean()) if losses else float("nan")
+    p, r, f, _ = _seqeval(gold, pred, scheme, "micro")
+    out: dict[str, Any] = {"loss": loss, "accuracy": right / max(total, 1), "precision": float(p), "recall": float(r),
+                           "f1": float(f)}
+    if not per_type:
+        return out
+    mp, mr, mf, _ = _seqeval(gold, pred, scheme, "macro")
+    out.update(precision_macro=float(mp), recall_macro=float(mr), f1_macro=float(mf))
+    from seqeval.metrics import classification_report
+    from seqeval.metrics.sequence_labeling import get_entities
+    from seqeval.scheme import IOBES
+
+    per: dict[str, Any] = {}
+    if any(get_entities(s) for s in gold) or any(get_entities(s) for s in pred):
+        kwargs: dict[str, Any] = {"mode": "strict", "scheme": IOBES} if scheme == "BIOES" else {}
+        report = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
+        per = {t: {"precision": float(m["precision"]), "recall": float(m["recall"]), "f1": float(m["f1-score"]),
+                   "support": int(m["support"])} for t, m in report.items() if not t.endswith(" avg")}
+    out["per_type"] = per
+
+    out["entities_gold"] = sum(len(get_entities(s)) for s in gold)
+    out["entities_predicted"] = sum(len(get_entities(s)) for s in pred)
+    return out
