@@ -27,7 +27,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the labelled data is and how to split it."""
 
-    path: str | None = Field(None, description="One data file/folder (split by justfit), or a packaged data set name: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx.")
+    path: str | None = Field(None, description="One data file/folder (split by justfit), or a packaged data set name: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx, wnut.")
     train: str | None = Field(None, description="Training file, when the splits are given separately.")
     validation: str | None = Field(None, description="Validation file (optional with 'train': split off the training file otherwise).")
     test: str | None = Field(None, description="Test file (optional with 'train': split off the training file otherwise).")

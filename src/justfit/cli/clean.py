@@ -9,7 +9,7 @@ import typer
 
 
 def clean(
-    data: Annotated[str | None, typer.Argument(help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx.")] = None,
+    data: Annotated[str | None, typer.Argument(help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx, wnut.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Cleaned data file (.csv/.tsv/.jsonl/.parquet); "
                                          "removed.csv, flagged.csv and data_report.json go beside it.")] = Path("cleaned.csv"),
     rules: Annotated[str | None, typer.Option(help="Comma-separated cleaning rules, in order (default: all).")] = None,

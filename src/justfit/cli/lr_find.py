@@ -10,7 +10,7 @@ import typer
 
 def lr_find(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (optional; flags override it).")] = None,
-    data: Annotated[str | None, typer.Option("--data", "-d", help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx.")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx, wnut.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Hub id, local folder or preset; default: packaged MiniLM.")] = None,
     freeze: Annotated[str | None, typer.Option(help="none | backbone | bottom:K")] = None,
     max_rows: Annotated[int | None, typer.Option(help="Use a stratified sample of at most this many rows.")] = None,

@@ -10,7 +10,7 @@ import typer
 
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (optional; flags override it).")] = None,
-    data: Annotated[str | None, typer.Option("--data", "-d", help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx.")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx, wnut.")] = None,
     train_file: Annotated[str | None, typer.Option("--train", help="Training file (with separate splits).")] = None,
     validation: Annotated[str | None, typer.Option("--validation", help="Validation file.")] = None,
     test: Annotated[str | None, typer.Option("--test", help="Test file.")] = None,

@@ -410,7 +410,10 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
         report.cleaning = {"data": report.cleaning.pop("all"), **report.cleaning}
 
     cleaned = raw.iloc[kept.index.to_numpy()].copy()
-    if "text" in kept.columns:  # texts as the cleaning normalised them; images and clips stay as given
+    if task.input_column == "tokens":  # words as normalised, tags as repaired (lists, as read)
+        cleaned[cols.text] = pd.Series([list(t) for t in kept["tokens"]], index=cleaned.index, dtype=object)
+        cleaned[cols.label] = pd.Series([str(t).split() for t in kept["label"]], index=cleaned.index, dtype=object)
+    elif "text" in kept.columns:  # texts as the cleaning normalised them; images and clips stay as given
         cleaned[cols.text] = kept["text"].to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(cleaned, out, kind)

@@ -3,8 +3,9 @@
 Each word is embedded once by the frozen pretrained backbone (the last hidden state of its first
 subword, with the sentence as context), cached on disk beside the text tasks' features
 (:mod:`justfit.tasks.frozen`: same folder, same model fingerprint). A standardised logistic
-regression is fitted in K folds that keep each sentence's words together (``GroupKFold``), which
-gives every word an out-of-fold probability per tag. ``cleanlab.token_classification.filter.
+regression on each word's features beside those of its left and right neighbours (the tag of a
+word depends on theirs: ``B-`` or ``I-``) is fitted in K folds that keep each sentence's words
+together (``GroupKFold``), which gives every word an out-of-fold probability per tag. ``cleanlab.token_classification.filter.
 find_label_issues`` then flags the words whose given tag is unlikely (confident learning per
 token), and ``cleanlab.token_classification.rank.get_label_quality_scores`` scores each
 sentence (the softmin of its words' label quality). The suspects are the sentences holding a
@@ -93,6 +94,24 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
     return feats, info
 
 
+def with_context(features: np.ndarray, lengths: np.ndarray, k: int = 1) -> np.ndarray:
+    """Each word's features beside those of the ``k`` words on either side within its sentence (zeros past
+    the sentence's ends): ``(n_words, hidden * (2k + 1))``."""
+    if k <= 0 or not len(features):
+        return features
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    sentence = np.repeat(np.arange(len(lengths)), lengths)
+    pos = np.arange(len(features)) - bounds[sentence]
+    parts = [features]
+    for d in range(1, k + 1):
+        for sign in (-1, 1):
+            inside = (pos + sign * d >= 0) & (pos + sign * d < lengths[sentence])
+            shifted = np.zeros_like(features)
+            shifted[inside] = features[np.flatnonzero(inside) + sign * d]
+            parts.append(shifted)
+    return np.concatenate(parts, axis=1)
+
+
 def out_of_fold_word_proba(features: np.ndarray, codes: np.ndarray, groups: np.ndarray, *, folds: int = 5,
                            seed: int = 42) -> np.ndarray:
     """Out-of-fold tag probabilities per word, ``(n_words, n_tags)``: a standardised logistic regression in
@@ -121,7 +140,8 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
     ``LabelReport.issues`` has a row per suspect sentence: ``row``, ``text`` (flagged words marked
     ``[[word]]``), ``given_label`` and ``suggested_label`` (``word: tag`` for each flagged word),
     ``label_quality`` (the sentence's), ``p_given``/``p_suggested`` (of its worst word) and ``words``
-    (the flagged word positions)."""
+    (the flagged word positions). ``oof_accuracy`` is the probe's share of sentences with every word
+    tagged as given (the flagged unit is a sentence)."""
     from cleanlab.token_classification.filter import find_label_issues
     from cleanlab.token_classification.rank import get_label_quality_scores
 
@@ -143,7 +163,8 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
         features, info = word_features(sentences, model, max_length=max_length, bf16=bf16, cache=cache,
                                        cache_dir=cache_dir, progress=progress)
     t0 = time.perf_counter()
-    proba = out_of_fold_word_proba(np.asarray(features), codes, groups, folds=folds, seed=seed)
+    proba = out_of_fold_word_proba(with_context(np.asarray(features, dtype=np.float32), lengths), codes, groups,
+                                   folds=folds, seed=seed)
     info["probe_seconds"] = round(time.perf_counter() - t0, 3)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     labels_list = [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -171,6 +192,10 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
         })
     issues = pd.DataFrame(rows, columns=["row", "text", "given_label", "suggested_label", "label_quality", "p_given",
                                          "p_suggested", "words"])
-    oof = float((proba.argmax(1) == codes).mean()) if len(codes) else float("nan")
-    info.update(words=int(len(codes)), flagged_words=int(len(found)), level="token")
+    # The probe's accuracy over sentences (every word's tag right), the rows this audit flags: a weak probe
+    # disagrees with many sentences it does not flag, and the report then hedges.
+    agree = [bool((p.argmax(1) == y).all()) for y, p in zip(labels_list, proba_list, strict=True) if len(y)]
+    oof = float(np.mean(agree)) if agree else float("nan")
+    info.update(words=int(len(codes)), flagged_words=int(len(found)), level="token",
+                token_accuracy=float((proba.argmax(1) == codes).mean()) if len(codes) else None)
     return LabelReport(n_rows=len(train), folds=folds, oof_accuracy=oof, issues=issues, classes=tags, features=info)
