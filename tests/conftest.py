@@ -6,6 +6,7 @@ import os
 import random
 import string
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -62,3 +63,39 @@ def fast_config(tiny_model, tmp_path) -> dict:
         "training": dict(FAST["training"]),
         "output": {"dir": str(tmp_path / "runs"), "name": "r"},
     }
+
+
+# --- token classification: an easy planted NER set ---------------------------------------------------------------
+NAMES = ["Ann", "Bob", "Carla", "Dmitri", "Eve", "Farid", "Gita", "Hugo", "Ines", "Jun"]
+CITIES = ["Paris", "Oslo", "Lima", "Quito", "Cairo", "Delhi", "Tokyo", "Rome"]
+FILLER = ["went", "to", "today", "and", "then", "saw", "a", "very", "big", "house", "near", "the", "river"]
+
+
+def ner_sentences(n: int = 160, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """An easy planted NER set: names (PER, one or two words) and cities (LOC) among filler words."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words, tags = [], []
+        for _ in range(rng.randint(1, 3)):
+            words += rng.sample(FILLER, rng.randint(1, 3))
+            tags += ["O"] * (len(words) - len(tags))
+            if rng.random() < 0.5:
+                first, last = rng.sample(NAMES, 2)
+                words += [first, last] if rng.random() < 0.5 else [first]
+                tags += ["B-PER", "I-PER"] if len(words) - len(tags) == 2 else ["B-PER"]
+            else:
+                words.append(rng.choice(CITIES))
+                tags.append("B-LOC")
+        words.append(f"w{rng.randint(0, 10**6)}")  # every sentence distinct
+        tags.append("O")
+        out.append((words, tags))
+    return out
+
+
+def write_conll(path: Path, sentences, sep: str = "\t", docstart: bool = True) -> Path:
+    lines = ["-DOCSTART- O", ""] if docstart else []
+    for words, tags in sentences:
+        lines += [f"{w}{sep}{t}" for w, t in zip(words, tags, strict=True)] + [""]
+    path.write_text("\n".join(lines))
+    return path

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from justfit.cli.main import main
-from tests.conftest import planted_texts
+from tests.conftest import ner_sentences, planted_texts, write_conll
 
 Setup = Callable[[Path], None]
 
@@ -252,6 +252,27 @@ def flagged_rule(rule: str, n: int = 1) -> Callable[[Path], None]:
     def check(tmp: Path) -> None:
         rows = pd.read_csv(tmp / "runs" / "r" / "flagged.csv")
         assert (rows["rule"] == rule).sum() == n, rows
+    return check
+
+
+def conll(name: str = "ner.conll", n: int = 80, extra: list[tuple[list[str], list[str]]] | None = None,
+          sep: str = "\t", seed: int = 0) -> Setup:
+    """A CoNLL file of planted named entities (``extra`` sentences appended)."""
+    def setup(tmp: Path) -> None:
+        write_conll(tmp / name, ner_sentences(n, seed=seed) + (extra or []), sep=sep)
+    return setup
+
+
+def conll_text(name: str, text: str) -> Setup:
+    return raw(name, text)
+
+
+def metrics_has(key: str, value: Any) -> Callable[[Path], None]:
+    def check(tmp: Path) -> None:
+        import json
+
+        metrics = json.loads((tmp / "runs" / "r" / "metrics.json").read_text())
+        assert metrics.get(key) == value, metrics.get(key)
     return check
 
 
@@ -546,6 +567,36 @@ CASES: list[Case] = [
          ["train", "--data", "{tmp}/clips", *AUDIO_FAST], message=r"'mid'.*hold no audio clips"),
     Case("audio_augmentation_for_images", images(), ["train", "--data", "{tmp}/imgs", *IMAGE_FAST, "--set",
                                                      "augment.ops=pitch"], message=r"audio augmentation"),
+
+    # --- token classification ------------------------------------------------------------------------------------------
+    Case("token_sentence_of_only_o", conll(extra=[(["nothing", "at", "all"], ["O", "O", "O"])]),
+         ["train", "--data", "{tmp}/ner.conll", *FAST], code=0, check=lambda tmp: None),
+    Case("token_line_missing_its_tag", conll_text("ner.conll", "Ann\tB-PER\nsaw\tO\nOslo\n\nHi\tO\n"),
+         ["train", "--data", "{tmp}/ner.conll", *FAST], message=r"Line 3 of .* 1 field.*missing tag"),
+    Case("token_tabs_and_spaces_mixed", chain(conll(), lambda tmp: (tmp / "ner.conll").write_text(
+        "\n".join(line.replace("\t", " ") if i % 3 == 0 else line
+                  for i, line in enumerate((tmp / "ner.conll").read_text().splitlines())))),
+         ["train", "--data", "{tmp}/ner.conll", *FAST], code=0, check=lambda tmp: None),
+    Case("token_unknown_tag_in_test", chain(conll("train.conll", 80), conll(
+        "test.conll", 20, extra=[(["Acme", "Corp", "hired", "Ann"], ["B-ORG", "I-ORG", "O", "B-PER"])], seed=4)),
+         ["train", "--train", "{tmp}/train.conll", "--test", "{tmp}/test.conll", *FAST], code=0,
+         check=metrics_has("unseen_tags", ["B-ORG", "I-ORG"])),
+    Case("token_1000_word_sentence", conll(extra=[(sum((w for w, _ in ner_sentences(80, seed=5)), [])[:1000], sum((t for _, t in ner_sentences(80, seed=5)), [])[:1000])]),
+         ["train", "--data", "{tmp}/ner.conll", *FAST, "--set", "data.max_length=64"], code=0, check=lambda tmp: None),
+    Case("token_tags_given_to_text_classification", conll(), ["train", "--data", "{tmp}/ner.conll", *FAST, "--set",
+                                                              "task=classification"],
+         message=r"tag per word.*task=classification gives each row one label"),
+    Case("token_task_given_one_label_per_row", good(), ["train", "--data", "{tmp}/data.csv", *FAST, "--set",
+                                                        "task=token-classification"],
+         message=r"Token classification needs a tag per word"),
+    Case("token_every_word_o", conll_text("o.conll", "\n\n".join(f"nothing\tO\nhere{i}\tO" for i in range(60))),
+         ["train", "--data", "{tmp}/o.conll", *FAST], message=r"Every word .* tagged O"),
+    Case("token_words_and_tags_differ_in_number", raw("t.jsonl", '{"tokens": ["a", "b"], "tags": ["O"]}\n'),
+         ["train", "--data", "{tmp}/t.jsonl", *FAST], message=r"2 words but 1 tags"),
+    Case("token_text_augmentation", conll(), ["train", "--data", "{tmp}/ner.conll", *FAST, "--set",
+                                              "augment.ops=synonym"], message=r"augment.ops=synonym does not apply to token-classification"),
+    Case("token_class_weights", conll(), ["train", "--data", "{tmp}/ner.conll", *FAST, "--set",
+                                          "training.class_weights=auto"], message=r"class_weights=auto"),
 
     Case("export_missing_model", nothing, ["export", "{tmp}/nope"], message=r"nope.*does not exist"),
     Case("export_unknown_format", folder("m"), ["export", "{tmp}/m", "--format", "tflite"],

@@ -4,7 +4,6 @@ saved model through transformers' pipeline, the token-level label audit, and bad
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,41 +14,7 @@ import pytest
 
 from justfit.data.tags import canonical, detect_scheme, entities, spans_to_tags, split_words, to_scheme
 from justfit.errors import ConfigError, DataError
-
-NAMES = ["Ann", "Bob", "Carla", "Dmitri", "Eve", "Farid", "Gita", "Hugo", "Ines", "Jun"]
-CITIES = ["Paris", "Oslo", "Lima", "Quito", "Cairo", "Delhi", "Tokyo", "Rome"]
-FILLER = ["went", "to", "today", "and", "then", "saw", "a", "very", "big", "house", "near", "the", "river"]
-
-
-def ner_sentences(n: int = 160, seed: int = 0) -> list[tuple[list[str], list[str]]]:
-    """An easy planted NER set: names (PER, one or two words) and cities (LOC) among filler words."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        words, tags = [], []
-        for _ in range(rng.randint(1, 3)):
-            words += rng.sample(FILLER, rng.randint(1, 3))
-            tags += ["O"] * (len(words) - len(tags))
-            if rng.random() < 0.5:
-                first, last = rng.sample(NAMES, 2)
-                words += [first, last] if rng.random() < 0.5 else [first]
-                tags += ["B-PER", "I-PER"] if len(words) - len(tags) == 2 else ["B-PER"]
-            else:
-                words.append(rng.choice(CITIES))
-                tags.append("B-LOC")
-        words.append(f"w{rng.randint(0, 10**6)}")  # every sentence distinct
-        tags.append("O")
-        out.append((words, tags))
-    return out
-
-
-def write_conll(path: Path, sentences, sep: str = "\t", docstart: bool = True) -> Path:
-    lines = ["-DOCSTART- O", ""] if docstart else []
-    for words, tags in sentences:
-        lines += [f"{w}{sep}{t}" for w, t in zip(words, tags, strict=True)] + [""]
-    path.write_text("\n".join(lines))
-    return path
-
+from tests.conftest import CITIES, NAMES, ner_sentences, write_conll
 
 FAST = {"training": {"epochs": 3, "batch_size": 16, "lr": 3e-3, "train_eval_samples": 32, "bf16": False}}
 
@@ -343,7 +308,7 @@ def test_tags_given_to_a_text_task_and_labels_given_to_a_token_task(ner_config, 
     with pytest.raises(DataError, match="Token classification needs a tag per word.*one label per row"):
         finetune({**ner_config, "task": "token-classification", "data": {"path": planted_csv}})
     assert not (tmp_path / "runs").exists()
-    with pytest.raises(ConfigError, match="augment.ops"):
+    with pytest.raises(ConfigError, match="augment.ops=synonym does not apply"):
         finetune({**ner_config, "augment": {"ops": ["synonym"]}, "data": {"path": str(conll)}})
 
 

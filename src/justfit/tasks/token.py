@@ -27,7 +27,7 @@ import pandas as pd
 
 from justfit.data.tags import OUTSIDE, canonical, detect_scheme, entities, split_tag
 from justfit.data.token_data import refuse_untagged, tags_of
-from justfit.errors import ConfigError, DataError, DataQualityWarning
+from justfit.errors import DataError, DataQualityWarning
 from justfit.report.html import escape
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
@@ -71,7 +71,12 @@ class TokenClassificationTask(TextInputs):
     default_monitor = "val_f1"  # early stopping's "auto": the entity F1 is the task's measure
     # Row-level settings that do not apply to a tag per word (refused by build and run.check_task; the
     # diagnosis offers no remedy that sets them).
-    unsupported_settings = ("training.class_weights", "training.sampler", "augment.ops")
+    unsupported_settings = {
+        "training.class_weights": "it weighs whole rows by class, and a sentence has a tag per word (entity F1 "
+                                  "already weighs every entity)",
+        "training.sampler": "it balances whole rows by class, and a sentence has a tag per word",
+        "augment.ops": "text augmentation rewrites words and would move the tags they carry",
+    }
 
     def __init__(self) -> None:
         self.tags: list[str] = []  # the model's outputs (id2label), in order
@@ -158,11 +163,9 @@ class TokenClassificationTask(TextInputs):
         ``(model, tokenizer, source, step)``. Raises ``ConfigError`` for settings that do not apply to tags."""
         from justfit.models import load_model
         from justfit.models.factory import plain_model
+        from justfit.run import check_unsupported
 
-        if cfg.training.class_weights == "auto" or cfg.training.sampler == "balanced":
-            raise ConfigError("training.class_weights=auto and training.sampler=balanced weigh whole rows by class; "
-                              "token classification has a tag per word. Unset them (entity F1 already weighs every "
-                              "entity, not every word).")
+        check_unsupported(cfg, self)
         model, tokenizer, source = load_model(cfg.model.name, self.tags, dropout=cfg.model.dropout, problem_type=None,
                                               head="token")
         tokenizer = words_tokenizer(tokenizer, source)
@@ -202,9 +205,9 @@ class TokenClassificationTask(TextInputs):
     def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
                       weights: Sequence[float] | None) -> tuple[Any, bool]:
         """The training windows (no augmentation: rewriting words would move the tags)."""
-        if cfg.augment.ops:
-            raise ConfigError(f"augment.ops ({', '.join(cfg.augment.ops)}) rewrite texts, which would move the words "
-                              "their tags belong to: token classification trains without them. Unset augment.ops.")
+        from justfit.run import check_unsupported
+
+        check_unsupported(cfg, TokenClassificationTask())
         return step.encode(list(inputs), targets, weights), False
 
     # ------------------------------------------------------------------ evaluation
