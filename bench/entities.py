@@ -77,8 +77,13 @@ def run_peer(args) -> dict:
     import numpy as np
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainingArguments)
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+    )
 
     from justfit.models.factory import default_model_path
 
@@ -166,10 +171,13 @@ def run_justfit(args, first: bool) -> dict:
     # The run's own test rows (its data stage may drop unusable ones): scored against the file's tags.
     test_f1 = f1(gold, [p.split() for p in pred["predicted"]])
     history = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    import numpy as np
+
+    elapsed = np.cumsum([h["seconds"] for h in history]).tolist()  # each record's seconds are its epoch's
     reach = None
     if args.peer_val_f1 is not None:
-        reach = next((h["seconds"] for h in history if h.get("val_f1", 0) >= args.peer_val_f1), None)
-    return {"seconds": seconds, "train_seconds": history[-1]["seconds"] if history else None, "test_f1": test_f1,
+        reach = next((t for t, h in zip(elapsed, history, strict=True) if h.get("val_f1", 0) >= args.peer_val_f1), None)
+    return {"seconds": seconds, "train_seconds": elapsed[-1] if elapsed else None, "test_f1": test_f1,
             "val_f1": max(h.get("val_f1", 0) for h in history), "epochs": len(history),
             "best_epoch": result.best_epoch, "stop": result.stop_reason, "seconds_to_peer_f1": reach,
             "test_rows": len(pred), "metrics_f1": result.metrics.get("f1")}
@@ -199,7 +207,6 @@ def main() -> None:
     if args.worker:
         return worker(args)
     import numpy as np
-
     from _common import run_job
 
     folder = Path(tempfile.mkdtemp(prefix="wnut-"))
@@ -220,7 +227,8 @@ def main() -> None:
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(rows[-1]) + "\n")
-    print(f"\nwnut: {sum(1 for _ in open(paths['train']).read().split(chr(10) + chr(10)))} train sentences, "
+    n_train = len(read_conll(paths["train"])[0])
+    print(f"\nwnut: {n_train} train sentences, "
           f"{os.cpu_count()} cores, seeds {args.seeds}\n")
     print(f"{'contestant':14s} {'test F1 mean ± std':>20s} {'val F1':>7s} {'seconds':>8s} {'to peer F1 (s)':>15s} "
           f"{'peak RSS MB':>11s}")

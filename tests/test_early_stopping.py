@@ -89,3 +89,21 @@ def test_unknown_monitor_lists_available():
     cb = EarlyStopping("val_f2")
     with pytest.raises(ConfigError, match=r"Available: .*val_f1.*Did you mean"):
         cb.check(available_metrics())
+
+
+def test_an_exact_tie_of_the_monitor_is_broken_by_the_validation_loss():
+    # An entity F1 stuck at 0 while the model learns: the epoch with the lower validation loss is restored.
+    from justfit.training.callbacks.early_stopping import EarlyStopping
+
+    class T:
+        model = None
+
+        def request_stop(self):
+            self.stopped = True
+
+    es = EarlyStopping("val_f1", patience=2)
+    es.on_fit_begin(T())
+    t = T()
+    for epoch, (f1, loss) in enumerate([(0.0, 0.9), (0.0, 0.5), (0.0, 0.7)], start=1):
+        es.on_epoch_end(t, {"epoch": epoch, "val_f1": f1, "val_loss": loss})
+    assert es.best_epoch == 2 and es.wait == 2 and getattr(t, "stopped", False)

@@ -340,3 +340,36 @@ def test_token_audit_finds_planted_type_swaps(tiny_model):
     assert len(found - planted) <= 2
     top = report.issues.iloc[0]
     assert "[[" in top["text"] and "B-LOC" in top["given_label"] and "B-PER" in top["suggested_label"]
+
+
+def test_bioes_data_is_scored_in_strict_mode(ner_config, tmp_path):
+    from justfit import finetune
+    from justfit.data.tags import to_scheme
+
+    data = [(w, to_scheme(entities(t), len(t), "BIOES")) for w, t in ner_sentences(150, seed=2)]
+    result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
+                       "data": {"path": str(write_conll(tmp_path / "e.bioes", data))}})
+    metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
+    assert metrics["scheme"] == "BIOES" and metrics["mode"] == "strict (IOBES)"
+    assert {"S-LOC", "E-PER"} <= set(json.loads((Path(result.run_dir) / "model" / "config.json").read_text())[
+        "id2label"].values())
+
+
+@pytest.mark.integration
+def test_packaged_minilm_finds_entities_in_real_tweets(tmp_path):
+    """The packaged MiniLM on the real WNUT-16 tweets (2 epochs): entity F1 well above zero, and the pipeline on the
+    saved model agrees with justfit predict on real text."""
+    from transformers import pipeline
+
+    from justfit import finetune, load
+
+    result = finetune({"data": {"path": "wnut"}, "training": {"epochs": 2},
+                       "quality": {"label_noise": "report"}, "output": {"dir": str(tmp_path), "name": "wnut"}})
+    assert result.data["task"] == "token-classification"
+    assert result.metrics["f1"] > 0.25, result.metrics  # 10 types; about 0.45 after 2 epochs (bench/entities.py)
+    assert result.data["quality"]["label_issues"] is not None
+    texts = ["Watching the Giants game at MetLife Stadium with Sarah tonight", "New iPhone from Apple lol"]
+    ours = [json.loads(e) for e in load(result.run_dir).output_columns(texts)["entities"]]
+    theirs = pipeline("token-classification", model=str(result.model_dir), aggregation_strategy="simple")(texts)
+    assert [[(e["entity_group"], e["start"], e["end"]) for e in f] for f in ours] == \
+        [[(e["entity_group"], e["start"], e["end"]) for e in f] for f in theirs]

@@ -277,7 +277,7 @@ class OutputConfig(_Section):
 class JustfitConfig(_Section):
     """The whole, resolved configuration of one run."""
 
-    task: str | None = Field(None, description="classification or regression (see `justfit tasks`); inferred from the labels when unset: numbers with many distinct values are a regression, anything else classes.")
+    task: str | None = Field(None, description="classification, regression, image-classification, audio-classification or token-classification (see `justfit tasks`); inferred from the data when unset: images, clips and a tag per word take their task, numbers with many distinct values are a regression, anything else classes.")
     data: DataConfig = Field(default_factory=DataConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

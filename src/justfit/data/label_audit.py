@@ -35,6 +35,9 @@ class LabelReport:
     features: dict[str, Any] = field(default_factory=dict)
     skipped: str = ""
     note: str = ""
+    # Whether the audit's own probe is good enough for its flags to be a verdict (None: judge by
+    # oof_accuracy against the share flagged, as the diagnosis does).
+    trusted: bool | None = None
 
     @property
     def n_issues(self) -> int:
@@ -43,7 +46,7 @@ class LabelReport:
     def to_dict(self, top: int = 20) -> dict[str, Any]:
         return {"rows": self.n_rows, "folds": self.folds, "out_of_fold_accuracy": self.oof_accuracy,
                 "issues": self.n_issues, "issue_rate": self.n_issues / max(self.n_rows, 1),
-                "skipped": self.skipped, "note": self.note, "features": self.features,
+                "skipped": self.skipped, "note": self.note, "features": self.features, "trusted": self.trusted,
                 "top": _jsonable(self.issues.head(top).to_dict("records"))}
 
     def as_removed(self, detail_prefix: str = "likely mislabelled") -> pd.DataFrame:

@@ -66,6 +66,7 @@ class DataReport:
             "test_leaks": bool(self.leakage is not None and self.leakage.test_leaks),
             "label_issues": self.labels.n_issues if self.labels is not None else None,
             "label_audit_accuracy": self.labels.oof_accuracy if self.labels is not None else None,
+            "label_audit_trusted": self.labels.trusted if self.labels is not None else None,
             "rows_in": sum(rep.rows_in for rep in self.cleaning.values()) or None,
             "imbalance_ratio": self.balance.get("imbalance_ratio"),
             "tokenizer_coverage": self.coverage,

@@ -539,8 +539,12 @@ def label_noise(ctx: Context) -> Finding | None:
         # are a hint, not a verdict.
         unexplained = (1 - acc) - rate if acc is not None and acc == acc else None
         trusted = unexplained is not None and unexplained <= 0.1
+        if ctx.data.get("label_audit_trusted") is False:  # the audit itself says its probe is too weak
+            trusted, unexplained = False, None
         hedge = "" if trusted else (f" The audit's probe reached only {acc:.2f} out-of-fold accuracy, so part of "
-                                    "these are hard rather than wrong." if unexplained is not None else "")
+                                    "these are hard rather than wrong." if unexplained is not None else
+                                    " The audit's probe is weak on this data (data_report.json says how), so part of "
+                                    "these are hard rather than wrong.")
         severity = ("high" if rate > 0.15 else "medium") if trusted else "low"
         return Finding("label_noise", severity, "Many labels look wrong",
                        f"The label audit flagged {issues} of {ctx.n_train} training rows ({rate:.0%}) as likely "

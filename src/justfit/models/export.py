@@ -42,7 +42,9 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, *, atol
     inputs = est.step_.example_inputs()
     names = list(inputs)
     dynamic = {k: ({0: "batch", 1: "sequence"} if v.dim() == 2 else {0: "batch"}) for k, v in inputs.items()}
-    dynamic["logits"] = {0: "batch"}
+    with torch.inference_mode():
+        per_token = model.eval()(**inputs).logits.dim() == 3  # (batch, sequence, labels): token classification
+    dynamic["logits"] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     folder = Path(model_dir)
     folder = folder / "model" if (folder / "model" / "config.json").exists() else folder
     path = Path(output) if output is not None else folder / "model.onnx"
@@ -65,7 +67,12 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, *, atol
         got = session.run(["logits"], {k: v.numpy() for k, v in inputs.items()})[0]
         with torch.inference_mode():
             want = model.eval()(**inputs).logits.float().numpy()
-        a, b = est.task_.transform(got), est.task_.transform(want)
+        if per_token:  # probabilities per position
+            from justfit.evaluation.predict import softmax
+
+            a, b = (softmax(x.reshape(-1, x.shape[-1])) for x in (got, want))
+        else:
+            a, b = est.task_.transform(got), est.task_.transform(want)
         gap = float(np.abs(a - b).max()) if a.size else 0.0
         result["max_difference"] = gap
         if not np.isfinite(gap) or gap > atol:

@@ -54,7 +54,9 @@ def apply_lora(model: nn.Module, mcfg: Any) -> Any:
     if missing:
         raise ConfigError(f"model.lora_targets names {', '.join(missing)}, which this model does not have. "
                           f"Linear layers it has: {', '.join(sorted(_linear_names(model))[:12])}.")
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=mcfg.lora_rank, lora_alpha=mcfg.lora_alpha,
+    # A head per token (named entities) or per text: peft treats the two heads' inputs differently.
+    kind = TaskType.TOKEN_CLS if "TokenClassification" in type(model).__name__ else TaskType.SEQ_CLS
+    config = LoraConfig(task_type=kind, r=mcfg.lora_rank, lora_alpha=mcfg.lora_alpha,
                         lora_dropout=mcfg.lora_dropout, target_modules=targets,
                         modules_to_save=head_modules(model))
     return get_peft_model(model, config)

@@ -76,6 +76,8 @@ class TokenClassificationTask(TextInputs):
                                   "already weighs every entity)",
         "training.sampler": "it balances whole rows by class, and a sentence has a tag per word",
         "augment.ops": "text augmentation rewrites words and would move the tags they carry",
+        "model.lora_merge": "a token head's adapters are saved merged into the model (the default), so that "
+                            "transformers' pipeline loads it",
     }
 
     def __init__(self) -> None:
@@ -331,7 +333,8 @@ class TokenClassificationTask(TextInputs):
         inputs = list(inputs)
         if inputs and all(isinstance(x, str) for x in inputs):
             found = pipeline_entities(estimator.model_, estimator.tokenizer_, inputs,
-                                      batch_size=estimator.config_.training.eval_batch_size)
+                                      batch_size=estimator.config_.training.eval_batch_size,
+                                      stride=estimator.step_.stride)
             return {"entities": [json.dumps(e, ensure_ascii=False) for e in found]}
         words = [words_of(x) for x in inputs]
         logits = estimator.decision_logits(words)
@@ -467,17 +470,20 @@ def words_tokenizer(tokenizer: Any, source: str) -> Any:
         return AutoTokenizer.from_pretrained(source, add_prefix_space=True)
 
 
-def pipeline_entities(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:
+def pipeline_entities(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
+                      stride: int = 0) -> list[list[dict[str, Any]]]:
     """The entities of each text from ``transformers.pipeline("token-classification",
     aggregation_strategy="simple")`` on ``model``: ``entity_group``, ``score``, ``word``, ``start`` and
-    ``end`` (character offsets), plain Python values."""
+    ``end`` (character offsets), plain Python values. A text longer than the tokenizer's
+    ``model_max_length`` is read in overlapping windows (the pipeline's ``stride``, in tokens) instead
+    of being truncated; texts that fit in one window get what a call without ``stride`` gives."""
     from transformers import pipeline
 
     pipe = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
                     device=next(model.parameters()).device)
     texts = [str(t) for t in texts]
     filled = [t for t in texts if t.strip()]
-    results = iter(pipe(filled, batch_size=batch_size) if filled else [])
+    results = iter(pipe(filled, batch_size=batch_size, **({"stride": int(stride)} if stride else {})) if filled else [])
     out = []
     for text in texts:
         found = next(results) if text.strip() else []

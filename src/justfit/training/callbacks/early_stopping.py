@@ -43,6 +43,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
         self.reason = ""
+        self.best_loss: float | None = None  # the best epoch's val_loss (breaks exact ties of the monitor)
         self._best_state: dict[str, Any] | None = None
 
     def check(self, metric_names: Any) -> None:
@@ -65,15 +66,23 @@ class EarlyStopping(Callback):
             return value < self.best_value - self.min_delta
         return value > self.best_value + self.min_delta
 
+    def tie_broken_by_loss(self, value: Any, loss: Any) -> bool:
+        """Does ``value`` tie the best exactly, with a lower validation loss than the best epoch's?"""
+        if self.monitor == "val_loss" or self.best_value is None or value != self.best_value:
+            return False
+        best = self.best_loss
+        return isinstance(loss, int | float) and isinstance(best, int | float) and math.isfinite(loss) and loss < best
+
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": None if self.best_value is None else float(self.best_value),
                 "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch,
-                "reason": self.reason}
+                "reason": self.reason, "best_loss": self.best_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reset()
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.wait, self.stopped_epoch, self.reason = state["wait"], state["stopped_epoch"], state["reason"]
+        self.best_loss = state.get("best_loss")
         self._loaded = True
 
     def on_fit_begin(self, trainer: Any) -> None:
@@ -88,11 +97,18 @@ class EarlyStopping(Callback):
         epoch = record["epoch"]
         # The main process's verdict (and value: evaluations may differ in the last bits) holds everywhere.
         improved, value = agree(trainer, (self.improved(value), value))
+        loss = record.get("val_loss")
         if improved:
-            self.best_value, self.best_epoch, self.wait = value, epoch, 0
+            self.best_value, self.best_epoch, self.wait, self.best_loss = value, epoch, 0, loss
             if self.restore_best and getattr(trainer, "model", None) is not None:
                 self._best_state = snapshot(trainer.model)
             return
+        if self.tie_broken_by_loss(value, loss):
+            # The same score (an entity F1 still 0 while the model learns): the lower validation loss is the
+            # better model to restore. Patience still counts: the monitored metric did not improve.
+            self.best_epoch, self.best_loss = epoch, loss
+            if self.restore_best and getattr(trainer, "model", None) is not None:
+                self._best_state = snapshot(trainer.model)
         self.wait += 1
         if self.stop and self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
