@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -93,9 +94,25 @@ def _print(est, texts: list[str]) -> None:
     t.add_column("text")
     for c in shown:
         t.add_column(c, justify="left" if c == "predicted" else "right")
+    def cell(c: str, i: int) -> str:
+        value = cols[c][i]
+        if c == "entities":  # JSON: each entity as its text, type and score
+            return "; ".join(_entity(texts[i], e) for e in json.loads(value)) or "-"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
     for i, s in enumerate(texts):
-        t.add_row(s[:80], *(f"{cols[c][i]:.4g}" if isinstance(cols[c][i], float) else str(cols[c][i]) for c in shown))
+        t.add_row(s[:80], *(cell(c, i) for c in shown))
     console.print(t)
+
+
+def _entity(text: str, e: dict) -> str:
+    """One entity for the terminal: its text in the input (or its words), its type and score."""
+    start, end = e.get("start"), e.get("end")
+    shown = text[start:end] if isinstance(text, str) and isinstance(start, int) and isinstance(end, int) else \
+        e.get("text") or e.get("word", "")
+    kind = e.get("entity_group") or e.get("type", "")
+    score = f" {e['score']:.2f}" if isinstance(e.get("score"), float) else ""
+    return f"{shown} ({kind}{score})"
 
 
 def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
