@@ -97,9 +97,8 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
 
 def _load_text_model(path: Path, meta: dict[str, Any], adapters: bool) -> tuple[Any, Any]:
     """A text model folder: ``AutoModelForSequenceClassification`` (or LoRA adapters on its base) and its tokenizer."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    from justfit.models.factory import weights_error
     from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
 
     if adapters:
@@ -108,18 +107,32 @@ def _load_text_model(path: Path, meta: dict[str, Any], adapters: bool) -> tuple[
         if not meta.get("labels"):
             raise RunDirError(f"'{path}' holds LoRA adapters but no {META_FILE} naming the labels; save it with "
                               "justfit, or load it with peft.")
-        model = load_adapter_model(path, base, meta["labels"])
-    else:
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(path)
-        except Exception as exc:  # damaged or missing weights: one line, not a traceback
-            raise weights_error(exc, str(path)) from None
+        return load_adapter_model(path, base, meta["labels"]), load_tokenizer(path)
+    return load_text_folder(path, AutoModelForSequenceClassification)
+
+
+def load_text_folder(path: Path, auto_class: Any) -> tuple[Any, Any]:
+    """The model of a saved text folder through ``auto_class`` (``AutoModelForSequenceClassification``,
+    ``AutoModelForTokenClassification``) and its tokenizer. Raises ``RunDirError``/``ModelError`` (one line)
+    for damaged or missing weights or no usable tokenizer."""
+    from justfit.models.factory import weights_error
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = auto_class.from_pretrained(path)
+    except Exception as exc:  # damaged or missing weights: one line, not a traceback
+        raise weights_error(exc, str(path)) from None
+    return model, load_tokenizer(path)
+
+
+def load_tokenizer(path: Path) -> Any:
+    """The tokenizer saved in ``path``; ``RunDirError`` (one line) when there is none that loads."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise RunDirError(f"'{path}' holds a model but no usable tokenizer ({str(exc).splitlines()[0][:150]}). "
                           "Save the tokenizer beside it (tokenizer.save_pretrained).") from None
-    return model, tokenizer
 
 
 def _renamed(name: str) -> str:

@@ -181,20 +181,11 @@ class TokenClassificationTask(TextInputs):
     @staticmethod
     def load_pretrained(path: Any) -> tuple[Any, Any]:
         """A saved token-classification model and its tokenizer (plain transformers)."""
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoModelForTokenClassification
 
-        from justfit.errors import RunDirError
-        from justfit.models.factory import weights_error
+        from justfit.models.saving import load_text_folder
 
-        try:
-            model = AutoModelForTokenClassification.from_pretrained(path)
-        except Exception as exc:  # damaged or missing weights: one line
-            raise weights_error(exc, str(path)) from None
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
-        except (OSError, ValueError) as exc:
-            raise RunDirError(f"'{path}' holds a model but no usable tokenizer ({str(exc).splitlines()[0][:150]}). "
-                              "Save the tokenizer beside it.") from None
+        model, tokenizer = load_text_folder(path, AutoModelForTokenClassification)
         return model, words_tokenizer(tokenizer, str(path))
 
     @staticmethod
