@@ -373,3 +373,77 @@ def test_packaged_minilm_finds_entities_in_real_tweets(tmp_path):
     theirs = pipeline("token-classification", model=str(result.model_dir), aggregation_strategy="simple")(texts)
     assert [[(e["entity_group"], e["start"], e["end"]) for e in f] for f in ours] == \
         [[(e["entity_group"], e["start"], e["end"]) for e in f] for f in theirs]
+
+
+def test_the_label_audit_can_drop_suspect_sentences(ner_config, tmp_path):
+    # Dropping sentences must not be read as losing "classes" (every tag sequence is its own label value).
+    from justfit import finetune
+
+    data = ner_sentences(200, seed=4)
+    for i in range(0, 200, 10):  # cities tagged as people
+        data[i] = (data[i][0], ["B-PER" if t == "B-LOC" else t for t in data[i][1]])
+    result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
+                       "quality": {"label_noise": "drop", "label_noise_folds": 3},
+                       "data": {"path": str(write_conll(tmp_path / "d.conll", data))}})
+    removed = pd.read_csv(Path(result.run_dir) / "removed.csv")
+    assert result.data["quality"]["label_issues"] == int((removed["rule"] == "label_noise").sum())
+
+
+def test_evaluate_lr_find_and_a_chosen_tag_column_on_token_data(ner_config, tmp_path):
+    from justfit import finetune
+    from justfit.cli.main import main
+    from justfit.estimator import Finetuner
+
+    lines = []
+    for words, tags in ner_sentences(120, seed=6):
+        lines += [f"{w} NN {t}" for w, t in zip(words, tags, strict=True)] + [""]
+    path = tmp_path / "four.conll"
+    path.write_text("\n".join(lines))
+    # The tag column chosen by name (column_1 is the POS column here, tags the last): the run trains and
+    # evaluates its own test split with it.
+    result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
+                       "data": {"path": str(path), "label_column": "tags"}})
+    assert "f1" in result.metrics
+    assert main(["evaluate", result.run_dir, "--data", str(path), "-q"]) == 0
+    data = ner_sentences(80, seed=7)
+    est = Finetuner(config={k: v for k, v in ner_config.items() if k != "output"})
+    found = est.lr_find([w for w, _ in data], [" ".join(t) for _, t in data], steps=8)
+    assert found.lrs and len(found.lrs) == len(found.losses)
+
+
+def test_clean_writes_conll_and_csv_that_read_back_as_token_data(tmp_path):
+    from justfit.cli.main import main
+    from justfit.data.io import load_table
+
+    src = write_conll(tmp_path / "in.conll", ner_sentences(60) + [(["Ann", "saw", "x"], ["O", "I-PER", "O"])])
+    assert main(["clean", str(src), "-o", str(tmp_path / "out.conll"), "--label-noise", "off"]) == 0
+    back = load_table(tmp_path / "out.conll").frame
+    assert len(back) == 61 and "B-PER" in back["label"].iloc[-1]  # the I- after O repaired
+    assert main(["clean", str(src), "-o", str(tmp_path / "out.csv"), "--label-noise", "off", "--force"]) == 0
+    again = load_table(tmp_path / "out.csv")
+    assert again.columns.text == "tokens" and list(again.frame["label"]) == list(back["label"])
+
+
+def test_tag_spellings_nulls_and_bad_spans(tmp_path):
+    from justfit.data.io import load_table
+
+    (tmp_path / "low.jsonl").write_text(json.dumps({"tokens": ["ann", "lee", "x"], "tags": ["b-per", "i-per", "o"]}))
+    f = load_table(tmp_path / "low.jsonl").frame
+    assert [(e.type, e.start, e.end) for e in entities(f["label"].iloc[0].split())] == [("per", 0, 2)]
+    (tmp_path / "null.jsonl").write_text(json.dumps({"tokens": ["a", "b"], "tags": [None, "O"]}))
+    with pytest.raises(DataError, match="Row 0 .* missing tag"):
+        load_table(tmp_path / "null.jsonl")
+    for spans, why in (([[0, 40, "PER"]], "outside the text"), ([[0, 8, "A"], [4, 13, "B"]], "overlapping")):
+        (tmp_path / "s.jsonl").write_text(json.dumps({"text": "Ann saw Oslo.", "entities": spans}))
+        with pytest.raises(DataError, match=f"Row 0 .*{why}"):
+            load_table(tmp_path / "s.jsonl")
+
+
+def test_the_report_colours_words_by_the_runs_own_types(ner_config, tmp_path):
+    from justfit import finetune
+
+    path = write_conll(tmp_path / "ner.conll", ner_sentences(120))
+    run = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1}, "data": {"path": str(path)}}).run_dir
+    html = (Path(run) / "report.html").read_text()
+    legend = html.split("Types: ", 1)[1].split("</p>", 1)[0]
+    assert ">LOC<" in legend and ">PER<" in legend

@@ -140,7 +140,9 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     if kind == "parquet":
         atomic_write(output, lambda tmp: out.to_parquet(tmp, index=False))
     elif kind in ("csv", "tsv"):
-        write_csv(out, output, sep="\t" if kind == "tsv" else ",")
+        from justfit.data.stage import lists_as_json
+
+        write_csv(lists_as_json(out), output, sep="\t" if kind == "tsv" else ",")
     else:
         atomic_write_text(output, out.to_json(orient="records", lines=True, force_ascii=False))
     console.print(f"wrote {len(out)} predictions to {output}")

@@ -215,7 +215,9 @@ def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -
         except DataError:
             pass
     frame, sep = read_delimited_text(text, name, "\t" if kind == "tsv" else ",")
-    return RawTable(frame, "tsv" if sep == "\t" else "csv", used, delimiter=sep)
+    from justfit.data.token_data import decode_json_lists
+
+    return RawTable(decode_json_lists(frame), "tsv" if sep == "\t" else "csv", used, delimiter=sep)
 
 
 # ----------------------------------------------------------------------------- delimited text

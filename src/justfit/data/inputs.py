@@ -157,6 +157,8 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
         X = X.rename(columns=str)
         if list(X.columns) == ["text", "label"]:  # already normalised (e.g. by finetune's split)
             return normalise(X, ColumnSpec(text="text", label="label"), where=where)
+        if {"tokens", "label", "text"} <= set(X.columns) and X["label"].map(lambda v: isinstance(v, str)).all():
+            return X  # a token frame as the data stage made it (words, tags joined by spaces)
         return table_frame(X, table_spec(X, cfg.data.text_column, cfg.data.label_column, where=where), None, where)
     if column == "tokens" and not isinstance(X, str | Path):
         if y is None:
@@ -164,7 +166,8 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
                             "'tokens' and 'tags' columns.")
         from justfit.data.token_data import token_frame
 
-        words, tags = list(X), list(y)
+        words = list(X)
+        tags = [t.split() if isinstance(t, str) else t for t in y]  # "B-PER O" or ["B-PER", "O"]
         if len(words) != len(tags):
             raise DataError(f"{where[0].upper() + where[1:]} has {len(words)} sentences but {len(tags)} tag lists. "
                             "Pass one tag list per sentence.")
@@ -237,7 +240,7 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     if given and (y is not None or X_val is not None or y_val is not None):
         raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
     kind = None if given else media_kind(X, cfg.data.text_column, cfg.data.sampling_rate)
-    if kind is None and not given and tag_lists(y):
+    if kind is None and not given and (tag_lists(y) or tag_lists(X)):  # tags per word, or sentences as words
         kind = "tokens"
     if cfg.task is None and kind is not None:
         cfg = cfg.updated({"task": infer_task(pd.Series([], dtype=object), inputs=kind)[0]})
@@ -274,8 +277,8 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
 
 
 def tag_lists(y: Any) -> bool:
-    """Are the labels ``y`` sequences of tags (one list per sentence: token classification)?"""
-    if y is None or isinstance(y, str | pd.DataFrame):
+    """Is ``y`` a sequence of string lists (tags, or words: one list per sentence, token classification)?"""
+    if y is None or isinstance(y, str | pd.DataFrame | np.ndarray):
         return False
     try:
         first = next(iter(y))

@@ -199,7 +199,7 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
     if q.enabled and q.label_noise != "off" and task.uses_label_audit:
         splits.train = _label_audit(cfg, task, splits.train, report, removed, flagged, progress, split=audit_split,
                                     check=lambda before, after: _check_after(
-                                        before, after, "the label audit dropped likely mislabelled rows"))
+                                        before, after, "the label audit dropped likely mislabelled rows", task))
     balance = getattr(task, "balance_report", None)  # a task's own balance (entity types per split)
     if balance is not None or hasattr(task, "classes"):  # class balance is a classification's concern
         report.balance, warns = balance(splits) if balance is not None else balance_report(splits)
@@ -283,11 +283,13 @@ def _label_audit(cfg: Any, task: Any, train: pd.DataFrame, report: DataReport, r
     if rate > 0.1:
         hedge = (f" The audit's probe on frozen features reaches {lr.oof_accuracy:.2f} out-of-fold accuracy, so many "
                  "of them may be hard "
-                 "rather than wrong." if lr.oof_accuracy < 0.85 else "")
+                 "rather than wrong." if lr.oof_accuracy < 0.85 and lr.trusted is None else "")
+        done = {"drop": "they were dropped (quality.label_noise=drop)",
+                "downweight": "they were down-weighted (quality.label_noise=downweight)"}.get(q.label_noise)
         report.warnings.append(
             f"the label audit flags {lr.n_issues} training rows ({rate:.0%}) as likely mislabelled.{hedge} Review the "
-            "top suspects in data_report.json (flagged.csv has all of them); relabel them, or set "
-            "quality.label_noise=drop or downweight.")
+            "top suspects in data_report.json (flagged.csv has all of them); "
+            + (f"{done}." if done else "relabel them, or set quality.label_noise=drop or downweight."))
     if q.label_noise == "drop":
         kept = train.drop(index=lr.issues["row"].tolist())
         check(train, kept)
@@ -367,8 +369,9 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     q = cfg.quality
     out = Path(output)
     kind = SUFFIXES.get(out.suffix.lower())
-    if kind is None or kind == "json":
-        raise DataError(f"Cannot write '{out.name}': name the output .csv, .tsv, .jsonl or .parquet.")
+    if kind is None or kind == "json" or (kind == "conll" and out.suffix.lower() == ".txt"):
+        raise DataError(f"Cannot write '{out.name}': name the output .csv, .tsv, .jsonl, .parquet (or .conll for "
+                        "token data).")
     paths = clean_outputs(out)
     existing = [str(p) for p in paths if p.exists()]
     source = Path(str(cfg.data.path)) if cfg.data.path else None
@@ -399,6 +402,9 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     if loaded["all"].encoding:
         report.encodings = {"data": loaded["all"].encoding}
     task = resolve_task(cfg, loaded, report)
+    if kind == "conll" and task.input_column != "tokens":
+        raise DataError(f"Cannot write '{out.name}': CoNLL holds a tag per word, and this data has one label per row. "
+                        "Name the output .csv, .tsv, .jsonl or .parquet.")
     if test:  # audited for copies only; its own rows are cleaned of what makes them unusable, not written
         loaded["test"] = load_table(test, cols.text, cols.label, allow_missing=True, encoding=cfg.data.encoding)
 
@@ -417,7 +423,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     elif "text" in kept.columns:  # texts as the cleaning normalised them; images and clips stay as given
         cleaned[cols.text] = kept["text"].to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_table(cleaned, out, kind)
+    _write_table(cleaned, out, kind, cols)
     write_csv(report.removed, paths[1])
     write_csv(report.flagged, paths[2])
     payload = report.to_dict(q.label_noise_top)
@@ -426,14 +432,32 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     return report
 
 
-def _write_table(frame: pd.DataFrame, path: Any, kind: str) -> None:
-    from justfit._files import atomic_write, write_csv
+def _write_table(frame: pd.DataFrame, path: Any, kind: str, columns: Any = None) -> None:
+    from justfit._files import atomic_write, atomic_write_text, write_csv
 
+    if kind == "conll":
+        from justfit.data.token_data import write_conll
+
+        atomic_write_text(path, write_conll(frame, columns.text, columns.label) + "\n")
+        return
     if kind in ("csv", "tsv"):
-        write_csv(frame, path, sep="\t" if kind == "tsv" else ",")
+        write_csv(lists_as_json(frame), path, sep="\t" if kind == "tsv" else ",")
         return
     writers = {
         "jsonl": lambda p: frame.to_json(p, orient="records", lines=True, force_ascii=False),
         "parquet": lambda p: frame.to_parquet(p, index=False),
     }
     atomic_write(path, writers[kind])
+
+
+def lists_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with list cells (token and tag lists) written as JSON text, which a CSV reads back as lists."""
+    import json
+
+    out = frame
+    for col in frame.columns:
+        if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            out = out.copy() if out is frame else out
+            out[col] = frame[col].map(lambda v: json.dumps(list(v), ensure_ascii=False)
+                                      if isinstance(v, list | tuple | np.ndarray) else v)
+    return out

@@ -20,7 +20,7 @@ from typing import Any
 
 OUTSIDE = "O"
 PREFIXES = ("B", "I", "E", "S")
-_TAG = re.compile(r"^([BIES])[-_](.+)$")
+_TAG = re.compile(r"^([BIESbies])[-_](.+)$")
 # Words (letters and digits, with inner apostrophes or hyphens), URLs, @mentions and #hashtags, or
 # any other single non-space character.
 _WORD = re.compile(r"(?:https?://|www\.)\S+|[@#]?[^\W_]+(?:['’\-][^\W_]+)*|\S")
@@ -28,11 +28,11 @@ _WORD = re.compile(r"(?:https?://|www\.)\S+|[@#]?[^\W_]+(?:['’\-][^\W_]+)*|\S"
 
 def split_tag(tag: str) -> tuple[str, str]:
     """``(prefix, type)`` of a tag: ``("O", "")`` for outside, ``("I", type)`` for a bare type."""
-    if tag == OUTSIDE:
+    if tag in (OUTSIDE, "o"):
         return OUTSIDE, ""
     m = _TAG.match(tag)
-    if m:
-        return m.group(1), m.group(2)
+    if m:  # b-per is B-per: the prefix in any case (the type as given)
+        return m.group(1).upper(), m.group(2)
     return "I", tag
 
 
@@ -177,7 +177,7 @@ def spans_to_tags(text: str, spans: Sequence[tuple[int, int, str]],
             problems.append(SpanProblem((start, end, kind), f"outside the text (length {len(text)}) or empty"))
             continue
         if good and start < good[-1][1]:
-            problems.append(SpanProblem((start, end, kind), f"overlaps the span {good[-1][:2]} ({good[-1][2]})"))
+            problems.append(SpanProblem((start, end, kind), f"overlapping the span {list(good[-1][:2])} ({good[-1][2]})"))
             continue
         good.append((start, end, str(kind)))
     offsets = split_words(text, [c for s in good for c in s[:2]])

@@ -201,8 +201,11 @@ def token_frame(df: pd.DataFrame, layout: tuple[str, str, str], where: str, *, a
             from justfit.data.tags import spans_to_tags
 
             words, tags, problems = spans_to_tags(str(x), spans)  # type: ignore[arg-type]
-            for p in problems[:3]:
-                notes.append(f"row {i}: span {p.span} {p.reason}")
+            if problems:
+                p = problems[0]
+                more = f" (and {len(problems) - 1} more in this row)" if len(problems) > 1 else ""
+                raise DataError(f"Row {i} of {where} has the span {list(p.span)} in column '{b}' that is {p.reason}"
+                                f"{more}. Fix the offsets (start < end <= the text's length, no overlaps).")
             tokens.append(tuple(words))
             labels.append(" ".join(tags))
             continue
@@ -225,6 +228,9 @@ def token_frame(df: pd.DataFrame, layout: tuple[str, str, str], where: str, *, a
                 raise DataError(f"{at(i).capitalize()} of {where} has tag code {bad[0]}, outside the "
                                 f"{len(tag_names)} tag names. Fix it.")
             tags = [tag_names[int(t)] for t in tags]
+        if any(t is None or (isinstance(t, float) and np.isnan(t)) for t in tags):
+            raise DataError(f"{at(i).capitalize()} of {where} has a missing tag (null) in column '{b}': give every "
+                            "word its tag (O outside entities).")
         tags = [str(t).strip() for t in tags]
         if len(tags) != len(words):
             raise DataError(f"{at(i).capitalize()} of {where} has {len(words)} words but {len(tags)} tags: give "
@@ -249,6 +255,36 @@ def token_frame(df: pd.DataFrame, layout: tuple[str, str, str], where: str, *, a
     if lines:
         out.attrs["line"] = lines
     return out
+
+
+def decode_json_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column whose cells are all JSON lists written as text (``["Ann", "saw"]``: how a
+    CSV holds token and tag lists, and how justfit writes them) read back as lists."""
+    import json
+
+    for col in frame.columns:
+        values = frame[col].dropna()
+        if not len(values) or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            continue
+        sample = values.iloc[:200]
+        if not all(isinstance(v, str) and v.startswith("[") and v.endswith("]") for v in sample):
+            continue
+        try:
+            parsed = [json.loads(v) if isinstance(v, str) else v for v in frame[col]]
+        except ValueError:
+            continue
+        if all(isinstance(v, list) for v in parsed if v is not None):
+            frame[col] = pd.Series(parsed, index=frame.index, dtype=object)
+    return frame
+
+
+def write_conll(frame: pd.DataFrame, tokens: str, tags: str) -> str:
+    """CoNLL text of a table of token and tag lists: a word and its tag per line (tab-separated), a blank
+    line after each sentence."""
+    lines: list[str] = []
+    for words, labels in zip(frame[tokens], frame[tags], strict=True):
+        lines += [f"{w}\t{t}" for w, t in zip(list(words), list(labels), strict=True)] + [""]
+    return "\n".join(lines)
 
 
 def tags_of(label: Any) -> list[str]:

@@ -232,6 +232,7 @@ class TokenClassificationTask(TextInputs):
         m["token_accuracy"] = m.pop("accuracy")
         m["log_loss"] = m.pop("loss")
         m["majority_baseline_accuracy"] = float(np.mean([c == outside for c in words])) if words else None
+        m["n"] = len(targets)  # test sentences
         m["scheme"] = self.scheme
         m["mode"] = "strict (IOBES)" if self.scheme == "BIOES" else "conlleval"
         unseen = self.names[len(self.tags):]
@@ -290,7 +291,8 @@ class TokenClassificationTask(TextInputs):
         words = sum(len(tags_of(lab)) for lab in labels)
         if not counts:
             return f"no entities in {words:,} words"
-        return (f"{len(counts)} entity types, {sum(counts.values()):,} entities in {words:,} words ({self.scheme}; "
+        scheme = detect_scheme(tags_of(lab) for lab in labels)
+        return (f"{len(counts)} entity types, {sum(counts.values()):,} entities in {words:,} words ({scheme}; "
                 f"most/fewest in train: {max(counts.values())}/{min(counts.values())})")
 
     def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]]:
@@ -349,7 +351,9 @@ class TokenClassificationTask(TextInputs):
         """HTML: the highest-loss test sentences, each word coloured by its gold and its predicted entity type."""
         if predictions is None or not len(predictions):
             return ""
-        types = sorted({split_tag(t)[1] for t in self.tags if t != OUTSIDE})
+        # The types of the run's own tags (the report reads a saved run: its gold and predicted columns).
+        seen = [t for col in ("label", "predicted") for lab in predictions[col].fillna("") for t in str(lab).split()]
+        types = sorted({split_tag(t)[1] for t in seen if t != OUTSIDE})
         color = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(types)}
         worst = predictions.sort_values("loss", ascending=False).head(top)
         legend = " ".join(f"<span class='tok' style='background:{color[t]}'>{escape(t)}</span>" for t in types)

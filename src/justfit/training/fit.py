@@ -120,7 +120,7 @@ def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
     stage = prep.stages[-1]
     if cfg.model.strategy != "lora":
         apply_freeze(prep.model, stage.freeze)
-    empty = type(prep.train)([], [])
+    empty = prep.step.encode([], [])
     step, tr, _ = stage_data(prep, cfg, stage, prep.train, empty, {**prep.texts, "val": []}, False, progress)
     result = lr_find(prep.model, step, tr, cfg.training.model_copy(update=stage.training_overrides()), **options)
     _say(progress, f"lr-find: suggested {result.suggestion:.2g} ({result.rule})" if result.suggestion
