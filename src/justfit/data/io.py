@@ -178,8 +178,9 @@ def _refuse_nested(col: pd.Series, column: str, role: str, where: str) -> None:
     if role == "text":
         todo = "join them into one string per row, or choose another --text-column"
     else:
-        todo = ("justfit gives each row one class: keep one label per row, or choose another --label-column; for a tag "
-                "per word (token classification) give the words as a list too, in a 'tokens' column")
+        todo = "justfit gives each row one class: keep one label per row, or choose another --label-column"
+        if what == "lists":
+            todo = "keep one label per row, or for a tag per word give the words as a list too ('tokens' column)"
     raise DataError(f"Column '{column}' of {where} holds {what} (e.g. {shown}), not one {role} per row: {todo}.")
 
 
