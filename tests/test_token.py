@@ -261,6 +261,8 @@ def test_the_python_api_takes_word_lists_and_tag_lists(ner_config):
     assert len(tags[0]) == 3 and len(tags[1]) == 4
     with pytest.raises(ConfigError, match="predict_proba is for classification"):
         est.predict_proba([["Ann"]])
+    with pytest.raises(DataError, match="A sentence to tag is NoneType"):
+        est.predict([None])
 
 
 # ----------------------------------------------------------------------------- bad input

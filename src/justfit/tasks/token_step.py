@@ -38,6 +38,11 @@ def words_of(example: Any) -> list[str]:
         return [example[a:b] for a, b in split_words(example)]
     if isinstance(example, np.ndarray):
         example = example.tolist()
+    if not isinstance(example, list | tuple):
+        from justfit.errors import DataError
+
+        raise DataError(f"A sentence to tag is {type(example).__name__} {str(example)[:40]!r}: give a list of words "
+                        "or a string.")
     return [str(w) for w in example]
 
 
