@@ -449,3 +449,16 @@ def test_the_report_colours_words_by_the_runs_own_types(ner_config, tmp_path):
     html = (Path(run) / "report.html").read_text()
     legend = html.split("Types: ", 1)[1].split("</p>", 1)[0]
     assert ">LOC<" in legend and ">PER<" in legend
+
+
+def test_held_out_tags_in_another_scheme_are_read_as_entities(ner_config, tmp_path):
+    from justfit import finetune
+    from justfit.data.tags import to_scheme
+
+    train = write_conll(tmp_path / "train.conll", ner_sentences(150))
+    test = [(w, to_scheme(entities(t), len(t), "BIOES")) for w, t in ner_sentences(30, seed=8)]
+    with pytest.warns(Warning, match="tagged BIOES and the training data BIO"):
+        result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
+                           "data": {"train": str(train), "test": str(write_conll(tmp_path / "t.bioes", test))}})
+    metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
+    assert "unseen_tags" not in metrics  # E-/S- are written as I-/B-: every gold tag is one the model has

@@ -102,8 +102,16 @@ class TokenClassificationTask(TextInputs):
         count their entities as missed)."""
         import warnings
 
-        seen = {t for lab in train["label"].dropna() for t in canonical(tags_of(lab))[0]}
-        new = sorted({t for lab in other["label"].dropna() for t in canonical(tags_of(lab))[0]} - seen)
+        ours = detect_scheme(tags_of(lab) for lab in train["label"].dropna())
+        theirs = detect_scheme(tags_of(lab) for lab in other["label"].dropna())
+        if {ours, theirs} == {"BIO", "BIOES"}:
+            warnings.warn(f"the {name} data is tagged {theirs} and the training data {ours}: its tags are read as "
+                          f"entities and written in {ours} for the metrics.", DataQualityWarning, stacklevel=3)
+        scheme = "BIOES" if ours == "BIOES" else "BIO"
+        task = TokenClassificationTask()
+        task.scheme = scheme
+        seen = {t for lab in train["label"].dropna() for t in task.in_scheme(tags_of(lab))}
+        new = sorted({t for lab in other["label"].dropna() for t in task.in_scheme(tags_of(lab))} - seen)
         if new:
             warnings.warn(f"the {name} data has tag(s) {', '.join(new[:8])} that training never has: the model "
                           "cannot predict them, and their entities count as missed.", DataQualityWarning, stacklevel=3)
@@ -130,13 +138,21 @@ class TokenClassificationTask(TextInputs):
         self.names = list(self.tags)
         return self
 
+    def in_scheme(self, tags: Sequence[str]) -> list[str]:
+        """``tags`` written in the model's scheme: the entities they hold (conlleval's reading), tagged BIO or
+        BIOES as the training data was, so held-out data in another scheme is compared entity for entity."""
+        from justfit.data.tags import to_scheme
+
+        return to_scheme(entities(list(tags)), len(tags), self.scheme)
+
     def encode_targets(self, labels: Sequence[Any]) -> list[list[int]]:
-        """Tag codes per sentence (a tag never seen in training gets a code past the model's outputs)."""
+        """Tag codes per sentence, in the model's scheme (a tag never seen in training gets a code past the
+        model's outputs)."""
         index = {t: i for i, t in enumerate(self.names)}
         out = []
         for lab in labels:
             codes = []
-            for t in canonical(tags_of(lab), self.scheme)[0]:
+            for t in self.in_scheme(tags_of(lab)):
                 if t not in index:
                     index[t] = len(self.names)
                     self.names.append(t)
@@ -249,7 +265,7 @@ class TokenClassificationTask(TextInputs):
         rows = []
         for row, words, tags, p, y, pr in zip(frame.index, frame["tokens"], frame["label"], pred, codes, proba,
                                               strict=True):
-            gold = canonical(tags_of(tags), self.scheme)[0]
+            gold = self.in_scheme(tags_of(tags))
             y = np.asarray(y)
             ok = (y < len(self.tags)) & np.isfinite(pr).all(axis=1) if len(y) else np.zeros(0, bool)
             p_true = pr[np.arange(len(y))[ok], y[ok]] if ok.any() else np.zeros(0)
