@@ -288,11 +288,11 @@ class TokenClassificationTask(TextInputs):
                            na_values=[""])
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
-        """The all-``O`` token baseline of the validation words, and the number of entity types."""
+        """The all-``O`` token baseline of the validation words, and the number of tags (the classes each word's
+        loss is over: chance is ``log(len(tags))``)."""
         tags = [t for lab in val_labels for t in tags_of(lab)]
         share = float(np.mean([t == OUTSIDE for t in tags])) if tags else None
-        types = {split_tag(t)[1] for t in self.tags if t != OUTSIDE}
-        return {"metrics": {"majority_baseline_accuracy": share}, "n_classes": max(len(types), 1)}
+        return {"metrics": {"majority_baseline_accuracy": share}, "n_classes": max(len(self.tags), 2)}
 
     def class_counts(self, labels: pd.Series) -> dict[str, int]:
         """Entities per type."""
