@@ -88,3 +88,17 @@ def check_settings(cfg: Any) -> None:
     _PASSED[key] = None
     while len(_PASSED) > _REMEMBER:
         _PASSED.popitem(last=False)
+
+
+def check_unsupported(cfg: Any, task: Any) -> None:
+    """Raise ``ConfigError`` for a setting the task refuses (its ``unsupported_settings``: setting -> why)
+    when it differs from the default."""
+    from justfit.config import JustfitConfig
+
+    defaults = JustfitConfig()
+    for key, why in dict(getattr(task, "unsupported_settings", {})).items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value != getattr(getattr(defaults, section), name):
+            shown = ",".join(map(str, value)) if isinstance(value, list) else value
+            raise ConfigError(f"{key}={shown} does not apply to {task.name}: {why}. Unset it.")

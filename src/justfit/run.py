@@ -44,22 +44,10 @@ def check_task(cfg: JustfitConfig, task: Any) -> None:
     from justfit.data.augment.modality import check_ops
 
     task.check_model(cfg.model.name)
+    from justfit.checks import check_unsupported
+
     check_unsupported(cfg, task)
     check_ops(cfg.augment.ops, {"image": "image", "audio": "audio"}.get(task.input_column, "text"))
-
-
-def check_unsupported(cfg: JustfitConfig, task: Any) -> None:
-    """Raise ``ConfigError`` for a setting the task refuses (its ``unsupported_settings``: setting -> why)
-    when it differs from the default."""
-    from justfit.errors import ConfigError
-
-    defaults = JustfitConfig()
-    for key, why in dict(getattr(task, "unsupported_settings", {})).items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if value != getattr(getattr(defaults, section), name):
-            shown = ",".join(map(str, value)) if isinstance(value, list) else value
-            raise ConfigError(f"{key}={shown} does not apply to {task.name}: {why}. Unset it.")
 
 
 def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,

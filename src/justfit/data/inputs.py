@@ -247,8 +247,7 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     column = get_task(cfg.task).input_column if cfg.task else "text"
     train = X.train if given else as_frame(X, y, cfg, "the training data", column)
     if cfg.task is None:
-        inputs = next((c for c in ("image", "audio", "tokens") if c in train.columns), "text")
-        name, note = infer_task(train["label"], inputs=inputs)
+        name, note = infer_task(train["label"], inputs=frame_inputs(train))
         cfg = cfg.updated({"task": name})
         if note:
             import warnings
@@ -256,11 +255,12 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
             from justfit.errors import DataQualityWarning
 
             warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=4)
-    from justfit.checks import with_task
+    from justfit.checks import check_unsupported, with_task
 
     cfg = with_task(cfg, cfg.task)
     task = get_task(cfg.task)
     check_settings(cfg)
+    check_unsupported(cfg, task)
     if given:  # made by the data stage, which checked the targets and the held-out labels
         return cfg, task, with_weights(X.train, sample_weight), X.validation
     task.check_targets(train)
@@ -285,3 +285,12 @@ def tag_lists(y: Any) -> bool:
     except (StopIteration, TypeError):
         return False
     return isinstance(first, list | tuple | np.ndarray) and all(isinstance(t, str) for t in list(first)[:5])
+
+
+def frame_inputs(frame: pd.DataFrame) -> str:
+    """The input column of a normalised frame: ``image`` or ``audio`` (media), ``tokens`` (a tag per word)
+    or ``text``; task inference reads it."""
+    from justfit.data.media import KINDS
+
+    return next((k.column for k in KINDS if k.column in frame.columns), "tokens" if "tokens" in frame.columns
+                else "text")

@@ -218,10 +218,9 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
     first = loaded.get("all") or loaded["train"]
     tagged = "tokens" in first.frame.columns  # a tag per word (justfit.data.token_data)
     if name is None:
-        from justfit.data.media import KINDS
+        from justfit.data.inputs import frame_inputs
 
-        inputs = next((k.column for k in KINDS if k.column in first.frame.columns), "tokens" if tagged else "text")
-        name, note = infer_task(first.frame["label"], first.columns.label or "label", inputs)
+        name, note = infer_task(first.frame["label"], first.columns.label or "label", frame_inputs(first.frame))
         if note:
             report.warnings.append(note)
     report.task = name

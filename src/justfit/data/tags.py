@@ -138,6 +138,12 @@ def to_scheme(spans: Sequence[Entity], n: int, scheme: str = "BIO") -> list[str]
     return tags
 
 
+def in_scheme(tags: Sequence[str], scheme: str = "BIO") -> list[str]:
+    """``tags`` rewritten in ``scheme``: the entities they hold (conlleval's reading) tagged BIO or BIOES, so
+    sequences in different schemes compare entity for entity."""
+    return to_scheme(entities(list(tags)), len(tags), scheme)
+
+
 # ----------------------------------------------------------------------------- words and character spans
 def split_words(text: str, cuts: Iterable[int] = ()) -> list[tuple[int, int]]:
     """Character ``(start, end)`` of each word of ``text``: words, numbers, URLs, @mentions and

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.data.tags import OUTSIDE, canonical, detect_scheme, entities, split_tag
+from justfit.data.tags import OUTSIDE, canonical, detect_scheme, entities, in_scheme, split_tag
 from justfit.data.token_data import refuse_untagged, tags_of
 from justfit.errors import DataError, DataQualityWarning
 from justfit.report.html import escape
@@ -108,10 +108,8 @@ class TokenClassificationTask(TextInputs):
             warnings.warn(f"the {name} data is tagged {theirs} and the training data {ours}: its tags are read as "
                           f"entities and written in {ours} for the metrics.", DataQualityWarning, stacklevel=3)
         scheme = "BIOES" if ours == "BIOES" else "BIO"
-        task = TokenClassificationTask()
-        task.scheme = scheme
-        seen = {t for lab in train["label"].dropna() for t in task.in_scheme(tags_of(lab))}
-        new = sorted({t for lab in other["label"].dropna() for t in task.in_scheme(tags_of(lab))} - seen)
+        seen = {t for lab in train["label"].dropna() for t in in_scheme(tags_of(lab), scheme)}
+        new = sorted({t for lab in other["label"].dropna() for t in in_scheme(tags_of(lab), scheme)} - seen)
         if new:
             warnings.warn(f"the {name} data has tag(s) {', '.join(new[:8])} that training never has: the model "
                           "cannot predict them, and their entities count as missed.", DataQualityWarning, stacklevel=3)
@@ -139,11 +137,9 @@ class TokenClassificationTask(TextInputs):
         return self
 
     def in_scheme(self, tags: Sequence[str]) -> list[str]:
-        """``tags`` written in the model's scheme: the entities they hold (conlleval's reading), tagged BIO or
-        BIOES as the training data was, so held-out data in another scheme is compared entity for entity."""
-        from justfit.data.tags import to_scheme
-
-        return to_scheme(entities(list(tags)), len(tags), self.scheme)
+        """``tags`` written in the model's scheme (BIO or BIOES, as the training data was), so held-out data
+        in another scheme is compared entity for entity."""
+        return in_scheme(tags, self.scheme)
 
     def encode_targets(self, labels: Sequence[Any]) -> list[list[int]]:
         """Tag codes per sentence, in the model's scheme (a tag never seen in training gets a code past the
@@ -178,12 +174,10 @@ class TokenClassificationTask(TextInputs):
 
     def build(self, cfg: Any, train_codes: Sequence[Any]) -> tuple[Any, Any, str, TokenClassificationStep]:
         """Load ``cfg.model.name`` with a new token-classification head for the tags; return
-        ``(model, tokenizer, source, step)``. Raises ``ConfigError`` for settings that do not apply to tags."""
+        ``(model, tokenizer, source, step)`` (settings that do not apply to tags were refused by
+        ``justfit.checks.check_unsupported`` before the data was read)."""
         from justfit.models import load_model
         from justfit.models.factory import plain_model
-        from justfit.run import check_unsupported
-
-        check_unsupported(cfg, self)
         model, tokenizer, source = load_model(cfg.model.name, self.tags, dropout=cfg.model.dropout, problem_type=None,
                                               head="token")
         tokenizer = words_tokenizer(tokenizer, source)
@@ -213,10 +207,8 @@ class TokenClassificationTask(TextInputs):
     @staticmethod
     def train_dataset(cfg: Any, step: Any, model: Any, tokenizer: Any, inputs: Sequence[Any], targets: Sequence[Any],
                       weights: Sequence[float] | None) -> tuple[Any, bool]:
-        """The training windows (no augmentation: rewriting words would move the tags)."""
-        from justfit.run import check_unsupported
-
-        check_unsupported(cfg, TokenClassificationTask())
+        """The training windows (no augmentation: rewriting words would move the tags; ``augment.ops`` is
+        refused by ``justfit.checks.check_unsupported``)."""
         return step.encode(list(inputs), targets, weights), False
 
     # ------------------------------------------------------------------ evaluation
