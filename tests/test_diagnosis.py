@@ -274,9 +274,12 @@ def test_autofit_improves_a_planted_overfitting_case(fast_config, tmp_path):
     first, chosen = af["rounds"][0], af["rounds"][af["chosen_round"] - 1]
     assert first["verdict"] == "overfitting"
     assert chosen["score"] > first["score"], af["rounds"]
-    # Each round tried a different kind of remedy once the previous one did not help.
-    kinds = [r["why"] for r in af["rounds"][1:]]
-    assert len(set(kinds)) == len(kinds)
+    # A kind of remedy is tried again only after it helped (a stronger L2 penalty after a stronger one
+    # improved); one that did not help gives the next kind its turn.
+    rounds = af["rounds"]
+    for before, r, after in zip(rounds, rounds[1:], rounds[2:], strict=False):
+        if after["why"] == r["why"]:
+            assert r["score"] > before["score"], rounds
 
 
 def test_a_time_budget_that_cut_training_short_asks_for_more_time():

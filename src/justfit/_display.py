@@ -70,3 +70,21 @@ def autofit_table(autofit: dict[str, Any]) -> Table:
         table.add_row(f"{r['round']}{mark}", change, r["why"], f"{abs(r['score']):.4f}", str(r["best_epoch"]),
                       r["verdict"])
     return table
+
+
+def seed_table(spread: dict[str, Any], limit: int = 8) -> Table:
+    """The seed spread: each headline test metric's mean ± std and every seed's value (the kept seed marked)."""
+    seeds = spread["seeds"]
+    table = Table(title=f"{len(seeds)} seeds; kept: seed {spread['kept_seed']} (the median by validation score)",
+                  title_justify="left")
+    table.add_column("metric")
+    table.add_column("mean ± std", justify="right")
+    for s in seeds:
+        table.add_column(f"{s}{' *' if s == spread['kept_seed'] else ''}", justify="right")
+    rows = list(spread.get("metrics", {}).items())[:limit]
+    val = spread.get("validation")
+    if val:
+        rows.insert(0, (f"val {val['monitor']} (best)", val))
+    for name, m in rows:
+        table.add_row(name, f"{m['mean']:.4f} ± {m['std']:.4f}", *(f"{v:.4f}" for v in m["values"]))
+    return table

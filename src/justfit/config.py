@@ -187,6 +187,9 @@ class TrainingConfig(_Section):
     train_eval_samples: int = Field(1000, ge=0, description="Fixed sample of training rows evaluated each epoch, so over/underfitting is visible (when a time budget ends the first epoch early, drawn from the rows trained on); 0 disables.")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
     time_budget: float | None = Field(None, gt=0, description="Seconds for the whole fit (loading, tokenising, training, evaluation): after a few steps the planned steps are cut to what fits, and the schedule is fitted to them.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Classification: the target puts 1 - e on the true class and spreads e over all classes (Szegedy et al. 2016, 'Rethinking the Inception Architecture'; torch's CrossEntropyLoss(label_smoothing)); a remedy for an overconfident, overfitting model. Validation and test losses stay unsmoothed.")
+    checkpoint_every: int | None = Field(None, gt=0, description="A run also saves a checkpoint every this many optimisation steps (one is always saved at each epoch's end); `justfit train --resume` continues from the newest.")
+    checkpoint_keep: int = Field(2, ge=1, description="How many of the newest checkpoints a run keeps while it trains (they are deleted when it completes, unless --keep-checkpoints).")
 
     @field_validator("optimizer", "scheduler", "recipe")
     @classmethod

@@ -33,6 +33,12 @@ class Finetuner:
 
     Parameters left as ``None`` take their value from ``config`` (a ``JustfitConfig``, a
     dict, or a YAML path), and from justfit's defaults where the config is silent.
+
+    ``seeds`` (N > 1) trains the configuration with the seeds ``training.seed`` to
+    ``training.seed + N - 1`` and keeps the model of the median seed by the validation score
+    (``justfit.seeds``); ``estimators_`` holds every seed's fitted estimator, ``seeds_`` the seeds,
+    ``seed_val_scores_`` their best monitored validation values, and ``evaluate`` adds
+    ``seed_spread`` (each test metric's mean ± std over the seeds, and the per-seed values).
     """
 
     def __init__(self, model: str | None = None, *, epochs: int | None = None, lr: float | None = None,
@@ -42,7 +48,7 @@ class Finetuner:
                  monitor: str | None = None, patience: int | None = None, bf16: bool | str | None = None,
                  seed: int | None = None, time_budget: float | None = None,
                  config: JustfitConfig | dict | str | Path | None = None,
-                 progress: bool = False, auto: bool = False, rounds: int = 3) -> None:
+                 progress: bool = False, auto: bool = False, rounds: int = 3, seeds: int | None = None) -> None:
         # Stored as given, nothing checked or derived (scikit-learn's contract: clone and set_params rely on it).
         given = locals()
         for name in self._param_names():
@@ -82,7 +88,7 @@ class Finetuner:
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None,
             sample_weight: Sequence[float] | None = None, normalized_text: bool = False,
-            sampling_rate: int | None = None) -> Finetuner:
+            sampling_rate: int | None = None, checkpointing: Any = None) -> Finetuner:
         """Fine-tune on ``X`` (texts, a text/label DataFrame, a data file, or the data stage's ``Splits``)
         with labels ``y``.
 
@@ -91,6 +97,8 @@ class Finetuner:
         ``normalized_text``: the texts were normalised by the data stage (``data.cleaning.normalize_text``),
         so ``predict`` normalises new texts the same way (and the saved model says so).
         ``sampling_rate`` (Hz): the rate of audio given as bare 1-D arrays (``data.sampling_rate``).
+        ``checkpointing`` (a ``justfit.training.fit.Checkpointing``): save checkpoints there during
+        training, and resume from its ``resume`` checkpoint (``justfit.finetune`` passes it).
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline. Raises ``ConfigError`` or ``DataError``
         (one line) before any model is loaded when the settings or the data cannot be used.
@@ -102,18 +110,34 @@ class Finetuner:
         from justfit.training.history import History
 
         t0 = time.perf_counter()
+        if self.seeds is not None and (isinstance(self.seeds, bool) or not isinstance(self.seeds, int | np.integer)
+                                       or not 1 <= int(self.seeds) <= 100):
+            from justfit.errors import ConfigError
+
+            raise ConfigError(f"seeds must be a whole number from 1 to 100 (the trainings of one config). "
+                              f"Got {self.seeds!r}.")
         cfg = self.resolved_config()
         if sampling_rate is not None:
             cfg = cfg.updated({"data.sampling_rate": sampling_rate})  # checked by the config (a positive int)
         cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
         if self.auto:
             return self._auto_fit(cfg, train, val)
+        if self.seeds is not None and int(self.seeds) > 1:
+            return self._fit_seeds(cfg, train, val, normalized_text, checkpointing)
         self.task_ = task.fit(train["label"])
         self.normalize_text_ = bool(normalized_text)
         prep = fitting.prepare(cfg, self.task_, train, val, progress=self.progress)
-        if cfg.training.lr_find:
-            cfg, self.lr_find_ = fitting.find_lr(prep, cfg, progress=self.progress)
-        done = fitting.train_stages(prep, cfg, started=t0, progress=self.progress)
+        saved = checkpointing.resumed_extra() if checkpointing is not None else None
+        found = None
+        if saved and saved.get("lr_find") is not None:  # the finder ran before the checkpoint: its choice holds
+            cfg, found = fitting.found_lr(prep, cfg, saved["lr_find"])
+        elif cfg.training.lr_find:
+            cfg, found = fitting.find_lr(prep, cfg, progress=self.progress)
+        if found is not None:
+            self.lr_find_ = found
+        if checkpointing is not None:
+            checkpointing.extra = {**checkpointing.extra, "lr_find": found}
+        done = fitting.train_stages(prep, cfg, started=t0, progress=self.progress, checkpointing=checkpointing)
         self.model_, self.tokenizer_, self.model_source_, self.step_ = done.model, prep.tokenizer, prep.source, prep.step
         if hasattr(self.task_, "classes"):
             self.classes_ = self.task_.classes
@@ -138,6 +162,35 @@ class Finetuner:
         prep = fitting.prepare(cfg, task.fit(train["label"]), train, val, progress=self.progress)
         _, self.lr_find_ = fitting.find_lr(prep, cfg, progress=self.progress, **options)
         return LRFindResult.from_dict(self.lr_find_)
+
+    def _fit_seeds(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame, normalized_text: bool,
+                   checkpointing: Any) -> Finetuner:
+        """One fit per seed on the same checked frames (each in its own checkpoint folder); this estimator
+        takes the state of the median seed's."""
+        from justfit.data.splitting import Splits
+        from justfit.seeds import median_index, seeds_for
+        from justfit.tuning.autofit import selection_score
+
+        seeds = seeds_for(cfg.training.seed, int(self.seeds))
+        es = cfg.early_stopping
+        fitted, scores = [], []
+        for i, seed in enumerate(seeds, start=1):
+            if self.progress:
+                from rich.console import Console
+
+                Console(stderr=True).print(f"[bold]seed {seed}[/bold] ({i} of {len(seeds)})")
+            e = Finetuner(config=cfg.updated({"training.seed": seed}), progress=self.progress)
+            e.fit(Splits(train, val, val.iloc[0:0]), normalized_text=normalized_text,
+                  checkpointing=None if checkpointing is None else checkpointing.within(f"seed-{seed}"))
+            fitted.append(e)
+            scores.append(selection_score(e.history_.records, es.monitor, es.mode))
+        kept = fitted[median_index(scores)]
+        vars(self).update({k: v for k, v in vars(kept).items() if k.endswith("_")})
+        lower_better = es.mode == "min" or (es.mode == "auto" and "loss" in es.monitor)
+        self.estimators_, self.seeds_ = fitted, seeds
+        self.seed_val_scores_ = [-x if lower_better else x for x in scores]
+        self.kept_seed_ = seeds[median_index(scores)]
+        return self
 
     def _auto_fit(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame) -> Finetuner:
         """Auto-fit rounds on fixed, checked train/validation frames; this estimator takes the best round's state."""
@@ -226,7 +279,8 @@ class Finetuner:
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None, *, logits: np.ndarray | None = None) -> dict[str, Any]:
         """Test metrics of the task (classification: accuracy, macro/weighted/per-class P/R/F1, confusion
-        matrix, log loss; regression: RMSE, MAE, R², Spearman and the training-mean baseline)."""
+        matrix, log loss; regression: RMSE, MAE, R², Spearman and the training-mean baseline). Fitted with
+        ``seeds``, also ``seed_spread`` (``justfit.seeds.spread``: every seed's model evaluated on ``X``)."""
         self._check_fitted()
         from justfit.data.inputs import as_frame
 
@@ -234,7 +288,15 @@ class Finetuner:
         targets = self.task_.encode_targets(frame["label"])
         if logits is None:
             logits = self.decision_logits(frame[self.task_.input_column].tolist())
-        return self.task_.evaluate(targets, logits, getattr(self, "train_codes_", None))
+        metrics = self.task_.evaluate(targets, logits, getattr(self, "train_codes_", None))
+        others = getattr(self, "estimators_", None)
+        if others and len(others) > 1:
+            from justfit.seeds import spread
+
+            per_seed = [metrics if e.model_ is self.model_ else e.evaluate(frame) for e in others]
+            metrics["seed_spread"] = spread(per_seed, self.seeds_, self.kept_seed_, self.seed_val_scores_,
+                                            self.config_.early_stopping.monitor)
+        return metrics
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

@@ -6,6 +6,7 @@ is there, so a folder named like a run is always a complete one.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from datetime import datetime
@@ -52,39 +53,109 @@ def check_task(cfg: JustfitConfig, task: Any) -> None:
 
 def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
              auto: bool = False, rounds: int = 3, time_budget: float | None = None,
+             resume: str | Path | None = None, keep_checkpoints: bool = False, seeds: int | None = None,
              **overrides: Any) -> RunResult:
     """Load, split, fine-tune, evaluate and save one run. ``overrides`` name keys as ``training__lr=1e-4``.
 
     Everything is checked (config, data, labels, run directory) before the model is loaded.
     With ``auto``, up to ``rounds`` trainings run: after each, the diagnosis' top remedy is
     applied and the round with the best validation score is kept (within ``time_budget``
-    seconds when given); the test split is evaluated once, on the chosen round.
+    seconds when given); the test split is evaluated once, on the chosen round. With ``seeds`` (N > 1)
+    each training is N trainings with consecutive seeds; the median seed's model is kept and the test
+    metrics hold the spread (``seed_spread``: mean ± std and every seed's value).
+
+    The run works in ``<name>.partial`` and saves checkpoints there (``training.checkpoint_every``,
+    ``checkpoint_keep``); they are deleted when it completes unless ``keep_checkpoints``.
+    ``resume`` (the ``.partial`` folder of a killed run, or its name) continues that run from its
+    newest checkpoint with its own config: a ``config`` or options given as well must equal the
+    run's (``ConfigError`` lists the keys that differ). Raises ``RunDirError`` for a finished run, a
+    folder that is not a run, or a run another process is working in.
     """
     from justfit.checks import check_settings
-    from justfit.data.stage import prepare_data, sample_weights_for
-    from justfit.estimator import Finetuner
+    from justfit.resume import RunLock, check_same_request, find_unfinished, start_partial
 
     t0 = time.perf_counter()
-    cfg = coerce_config(config)
-    if overrides:
-        cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
-    check_settings(cfg)  # before any data is read or model loaded
-    final = run_dir_for(cfg)
+    options = {"auto": auto, "rounds": rounds if auto else None, "time_budget": time_budget if auto else None,
+               "seeds": seeds}
+    if resume is not None:
+        partial = find_unfinished(resume)
+        given = None
+        if config is not None or overrides:
+            given = coerce_config(config)
+            if overrides:
+                given = given.updated({k.replace("__", "."): v for k, v in overrides.items()})
+        lock = RunLock(partial).acquire()
+        try:
+            cfg, saved_options = check_same_request(partial, given, options if given is not None or auto else {})
+        except BaseException:
+            lock.release()
+            raise
+        auto, rounds, time_budget = bool(saved_options.get("auto")), saved_options.get("rounds") or 3, \
+            saved_options.get("time_budget")
+        seeds = saved_options.get("seeds")
+        final = partial.with_name(partial.name.removesuffix(".partial"))
+        cfg = cfg.updated({"output.dir": str(partial.parent), "output.name": final.name})
+        check_settings(cfg)
+    else:
+        cfg = coerce_config(config)
+        if overrides:
+            cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
+        check_settings(cfg)  # before any data is read or model loaded
+        final = run_dir_for(cfg)
+        parent_existed = final.parent.exists()
+        partial, lock = start_partial(final, cfg, options)
+    folder = partial / "checkpoints"
+    try:
+        result = _run(cfg, final, partial, folder, progress=progress, auto=auto, rounds=rounds, time_budget=time_budget,
+                      resume=resume is not None, keep_checkpoints=keep_checkpoints, seeds=seeds, t0=t0)
+    except BaseException as exc:
+        # A run that has a checkpoint is kept, to be resumed; one that has none leaves nothing behind.
+        if not any(folder.rglob("checkpoint-*")) and resume is None:
+            lock.release()
+            shutil.rmtree(partial, ignore_errors=True)
+            if not parent_existed:  # the output folder this run created, when nothing else is in it
+                with contextlib.suppress(OSError):
+                    final.parent.rmdir()
+        else:
+            lock.release()
+            from justfit.errors import JustfitError
+
+            if not isinstance(exc, JustfitError):  # a crash or an interrupt; a user error says what to do itself
+                import warnings
+
+                warnings.warn(f"The run stopped ({type(exc).__name__}); its checkpoints are kept in '{partial}'. "
+                              f"Continue it with: justfit train --resume {partial}", RuntimeWarning, stacklevel=2)
+        raise
+    lock.release()
+    return result
+
+
+def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progress: bool, auto: bool, rounds: int,
+         time_budget: float | None, resume: bool, keep_checkpoints: bool, seeds: int | None, t0: float) -> RunResult:
+    """The run itself, inside its locked ``.partial`` folder: data stage, training (checkpointed into
+    ``folder``), test evaluation, then every file written and the folder renamed to ``final``."""
+    from justfit.checks import check_settings, with_task
+    from justfit.data.stage import prepare_data, sample_weights_for
+    from justfit.estimator import Finetuner
+    from justfit.resume import check_same_data, splits_fingerprint
+    from justfit.training.fit import Checkpointing
+
     # The model is checked once, as soon as the task is known and before any stage uses it (the label
     # audit embeds texts with it).
     splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
-    from justfit.checks import with_task
-
     cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
+    from justfit.tasks import get_task
+
+    check_same_data(partial, splits_fingerprint(splits, get_task(cfg.task).input_column))
     if not progress:
         import warnings
 
         from justfit.errors import DataQualityWarning
 
         for w in report.warnings:
-            warnings.warn(w, DataQualityWarning, stacklevel=2)
+            warnings.warn(w, DataQualityWarning, stacklevel=3)
     if progress:
         from rich.console import Console
 
@@ -92,8 +163,6 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
 
         print_data_stage(report, Console(stderr=True))
         sizes = splits.sizes()
-        from justfit.tasks import get_task
-
         what = get_task(cfg.task).describe(splits.train["label"])
         Console(stderr=True).print(
             f"data ({cfg.task}): input column '{columns.text}', label column '{columns.label}'; "
@@ -101,14 +170,21 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         )
 
     round_data: dict[int, tuple[Any, Any]] = {}  # each round's splits and data report, by its estimator
+    checkpointing = None if auto else Checkpointing(folder, cfg.training.checkpoint_every, cfg.training.checkpoint_keep,
+                                                    resuming=resume)
+    if resume and progress and checkpointing is not None and not any(folder.rglob("checkpoint-*")):
+        from rich.console import Console
+
+        Console(stderr=True).print("no checkpoint was saved before the run stopped: training starts over")
 
     def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
         sp, rep = splits, report
         if c.quality != cfg.quality:  # a remedy changed the data stage: run it again (the test split stays)
             sp, rep, _ = prepare_data(c, progress=False)
-        e = Finetuner(config=c, progress=progress)
+        e = Finetuner(config=c, progress=progress, seeds=seeds)
         e.fit(sp, sample_weight=sample_weights_for(rep, sp.train),
-              normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()))  # as the stage did
+              normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()),  # as the stage did
+              checkpointing=checkpointing)
         round_data[id(e)] = (sp, rep)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
                "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}
@@ -129,27 +205,15 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
         est = fit_round(cfg)[0]
     test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
     metrics = est.evaluate(splits.test, logits=test_logits)
-
-    partial = final.with_name(final.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    try:
-        partial.mkdir(parents=True)
-    except OSError as exc:
-        from justfit.errors import RunDirError
-
-        raise RunDirError(f"Cannot create the run directory '{final}' ({exc.strerror or exc}). Choose another "
-                          "--output-dir.") from None
-    try:
-        return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0)
-    except BaseException:  # an error or Ctrl-C while writing: no half-written run is left behind
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
+                      keep_checkpoints=keep_checkpoints)
 
 
 def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
-               metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float) -> RunResult:
-    """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run)."""
+               metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float, *,
+               keep_checkpoints: bool = False) -> RunResult:
+    """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
+    The checkpoints are deleted first, unless ``keep_checkpoints``."""
     task = est.task_
 
     cfg_json = cfg.model_dump(mode="json")
@@ -196,6 +260,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                if getattr(est, "lr_find_", None) else {}),
             "quality": report.summary(),
             **({"autofit": autofit.to_dict()} if autofit is not None else {}),
+            **({"seed_spread": metrics["seed_spread"]} if "seed_spread" in metrics else {}),
         },
         seconds=time.perf_counter() - t0,
         config=resolved.model_dump(mode="json"),
@@ -219,6 +284,11 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
 
         warnings.warn(f"Could not render report.html ({type(exc).__name__}: {exc}); the run is saved. "
                       "Retry with: justfit report RUN_DIR", RuntimeWarning, stacklevel=2)
+    from justfit.resume import CHECKPOINTS, LOCK
+
+    if not keep_checkpoints:
+        shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
+    (partial / LOCK).unlink(missing_ok=True)  # the lock stays held (on the open file) until the caller releases it
     if final.exists():  # --overwrite: move the old run aside first, so '<name>' is never half-deleted
         old = final.with_name(final.name + ".old.partial")
         shutil.rmtree(old, ignore_errors=True)

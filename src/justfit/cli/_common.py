@@ -14,11 +14,11 @@ from rich.table import Table
 console = Console()
 
 
-def cli_config(config: Path | None, flags: dict[str, Any], set_: list[str] | None) -> Any:
-    """The YAML config (or the defaults), then the command's flags that were given, then ``--set``."""
+def cli_config(config: Path | None, flags: dict[str, Any], set_: list[str] | None, base: Any = None) -> Any:
+    """The YAML config (or ``base``, or the defaults), then the command's flags that were given, then ``--set``."""
     from justfit.config import JustfitConfig, parse_overrides
 
-    cfg = JustfitConfig.from_yaml(config) if config else JustfitConfig()
+    cfg = JustfitConfig.from_yaml(config) if config else base if base is not None else JustfitConfig()
     overrides = {k: v for k, v in flags.items() if v is not None}
     overrides.update(parse_overrides(set_))
     return cfg.updated(overrides)

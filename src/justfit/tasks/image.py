@@ -164,11 +164,21 @@ class ImageClassificationStep(TextClassificationTask):
     max_length = 0  # images have no token length
     max_length_reason = ""
 
-    def __init__(self, processor: Any, channels: int = 3, class_weights: Sequence[float] | None = None) -> None:
+    def __init__(self, processor: Any, channels: int = 3, class_weights: Sequence[float] | None = None,
+                 label_smoothing: float = 0.0) -> None:
         self.processor = processor
         self.channels = channels
         self.augmenter: Any = None  # set for training by the task (ImageClassificationTask.train_dataset)
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.label_smoothing = float(label_smoothing)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The augmenter's draws so far (a checkpoint continues them), or nothing."""
+        return {"augmenter": self.augmenter.state_dict()} if self.augmenter is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("augmenter") is not None and self.augmenter is not None:
+            self.augmenter.load_state_dict(state["augmenter"])
 
     def example_inputs(self) -> dict[str, torch.Tensor]:
         """A small batch of model inputs (two preprocessed images), for tracing (ONNX export)."""
@@ -206,10 +216,14 @@ class ImageClassificationStep(TextClassificationTask):
     def soft_outputs(self, logits: torch.Tensor, soft: torch.Tensor, batch: dict[str, torch.Tensor],
                      class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Cross-entropy against soft targets ``soft`` of shape ``(batch, num_labels)`` (mixup/cutmix),
-        weighted as ``outputs`` weights hard labels (a row's class weight is its targets' mix of them)."""
+        weighted as ``outputs`` weights hard labels (a row's class weight is its targets' mix of them).
+        With ``label_smoothing`` e the targets are ``(1 - e) * soft + e / num_labels``, as torch smooths
+        hard labels."""
         if class_weights is None and self.class_weights is not None:
             class_weights = self.class_weights.to(logits.device)
-        losses = -(soft * torch.log_softmax(logits.float(), dim=-1)).sum(-1)
+        target = soft * (1 - self.label_smoothing) + self.label_smoothing / soft.shape[-1] if self.label_smoothing \
+            else soft
+        losses = -(target * torch.log_softmax(logits.float(), dim=-1)).sum(-1)
         cw = soft @ class_weights if class_weights is not None else torch.ones_like(losses)
         if "weights" in batch:
             losses = losses * batch["weights"]
@@ -245,7 +259,8 @@ class ImageClassificationTask(ClassificationTask):
 
             class_weights = compute_class_weight("balanced", classes=np.arange(len(self.classes)),
                                                  y=np.asarray(train_codes)).tolist()
-        return model, processor, source, ImageClassificationStep(processor, num_channels(model.config), class_weights)
+        return model, processor, source, ImageClassificationStep(processor, num_channels(model.config), class_weights,
+                                                                 label_smoothing=cfg.training.label_smoothing)
 
     def step_from_meta(self, processor: Any, max_length: int, model_config: Any) -> ImageClassificationStep:
         from justfit.models.vision import num_channels

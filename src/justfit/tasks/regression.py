@@ -46,6 +46,9 @@ class RegressionTask(TextInputs):
     metric_directions = TextRegressionTask.metric_directions
     headline = ("rmse", "mae", "r2", "spearman", "baseline_rmse")
     uses_label_audit = False  # confident learning needs classes
+    unsupported_settings = {
+        "training.label_smoothing": "it smooths class targets, and a regression's targets are numbers",
+    }
 
     def __init__(self) -> None:
         self.mean = 0.0

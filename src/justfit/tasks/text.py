@@ -77,10 +77,11 @@ class TextClassificationTask:
                          "f1_weighted": "max"}
 
     def __init__(self, tokenizer: Any, max_length: int = 256, class_weights: Sequence[float] | None = None,
-                 model_config: Any = None) -> None:
+                 model_config: Any = None, label_smoothing: float = 0.0) -> None:
         self.tokenizer = tokenizer
         # Training-loss weights per class; evaluation losses stay unweighted, so they compare across runs.
         self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.label_smoothing = float(label_smoothing)  # of the training loss only, as the class weights
         # Never exceed what the tokenizer or the model's position embeddings can take.
         self.configured_max_length = int(max_length)
         self.max_length, self.max_length_reason = effective_max_length(max_length, tokenizer, model_config)
@@ -115,7 +116,8 @@ class TextClassificationTask:
     def outputs(self, logits: torch.Tensor, batch: dict[str, torch.Tensor],
                 class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``{"logits"}`` of shape ``(batch, num_labels)``, plus, when the batch has labels, the training
-        ``"loss"`` (a weighted mean over the batch) and ``"loss_weight"`` (the sum of weights it divided by)."""
+        ``"loss"`` (a weighted mean over the batch, against targets smoothed by ``label_smoothing``) and
+        ``"loss_weight"`` (the sum of weights it divided by)."""
         out = {"logits": logits}
         if "labels" in batch:
             if class_weights is None and self.class_weights is not None:
@@ -124,7 +126,8 @@ class TextClassificationTask:
             # Class weights: a weighted mean, as F.cross_entropy(weight=...) computes it. Row weights are
             # absolute (a row of weight 0.2 counts 0.2 of a row wherever it lands), so they are not
             # renormalised per batch.
-            losses = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
+            losses = F.cross_entropy(logits.float(), batch["labels"], reduction="none",
+                                     label_smoothing=self.label_smoothing)
             cw = class_weights[batch["labels"]] if class_weights is not None else torch.ones_like(losses)
             if "weights" in batch:
                 losses = losses * batch["weights"]

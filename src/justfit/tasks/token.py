@@ -162,7 +162,8 @@ class TokenClassificationTask(TextInputs):
         return list(self.tags)
 
     # ------------------------------------------------------------------ model
-    def _step(self, tokenizer: Any, max_length: int, model_config: Any, subword_labels: str, stride: int) -> Any:
+    def _step(self, tokenizer: Any, max_length: int, model_config: Any, subword_labels: str, stride: int,
+              label_smoothing: float = 0.0) -> Any:
         cont = {}
         for i, t in enumerate(self.tags):
             prefix, kind = split_tag(t)
@@ -170,7 +171,7 @@ class TokenClassificationTask(TextInputs):
                 cont[i] = self.tags.index(f"I-{kind}")
         return TokenClassificationStep(tokenizer, max_length, self.names, num_labels=len(self.tags),
                                        model_config=model_config, subword_labels=subword_labels, stride=stride,
-                                       scheme=self.scheme, continuation=cont)
+                                       scheme=self.scheme, continuation=cont, label_smoothing=label_smoothing)
 
     def build(self, cfg: Any, train_codes: Sequence[Any]) -> tuple[Any, Any, str, TokenClassificationStep]:
         """Load ``cfg.model.name`` with a new token-classification head for the tags; return
@@ -182,7 +183,7 @@ class TokenClassificationTask(TextInputs):
                                               head="token")
         tokenizer = words_tokenizer(tokenizer, source)
         step = self._step(tokenizer, cfg.data.max_length, plain_model(model).config, cfg.data.subword_labels,
-                          cfg.data.stride)
+                          cfg.data.stride, cfg.training.label_smoothing)
         return model, tokenizer, source, step
 
     def step_from_meta(self, tokenizer: Any, max_length: int, model_config: Any) -> TokenClassificationStep:

@@ -89,7 +89,7 @@ class TokenClassificationStep:
 
     def __init__(self, tokenizer: Any, max_length: int, names: list[str], *, num_labels: int,
                  model_config: Any = None, subword_labels: str = "all", stride: int = 32, scheme: str = "BIO",
-                 continuation: dict[int, int] | None = None) -> None:
+                 continuation: dict[int, int] | None = None, label_smoothing: float = 0.0) -> None:
         from justfit.errors import ModelError
 
         if not getattr(tokenizer, "is_fast", False):
@@ -103,6 +103,7 @@ class TokenClassificationStep:
         self.subword_labels = subword_labels
         self.scheme = scheme
         self.continuation = continuation or {}
+        self.label_smoothing = float(label_smoothing)  # of the training loss only
         specials = tokenizer.num_special_tokens_to_add(pair=False)
         self.room = max(1, self.max_length - specials)  # subwords of a window, special tokens aside
         self.stride = max(0, min(int(stride), self.room // 2))
@@ -216,7 +217,8 @@ class TokenClassificationStep:
         out = {"logits": logits}
         if "labels" in batch:
             labels = batch["labels"]
-            losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
+            losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none",
+                                     label_smoothing=self.label_smoothing)
             mask = (labels != IGNORE).float()
             if "weights" in batch:
                 losses = losses * batch["weights"][:, None]

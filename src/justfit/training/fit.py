@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,43 @@ class Prepared:
     stages: list[Any]
     augmented: bool = False
     feature_cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Checkpointing:
+    """Where a fit saves its checkpoints (``training.checkpoint_every``, ``checkpoint_keep``), and
+    whether it continues from the newest one there (``resuming``; a folder without one is a fresh
+    start). ``extra`` is plain data stored in every checkpoint (the learning-rate finder's result),
+    read back with ``resumed_extra``."""
+
+    folder: Path
+    every_steps: int | None = None
+    keep: int = 2
+    resuming: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resume(self) -> Path | None:
+        """The checkpoint this fit continues from, or None."""
+        if not self.resuming:
+            return None
+        from justfit.training.callbacks.checkpoint import latest_checkpoint
+
+        return latest_checkpoint(self.folder)
+
+    def within(self, name: str) -> Checkpointing:
+        """The same settings for one of several fits of a run, in its own subfolder ``name``."""
+        from dataclasses import replace
+
+        return replace(self, folder=self.folder / name, extra=dict(self.extra))
+
+    def resumed_extra(self) -> dict[str, Any] | None:
+        """The fit-level state saved with the checkpoint resumed from (None on a fresh start)."""
+        if self.resume is None:
+            return None
+        from justfit.training.callbacks.checkpoint import read_checkpoint_state
+
+        return read_checkpoint_state(self.resume).get("extra", {})
 
 
 @dataclass
@@ -114,7 +152,6 @@ def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
     significant digits; unchanged when there is none) and the finder's result as plain data.
     ``prep.stages`` is re-planned for the new rate."""
     from justfit.models import apply_freeze
-    from justfit.models.recipes import plan
     from justfit.training.lr_find import lr_find
 
     stage = prep.stages[-1]
@@ -125,28 +162,52 @@ def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
     result = lr_find(prep.model, step, tr, cfg.training.model_copy(update=stage.training_overrides()), **options)
     _say(progress, f"lr-find: suggested {result.suggestion:.2g} ({result.rule})" if result.suggestion
          else f"lr-find: no suggestion ({result.reason}); training with lr {cfg.training.lr:g}")
-    if result.suggestion:
-        cfg = cfg.updated({"training.lr": float(f"{result.suggestion:.2g}"), "training.lr_find": False})
+    return found_lr(prep, cfg, result.to_dict())
+
+
+def found_lr(prep: Prepared, cfg: JustfitConfig, result: dict[str, Any]) -> tuple[JustfitConfig, dict[str, Any]]:
+    """The config to train with after the finder's ``result`` (``LRFindResult.to_dict``): ``training.lr``
+    set to its suggestion, rounded to two significant digits, and ``prep.stages`` re-planned for it;
+    unchanged when there is none."""
+    from justfit.models.recipes import plan
+
+    if result.get("suggestion"):
+        cfg = cfg.updated({"training.lr": float(f"{result['suggestion']:.2g}"), "training.lr_find": False})
         prep.stages = plan(cfg, n_layers(prep.model))
-    return cfg, result.to_dict()
+    return cfg, result
 
 
 def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = None,
-                 progress: bool = False) -> Fitted:
+                 progress: bool = False, checkpointing: Checkpointing | None = None) -> Fitted:
     """Train each stage of the recipe in turn (one ``Trainer`` each, with early stopping and the time
     budget counted from ``started``, a ``time.perf_counter()`` value); stop after a stage that
-    diverged or ran out of time. Epochs are numbered across stages."""
+    diverged or ran out of time. Epochs are numbered across stages.
+
+    With ``checkpointing``, each stage's trainer saves checkpoints (``Checkpointer``) holding, besides
+    the trainer's state, the stage reached, the records and stop reasons of earlier stages and the
+    seconds used; resuming skips the stages done and continues the saved one from its checkpoint
+    (the time budget continues from the seconds it had used)."""
     from justfit.models import apply_freeze
     from justfit.models.freezing import count_params
     from justfit.tasks.features import FrozenFeatureTask
     from justfit.training import EarlyStopping, ProgressBar, Trainer
+    from justfit.training.callbacks.checkpoint import Checkpointer
 
     started = time.perf_counter() if started is None else started
     es, model, stages = cfg.early_stopping, prep.model, prep.stages
     records: list[dict[str, Any]] = []
     reasons: list[str] = []
     best_epoch, backbone_trained, params, trainer = None, False, {}, None
-    for stage in stages:
+    resume_from = checkpointing.resume if checkpointing else None
+    saved = checkpointing.resumed_extra() if checkpointing else None
+    first_stage = 0
+    if saved:
+        first_stage, records, reasons = int(saved["stage"]), list(saved["records"]), list(saved["reasons"])
+        backbone_trained = bool(saved["backbone_trained"])
+        started = time.perf_counter() - float(saved["elapsed"])
+    for index, stage in enumerate(stages):
+        if index < first_stage:
+            continue
         params = count_params(model) if cfg.model.strategy == "lora" else apply_freeze(model, stage.freeze)
         step, tr, va = stage_data(prep, cfg, stage, prep.train, prep.val, prep.texts, backbone_trained, progress)
         how = "LoRA adapters and head" if cfg.model.strategy == "lora" else f"freeze={stage.freeze}"
@@ -156,9 +217,17 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
                        f"{how}{where}; lr {stage.lr:g}{f', layer decay {stage.layer_decay:g}' if stage.layer_decay else ''})")
         stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled and stage.early_stopping)
         deadline = started + cfg.training.time_budget if cfg.training.time_budget else None
-        trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()),
-                          [stopper] + ([ProgressBar()] if progress else []), deadline=deadline)
-        history = trainer.fit(model, tr, va)
+        callbacks: list[Any] = [stopper] + ([ProgressBar()] if progress else [])
+        if checkpointing is not None:
+            state = {"stage": index, "records": list(records), "reasons": list(reasons),
+                     "backbone_trained": backbone_trained, **checkpointing.extra}
+            callbacks.append(Checkpointer(checkpointing.folder, checkpointing.every_steps, checkpointing.keep,
+                                          extra=lambda s=state: {**s, "elapsed": time.perf_counter() - started}))
+        trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()), callbacks, deadline=deadline)
+        resume = resume_from if saved and index == first_stage else None
+        if resume is not None:
+            _say(progress, f"resuming from {resume}")
+        history = trainer.fit(model, tr, va, resume=resume)
         model = trainer.model
         offset = len(records)
         for rec in history.records:

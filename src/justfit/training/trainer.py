@@ -9,9 +9,19 @@ Callbacks (``justfit.training.callbacks``) see the loop through their hooks and 
 ``model``, ``accelerator``, ``cfg``, ``history``, ``epoch``, ``global_step``, ``steps_per_epoch``,
 ``planned_steps``, ``train_dataset``, ``val_dataset``, ``probe_dataset`` (the training sample, or
 None), ``evaluate(dataset)``, ``train_mode()`` (back to training after an evaluation inside an
-epoch), ``request_stop()``, ``replan_schedule(total_steps)`` and ``budget_reason``. A stop request
-takes effect at the next check, after the optimisation step or the epoch; each check agrees on it
-across processes (``agree``).
+epoch), ``request_stop()``, ``replan_schedule(total_steps)``, ``budget_reason``, ``batch_in_epoch``
+(micro-batches done in this epoch) and ``save_checkpoint(folder)``. A stop request takes effect at
+the next check, after the optimisation step or the epoch; each check agrees on it across processes
+(``agree``).
+
+Resuming: ``fit(..., resume=folder)`` takes up a checkpoint written by ``save_checkpoint`` (the
+``Checkpointer`` callback writes them): model, optimiser, scheduler and random states through
+``accelerate``'s ``load_state``, then the loop's own state (``state_dict``): the epoch and the
+micro-batches of it already done (skipped without being loaded, ``accelerate.skip_first_batches``),
+the epoch's running loss, the history, each callback's state and tensors, and the step's state (an
+augmenter's draws). The training loader has its own seeded generator, so creating its iterator
+never draws from the global random state a checkpoint restores: a resumed fit continues the
+uninterrupted one bit for bit.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +45,9 @@ from justfit.training.optim import build_optimizer, build_scheduler
 from justfit.training.runtime import resolve_bf16
 from justfit.training.sampling import BatchSampler
 from justfit.training.step import StepAccumulator
+
+TRAINER_STATE = "trainer_state.json"
+CALLBACK_TENSORS = "callback_tensors.safetensors"
 
 
 class Trainer:
@@ -60,7 +74,14 @@ class Trainer:
         self.model: torch.nn.Module | None = None
         self.epoch = 0
         self.global_step = 0
+        self.batch_in_epoch = 0  # micro-batches done in the current epoch (of batches_per_epoch)
+        self.batches_per_epoch = 0
+        self.epoch_complete = False  # the current epoch's record is in the history
         self.sampler: BatchSampler | None = None
+        self.schedule_total: int | None = None
+        self._loss_sum: Any = None
+        self._seen = 0
+        self._epoch_started = 0.0
 
     def metric_names(self) -> dict[str, str]:
         """What an epoch record will hold, each name with its better direction (from the task)."""
@@ -87,22 +108,96 @@ class Trainer:
         inner.last_epoch = self.global_step - 1
         inner.step()
         self.scheduler.scheduler = inner
+        self.schedule_total = total_steps
 
     def train_mode(self) -> None:
         """Back to training mode (see ``set_train_mode``), after an evaluation inside an epoch."""
         set_train_mode(self._wrapped)
 
     def state_dict(self) -> dict[str, Any]:
-        """Where the loop stands, as plain data: epoch, optimisation step, the sampler's epoch (its
-        shuffle), the history records and each callback's state (by position, with its class name).
-        Model, optimiser and scheduler tensors are not in it."""
+        """Where the loop stands, as plain data: epoch, optimisation step, micro-batches done in the epoch
+        and its running loss, the sampler's epoch (its shuffle), the schedule's total steps, the history
+        records, each callback's state (by position, with its class name) and the step's state. Model,
+        optimiser and scheduler tensors are not in it (``save_checkpoint`` saves them)."""
+        step_state = getattr(self.task, "state_dict", None)
         return {"epoch": self.epoch, "global_step": self.global_step,
+                "batch_in_epoch": self.batch_in_epoch, "epoch_complete": self.epoch_complete,
+                "loss_sum": None if self._loss_sum is None else float(self._loss_sum), "seen": self._seen,
+                "epoch_seconds": time.perf_counter() - self._epoch_started if self._epoch_started else 0.0,
                 "sampler_epoch": None if self.sampler is None else self.sampler.epoch,
+                "schedule_total": self.schedule_total,
                 "should_stop": self.should_stop, "stop_reason": self.stop_reason,
                 "budget_reason": self.budget_reason, "history": [dict(r) for r in self.history.records],
-                "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks]}
+                "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
+                "step": step_state() if callable(step_state) else {}}
 
-    def fit(self, model: torch.nn.Module, train: EncodedDataset, val: EncodedDataset) -> History:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take up ``state`` (from ``state_dict``): the loop continues where it was saved. Raises
+        ``ConfigError`` when the callbacks are not those the state was saved with."""
+        saved = [c["class"] for c in state["callbacks"]]
+        mine = [type(cb).__name__ for cb in self.callbacks]
+        if saved != mine:
+            raise ConfigError(f"The checkpoint was saved by a fit with the callbacks {saved}; this fit has {mine}. "
+                              "Resume with the same settings.")
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self.batch_in_epoch, self.epoch_complete = int(state["batch_in_epoch"]), bool(state["epoch_complete"])
+        self._seen = int(state["seen"])
+        self.should_stop, self.stop_reason = bool(state["should_stop"]), state["stop_reason"]
+        self.budget_reason = state["budget_reason"]
+        self.history = History([dict(r) for r in state["history"]])
+        for cb, saved_cb in zip(self.callbacks, state["callbacks"], strict=True):
+            cb.load_state_dict(saved_cb["state"])
+        if state.get("step") and hasattr(self.task, "load_state_dict"):
+            self.task.load_state_dict(state["step"])
+
+    def save_checkpoint(self, folder: str | Path, extra: dict[str, Any] | None = None) -> None:
+        """Write everything a resumed fit needs into ``folder``: ``accelerate``'s ``save_state`` (model,
+        optimiser, scheduler, the random states of Python, NumPy and torch), the callbacks' tensors
+        (``callback_tensors.safetensors``: the best epoch's weights) and, last, ``trainer_state.json``
+        (``state_dict`` plus ``extra``, the caller's own plain data). Every process must call it; only
+        the main process writes the JSON and the tensors. Call it between optimisation steps."""
+        from justfit._files import write_json
+
+        folder = Path(folder)
+        self.accelerator.save_state(str(folder), safe_serialization=True)
+        if self.accelerator.is_main_process:
+            tensors = {f"{i}/{k}": v.contiguous() for i, cb in enumerate(self.callbacks)
+                       for k, v in cb.tensors().items()}
+            if tensors:
+                from safetensors.torch import save_file
+
+                save_file(tensors, str(folder / CALLBACK_TENSORS))
+            write_json(folder / TRAINER_STATE, {**self.state_dict(), "extra": extra or {}})
+        self.accelerator.wait_for_everyone()
+
+    def _resume(self, folder: Path) -> None:
+        """Load the checkpoint in ``folder`` into the prepared objects and this loop."""
+        from justfit._files import read_json
+
+        state = read_json(folder / TRAINER_STATE)
+        total = state.get("schedule_total")
+        if total is not None and total != self.schedule_total:  # the time budget had re-planned the schedule
+            self.scheduler.scheduler = build_scheduler(self.optimizer.optimizer, self.cfg, int(total))
+            self.schedule_total = int(total)
+        self.accelerator.load_state(str(folder))
+        self.load_state_dict(state)
+        tensors_file = folder / CALLBACK_TENSORS
+        if tensors_file.is_file():
+            from safetensors.torch import load_file
+
+            saved = load_file(str(tensors_file))
+            for i, cb in enumerate(self.callbacks):
+                own = {k.split("/", 1)[1]: v for k, v in saved.items() if k.split("/", 1)[0] == str(i)}
+                if own:
+                    cb.load_tensors(own)
+        if state.get("loss_sum") is not None:
+            self._loss_sum = torch.tensor(state["loss_sum"], dtype=torch.float32, device=self.accelerator.device)
+        self._resumed_seconds = float(state.get("epoch_seconds") or 0.0)
+
+    def fit(self, model: torch.nn.Module, train: EncodedDataset, val: EncodedDataset,
+            resume: str | Path | None = None) -> History:
+        """Train ``model`` on ``train``, evaluating ``val`` each epoch; returns the ``History``. With
+        ``resume`` (a folder ``save_checkpoint`` wrote), the fit continues from that checkpoint."""
         from accelerate import Accelerator
         from accelerate.state import AcceleratorState, GradientState
         from accelerate.utils import set_seed
@@ -120,8 +215,11 @@ class Trainer:
         accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no")
         sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed,
                                balance_labels=train.labels if cfg.sampler == "balanced" else None)
+        # Its own generator: an epoch's iterator draws its worker seed from it, not from the global random
+        # state (which a checkpoint saves and restores).
         loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=self.task.collate,
-                                             num_workers=cfg.num_workers)
+                                             num_workers=cfg.num_workers,
+                                             generator=torch.Generator().manual_seed(cfg.seed))
         optimizer = build_optimizer(model, cfg)
         steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum_steps)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs)
@@ -130,6 +228,7 @@ class Trainer:
         self.accelerator, self.optimizer, self.scheduler, self._wrapped = accelerator, optimizer, scheduler, wrapped
         self.sampler, self.train_dataset, self.val_dataset = sampler, train, val
         self.steps_per_epoch, self.planned_steps = steps_per_epoch, steps_per_epoch * cfg.epochs
+        self.schedule_total = self.planned_steps
         acc = StepAccumulator(wrapped, self.task, backward=accelerator.backward, autocast=accelerator.autocast,
                               l1=cfg.l1)
         # A fixed sample of training rows, evaluated like the validation set each epoch.
@@ -138,29 +237,45 @@ class Trainer:
         probe = train.subset(sorted(rng.choice(len(train), n_probe, replace=False).tolist())) if n_probe else None
         self.probe_dataset = probe
 
-        self.global_step, self.epoch = 0, 0
+        self.global_step, self.epoch, self.batch_in_epoch, self.epoch_complete = 0, 0, 0, False
         self.history, self.should_stop, self.stop_reason, self.budget_reason = History(), False, "", ""
+        self._loss_sum, self._seen, self._epoch_started, self._resumed_seconds = None, 0, 0.0, 0.0
+        n_batches = self.batches_per_epoch = len(loader)
+        if resume is not None:
+            self._resume(Path(resume))
+        # Where the loop starts: the first epoch; the saved epoch, mid-way; or the one after it.
+        mid_epoch = resume is not None and not self.epoch_complete and 0 < self.batch_in_epoch < n_batches
+        first = self.epoch if mid_epoch else self.epoch + 1
+        finished = self.should_stop or bool(len(self.history) and self.history[-1].get("diverged"))
         for cb in self.callbacks:
             cb.on_fit_begin(self)
-        for epoch in range(1, cfg.epochs + 1):
-            self.epoch = epoch
-            t0 = time.perf_counter()
-            sampler.set_epoch(epoch)
+        for epoch in range(first, cfg.epochs + 1):
+            if finished:
+                break
+            skip = self.batch_in_epoch if mid_epoch and epoch == first else 0
+            self.epoch, self.epoch_complete, self.batch_in_epoch = epoch, False, skip
+            self._epoch_started = time.perf_counter() - (self._resumed_seconds if skip else 0.0)
+            # The epoch seeds the shuffle (and an augmented set's draws), counted from 0 as accelerate's loader
+            # counts its iterations (it passes that count to both when iterated): set on the loader too, as a
+            # resumed process's loader starts counting at 0 again.
+            loader.set_epoch(epoch - 1)
+            sampler.set_epoch(epoch - 1)
             if hasattr(train, "set_epoch"):  # a training set augmented on the fly draws new variants
-                train.set_epoch(epoch)
+                train.set_epoch(epoch - 1)
             for cb in self.callbacks:
-                cb.on_epoch_begin(self, epoch, len(loader))
+                cb.on_epoch_begin(self, epoch, n_batches)
             set_train_mode(wrapped)
             # Summed on-device: no host sync per step.
-            loss_sum = torch.zeros((), device=accelerator.device)
-            seen = 0
-            n_batches = len(loader)
-            for step, batch in enumerate(loader, start=1):
+            if not skip:
+                self._loss_sum, self._seen = torch.zeros((), device=accelerator.device), 0
+            batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+            for step, batch in enumerate(batches, start=skip + 1):
                 for cb in self.callbacks:
                     cb.on_batch_begin(self, step)
                 loss, rows = acc.add(batch)
-                loss_sum += loss * rows
-                seen += rows
+                self._loss_sum += loss * rows
+                self._seen += rows
+                self.batch_in_epoch = step
                 # A step ends every grad_accum_steps micro-batches, and at the end of the epoch.
                 step_done = step % cfg.grad_accum_steps == 0 or step == n_batches
                 if step_done:
@@ -175,7 +290,7 @@ class Trainer:
                     if self._stopping():
                         break
 
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / max(seen, 1)}
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(self._loss_sum) / max(self._seen, 1)}
             record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
             if probe is not None:
                 m = self.evaluate(self._probe_seen(train, sampler, probe, self.global_step)
@@ -183,7 +298,7 @@ class Trainer:
                 record["train_eval_loss"] = m.pop("loss")
                 record.update({f"train_{k}": v for k, v in m.items()})
             record["lr"] = float(scheduler.get_last_lr()[0])
-            record["seconds"] = time.perf_counter() - t0
+            record["seconds"] = time.perf_counter() - self._epoch_started
             for cb in self.callbacks:
                 cb.on_evaluate(self, record)
             bad = next((k for k in ("train_loss", "val_loss") if not math.isfinite(record.get(k, 0.0))), None)
@@ -192,6 +307,7 @@ class Trainer:
                 what = bad.replace("_", " ").replace("val ", "validation ")
                 self.stop_reason = f"the {what} became {record[bad]} in epoch {epoch}: training diverged"
             self.history.append(record)
+            self.epoch_complete = True
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
             if self._stopping() or record.get("diverged"):

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from justfit.diagnosis.diagnose import diagnose
+from justfit.seeds import is_noise, summarise
 
 # A round within this relative distance of the best is as good as the best.
 TOLERANCE = 0.01
@@ -31,6 +32,7 @@ class Round:
     best_epoch: int | None
     verdict: str
     seconds: float
+    seed_std: float | None = None  # the validation score's spread over seeds (trained with several)
 
 
 @dataclass
@@ -121,12 +123,17 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         diagnosis = diagnose(history, config=cfg.model_dump(mode="json"), **ctx)
         score = selection_score(history, es.monitor, es.mode)
         best_epoch = getattr(fitted, "best_epoch_", None)
+        # Trained with several seeds, a gain within the seed spread is noise, not a remedy that helped.
+        spread = getattr(fitted, "seed_val_scores_", None)
+        std = float(summarise(spread)["std"]) if spread and len(spread) > 1 else None
         result.rounds.append(Round(r, change, why, finding_code, score, best_epoch, diagnosis.verdict,
-                                   time.perf_counter() - t0))
+                                   time.perf_counter() - t0, std))
+        noise = std is not None and pending is not None and is_noise(score - base_score, std)
         if log:
             log(f"round {r}: {es.monitor} {abs(score):.4f} (best epoch {best_epoch}), verdict {diagnosis.verdict}"
-                + (f"; changed {change}" if change else ""))
-        if pending is not None and not score > base_score:
+                + (f"; changed {change}" if change else "")
+                + (f"; within the seed spread ({std:.4f}): noise" if noise else ""))
+        if pending is not None and (not score > base_score or noise):
             clearly_worse = score < base_score - TOLERANCE * max(abs(base_score), 1e-8)
             if not pending_repeatable or clearly_worse:
                 tried.append(pending)  # this kind of remedy did not help: give the next one its turn

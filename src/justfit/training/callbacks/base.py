@@ -14,8 +14,9 @@ Hooks, in the order a fit calls them::
     on_fit_end(trainer)
 
 A callback stops training with ``trainer.request_stop()``; the trainer checks after every
-optimisation step and after every epoch. Its state (``state_dict()``, plain JSON-able data) is
-what a checkpoint needs to continue the same decisions (``load_state_dict``).
+optimisation step and after every epoch. Its state (``state_dict()``, plain JSON-able data, and
+``tensors()``, named CPU tensors such as saved weights) is what a checkpoint needs to continue the
+same decisions (``load_state_dict``, ``load_tensors``).
 
 Multi-process training: each process runs the loop and every callback. A decision that must be
 the same everywhere (stop now, a new plan) is taken on the main process and broadcast with
@@ -80,3 +81,10 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take up ``state`` (from ``state_dict``), so the next decisions are those the saved callback
         would have made."""
+
+    def tensors(self) -> dict[str, Any]:
+        """Named CPU tensors a checkpoint saves beside ``state_dict`` (safetensors); none by default."""
+        return {}
+
+    def load_tensors(self, tensors: dict[str, Any]) -> None:
+        """Take up what ``tensors()`` returned, after ``load_state_dict``."""

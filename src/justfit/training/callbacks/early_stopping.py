@@ -20,7 +20,7 @@ class EarlyStopping(Callback):
 
     ``state_dict()`` holds the best value and epoch, the epochs waited, the stop epoch and the
     reason; the best epoch's weights stay in memory (a CPU copy of what training changes) and are
-    not part of it: a checkpoint saves them with the model. A callback given a state by
+    not part of it: ``tensors()`` gives them to a checkpoint, ``load_tensors`` takes them back. A callback given a state by
     ``load_state_dict`` keeps it through the next ``on_fit_begin`` (a resumed fit) instead of
     starting afresh.
     """
@@ -84,6 +84,12 @@ class EarlyStopping(Callback):
         self.wait, self.stopped_epoch, self.reason = state["wait"], state["stopped_epoch"], state["reason"]
         self.best_loss = state.get("best_loss")
         self._loaded = True
+
+    def tensors(self) -> dict[str, Any]:
+        return dict(self._best_state or {})
+
+    def load_tensors(self, tensors: dict[str, Any]) -> None:
+        self._best_state = dict(tensors) or None
 
     def on_fit_begin(self, trainer: Any) -> None:
         if not self._loaded:

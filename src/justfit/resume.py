@@ -1,0 +1,184 @@
+"""An unfinished run: its ``<name>.partial`` folder, the lock of the process working in it, what it
+was asked to do, and the checks that let ``--resume`` continue it.
+
+A run works in ``<name>.partial`` from its start: ``checkpoints/run.json`` holds the request (the
+config as given, the run's options and, once the data stage has run, a fingerprint of the splits)
+and ``checkpoints/checkpoint-NNNNNN`` the training checkpoints. ``run.lock`` is held by the process
+working in the folder (``filelock``'s ``fcntl`` lock: the system releases it when that process
+dies, so a killed run never leaves it stuck). The finished run is renamed to ``<name>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+from justfit._files import read_json, write_json
+from justfit.errors import ConfigError, DataError, RunDirError
+
+REQUEST = "run.json"
+LOCK = "run.lock"
+CHECKPOINTS = "checkpoints"
+# Keys that name where the run goes, not what it does: they may differ when resuming.
+_PLACE = ("output.dir", "output.name", "output.overwrite")
+
+
+class RunLock:
+    """Hold ``folder/run.lock`` while working in ``folder``; raise ``RunDirError`` at once when another
+    live process holds it. The lock file is left in place (removing it is not atomic with releasing)."""
+
+    def __init__(self, folder: Path) -> None:
+        from filelock import FileLock
+
+        self.path = Path(folder) / LOCK
+        self._lock = FileLock(str(self.path), timeout=0)
+
+    def acquire(self) -> RunLock:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise RunDirError(f"'{self.path.parent}' is in use by another justfit process (it holds {self.path.name}). "
+                              "Wait for it to finish, or stop it first.") from None
+        return self
+
+    def release(self) -> None:
+        self._lock.release()
+
+    @property
+    def held_elsewhere(self) -> bool:
+        """Does another live process hold the lock (checked by trying to take it)?"""
+        from filelock import Timeout
+
+        if self._lock.is_locked:
+            return False
+        try:
+            self._lock.acquire()
+        except Timeout:
+            return True
+        self._lock.release()
+        return False
+
+
+def partial_of(final: Path) -> Path:
+    return final.with_name(final.name + ".partial")
+
+
+def is_unfinished(partial: Path) -> bool:
+    """Does ``partial`` hold an unfinished run that ``--resume`` can continue?"""
+    return (partial / CHECKPOINTS / REQUEST).is_file()
+
+
+def start_partial(final: Path, cfg: Any, options: dict[str, Any]) -> tuple[Path, RunLock]:
+    """Create ``<final>.partial`` for a new run, lock it and write its request. An unfinished run of the
+    same name is never discarded silently: without ``output.overwrite`` it is refused (resume it
+    instead), and one that a live process is working in is refused always."""
+    partial = partial_of(final)
+    if partial.exists():
+        if is_unfinished(partial):
+            if RunLock(partial).held_elsewhere:
+                raise RunDirError(f"A run of this name is in progress in '{partial}' (another justfit process holds "
+                                  "its lock). Choose another --name, or wait for it to finish.")
+            if not cfg.output.overwrite:
+                raise RunDirError(f"'{partial}' holds an unfinished run of this name. Continue it with "
+                                  f"'justfit train --resume {partial}', or pass --overwrite to discard it.")
+        shutil.rmtree(partial)
+    try:
+        (partial / CHECKPOINTS).mkdir(parents=True)
+    except OSError as exc:
+        raise RunDirError(f"Cannot create the run directory '{final}' ({exc.strerror or exc}). Choose another "
+                          "--output-dir.") from None
+    lock = RunLock(partial).acquire()
+    write_json(partial / CHECKPOINTS / REQUEST, {"config": cfg.model_dump(mode="json"), "options": options})
+    return partial, lock
+
+
+def find_unfinished(path: str | Path) -> Path:
+    """The ``.partial`` folder of the run at ``path`` (the folder itself, or the run's name without
+    ``.partial``). Raises ``RunDirError`` for a finished run and for a folder that is not a run."""
+    path = Path(path)
+    if path.name.endswith(".partial") and is_unfinished(path):
+        return path
+    if not path.name.endswith(".partial") and is_unfinished(partial_of(path)):
+        return partial_of(path)
+    if (path / "result.json").is_file() and not path.name.endswith(".partial"):
+        raise RunDirError(f"'{path}' is a finished run: there is nothing to resume. Its results are in it; start a new "
+                          "run with another --name to train again.")
+    if path.name.endswith(".partial") and path.is_dir():
+        raise RunDirError(f"'{path}' is an unfinished run folder without a saved request (it was not written by "
+                          "this version of justfit, or was emptied): it cannot be resumed. Start the run again.")
+    if not path.exists():
+        raise RunDirError(f"'{path}' does not exist. Pass the folder of a killed run (runs/<name>.partial).")
+    raise RunDirError(f"'{path}' is not a justfit run (no {CHECKPOINTS}/{REQUEST}): pass the folder of a killed run "
+                      "(runs/<name>.partial).")
+
+
+def read_request(partial: Path) -> dict[str, Any]:
+    return read_json(partial / CHECKPOINTS / REQUEST)
+
+
+def config_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """``key: saved -> given`` for every dotted key whose value differs (where the run goes excepted)."""
+    a, b = _flatten(saved), _flatten(given)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k not in _PLACE and a.get(k) != b.get(k)]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and all(isinstance(x, str) for x in v) and prefix == "":
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def check_same_request(partial: Path, cfg: Any | None, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The config and options to resume ``partial`` with: the saved ones. A config or options given as
+    well must equal them (where the run goes excepted); otherwise ``ConfigError`` lists every key
+    that differs."""
+    from justfit.config import JustfitConfig
+
+    req = read_request(partial)
+    saved_cfg = JustfitConfig.from_dict(req["config"])
+    saved_opts = req.get("options", {})
+    diffs = []
+    if cfg is not None:
+        diffs += config_differences(saved_cfg.model_dump(mode="json"), cfg.model_dump(mode="json"))
+    diffs += [f"{k}: {saved_opts.get(k)!r} -> {v!r}" for k, v in options.items()
+              if v is not None and saved_opts.get(k) != v]
+    if diffs:
+        raise ConfigError(f"The run in '{partial}' was started with another configuration; resuming it needs the same "
+                          f"one. Differences (run -> given): {'; '.join(diffs)}. Drop these settings to resume with "
+                          "the run's own, or start a new run.")
+    return saved_cfg, saved_opts
+
+
+def splits_fingerprint(splits: Any, input_column: str) -> str:
+    """A SHA-256 of each split's rows (index, inputs and labels), to tell whether the data changed."""
+    h = hashlib.sha256()
+    for name in ("train", "validation", "test"):
+        frame = getattr(splits, name)
+        h.update(name.encode())
+        h.update(",".join(map(str, frame.index)).encode())
+        for col in (input_column, "label"):
+            if col in frame:
+                h.update("\x1f".join(map(str, frame[col].tolist())).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def check_same_data(partial: Path, fingerprint: str) -> None:
+    """Record the splits' fingerprint on the first pass; refuse (``DataError``) different splits on a resume."""
+    path = partial / CHECKPOINTS / REQUEST
+    req = read_json(path)
+    saved = req.get("splits")
+    if saved is None:
+        write_json(path, {**req, "splits": fingerprint})
+    elif saved != fingerprint:
+        raise DataError(f"The data of the run in '{partial}' changed since it started (its splits hold other rows): its "
+                        "checkpoints cannot be continued on it. Restore the data, or start a new run.")
