@@ -60,8 +60,15 @@ drift:
 demo: setup
 	$(BIN)/justfit train --data tweets --max-rows 3000 --epochs 3 --name demo --overwrite
 
+# The shared-study tests of `justfit tune` run against a real PostgreSQL server: tests/postgres.sh installs
+# Debian's postgresql package when it can (root on Debian/Ubuntu), starts a throwaway server on 127.0.0.1
+# for the suite and stops it after; elsewhere that test is skipped (JUSTFIT_REQUIRE_POSTGRES=1 fails it).
+PG_DIR ?= /tmp/justfit-test-postgres-$(shell id -u)
+
 test: setup browser
-	$(BIN)/python -m pytest -q
+	@bash tests/postgres.sh start $(PG_DIR) || echo "note: no PostgreSQL server; the PostgreSQL study test will be skipped"
+	@JUSTFIT_TEST_POSTGRES="$$(cat $(PG_DIR)/url 2>/dev/null)" $(BIN)/python -m pytest -q; rc=$$?; \
+	  bash tests/postgres.sh stop $(PG_DIR); exit $$rc
 
 browser:
 	@command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \

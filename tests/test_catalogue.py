@@ -276,6 +276,44 @@ def metrics_has(key: str, value: Any) -> Callable[[Path], None]:
     return check
 
 
+def killed_run(name: str = "r", **config: Any) -> Setup:
+    """A run folder as a SIGKILL before its first complete checkpoint leaves it: the saved request, the lock
+    file, and (``half_written``) a checkpoint the process was writing when it died."""
+    def run(tmp: Path) -> None:
+        import json
+
+        from justfit.config import JustfitConfig
+
+        good()(tmp)
+        cfg = {"data": {"path": str(tmp / "data.csv"), "max_rows": 60}, "model": {"name": "tiny-bert-random"},
+               "training": {"epochs": 1, "bf16": False}, "quality": {"label_noise": "off"},
+               "output": {"dir": str(tmp / "runs"), "name": name}, **config.get("cfg", {})}
+        partial = tmp / "runs" / f"{name}.partial"
+        (partial / "checkpoints").mkdir(parents=True)
+        (partial / "checkpoints" / "run.json").write_text(json.dumps(
+            {"config": JustfitConfig.from_dict(cfg).model_dump(mode="json"),
+             "options": {"command": config.get("command", "train")}}))
+        (partial / "run.lock").write_text("")
+        if config.get("half_written"):
+            (partial / "checkpoints" / ".tmp-checkpoint-000001").mkdir()
+            (partial / "checkpoints" / ".tmp-checkpoint-000001" / "model.safetensors").write_bytes(b"half")
+    return run
+
+
+def finished_without_checkpoints(tmp: Path) -> None:
+    runs = list((tmp / "runs").iterdir())
+    assert [p.name for p in runs] == ["r"], runs
+    assert (runs[0] / "report.html").is_file() and not (runs[0] / "checkpoints").exists()
+
+
+TUNE_FAST = ["--model", "tiny-bert-random", "--trials", "2", "--max-rows", "60", "--set", "quality.label_noise=off",
+             "--set", "training.bf16=false", "--set", "training.epochs=1", "-o", "{tmp}/runs", "--name", "r", "-q"]
+
+
+def tune_space(space: str) -> Setup:
+    return chain(good(), raw("tune.yaml", f"tune:\n  space:\n{space}"))
+
+
 CASES: list[Case] = [
     # --- files --------------------------------------------------------------------------------------------------------
     Case("file_missing", nothing, ["train", "--data", "{tmp}/missing.csv", *FAST], message=r"missing\.csv.*does not exist"),
@@ -603,6 +641,44 @@ CASES: list[Case] = [
          message=r"Unknown export format 'tflite'"),
     Case("export_folder_without_model", folder("m"), ["export", "{tmp}/m"], message=r"holds no saved model"),
 
+    # --- crash-safe runs and the search -----------------------------------------------------------------------------
+    Case("resume_finished_run", fake_run("done"), ["train", "--resume", "{tmp}/done", "-q"],
+         message=r"'.*done' is a finished run: there is nothing to resume"),
+    Case("resume_folder_not_a_run", folder("notes", {"a.txt": "x"}), ["train", "--resume", "{tmp}/notes", "-q"],
+         message=r"is not a justfit run"),
+    Case("resume_missing_folder", nothing, ["train", "--resume", "{tmp}/runs/nope.partial", "-q"],
+         message=r"does not exist"),
+    Case("resume_different_config", killed_run(), ["train", "--resume", "{tmp}/runs/r.partial", "--epochs", "9",
+                                                   "--lr", "0.5", "-q"],
+         message=r"started with another configuration.*training\.epochs: 1 -> 9; training\.lr: 0\.0001 -> 0\.5"),
+    Case("resume_a_tune_run_with_train", killed_run(command="tune"), ["train", "--resume", "{tmp}/runs/r.partial",
+                                                                        "-q"],
+         message=r"unfinished 'justfit tune' run: continue it with 'justfit tune --resume"),
+    Case("new_run_over_an_unfinished_one", killed_run(), ["train", "--data", "{tmp}/data.csv", *FAST],
+         message=r"holds an unfinished run of this name. Continue it with 'justfit train --resume"),
+    Case("killed_while_writing_its_first_checkpoint", killed_run(half_written=True),
+         ["train", "--resume", "{tmp}/runs/r.partial", "-q"], code=0, check=finished_without_checkpoints),
+    Case("seeds_zero", good(), ["train", "--data", "{tmp}/data.csv", *FAST, "--seeds", "0"],
+         message=r"--seeds must be at least 1"),
+    Case("tune_unreachable_database", good(), ["tune", "--data", "{tmp}/data.csv", *TUNE_FAST, "--storage",
+                                               "postgresql://justfit:hunter2@127.0.0.1:9/studies"],
+         message=r"Cannot open the study storage postgresql://justfit:\*\*\*@127\.0\.0\.1:9/studies"),
+    Case("tune_malformed_storage_url", good(), ["tune", "--data", "{tmp}/data.csv", *TUNE_FAST, "--storage", "nope"],
+         message=r"Cannot open the study storage nope"),
+    Case("tune_empty_range", tune_space("    training.lr: {low: 0.001, high: 0.001}\n"),
+         ["tune", "{tmp}/tune.yaml", "--data", "{tmp}/data.csv", *TUNE_FAST], message=r"the range is empty"),
+    Case("tune_inverted_range", tune_space("    training.lr: {low: 0.01, high: 0.0001}\n"),
+         ["tune", "{tmp}/tune.yaml", "--data", "{tmp}/data.csv", *TUNE_FAST], message=r"the range is inverted"),
+    Case("tune_unknown_parameter", tune_space("    training.learning_rate: {low: 0.0001, high: 0.01}\n"),
+         ["tune", "{tmp}/tune.yaml", "--data", "{tmp}/data.csv", *TUNE_FAST],
+         message=r"unknown parameter 'training.learning_rate'"),
+    Case("tune_value_its_key_cannot_take", tune_space("    model.dropout: {low: 0.1, high: 1.5}\n"),
+         ["tune", "{tmp}/tune.yaml", "--data", "{tmp}/data.csv", *TUNE_FAST], message=r"model\.dropout cannot take 1\.5"),
+    Case("tune_search_only_without_storage", good(), ["tune", "--data", "{tmp}/data.csv", *TUNE_FAST, "--search-only"],
+         message=r"search-only worker joins a shared study"),
+    Case("tune_dashboard_bad_port", good(), ["tune", "--data", "{tmp}/data.csv", *TUNE_FAST, "--dashboard", "70000"],
+         message=r"--dashboard takes a port from 1 to 65535"),
+
     # --- interruption (the real Ctrl-C is test_ctrl_c_during_training below) ----------------------------------------------
     Case("interrupt_during_train", good(), ["train", "--data", "{tmp}/data.csv", *FAST], code=130,
          message=r"^interrupted$", patch=("justfit.run.finetune", _interrupt)),
@@ -650,13 +726,14 @@ def test_bad_input(case: Case, tmp_path, monkeypatch, capfd, request):
         monkeypatch.setattr(*case.patch)
     capfd.readouterr()
     before = _snapshot(tmp_path)
+    partials = set(tmp_path.rglob("*.partial"))  # a killed run's folder the case starts from
 
     rc = main(argv)
     out, err = capfd.readouterr()
 
     assert "Traceback" not in out + err, err
     assert not list(logs.glob("justfit-traceback-*")), f"internal error: {err}"
-    assert not list(tmp_path.rglob("*.partial")) or any(".partial" in a for a in case.argv)
+    assert set(tmp_path.rglob("*.partial")) <= partials or any(".partial" in a for a in case.argv)
     assert rc == case.code, f"exit {rc}, expected {case.code}; stderr: {err}"
     if case.code == 0:
         if case.message:

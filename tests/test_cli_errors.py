@@ -68,6 +68,7 @@ ENTRIES = {
     "presets": ("justfit.models.factory.list_presets", lambda t: []),
     "tasks": ("justfit.tasks.list_tasks", lambda t: []),
     "export": ("justfit.models.export.export_onnx", lambda t: [_finished_run(t)]),
+    "tune": ("justfit.tuning.tune.tune", lambda t: ["--data", _data(t), "-o", str(t / "runs"), "--name", "x", "-q"]),
 }
 
 

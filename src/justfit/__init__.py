@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Finetuner": "justfit.estimator",
     "finetune": "justfit.run",
+    "tune": "justfit.tuning.tune",
     "RunResult": "justfit.results",
     "JustfitConfig": "justfit.config",
     "History": "justfit.training.history",
@@ -20,7 +21,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__", "load", "Finetuner", "finetune", "RunResult", "JustfitConfig", "History", "list_presets",
+    "__version__", "load", "Finetuner", "finetune", "tune", "RunResult", "JustfitConfig", "History", "list_presets",
     "load_table",
 ]
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from justfit.results import RunResult
     from justfit.run import finetune
     from justfit.training.history import History
+    from justfit.tuning.tune import tune
 
 
 def load(path: str) -> Finetuner:

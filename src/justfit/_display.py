@@ -84,7 +84,31 @@ def seed_table(spread: dict[str, Any], limit: int = 8) -> Table:
     rows = list(spread.get("metrics", {}).items())[:limit]
     val = spread.get("validation")
     if val:
-        rows.insert(0, (f"val {val['monitor']} (best)", val))
+        rows.insert(0, (f"{val['monitor']} (best)", val))
     for name, m in rows:
         table.add_row(name, f"{m['mean']:.4f} ± {m['std']:.4f}", *(f"{v:.4f}" for v in m["values"]))
+    return table
+
+
+def tune_table(found: dict[str, Any]) -> Table:
+    """A search's outcome: trials by state, the best and the baseline trial, the final validation spread."""
+    counts = ", ".join(f"{n} {state}" for state, n in found["trials"].items() if n)
+    table = Table(title=f"tune: study '{found['study_name']}' ({counts}); {found.get('worker', {}).get('stopped', '')}",
+                  title_justify="left")
+    for col in ("", f"{found['monitor']} (best epoch)", "parameters"):
+        table.add_column(col)
+
+    def params(p: dict[str, Any]) -> str:
+        return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+
+    best = found.get("best")
+    if best:
+        table.add_row(f"best (trial {best['number']})", f"{best['value']:.4f}", params(best["params"]))
+    base = found.get("baseline")
+    if base:
+        table.add_row("as given (trial 0)", f"{base['value']:.4f}", params(base["params"]))
+    val = (found.get("final") or {}).get("validation")
+    if val and len(val.get("values", [])) > 1:
+        noise = "; the gain over the config as given is within it: noise" if found.get("gain_is_noise") else ""
+        table.add_row(f"best, {len(val['values'])} seeds", f"{val['mean']:.4f} ± {val['std']:.4f}", noise.strip("; "))
     return table

@@ -1,7 +1,7 @@
 """Typed configuration: defaults in one place, YAML in, unknown keys rejected.
 
-A config has seven sections (``data``, ``quality``, ``model``, ``training``,
-``augment``, ``early_stopping``, ``output``). Every key has a default, so an empty config is a valid one. Command-line
+A config has eight sections (``data``, ``quality``, ``model``, ``training``,
+``augment``, ``early_stopping``, ``tune``, ``output``). Every key has a default, so an empty config is a valid one. Command-line
 ``--set section.key=value`` overrides are applied on top of the YAML file.
 """
 
@@ -269,6 +269,82 @@ class EarlyStoppingConfig(_Section):
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 
 
+# What `justfit tune` may search, each key with the kind of value it takes.
+TUNABLE = {
+    "training.lr": "float", "training.weight_decay": "float", "model.dropout": "float", "training.epochs": "int",
+    "training.batch_size": "int", "training.warmup_ratio": "float", "model.freeze": "choice",
+    "training.layer_decay": "float", "model.lora_rank": "int", "training.l1": "float",
+    "training.label_smoothing": "float", "augment.strength": "float", "augment.p": "float",
+    "training.optimizer": "choice", "training.scheduler": "choice", "training.grad_accum_steps": "int",
+}
+
+
+class SearchParam(_Section):
+    """One searched parameter: a range (``low``, ``high``; ``log`` scale; ``step``) or ``choices``."""
+
+    low: float | None = Field(None, description="Lowest value of the range.")
+    high: float | None = Field(None, description="Highest value of the range.")
+    log: bool = Field(False, description="Sample the range on a log scale (learning rates, weight decay).")
+    step: float | None = Field(None, gt=0, description="Sample only low, low + step, ...; whole numbers for int keys.")
+    choices: list[str | int | float | None] | None = Field(None, description="Sample one of these values instead of a range.")
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchParam:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either choices or low/high, not both")
+            if not self.choices:
+                raise ValueError("choices is empty: list at least one value")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("a range needs both low and high (or give choices)")
+        if not self.low < self.high:
+            raise ValueError(f"the range is {'empty' if self.low == self.high else 'inverted'}: low ({self.low:g}) "
+                             f"must be below high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-scale range must be above 0; low is {self.low:g}")
+        if self.log and self.step is not None:
+            raise ValueError("step and log exclude each other")
+        return self
+
+
+class TuneConfig(_Section):
+    """`justfit tune`: the hyperparameter search (Optuna), its budget and its storage."""
+
+    space: dict[str, SearchParam] = Field(default_factory=dict, description="Parameters to search, by config key (training.lr, training.weight_decay, model.dropout, training.epochs, training.batch_size, training.warmup_ratio, model.freeze, training.layer_decay, model.lora_rank, training.l1, training.label_smoothing, augment.strength, augment.p, training.optimizer, training.scheduler, training.grad_accum_steps), each {low, high, log, step} or {choices}. Empty: learning rate (1e-5 to 1e-3, log), weight decay (0 to 0.1), dropout (0 to 0.3), warmup (0 to 0.2) and label smoothing (0 to 0.2, class tasks).")
+    trials: int = Field(20, gt=0, description="Trials of the study in all (completed or pruned), over every worker that shares it.")
+    time_budget: float | None = Field(None, gt=0, description="Seconds this worker searches: no trial starts that the mean trial so far would not finish in time.")
+    sampler: Literal["tpe", "random"] = Field("tpe", description="tpe (Optuna's Tree-structured Parzen Estimator, seeded by training.seed) or random.")
+    pruner: Literal["median", "hyperband", "none"] = Field("median", description="Stop a trial early from its per-epoch validation score: median (below the median of earlier trials at the same epoch), hyperband, or none.")
+    seeds: int = Field(3, ge=1, le=20, description="The best configuration is retrained with this many seeds (mean ± std on validation), then evaluated once on the test split.")
+    storage: str | None = Field(None, description="Study storage URL; default sqlite in the run directory (tune/study.db). postgresql://user:pass@host/db lets several `justfit tune` workers share one study.")
+    study_name: str | None = Field(None, description="Study name in the storage; default the run's name. Workers with the same storage and name share the study.")
+    heartbeat: int = Field(30, ge=1, description="Seconds between a running trial's heartbeats; a trial silent for 4 heartbeats (its worker died) is marked failed and retried by another worker.")
+    retries: int = Field(1, ge=0, description="How many times a failed (killed) trial is retried with the same parameters.")
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _known_keys(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        for key in v:
+            if key not in TUNABLE:
+                hint = did_you_mean(str(key), list(TUNABLE)).strip().rstrip("?")
+                raise ValueError(f"unknown parameter '{key}' in the search space{' (' + hint.lower() + '?)' if hint else ''}; "
+                                 f"valid: {', '.join(TUNABLE)}")
+        return v
+
+    @model_validator(mode="after")
+    def _kinds(self) -> TuneConfig:
+        for key, param in self.space.items():
+            if TUNABLE[key] == "choice" and param.choices is None:
+                raise ValueError(f"'{key}' takes choices (a list of values), not a range")
+            if TUNABLE[key] == "int" and param.choices is None and not (
+                    float(param.low).is_integer() and float(param.high).is_integer()):
+                raise ValueError(f"'{key}' is a whole number: low and high must be whole numbers")
+        return self
+
+
 class OutputConfig(_Section):
     """Where the run directory goes."""
 
@@ -287,6 +363,7 @@ class JustfitConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     # ----------------------------------------------------------------- I/O

@@ -88,7 +88,7 @@ class Finetuner:
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None,
             sample_weight: Sequence[float] | None = None, normalized_text: bool = False,
-            sampling_rate: int | None = None, checkpointing: Any = None) -> Finetuner:
+            sampling_rate: int | None = None, checkpointing: Any = None, callbacks: Sequence[Any] = ()) -> Finetuner:
         """Fine-tune on ``X`` (texts, a text/label DataFrame, a data file, or the data stage's ``Splits``)
         with labels ``y``.
 
@@ -99,6 +99,7 @@ class Finetuner:
         ``sampling_rate`` (Hz): the rate of audio given as bare 1-D arrays (``data.sampling_rate``).
         ``checkpointing`` (a ``justfit.training.fit.Checkpointing``): save checkpoints there during
         training, and resume from its ``resume`` checkpoint (``justfit.finetune`` passes it).
+        ``callbacks`` (``justfit.training.Callback``) join every training stage's loop.
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline. Raises ``ConfigError`` or ``DataError``
         (one line) before any model is loaded when the settings or the data cannot be used.
@@ -137,7 +138,8 @@ class Finetuner:
             self.lr_find_ = found
         if checkpointing is not None:
             checkpointing.extra = {**checkpointing.extra, "lr_find": found}
-        done = fitting.train_stages(prep, cfg, started=t0, progress=self.progress, checkpointing=checkpointing)
+        done = fitting.train_stages(prep, cfg, started=t0, progress=self.progress, checkpointing=checkpointing,
+                                    callbacks=callbacks)
         self.model_, self.tokenizer_, self.model_source_, self.step_ = done.model, prep.tokenizer, prep.source, prep.step
         if hasattr(self.task_, "classes"):
             self.classes_ = self.task_.classes

@@ -10,6 +10,7 @@ dies, so a killed run never leaves it stuck). The finished run is renamed to ``<
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 from pathlib import Path
@@ -182,3 +183,85 @@ def check_same_data(partial: Path, fingerprint: str) -> None:
     elif saved != fingerprint:
         raise DataError(f"The data of the run in '{partial}' changed since it started (its splits hold other rows): its "
                         "checkpoints cannot be continued on it. Restore the data, or start a new run.")
+
+
+class OpenRun:
+    """A run being worked on in its locked ``.partial`` folder (``open_run``). Used as a context manager:
+    on an error or interrupt, a run with nothing to resume from is removed (with the output folder it
+    created, when empty), and one that has checkpoints or a study is kept, with a warning that says how
+    to continue it; the lock is released either way."""
+
+    def __init__(self, cfg: Any, final: Path, partial: Path, lock: RunLock, options: dict[str, Any], resumed: bool,
+                 parent_existed: bool) -> None:
+        self.cfg, self.final, self.partial, self.lock = cfg, final, partial, lock
+        self.options, self.resumed, self.parent_existed = options, resumed, parent_existed
+        self.checkpoints = partial / CHECKPOINTS
+
+    def resumable(self) -> bool:
+        """Is there saved work to continue: a training checkpoint, or a study with trials?"""
+        return any(self.checkpoints.rglob("checkpoint-*")) or (self.partial / "tune" / "study.db").is_file()
+
+    def __enter__(self) -> OpenRun:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc is None:
+                return
+            if not self.resumed and not self.resumable():
+                shutil.rmtree(self.partial, ignore_errors=True)
+                if not self.parent_existed:  # the output folder this run created, when nothing else is in it
+                    with contextlib.suppress(OSError):
+                        self.final.parent.rmdir()
+                return
+            from justfit.errors import JustfitError
+
+            if not isinstance(exc, JustfitError):  # a crash or an interrupt; a user error says what to do itself
+                import warnings
+
+                command = self.options.get("command", "train")
+                warnings.warn(f"The run stopped ({type(exc).__name__}); its saved work is kept in '{self.partial}'. "
+                              f"Continue it with: justfit {command} --resume {self.partial}", RuntimeWarning,
+                              stacklevel=3)
+        finally:
+            self.lock.release()
+
+
+def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], resume: str | Path | None,
+             *, compare_options: bool = False) -> OpenRun:
+    """Start a new run (``config`` plus ``overrides``, checked, its ``.partial`` folder created and locked,
+    the request saved) or, with ``resume``, reopen a killed one with its saved config and options (a
+    config, overrides or ``compare_options`` given as well must match them). Raises ``ConfigError``,
+    ``RunDirError``."""
+    from justfit.checks import check_settings
+    from justfit.config import coerce_config
+    from justfit.run import run_dir_for
+
+    def given() -> Any:
+        cfg = coerce_config(config)
+        return cfg.updated({k.replace("__", "."): v for k, v in overrides.items()}) if overrides else cfg
+
+    if resume is not None:
+        partial = find_unfinished(resume)
+        command = read_request(partial).get("options", {}).get("command", "train")
+        if command != options.get("command", "train"):
+            raise RunDirError(f"'{partial}' is an unfinished 'justfit {command}' run: continue it with "
+                              f"'justfit {command} --resume {partial}'.")
+        lock = RunLock(partial).acquire()
+        try:
+            explicit = config is not None or bool(overrides)
+            cfg, saved = check_same_request(partial, given() if explicit else None,
+                                            options if explicit or compare_options else {})
+            final = partial.with_name(partial.name.removesuffix(".partial"))
+            cfg = cfg.updated({"output.dir": str(partial.parent), "output.name": final.name})
+            check_settings(cfg)
+        except BaseException:
+            lock.release()
+            raise
+        return OpenRun(cfg, final, partial, lock, {**options, **saved}, True, True)
+    cfg = given()
+    check_settings(cfg)  # before any data is read or model loaded
+    final = run_dir_for(cfg)
+    parent_existed = final.parent.exists()
+    partial, lock = start_partial(final, cfg, options)
+    return OpenRun(cfg, final, partial, lock, options, False, parent_existed)

@@ -6,7 +6,6 @@ is there, so a folder named like a run is always a complete one.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from datetime import datetime
@@ -71,63 +70,17 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     run's (``ConfigError`` lists the keys that differ). Raises ``RunDirError`` for a finished run, a
     folder that is not a run, or a run another process is working in.
     """
-    from justfit.checks import check_settings
-    from justfit.resume import RunLock, check_same_request, find_unfinished, start_partial
+    from justfit.resume import open_run
 
     t0 = time.perf_counter()
-    options = {"auto": auto, "rounds": rounds if auto else None, "time_budget": time_budget if auto else None,
-               "seeds": seeds}
-    if resume is not None:
-        partial = find_unfinished(resume)
-        given = None
-        if config is not None or overrides:
-            given = coerce_config(config)
-            if overrides:
-                given = given.updated({k.replace("__", "."): v for k, v in overrides.items()})
-        lock = RunLock(partial).acquire()
-        try:
-            cfg, saved_options = check_same_request(partial, given, options if given is not None or auto else {})
-        except BaseException:
-            lock.release()
-            raise
-        auto, rounds, time_budget = bool(saved_options.get("auto")), saved_options.get("rounds") or 3, \
-            saved_options.get("time_budget")
-        seeds = saved_options.get("seeds")
-        final = partial.with_name(partial.name.removesuffix(".partial"))
-        cfg = cfg.updated({"output.dir": str(partial.parent), "output.name": final.name})
-        check_settings(cfg)
-    else:
-        cfg = coerce_config(config)
-        if overrides:
-            cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
-        check_settings(cfg)  # before any data is read or model loaded
-        final = run_dir_for(cfg)
-        parent_existed = final.parent.exists()
-        partial, lock = start_partial(final, cfg, options)
-    folder = partial / "checkpoints"
-    try:
-        result = _run(cfg, final, partial, folder, progress=progress, auto=auto, rounds=rounds, time_budget=time_budget,
-                      resume=resume is not None, keep_checkpoints=keep_checkpoints, seeds=seeds, t0=t0)
-    except BaseException as exc:
-        # A run that has a checkpoint is kept, to be resumed; one that has none leaves nothing behind.
-        if not any(folder.rglob("checkpoint-*")) and resume is None:
-            lock.release()
-            shutil.rmtree(partial, ignore_errors=True)
-            if not parent_existed:  # the output folder this run created, when nothing else is in it
-                with contextlib.suppress(OSError):
-                    final.parent.rmdir()
-        else:
-            lock.release()
-            from justfit.errors import JustfitError
-
-            if not isinstance(exc, JustfitError):  # a crash or an interrupt; a user error says what to do itself
-                import warnings
-
-                warnings.warn(f"The run stopped ({type(exc).__name__}); its checkpoints are kept in '{partial}'. "
-                              f"Continue it with: justfit train --resume {partial}", RuntimeWarning, stacklevel=2)
-        raise
-    lock.release()
-    return result
+    options = {"command": "train", "auto": auto, "rounds": rounds if auto else None,
+               "time_budget": time_budget if auto else None, "seeds": seeds}
+    run = open_run(config, overrides, options, resume, compare_options=auto or seeds is not None)
+    auto, seeds = bool(run.options.get("auto")), run.options.get("seeds")
+    rounds, time_budget = run.options.get("rounds") or 3, run.options.get("time_budget")
+    with run:
+        return _run(run.cfg, run.final, run.partial, run.checkpoints, progress=progress, auto=auto, rounds=rounds,
+                    time_budget=time_budget, resume=run.resumed, keep_checkpoints=keep_checkpoints, seeds=seeds, t0=t0)
 
 
 def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progress: bool, auto: bool, rounds: int,
@@ -211,9 +164,10 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
 
 def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
                metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float, *,
-               keep_checkpoints: bool = False) -> RunResult:
+               keep_checkpoints: bool = False, extra: dict[str, Any] | None = None) -> RunResult:
     """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
-    The checkpoints are deleted first, unless ``keep_checkpoints``."""
+    The checkpoints are deleted first, unless ``keep_checkpoints``. ``extra`` joins ``result.data``
+    (a search's summary)."""
     task = est.task_
 
     cfg_json = cfg.model_dump(mode="json")
@@ -261,6 +215,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
             "quality": report.summary(),
             **({"autofit": autofit.to_dict()} if autofit is not None else {}),
             **({"seed_spread": metrics["seed_spread"]} if "seed_spread" in metrics else {}),
+            **(extra or {}),
         },
         seconds=time.perf_counter() - t0,
         config=resolved.model_dump(mode="json"),

@@ -37,6 +37,7 @@ from justfit.cli import lr_find as _lr_find
 from justfit.cli import predict as _predict
 from justfit.cli import report as _report
 from justfit.cli import train as _train
+from justfit.cli import tune as _tune
 
 DEBUG_ENV = "JUSTFIT_DEBUG"
 LOG_DIR_ENV = "JUSTFIT_LOG_DIR"
@@ -130,6 +131,7 @@ def _tasks() -> None:
 
 COMMANDS: dict[str, Callable[..., Any]] = {
     "train": _train.train,
+    "tune": _tune.tune,
     "clean": _clean.clean,
     "doctor": _doctor.doctor,
     "check": _check.check,

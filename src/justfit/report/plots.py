@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 
-def _svg(fig: Any) -> str:
+def svg_text(fig: Any) -> str:
     import warnings
 
     import matplotlib.pyplot as plt
@@ -72,7 +72,7 @@ def learning_curves(history: list[dict[str, Any]], best_epoch: int | None, metri
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
-    return _svg(fig)
+    return svg_text(fig)
 
 
 def lr_schedule(history: list[dict[str, Any]]) -> str | None:
@@ -86,7 +86,7 @@ def lr_schedule(history: list[dict[str, Any]]) -> str | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate (end of epoch)")
-    return _svg(fig)
+    return svg_text(fig)
 
 
 def confusion(matrix: list[list[int]], labels: list[str]) -> str | None:
@@ -110,7 +110,7 @@ def confusion(matrix: list[list[int]], labels: list[str]) -> str | None:
             for j in range(n):
                 ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
                         color="white" if top and m[i, j] > top / 2 else "black")
-    return _svg(fig)
+    return svg_text(fig)
 
 
 def lr_find_plot(result: dict[str, Any]) -> str | None:
@@ -147,7 +147,7 @@ def lr_find_plot(result: dict[str, Any]) -> str | None:
                 color="tab:red", bbox={"facecolor": "white", "edgecolor": "tab:red", "alpha": 0.9})
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
-    return _svg(fig)
+    return svg_text(fig)
 
 
 def scatter(y_true: Any, y_pred: Any, *, limit: int = 2000) -> str | None:
@@ -166,7 +166,7 @@ def scatter(y_true: Any, y_pred: Any, *, limit: int = 2000) -> str | None:
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
     ax.legend(loc="upper left")
-    return _svg(fig)
+    return svg_text(fig)
 
 
 def histogram(values: Any, xlabel: str, *, bins: int = 30) -> str | None:
@@ -181,4 +181,4 @@ def histogram(values: Any, xlabel: str, *, bins: int = 30) -> str | None:
     ax.hist(v, bins=bins)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rows")
-    return _svg(fig)
+    return svg_text(fig)

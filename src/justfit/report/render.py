@@ -76,6 +76,42 @@ def _seed_section(spread: dict[str, Any]) -> str:
             "standard deviation here is noise.</p>" + _table(rows, heads))
 
 
+def _tune_section(run: Path, found: dict[str, Any]) -> str:
+    """The hyperparameter search: trials by state, the best and the as-given trial, the final seeds, and
+    optuna's plots (optimisation history, parameter importances, parallel coordinates) inlined."""
+    counts = ", ".join(f"{n} {state}" for state, n in found["trials"].items() if n)
+
+    def params(p: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+
+    rows = []
+    if found.get("best"):
+        rows.append([f"best (trial {found['best']['number']})", round(found["best"]["value"], 4),
+                     params(found["best"]["params"])])
+    if found.get("baseline"):
+        rows.append(["as given (trial 0)", round(found["baseline"]["value"], 4), params(found["baseline"]["params"])])
+    val = (found.get("final") or {}).get("validation")
+    if val and len(val.get("values", [])) > 1:
+        rows.append([f"best, retrained with {len(val['values'])} seeds", f"{val['mean']:.4f} ± {val['std']:.4f}",
+                     "the gain over the config as given is within the seed spread: noise"
+                     if found.get("gain_is_noise") else ""])
+    importances = found.get("importances") or {}
+    parts = [f"<h2>Hyperparameter search</h2><p>Study '{_e(found['study_name'])}' ({_e(counts)}), scored by "
+             f"{_e(found['monitor'])} ({_e(found['direction'])}); {_e((found.get('worker') or {}).get('stopped', ''))}. "
+             "The test split was evaluated once, on the best configuration. Every trial is in tune/trials.csv; "
+             "tune/best_config.yaml runs the best with <code>justfit train</code>.</p>",
+             _table(rows, ["", found["monitor"], "parameters"])]
+    if importances:
+        parts.append("<h3>parameter importances (fANOVA)</h3>" + _table(
+            [[k, round(v, 3)] for k, v in importances.items()], ["parameter", "importance"]))
+    svgs = [(name, run / "tune" / name) for name in found.get("plots", [])]
+    cells = [f"<div><h3>{_e(name.removesuffix('.svg').replace('_', ' '))}</h3>{path.read_text(encoding='utf-8')}</div>"
+             for name, path in svgs if path.is_file()]
+    if cells:
+        parts.append("<div class='grid'>" + "".join(cells) + "</div>")
+    return "".join(parts)
+
+
 def render_report(run_dir: str | Path, output: str | Path | None = None, *, name: str | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
     the page (default: the folder's name)."""
@@ -142,6 +178,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         parts.append(_table(rows, ["round", "change", "why", autofit["monitor"], "best epoch", "verdict"]))
         parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}</p>")
 
+    found = _read(run, "tune/tune.json")
+    if found:
+        parts.append(_tune_section(run, found))
     spread = (result.get("data") or {}).get("seed_spread")
     if spread:
         parts.append(_seed_section(spread))

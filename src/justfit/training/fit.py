@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,8 @@ def found_lr(prep: Prepared, cfg: JustfitConfig, result: dict[str, Any]) -> tupl
 
 
 def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = None,
-                 progress: bool = False, checkpointing: Checkpointing | None = None) -> Fitted:
+                 progress: bool = False, checkpointing: Checkpointing | None = None,
+                 callbacks: Sequence[Any] = ()) -> Fitted:
     """Train each stage of the recipe in turn (one ``Trainer`` each, with early stopping and the time
     budget counted from ``started``, a ``time.perf_counter()`` value); stop after a stage that
     diverged or ran out of time. Epochs are numbered across stages.
@@ -186,7 +188,8 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
     With ``checkpointing``, each stage's trainer saves checkpoints (``Checkpointer``) holding, besides
     the trainer's state, the stage reached, the records and stop reasons of earlier stages and the
     seconds used; resuming skips the stages done and continues the saved one from its checkpoint
-    (the time budget continues from the seconds it had used)."""
+    (the time budget continues from the seconds it had used). ``callbacks`` are added to every stage's
+    trainer, after early stopping (a search's pruning callback sees each epoch's record)."""
     from justfit.models import apply_freeze
     from justfit.models.freezing import count_params
     from justfit.tasks.features import FrozenFeatureTask
@@ -217,13 +220,14 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
                        f"{how}{where}; lr {stage.lr:g}{f', layer decay {stage.layer_decay:g}' if stage.layer_decay else ''})")
         stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled and stage.early_stopping)
         deadline = started + cfg.training.time_budget if cfg.training.time_budget else None
-        callbacks: list[Any] = [stopper] + ([ProgressBar()] if progress else [])
+        stage_callbacks: list[Any] = [stopper, *callbacks] + ([ProgressBar()] if progress else [])
         if checkpointing is not None:
             state = {"stage": index, "records": list(records), "reasons": list(reasons),
                      "backbone_trained": backbone_trained, **checkpointing.extra}
-            callbacks.append(Checkpointer(checkpointing.folder, checkpointing.every_steps, checkpointing.keep,
-                                          extra=lambda s=state: {**s, "elapsed": time.perf_counter() - started}))
-        trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()), callbacks, deadline=deadline)
+            stage_callbacks.append(Checkpointer(checkpointing.folder, checkpointing.every_steps, checkpointing.keep,
+                                                extra=lambda s=state: {**s, "elapsed": time.perf_counter() - started}))
+        trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()), stage_callbacks,
+                          deadline=deadline)
         resume = resume_from if saved and index == first_stage else None
         if resume is not None:
             _say(progress, f"resuming from {resume}")

@@ -1,0 +1,246 @@
+"""``tune``: a hyperparameter search run, from a config to a finished run directory.
+
+The data stage runs once; the search (``justfit.tuning.search``) trains on the training split and
+scores on validation; the best configuration is then retrained with ``tune.seeds`` seeds (the
+median seed's model kept, the validation spread reported) and evaluated once on the test split.
+The run directory is a run like ``justfit train`` writes (model, metrics, diagnosis, report) plus
+``tune/``: ``trials.csv``, ``best_config.yaml`` (ready for ``justfit train``), ``tune.json`` and the
+study's plots; with the default storage, the study itself (``study.db``, SQLite).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from justfit.config import JustfitConfig
+from justfit.results import RunResult
+
+
+def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
+         resume: str | Path | None = None, dashboard: int | None = None, search_only: bool = False,
+         **overrides: Any) -> RunResult | dict[str, Any]:
+    """Search ``tune.space`` with Optuna, retrain the best configuration with ``tune.seeds`` seeds and
+    evaluate it once on the test split. ``overrides`` name keys as ``tune__trials=30``.
+
+    ``resume`` (the ``.partial`` folder of a killed tune run) continues its study to the budget and
+    then finishes the run. ``dashboard`` (a port) serves optuna-dashboard for the study on
+    127.0.0.1 while the search runs. ``search_only`` runs trials of a shared study
+    (``tune.storage``) and writes no run directory: a helper worker; it returns the study's summary.
+    Raises ``ConfigError`` (a bad space, an unreachable storage), ``DataError``, ``RunDirError``,
+    ``ModelError`` (no trial completed)."""
+    from justfit.resume import open_run
+
+    t0 = time.perf_counter()
+    if search_only:
+        return _search_only(config, overrides, progress=progress, dashboard=dashboard)
+    run = open_run(config, overrides, {"command": "tune"}, resume)
+    with run:
+        return _tune(run.cfg, run.final, run.partial, progress=progress, dashboard=dashboard, t0=t0)
+
+
+def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, Any]:
+    """The data stage (as a run does it), the task set and the monitor resolved."""
+    from justfit.checks import check_settings, with_task
+    from justfit.data.stage import prepare_data
+    from justfit.run import check_task
+
+    splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
+    cfg = with_task(cfg, report.task)
+    check_settings(cfg)
+    if progress:
+        from rich.console import Console
+
+        from justfit._display import print_data_stage
+
+        print_data_stage(report, Console(stderr=True))
+    return cfg, splits, report, next(iter(loaded.values())).columns
+
+
+def _study(cfg: JustfitConfig, storage: Any, name: str, shared: bool) -> tuple[Any, dict[str, Any]]:
+    """Create or load the study in the opened ``storage``; a new study's first trial is the configuration
+    as given."""
+    from justfit.tasks import get_task
+    from justfit.tuning.search import create_study, given_point, search_space
+
+    space = search_space(cfg, get_task(cfg.task))
+    study = create_study(storage, name, "minimize" if lower_is_better(cfg) else "maximize", cfg.tune.sampler,
+                         cfg.tune.pruner, seed=None if shared else cfg.training.seed)
+    if not study.trials:
+        study.enqueue_trial(given_point(cfg, space))
+        study.set_user_attr("baseline_trial", 0)
+        study.set_user_attr("monitor", cfg.early_stopping.monitor)
+    elif study.user_attrs.get("monitor", cfg.early_stopping.monitor) != cfg.early_stopping.monitor:
+        from justfit.errors import ConfigError
+
+        raise ConfigError(f"The study '{name}' scores trials by {study.user_attrs['monitor']}, not "
+                          f"{cfg.early_stopping.monitor}. Use the same early_stopping.monitor, or another study name.")
+    return study, space
+
+
+def lower_is_better(cfg: JustfitConfig) -> bool:
+    es = cfg.early_stopping
+    return es.mode == "min" or (es.mode == "auto" and "loss" in es.monitor)
+
+
+def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: Any, log: Any) -> Any:
+    """The trial function: train the trial's configuration, report each epoch to the pruner, return the
+    best monitored validation value (NaN when it never was a number: the trial then fails)."""
+    from justfit.data.stage import sample_weights_for
+    from justfit.estimator import Finetuner
+    from justfit.tuning.autofit import selection_score
+    from justfit.tuning.search import PruneCallback, optuna_module, suggest
+
+    optuna = optuna_module()
+    es = cfg.early_stopping
+    weights = sample_weights_for(report, splits.train)
+    normalized = any("normalize" in r.rules for r in report.cleaning.values())
+
+    def objective(trial: Any) -> float:
+        c = cfg.updated(suggest(trial, space))
+        prune = PruneCallback(trial, es.monitor)
+        t = time.perf_counter()
+        est = Finetuner(config=c).fit(splits, sample_weight=weights, normalized_text=normalized, callbacks=[prune])
+        trial.set_user_attr("best_epoch", est.best_epoch_)
+        trial.set_user_attr("epochs", len(est.history_.records))
+        trial.set_user_attr("train_seconds", round(time.perf_counter() - t, 2))
+        if prune.pruned:
+            raise optuna.TrialPruned()
+        score = selection_score(est.history_.records, es.monitor, es.mode)
+        if not math.isfinite(score):
+            return float("nan")
+        return -score if lower_is_better(cfg) else score
+
+    return objective
+
+
+def _start_dashboard(storage: Any, port: int, log: Any) -> None:
+    """optuna-dashboard for the study's storage on 127.0.0.1:``port``, in a daemon thread."""
+    import threading
+
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        from justfit.errors import MissingDependencyError
+
+        raise MissingDependencyError("--dashboard needs optuna-dashboard: pip install 'justfit[tune]'.") from None
+    threading.Thread(target=run_server, kwargs={"storage": storage, "host": "127.0.0.1", "port": port},
+                     daemon=True, name="optuna-dashboard").start()
+    log(f"dashboard: http://127.0.0.1:{port}/")
+
+
+def _logger(progress: bool) -> Any:
+    if not progress:
+        return lambda message: None
+    from rich.console import Console
+
+    return Console(stderr=True).print
+
+
+def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dashboard: int | None) -> dict[str, Any]:
+    from justfit.checks import check_settings
+    from justfit.config import coerce_config
+    from justfit.errors import ConfigError
+    from justfit.tuning.search import run_search, summary
+
+    cfg = coerce_config(config)
+    if overrides:
+        cfg = cfg.updated({k.replace("__", "."): v for k, v in overrides.items()})
+    if not cfg.tune.storage or not cfg.tune.study_name:
+        raise ConfigError("A search-only worker joins a shared study: give tune.storage (--storage URL) and "
+                          "tune.study_name (--study-name).")
+    check_settings(cfg)
+    from justfit.tasks import get_task
+    from justfit.tuning.search import open_storage, search_space
+
+    search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
+    storage = open_storage(cfg.tune.storage, cfg.tune.heartbeat, cfg.tune.retries)  # before the data stage's work
+    try:
+        cfg, splits, report, _ = _data(cfg, progress)
+        log = _logger(progress)
+        study, space = _study(cfg, storage, cfg.tune.study_name, shared=True)
+        if dashboard:
+            _start_dashboard(storage, dashboard, log)
+        done = run_search(study, _objective(cfg, space, splits, report, log), trials=cfg.tune.trials,
+                          time_budget=cfg.tune.time_budget, log=log)
+        return {**summary(study, cfg.early_stopping.monitor, study.user_attrs.get("baseline_trial")), "worker": done}
+    finally:
+        storage.engine.dispose()
+
+
+def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, dashboard: int | None,
+          t0: float) -> RunResult:
+    from justfit._files import atomic_write_text, write_csv, write_json
+    from justfit.data.stage import sample_weights_for
+    from justfit.errors import ModelError
+    from justfit.estimator import Finetuner
+    from justfit.resume import check_same_data, splits_fingerprint
+    from justfit.run import _write_run
+    from justfit.seeds import is_noise
+    from justfit.tasks import get_task
+    from justfit.tuning.search import (
+        default_storage,
+        open_storage,
+        run_search,
+        search_space,
+        shown_url,
+        summary,
+        write_plots,
+    )
+
+    search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
+    folder = partial / "tune"
+    folder.mkdir(exist_ok=True)
+    url = cfg.tune.storage or default_storage(folder)
+    storage = open_storage(url, cfg.tune.heartbeat, cfg.tune.retries)  # an unreachable one fails before the data stage
+    try:
+        cfg, splits, report, columns = _data(cfg, progress)
+        check_same_data(partial, splits_fingerprint(splits, get_task(cfg.task).input_column))
+        name = cfg.tune.study_name or final.name
+        log = _logger(progress)
+        study, space = _study(cfg, storage, name, shared=cfg.tune.storage is not None)
+        log(f"tune: study '{name}' in {shown_url(url)}; {cfg.tune.trials} trials, sampler {cfg.tune.sampler}, "
+            f"pruner {cfg.tune.pruner}, scored by {cfg.early_stopping.monitor}; searching "
+            f"{', '.join(space)}")
+        if dashboard:
+            _start_dashboard(storage, dashboard, log)
+        done = run_search(study, _objective(cfg, space, splits, report, log), trials=cfg.tune.trials,
+                          time_budget=cfg.tune.time_budget, log=log)
+        found = summary(study, cfg.early_stopping.monitor, study.user_attrs.get("baseline_trial"))
+        if "best" not in found:
+            failed = [t for t in study.trials if t.state.name == "FAIL"]
+            why = failed[-1].system_attrs.get("fail_reason", "") if failed else ""
+            raise ModelError(f"No trial of the study completed ({found['trials']}){': ' + why[:300] if why else ''}. "
+                             "Check the search space, or give the search more trials or time.")
+        write_csv(study.trials_dataframe(), folder / "trials.csv")
+        plots = write_plots(study, folder)
+    finally:
+        storage.engine.dispose()
+
+    best_cfg = cfg.updated(found["best"]["params"])
+    log(f"best: trial {found['best']['number']}, {cfg.early_stopping.monitor} {found['best']['value']:.4f}; "
+        f"retraining it with {cfg.tune.seeds} seed{'s' if cfg.tune.seeds > 1 else ''}")
+    est = Finetuner(config=best_cfg, progress=progress, seeds=cfg.tune.seeds if cfg.tune.seeds > 1 else None)
+    est.fit(splits, sample_weight=sample_weights_for(report, splits.train),
+            normalized_text=any("normalize" in r.rules for r in report.cleaning.values()))
+    test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
+    metrics = est.evaluate(splits.test, logits=test_logits)
+
+    values = getattr(est, "seed_val_scores_", None) or [found["best"]["value"]]
+    from justfit.seeds import summarise
+
+    final_val = {"seeds": getattr(est, "seeds_", [best_cfg.training.seed]), **summarise(values)}
+    found["final"] = {"validation": final_val, "kept_seed": getattr(est, "kept_seed_", best_cfg.training.seed)}
+    if "baseline" in found:
+        gain = found["best"]["value"] - found["baseline"]["value"]
+        found["gain_over_baseline"] = gain
+        found["gain_is_noise"] = bool(len(values) > 1 and is_noise(gain, final_val["std"]))
+    found.update(worker=done, storage=shown_url(url), plots=plots, seconds=time.perf_counter() - t0)
+    write_json(folder / "tune.json", found)
+    runnable = JustfitConfig.from_dict({**best_cfg.model_dump(mode="json"), "output": {"dir": cfg.output.dir}})
+    atomic_write_text(folder / "best_config.yaml", "# The best configuration of the search (" + name + "); run it "
+                      "with: justfit train best_config.yaml\n" + runnable.to_yaml())
+    return _write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
+                      extra={"tune": found})

@@ -1,0 +1,245 @@
+"""justfit tune: the search space, pruning, the run it writes, shared studies on a real database
+(SQLite here; PostgreSQL when JUSTFIT_TEST_POSTGRES names one), killed workers, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from justfit.config import JustfitConfig
+from justfit.errors import ConfigError
+
+optuna = pytest.importorskip("optuna")
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium-headless-shell", "chromium", "chromium-browser")
+                 if shutil.which(n)), None)
+SPACE = {"training.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "model.dropout": {"low": 0.0, "high": 0.3}}
+
+
+def _cfg(fast_config, planted_csv, **tune):
+    return {**fast_config, "data": {"path": planted_csv},
+            "training": {**fast_config["training"], "epochs": 3, "batch_size": 16},
+            "tune": {"trials": 5, "seeds": 2, "space": SPACE, **tune}}
+
+
+def test_a_search_writes_a_run_with_its_trials_best_config_and_plots(fast_config, planted_csv, tmp_path):
+    from justfit.tuning.tune import tune
+
+    result = tune(_cfg(fast_config, planted_csv))
+    run = Path(result.run_dir)
+    found = json.loads((run / "tune" / "tune.json").read_text())
+    assert found == json.loads(json.dumps(result.data["tune"]))
+    trials = found["trials"]
+    assert trials["complete"] + trials["pruned"] == 5 and trials["fail"] == 0
+    # The study on disk is the one summarised: its best is the best of its completed trials.
+    study = optuna.load_study(study_name="r", storage=f"sqlite:///{run / 'tune' / 'study.db'}")
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert study.best_value == min(t.value for t in done) == found["best"]["value"]
+    # Trial 0 is the configuration as given (lr 1e-3 is inside the range and kept).
+    assert found["baseline"]["number"] == 0 and found["baseline"]["params"]["training.lr"] == 1e-3
+    import pandas as pd
+
+    table = pd.read_csv(run / "tune" / "trials.csv")
+    assert len(table) == 5 and "params_training.lr" in table.columns
+    best = JustfitConfig.from_yaml(run / "tune" / "best_config.yaml")
+    assert best.training.lr == pytest.approx(found["best"]["params"]["training.lr"])
+    assert best.output.name is None  # a new run, not this one's name
+    # Retrained with 2 seeds; the test split evaluated on the kept one, with the spread.
+    assert result.data["seed_spread"]["seeds"] == [42, 43]
+    assert len(found["final"]["validation"]["values"]) == 2
+    assert found["plots"] == ["optimization_history.svg", "param_importances.svg", "parallel_coordinate.svg"]
+    html = (run / "report.html").read_text()
+    assert "Hyperparameter search" in html and html.count("<svg") >= 3 + 3 and "Seed spread" in html
+    assert not (run / "checkpoints").exists()
+
+
+def test_the_pruner_stops_a_trial_from_its_epoch_scores():
+    from justfit.tuning.search import PruneCallback
+
+    class Trial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((value, step))
+
+        def should_prune(self):
+            return len(self.reports) == 2
+
+    class Loop:
+        stopped = False
+
+        def request_stop(self):
+            self.stopped = True
+
+    trial, loop = Trial(), Loop()
+    cb = PruneCallback(trial, "val_loss")
+    cb.on_epoch_end(loop, {"val_loss": 0.5})
+    cb.on_epoch_end(loop, {"val_loss": float("nan")})  # not a number: not reported
+    assert not loop.stopped
+    cb.on_epoch_end(loop, {"val_loss": 0.4})
+    assert trial.reports == [(0.5, 1), (0.4, 3)] and loop.stopped and cb.pruned
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"training.lr": {"low": 1e-3, "high": 1e-5}}, "the range is inverted"),
+    ({"training.lr": {"low": 1e-3, "high": 1e-3}}, "the range is empty"),
+    ({"training.lrate": {"low": 1e-5, "high": 1e-3}}, "unknown parameter 'training.lrate'.*did you mean 'training.lr'"),
+    ({"training.warmup_ratio": {"low": 0.0, "high": 1.5}}, "warmup_ratio cannot take 1.5"),
+    ({"model.lora_rank": {"low": 2, "high": 16}}, "only applies with model.strategy=lora"),
+    ({"augment.strength": {"low": 0.05, "high": 0.3}}, "augment.ops is empty"),
+    ({"training.lr": {"low": -1.0, "high": 1e-3, "log": True}}, "log-scale range must be above 0"),
+    ({"model.freeze": {"low": 0, "high": 2}}, "takes choices"),
+])
+def test_a_bad_search_space_is_one_line_before_any_data_is_read(fast_config, planted_csv, tmp_path, space, message):
+    from justfit.cli.main import main
+    from justfit.tuning.tune import tune
+
+    cfg = _cfg(fast_config, planted_csv)
+    cfg["tune"]["space"] = space
+    with pytest.raises(ConfigError, match=message):
+        tune(cfg)
+    assert not Path(fast_config["output"]["dir"]).exists()
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["tune", str(tmp_path / "c.yaml"), "-q"]) == 2
+
+
+def test_a_setting_the_task_refuses_cannot_be_searched(fast_config, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from justfit.tuning.tune import tune
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"text": [f"item {i} {'up' if i % 2 else 'down'} {rng.integers(1e6)}" for i in range(80)],
+                  "score": rng.normal(size=80)}).to_csv(tmp_path / "r.csv", index=False)
+    cfg = {**fast_config, "task": "regression", "data": {"path": str(tmp_path / "r.csv"), "label_column": "score"},
+           "tune": {"trials": 2, "space": {"training.label_smoothing": {"low": 0.0, "high": 0.2}}}}
+    with pytest.raises(ConfigError, match="label_smoothing, which does not apply to regression"):
+        tune(cfg)
+
+
+def test_an_unreachable_database_is_a_one_line_error_within_seconds(fast_config, planted_csv):
+    from justfit.tuning.tune import tune
+
+    for url, message in [("postgresql://justfit@127.0.0.1:9/nowhere", "Cannot open the study storage"),
+                         ("notaurl", "Cannot open the study storage"),
+                         ("postgresql://justfit:secret@10.255.255.1:5432/db", "Cannot open the study storage")]:
+        t0 = time.perf_counter()
+        with pytest.raises(ConfigError, match=message) as err:
+            tune(_cfg(fast_config, planted_csv, storage=url))
+        assert time.perf_counter() - t0 < 30
+        assert "secret" not in str(err.value) and "\n" not in str(err.value)
+    assert not Path(fast_config["output"]["dir"]).exists()  # nothing was left behind
+
+
+# ---------------------------------------------------------------- shared studies: several workers
+
+
+def _worker(storage, study, planted_csv, tiny_model, trials, cwd, heartbeat=30):
+    args = [sys.executable, "-m", "justfit", "tune", "--data", planted_csv, "--model", tiny_model,
+            "--trials", str(trials), "--storage", storage, "--study-name", study, "--search-only", "-q",
+            "--set", "training.epochs=3", "--set", "training.bf16=false", "--set", "training.batch_size=16",
+            "--set", f"tune.heartbeat={heartbeat}", "--set", "tune.pruner=none"]
+    return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _two_workers_share_one_study(storage, planted_csv, tiny_model, tmp_path):
+    workers = [_worker(storage, "shared", planted_csv, tiny_model, 6, tmp_path) for _ in range(2)]
+    outs = [w.communicate(timeout=900) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outs]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    trials = study.trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 6 and len(trials) == len(finished)  # none lost, none left running or failed
+    assert len({t.number for t in trials}) == len(trials)  # no trial recorded twice
+    ran = sum(int(o[0].split("ran ")[1].split(" trials")[0]) for o in outs)
+    assert ran == len(trials)  # every trial was run by exactly one worker
+    assert len(finished) <= 7  # the budget is the study's: at most one trial over it, started as it filled
+    assert study.best_value == min(t.value for t in trials if t.state.name == "COMPLETE")
+
+
+def test_two_workers_share_one_sqlite_study(planted_csv, tiny_model, tmp_path):
+    _two_workers_share_one_study(f"sqlite:///{tmp_path / 'study.db'}", planted_csv, tiny_model, tmp_path)
+
+
+POSTGRES = os.environ.get("JUSTFIT_TEST_POSTGRES")
+
+
+def test_two_workers_share_one_postgresql_study(planted_csv, tiny_model, tmp_path):
+    if not POSTGRES:
+        if os.environ.get("JUSTFIT_REQUIRE_POSTGRES") == "1":
+            pytest.fail("JUSTFIT_REQUIRE_POSTGRES=1 but no server: tests/postgres.sh could not start PostgreSQL")
+        pytest.skip("needs a PostgreSQL server: make test starts one (tests/postgres.sh), or set JUSTFIT_TEST_POSTGRES")
+    if "shared" in optuna.get_all_study_names(POSTGRES):  # left by an earlier run of the suite
+        optuna.delete_study(study_name="shared", storage=POSTGRES)
+    _two_workers_share_one_study(POSTGRES, planted_csv, tiny_model, tmp_path)
+
+
+def test_a_worker_killed_mid_trial_leaves_a_trial_another_marks_failed_and_retries(planted_csv, tiny_model, tmp_path):
+    storage = POSTGRES or f"sqlite:///{tmp_path / 'killed.db'}"
+    name = f"killed-{os.getpid()}"
+    first = _worker(storage, name, planted_csv, tiny_model, 4, tmp_path, heartbeat=1)
+    deadline = time.time() + 300
+    while True:  # wait until the worker is inside a trial
+        assert time.time() < deadline and first.poll() is None, first.stderr.read()[-2000:] if first.poll() else ""
+        try:
+            running = [t for t in optuna.load_study(study_name=name, storage=storage).trials
+                       if t.state.name == "RUNNING"]
+        except KeyError:
+            running = []
+        if running:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed = running[0]
+    time.sleep(5)  # longer than the grace period (4 heartbeats of 1 s): the trial is stale
+    second = _worker(storage, name, planted_csv, tiny_model, 4, tmp_path, heartbeat=1)
+    out, err = second.communicate(timeout=900)
+    assert second.returncode == 0, err[-2000:]
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    assert trials[killed.number].state.name == "FAIL"
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state.name in ("COMPLETE", "PRUNED")
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 4
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (make setup installs chromium-headless-shell)")
+def test_the_dashboard_serves_the_study_in_a_real_browser(fast_config, planted_csv, tmp_path):
+    import socket
+
+    from justfit.tuning.search import open_storage
+    from justfit.tuning.tune import _start_dashboard
+
+    storage_url = f"sqlite:///{tmp_path / 'dash.db'}"
+    study = optuna.create_study(study_name="dash-study", storage=storage_url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    said = []
+    _start_dashboard(open_storage(storage_url, 30, 1), port, said.append)
+    assert said == [f"dashboard: http://127.0.0.1:{port}/"]
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--virtual-time-budget=15000", "--dump-dom", f"http://127.0.0.1:{port}/dashboard"],
+                          capture_output=True, text=True, timeout=120)
+    assert "dash-study" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
