@@ -191,11 +191,14 @@ class OpenRun:
     created, when empty), and one that has checkpoints or a study is kept, with a warning that says how
     to continue it; the lock is released either way."""
 
-    def __init__(self, cfg: Any, final: Path, partial: Path, lock: RunLock, options: dict[str, Any], resumed: bool,
-                 parent_existed: bool) -> None:
+    def __init__(self, cfg: Any, final: Path, partial: Path, lock: RunLock | None, options: dict[str, Any],
+                 resumed: bool, parent_existed: bool) -> None:
         self.cfg, self.final, self.partial, self.lock = cfg, final, partial, lock
         self.options, self.resumed, self.parent_existed = options, resumed, parent_existed
         self.checkpoints = partial / CHECKPOINTS
+        # In a multi-process launch only the main process holds the lock and cleans up (``lock`` is None
+        # on the others).
+        self.main = lock is not None
 
     def resumable(self) -> bool:
         """Is there saved work to continue: a training checkpoint, or a study with trials?"""
@@ -205,6 +208,8 @@ class OpenRun:
         return self
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if not self.main:
+            return
         try:
             if exc is None:
                 return
@@ -236,6 +241,34 @@ def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], re
     from justfit.checks import check_settings
     from justfit.config import coerce_config
     from justfit.run import run_dir_for
+    from justfit.training.runtime import distributed_state
+
+    state = distributed_state()
+    opened = None
+    if state is None or state.is_main_process:
+        opened = _open_main(config, overrides, options, resume, compare_options, check_settings, coerce_config,
+                            run_dir_for)
+        if state is None:
+            return opened
+    # A multi-process launch: the main process created (or reopened) and locked the folder; the others work
+    # in the same one, with the same config (if the main process failed, it never sends, and the launcher
+    # stops the others when it exits).
+    from accelerate.utils import broadcast_object_list
+
+    box = [None if opened is None else (opened.cfg.model_dump(mode="json"), str(opened.final), str(opened.partial),
+                                        opened.options, opened.resumed)]
+    broadcast_object_list(box, from_process=0)
+    if opened is not None:
+        return opened
+    from justfit.config import JustfitConfig
+
+    raw, final, partial, opts, resumed = box[0]
+    return OpenRun(JustfitConfig.from_dict(raw), Path(final), Path(partial), None, opts, resumed, True)
+
+
+def _open_main(config: Any, overrides: dict[str, Any], options: dict[str, Any], resume: str | Path | None,
+               compare_options: bool, check_settings: Any, coerce_config: Any, run_dir_for: Any) -> OpenRun:
+    """``open_run`` on the process that owns the folder."""
 
     def given() -> Any:
         cfg = coerce_config(config)

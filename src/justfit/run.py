@@ -6,6 +6,7 @@ is there, so a folder named like a run is always a complete one.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from datetime import datetime
@@ -79,8 +80,9 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     auto, seeds = bool(run.options.get("auto")), run.options.get("seeds")
     rounds, time_budget = run.options.get("rounds") or 3, run.options.get("time_budget")
     with run:
-        return _run(run.cfg, run.final, run.partial, run.checkpoints, progress=progress, auto=auto, rounds=rounds,
-                    time_budget=time_budget, resume=run.resumed, keep_checkpoints=keep_checkpoints, seeds=seeds, t0=t0)
+        return _run(run.cfg, run.final, run.partial, run.checkpoints, progress=progress and run.main, auto=auto,
+                    rounds=rounds, time_budget=time_budget, resume=run.resumed, keep_checkpoints=keep_checkpoints,
+                    seeds=seeds, t0=t0)
 
 
 def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progress: bool, auto: bool, rounds: int,
@@ -92,16 +94,23 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
     from justfit.estimator import Finetuner
     from justfit.resume import check_same_data, splits_fingerprint
     from justfit.training.fit import Checkpointing
+    from justfit.training.runtime import distributed_state
 
-    # The model is checked once, as soon as the task is known and before any stage uses it (the label
-    # audit embeds texts with it).
-    splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
+    # In a multi-process launch, the main process runs the data stage first (and fills the feature cache);
+    # the others then run it on the cached features, reaching the same splits. Only the main process writes.
+    state = distributed_state()
+    main = state is None or state.is_main_process
+    with state.main_process_first() if state is not None else contextlib.nullcontext():
+        # The model is checked once, as soon as the task is known and before any stage uses it (the label
+        # audit embeds texts with it).
+        splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
     from justfit.tasks import get_task
 
-    check_same_data(partial, splits_fingerprint(splits, get_task(cfg.task).input_column))
+    if main:
+        check_same_data(partial, splits_fingerprint(splits, get_task(cfg.task).input_column))
     if not progress:
         import warnings
 
@@ -156,10 +165,16 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         splits, report = round_data[id(est)]
     else:
         est = fit_round(cfg)[0]
+    if not main:  # the main process evaluates the test split and writes the run; the others wait for it
+        state.wait_for_everyone()
+        return RunResult.load(final)
     test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
     metrics = est.evaluate(splits.test, logits=test_logits)
-    return _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
-                      keep_checkpoints=keep_checkpoints)
+    result = _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
+                        keep_checkpoints=keep_checkpoints)
+    if state is not None:
+        state.wait_for_everyone()
+    return result
 
 
 def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,

@@ -122,6 +122,10 @@ def train(
         else:
             result = finetune(cfg, progress=not quiet, auto=auto, rounds=3 if rounds is None else rounds,
                               time_budget=time_budget, keep_checkpoints=keep_checkpoints, seeds=seeds)
+    from justfit.training.runtime import is_main_process
+
+    if not is_main_process():  # in a multi-process launch, the main process reports the run
+        return
     print_warnings([str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)], console)
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics ({m.get('n', '?')} rows)"))

@@ -67,6 +67,13 @@ class EncodedDataset(Dataset):
         return EncodedDataset([self.features[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx],
                               lengths=[self.lengths[i] for i in idx])
 
+    def shard(self, rank: int, world: int) -> tuple[list[int], EncodedDataset]:
+        """One process's part of an evaluation over ``world`` processes: the examples ``rank, rank + world,
+        ...`` (their positions among ``targets()``, and the subset holding them). The parts of all ranks
+        hold every example exactly once, however unevenly ``world`` divides them."""
+        idx = list(range(rank, len(self), world))
+        return idx, self.subset(idx)
+
 
 @runtime_checkable
 class StepTask(Protocol):

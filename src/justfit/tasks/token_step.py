@@ -74,6 +74,14 @@ class TokenWindows(EncodedDataset):
                             None if self.word_targets is None else [self.word_targets[s] for s in chosen])
 
 
+    def shard(self, rank: int, world: int) -> tuple[list[int], TokenWindows]:
+        """One process's sentences (``rank, rank + world, ...``) with all their windows (see
+        ``EncodedDataset.shard``): a sentence is never split between processes."""
+        sentences = list(range(rank, len(self.n_words), world))
+        mine = set(sentences)
+        return sentences, self.subset([w for w, s in enumerate(self.sentence) if s in mine])
+
+
 class TokenClassificationStep:
     """Encode sentences into windows, pad them, cross-entropy over the labelled subwords.
 

@@ -42,7 +42,7 @@ from justfit.tasks.base import EncodedDataset
 from justfit.training.callbacks.base import Callback, agree
 from justfit.training.history import History, available_metrics
 from justfit.training.optim import build_optimizer, build_scheduler
-from justfit.training.runtime import resolve_bf16
+from justfit.training.runtime import process_kwargs, resolve_bf16
 from justfit.training.sampling import BatchSampler
 from justfit.training.step import StepAccumulator
 
@@ -212,7 +212,7 @@ class Trainer:
         GradientState._reset_state()
         # Accumulation is done by StepAccumulator (a step's loss is the mean over its examples, whatever
         # the split), so accelerate sees one micro-batch per step and never rescales a loss itself.
-        accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no")
+        accelerator = Accelerator(mixed_precision="bf16" if self.bf16 else "no", **process_kwargs())
         sampler = BatchSampler(train.lengths, cfg.batch_size, group_by_length=cfg.group_by_length, seed=cfg.seed,
                                balance_labels=train.labels if cfg.sampler == "balanced" else None)
         # Its own generator: an epoch's iterator draws its worker seed from it, not from the global random
@@ -290,7 +290,11 @@ class Trainer:
                     if self._stopping():
                         break
 
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(self._loss_sum) / max(self._seen, 1)}
+            loss_sum, seen = float(self._loss_sum), self._seen
+            if accelerator.num_processes > 1:  # the mean over every process's rows
+                totals = accelerator.reduce(torch.tensor([loss_sum, float(seen)], device=accelerator.device), "sum")
+                loss_sum, seen = float(totals[0]), int(totals[1])
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
             record.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
             if probe is not None:
                 m = self.evaluate(self._probe_seen(train, sampler, probe, self.global_step)
@@ -331,9 +335,36 @@ class Trainer:
         return train.subset(sorted(rng.choice(seen, min(len(probe), len(seen)), replace=False).tolist()))
 
     def evaluate(self, dataset: EncodedDataset) -> dict[str, float]:
-        logits = predict_logits(self.model, self.task, dataset, batch_size=self.cfg.eval_batch_size,
-                                bf16=self.bf16, device=self.accelerator.device, num_workers=self.cfg.num_workers)
-        return self.task.epoch_metrics(dataset.targets(), logits)
+        """The task's epoch metrics of the model on ``dataset``. With several processes, each predicts its
+        shard (``dataset.shard``) and the outputs are gathered back into example order, so every example
+        counts exactly once (uneven last shards included) and every process computes the same metrics."""
+        n = self.accelerator.num_processes
+
+        def predict(ds: EncodedDataset) -> np.ndarray:
+            return predict_logits(self.model, self.task, ds, batch_size=self.cfg.eval_batch_size, bf16=self.bf16,
+                                  device=self.accelerator.device, num_workers=self.cfg.num_workers)
+
+        if n <= 1:
+            return self.task.epoch_metrics(dataset.targets(), predict(dataset))
+        from accelerate.utils import gather_object
+
+        idx, part = dataset.shard(self.accelerator.process_index, n)
+        pieces = gather_object([(idx, predict(part) if idx else None)])
+        return self.task.epoch_metrics(dataset.targets(), in_order(pieces, len(dataset.targets())))
+
+
+def in_order(pieces: list[tuple[list[int], np.ndarray | None]], n: int) -> np.ndarray:
+    """The ``n`` outputs of an evaluation from the processes' ``(positions, outputs)`` pieces: a float
+    array ``(n, ...)``, or an object array of per-example arrays (a tag per word)."""
+    parts = [(i, v) for i, v in pieces if i]
+    if all(v.dtype != object for _, v in parts):
+        out = np.zeros((n, *parts[0][1].shape[1:]), dtype=parts[0][1].dtype)
+    else:
+        out = np.empty(n, dtype=object)
+    for idx, values in parts:
+        for pos, value in zip(idx, values, strict=True):
+            out[pos] = value
+    return out
 
 
 def set_train_mode(model: torch.nn.Module) -> None:

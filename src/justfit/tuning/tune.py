@@ -32,8 +32,14 @@ def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: b
     Raises ``ConfigError`` (a bad space, an unreachable storage), ``DataError``, ``RunDirError``,
     ``ModelError`` (no trial completed)."""
     from justfit.resume import open_run
+    from justfit.training.runtime import multi_process
 
     t0 = time.perf_counter()
+    if multi_process():
+        from justfit.errors import ConfigError
+
+        raise ConfigError("justfit tune runs as one process per worker, not under torchrun or accelerate launch: to "
+                          "search in parallel, start several workers on one study (--storage, --study-name).")
     if search_only:
         return _search_only(config, overrides, progress=progress, dashboard=dashboard)
     run = open_run(config, overrides, {"command": "tune"}, resume)
