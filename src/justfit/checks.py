@@ -75,6 +75,10 @@ def check_settings(cfg: Any) -> None:
 
     OPTIMIZERS.get(cfg.training.optimizer)
     SCHEDULERS.get(cfg.training.scheduler)
+    if cfg.output.track:
+        from justfit.tracking import check_trackers
+
+        check_trackers(cfg.output.track)
     check_recipe(cfg)
     errors: list[ConfigError] = []
     for name in [cfg.task] if cfg.task else TASKS.names():

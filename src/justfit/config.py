@@ -351,6 +351,27 @@ class OutputConfig(_Section):
     dir: str = Field("runs", description="Parent folder of run directories.")
     name: str | None = Field(None, description="Run directory name; a timestamp when unset.")
     overwrite: bool = Field(False, description="Replace an existing run directory of the same name.")
+    track: list[str] = Field(default_factory=list, description="Experiment trackers (accelerate's): tensorboard (logs in the run directory's tensorboard/), mlflow (to tracking_uri). The resolved config, every epoch's record and the test metrics; each tune trial is a child run. Empty = off.")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI (a server, a database); default a local SQLite file beside the runs, <output.dir>/mlflow.db.")
+
+    @field_validator("track", mode="before")
+    @classmethod
+    def _split_track(cls, v: Any) -> Any:
+        # --set output.track=tensorboard,mlflow
+        if isinstance(v, str):
+            return [x for x in (p.strip().lower() for p in v.split(",")) if x]
+        return [] if v is None else v
+
+    @field_validator("track")
+    @classmethod
+    def _known_trackers(cls, v: list[str]) -> list[str]:
+        from justfit.tracking import TRACKERS
+
+        names = [str(x).strip().lower() for x in v]
+        for name in names:
+            if name not in TRACKERS:
+                raise ValueError(f"unknown tracker '{name}' (valid: {', '.join(TRACKERS)})" + did_you_mean(name, TRACKERS))
+        return list(dict.fromkeys(names))
 
 
 class JustfitConfig(_Section):

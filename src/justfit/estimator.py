@@ -124,7 +124,7 @@ class Finetuner:
         if self.auto:
             return self._auto_fit(cfg, train, val)
         if self.seeds is not None and int(self.seeds) > 1:
-            return self._fit_seeds(cfg, train, val, normalized_text, checkpointing)
+            return self._fit_seeds(cfg, train, val, normalized_text, checkpointing, callbacks)
         self.task_ = task.fit(train["label"])
         self.normalize_text_ = bool(normalized_text)
         prep = fitting.prepare(cfg, self.task_, train, val, progress=self.progress)
@@ -166,9 +166,9 @@ class Finetuner:
         return LRFindResult.from_dict(self.lr_find_)
 
     def _fit_seeds(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame, normalized_text: bool,
-                   checkpointing: Any) -> Finetuner:
-        """One fit per seed on the same checked frames (each in its own checkpoint folder); this estimator
-        takes the state of the median seed's."""
+                   checkpointing: Any, callbacks: Sequence[Any]) -> Finetuner:
+        """One fit per seed on the same checked frames (each in its own checkpoint folder; a callback with
+        ``for_seed(seed)`` gives each its own); this estimator takes the state of the median seed's."""
         from justfit.data.splitting import Splits
         from justfit.seeds import median_index, seeds_for
         from justfit.tuning.autofit import selection_score
@@ -183,7 +183,8 @@ class Finetuner:
                 Console(stderr=True).print(f"[bold]seed {seed}[/bold] ({i} of {len(seeds)})")
             e = Finetuner(config=cfg.updated({"training.seed": seed}), progress=self.progress)
             e.fit(Splits(train, val, val.iloc[0:0]), normalized_text=normalized_text,
-                  checkpointing=None if checkpointing is None else checkpointing.within(f"seed-{seed}"))
+                  checkpointing=None if checkpointing is None else checkpointing.within(f"seed-{seed}"),
+                  callbacks=[cb.for_seed(seed) if hasattr(cb, "for_seed") else cb for cb in callbacks])
             fitted.append(e)
             scores.append(selection_score(e.history_.records, es.monitor, es.mode))
         kept = fitted[median_index(scores)]

@@ -139,37 +139,52 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
 
         Console(stderr=True).print("no checkpoint was saved before the run stopped: training starts over")
 
+    from justfit.tracking import TrackingCallback, log_test_metrics, run_tracker
+
+    tracker = run_tracker(cfg, partial, final.name) if main else None
+    if tracker is not None:
+        tracker.config(cfg.model_dump(mode="json"))
+    rounds_run = [0]
+
     def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
         sp, rep = splits, report
         if c.quality != cfg.quality:  # a remedy changed the data stage: run it again (the test split stays)
             sp, rep, _ = prepare_data(c, progress=False)
+        rounds_run[0] += 1
+        callbacks = [] if tracker is None else [TrackingCallback(tracker, f"round{rounds_run[0]}/" if auto else "")]
         e = Finetuner(config=c, progress=progress, seeds=seeds)
         e.fit(sp, sample_weight=sample_weights_for(rep, sp.train),
               normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()),  # as the stage did
-              checkpointing=checkpointing)
+              checkpointing=checkpointing, callbacks=callbacks)
         round_data[id(e)] = (sp, rep)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
                "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}
         return e, e.history_.records, ctx
 
-    autofit = None
-    if auto:
-        from justfit.tuning.autofit import auto_fit
+    try:
+        autofit = None
+        if auto:
+            from justfit.tuning.autofit import auto_fit
 
-        log = None
-        if progress:
-            from rich.console import Console
+            log = None
+            if progress:
+                from rich.console import Console
 
-            log = Console(stderr=True).print
-        est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log)
-        splits, report = round_data[id(est)]
-    else:
-        est = fit_round(cfg)[0]
-    if not main:  # the main process evaluates the test split and writes the run; the others wait for it
-        state.wait_for_everyone()
-        return RunResult.load(final)
-    test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
-    metrics = est.evaluate(splits.test, logits=test_logits)
+                log = Console(stderr=True).print
+            est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log)
+            splits, report = round_data[id(est)]
+        else:
+            est = fit_round(cfg)[0]
+        if not main:  # the main process evaluates the test split and writes the run; the others wait for it
+            state.wait_for_everyone()
+            return RunResult.load(final)
+        test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
+        metrics = est.evaluate(splits.test, logits=test_logits)
+        if tracker is not None:
+            log_test_metrics(tracker, metrics)
+    finally:
+        if tracker is not None:
+            tracker.finish()
     result = _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
                         keep_checkpoints=keep_checkpoints)
     if state is not None:

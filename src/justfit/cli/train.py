@@ -27,6 +27,10 @@ def train(
     name: Annotated[str | None, typer.Option(help="Run name (default: a timestamp).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run of the same name.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: section.key=value.")] = None,
+    track: Annotated[list[str] | None, typer.Option("--track", help="Log to an experiment tracker: tensorboard or "
+                                                    "mlflow (repeat for both).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
+                                                     "<output-dir>/mlflow.db).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     auto: Annotated[bool, typer.Option("--auto", help="Auto-fit: diagnose, apply the top remedy, train again; keep "
                                        "the round with the best validation score.")] = False,
@@ -78,7 +82,8 @@ def train(
         "data.text_column": text_column, "data.label_column": label_column, "data.max_rows": max_rows,
         "model.name": model, "model.freeze": freeze, "model.dropout": dropout,
         "training.epochs": epochs, "training.lr": lr, "training.batch_size": batch_size,
-        "output.dir": output_dir, "output.name": name, "output.overwrite": True if overwrite else None,
+        "output.dir": output_dir, "output.name": name, "output.overwrite": True if overwrite else None, "output.track": ",".join(track) if track else None,
+        "output.tracking_uri": tracking_uri,
         "training.lr_find": True if lr_find else None, "training.recipe": recipe,
         "model.strategy": "lora" if lora else None,
     }

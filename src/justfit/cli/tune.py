@@ -31,6 +31,10 @@ def tune(
                                                   "127.0.0.1 at this port while searching.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a killed tune run (runs/<name>.partial): "
                                                 "its study to the budget, then the final training.")] = None,
+    track: Annotated[list[str] | None, typer.Option("--track", help="Log to an experiment tracker: tensorboard or "
+                                                    "mlflow (repeat for both).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
+                                                     "<output-dir>/mlflow.db).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Search hyperparameters with Optuna (TPE, pruning), retrain the best with several seeds, test it once."""
@@ -46,7 +50,8 @@ def tune(
     flags = {"data.path": data, "model.name": model, "data.max_rows": max_rows, "tune.trials": trials,
              "tune.time_budget": time_budget, "tune.storage": storage, "tune.study_name": study_name,
              "tune.sampler": sampler, "tune.pruner": pruner, "tune.seeds": seeds, "output.dir": output_dir,
-             "output.name": name, "output.overwrite": True if overwrite else None}
+             "output.name": name, "output.overwrite": True if overwrite else None, "output.track": ",".join(track) if track else None,
+        "output.tracking_uri": tracking_uri}
     given = config is not None or bool(set_) or any(v is not None for v in flags.values())
     if resume is not None:
         from justfit.config import JustfitConfig

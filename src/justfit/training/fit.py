@@ -228,6 +228,7 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
                                                 extra=lambda s=state: {**s, "elapsed": time.perf_counter() - started}))
         trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()), stage_callbacks,
                           deadline=deadline)
+        trainer.epoch_offset = len(records)
         resume = resume_from if saved and index == first_stage else None
         if resume is not None:
             _say(progress, f"resuming from {resume}")

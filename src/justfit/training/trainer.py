@@ -74,6 +74,7 @@ class Trainer:
         self.model: torch.nn.Module | None = None
         self.epoch = 0
         self.global_step = 0
+        self.epoch_offset = 0  # epochs of a recipe's earlier stages (set by the caller; for numbering only)
         self.batch_in_epoch = 0  # micro-batches done in the current epoch (of batches_per_epoch)
         self.batches_per_epoch = 0
         self.epoch_complete = False  # the current epoch's record is in the history
@@ -132,23 +133,29 @@ class Trainer:
                 "step": step_state() if callable(step_state) else {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Take up ``state`` (from ``state_dict``): the loop continues where it was saved. Raises
-        ``ConfigError`` when the callbacks are not those the state was saved with."""
-        saved = [c["class"] for c in state["callbacks"]]
-        mine = [type(cb).__name__ for cb in self.callbacks]
-        if saved != mine:
-            raise ConfigError(f"The checkpoint was saved by a fit with the callbacks {saved}; this fit has {mine}. "
-                              "Resume with the same settings.")
+        """Take up ``state`` (from ``state_dict``): the loop continues where it was saved. Each saved
+        callback state goes to this fit's callback of the same class (the first, second, ... of it in
+        order); callbacks that keep no state (a progress bar, a tracker) may be present on either side
+        only. Raises ``ConfigError`` when a saved state has no callback to take it."""
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.batch_in_epoch, self.epoch_complete = int(state["batch_in_epoch"]), bool(state["epoch_complete"])
         self._seen = int(state["seen"])
         self.should_stop, self.stop_reason = bool(state["should_stop"]), state["stop_reason"]
         self.budget_reason = state["budget_reason"]
         self.history = History([dict(r) for r in state["history"]])
-        for cb, saved_cb in zip(self.callbacks, state["callbacks"], strict=True):
-            cb.load_state_dict(saved_cb["state"])
+        mine = self._callback_keys()
+        for key, saved_cb in zip(_keys([c["class"] for c in state["callbacks"]]), state["callbacks"], strict=True):
+            if key in mine:
+                mine[key].load_state_dict(saved_cb["state"])
+            elif saved_cb["state"]:
+                raise ConfigError(f"The checkpoint holds the state of a {saved_cb['class']} callback, which this fit "
+                                  f"does not have ({', '.join(mine) or 'none'}). Resume with the same settings.")
         if state.get("step") and hasattr(self.task, "load_state_dict"):
             self.task.load_state_dict(state["step"])
+
+    def _callback_keys(self) -> dict[str, Callback]:
+        """This fit's callbacks by ``Class#n`` (the n-th of its class), the key their saved state goes by."""
+        return dict(zip(_keys([type(cb).__name__ for cb in self.callbacks]), self.callbacks, strict=True))
 
     def save_checkpoint(self, folder: str | Path, extra: dict[str, Any] | None = None) -> None:
         """Write everything a resumed fit needs into ``folder``: ``accelerate``'s ``save_state`` (model,
@@ -161,7 +168,7 @@ class Trainer:
         folder = Path(folder)
         self.accelerator.save_state(str(folder), safe_serialization=True)
         if self.accelerator.is_main_process:
-            tensors = {f"{i}/{k}": v.contiguous() for i, cb in enumerate(self.callbacks)
+            tensors = {f"{key}/{k}": v.contiguous() for key, cb in self._callback_keys().items()
                        for k, v in cb.tensors().items()}
             if tensors:
                 from safetensors.torch import save_file
@@ -186,8 +193,8 @@ class Trainer:
             from safetensors.torch import load_file
 
             saved = load_file(str(tensors_file))
-            for i, cb in enumerate(self.callbacks):
-                own = {k.split("/", 1)[1]: v for k, v in saved.items() if k.split("/", 1)[0] == str(i)}
+            for key, cb in self._callback_keys().items():
+                own = {k.split("/", 1)[1]: v for k, v in saved.items() if k.split("/", 1)[0] == key}
                 if own:
                     cb.load_tensors(own)
         if state.get("loss_sum") is not None:
@@ -351,6 +358,16 @@ class Trainer:
         idx, part = dataset.shard(self.accelerator.process_index, n)
         pieces = gather_object([(idx, predict(part) if idx else None)])
         return self.task.epoch_metrics(dataset.targets(), in_order(pieces, len(dataset.targets())))
+
+
+def _keys(classes: list[str]) -> list[str]:
+    """``Class#n`` for each class name: the n-th callback of that class (from 0)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in classes:
+        out.append(f"{name}#{seen.get(name, 0)}")
+        seen[name] = seen.get(name, 0) + 1
+    return out
 
 
 def in_order(pieces: list[tuple[list[int], np.ndarray | None]], n: int) -> np.ndarray:

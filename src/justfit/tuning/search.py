@@ -192,7 +192,7 @@ def open_storage(url: str, heartbeat: int, retries: int) -> Any:
             except Exception as exc:
                 # Workers starting together on a new database race to create its tables: the loser waits
                 # for the winner's, then opens them.
-                if attempt + 1 < SCHEMA_ATTEMPTS and type(exc).__name__ == "IntegrityError":
+                if attempt + 1 < SCHEMA_ATTEMPTS and _schema_race(exc):
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 raise
@@ -206,6 +206,14 @@ def open_storage(url: str, heartbeat: int, retries: int) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"Cannot open the study storage {shown_url(url)} ({type(exc).__name__}: {first[:200]}). "
                           "Check the URL, that the server runs and accepts this user, then run again.") from None
+
+
+def _schema_race(exc: BaseException) -> bool:
+    """Did opening fail because another worker was creating the same tables (SQLite: "table ... already
+    exists"; PostgreSQL: a duplicate key in its catalogue), not because the database cannot be used?"""
+    text = str(exc).lower()
+    return type(exc).__name__ in ("IntegrityError", "OperationalError", "ProgrammingError") and (
+        "already exists" in text or "duplicate key" in text or "unique constraint" in text)
 
 
 def create_study(storage: Any, name: str, direction: str, sampler: str, pruner: str, seed: int | None) -> Any:
@@ -239,6 +247,8 @@ def run_search(study: Any, objective: Callable[[Any], float], *, trials: int, ti
     ``time_budget`` seconds, until the mean trial so far would not end in time. A trial that raises a
     ``JustfitError`` (a setting the model cannot take) is recorded as failed and the search goes on.
     Returns what this worker did: trials run and seconds, and why it stopped."""
+    import warnings
+
     from optuna.storages import fail_stale_trials
 
     started = time.perf_counter()
@@ -246,7 +256,9 @@ def run_search(study: Any, objective: Callable[[Any], float], *, trials: int, ti
     stopped = ""
     while True:
         # A trial whose worker died no longer counts as running: it fails, and its retry waits (and counts).
-        fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna marks its heartbeat functions experimental
+            fail_stale_trials(study)
         if budget_used(study) >= trials:
             stopped = f"the study holds its {trials} trials"
             break

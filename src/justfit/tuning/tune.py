@@ -91,7 +91,8 @@ def lower_is_better(cfg: JustfitConfig) -> bool:
     return es.mode == "min" or (es.mode == "auto" and "loss" in es.monitor)
 
 
-def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: Any, log: Any) -> Any:
+def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: Any, log: Any,
+               tracker: Any = None) -> Any:
     """The trial function: train the trial's configuration, report each epoch to the pruner, return the
     best monitored validation value (NaN when it never was a number: the trial then fails)."""
     from justfit.data.stage import sample_weights_for
@@ -105,19 +106,32 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
     normalized = any("normalize" in r.rules for r in report.cleaning.values())
 
     def objective(trial: Any) -> float:
-        c = cfg.updated(suggest(trial, space))
+        params = suggest(trial, space)
+        c = cfg.updated(params)
         prune = PruneCallback(trial, es.monitor)
-        t = time.perf_counter()
-        est = Finetuner(config=c).fit(splits, sample_weight=weights, normalized_text=normalized, callbacks=[prune])
-        trial.set_user_attr("best_epoch", est.best_epoch_)
-        trial.set_user_attr("epochs", len(est.history_.records))
-        trial.set_user_attr("train_seconds", round(time.perf_counter() - t, 2))
+        child = None if tracker is None else tracker.child(f"trial-{trial.number}")
+        callbacks: list[Any] = [prune]
+        if child is not None:
+            from justfit.tracking import TrackingCallback
+
+            child.config({"trial": {"number": trial.number, **params}})
+            callbacks.append(TrackingCallback(child))
+        try:
+            t = time.perf_counter()
+            est = Finetuner(config=c).fit(splits, sample_weight=weights, normalized_text=normalized, callbacks=callbacks)
+            trial.set_user_attr("best_epoch", est.best_epoch_)
+            trial.set_user_attr("epochs", len(est.history_.records))
+            trial.set_user_attr("train_seconds", round(time.perf_counter() - t, 2))
+            score = selection_score(est.history_.records, es.monitor, es.mode)
+            value = float("nan") if not math.isfinite(score) else -score if lower_is_better(cfg) else score
+            if child is not None:
+                child.log({"trial_value": value, "pruned": int(prune.pruned)})
+        finally:
+            if child is not None:
+                child.finish()
         if prune.pruned:
             raise optuna.TrialPruned()
-        score = selection_score(est.history_.records, es.monitor, es.mode)
-        if not math.isfinite(score):
-            return float("nan")
-        return -score if lower_is_better(cfg) else score
+        return value
 
     return objective
 
@@ -207,15 +221,22 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         name = cfg.tune.study_name or final.name
         log = _logger(progress)
         study, space = _study(cfg, storage, name, shared=cfg.tune.storage is not None)
+        from justfit.tracking import run_tracker
+
+        tracker = run_tracker(cfg, partial, final.name)
+        if tracker is not None:
+            tracker.config(cfg.model_dump(mode="json"))
         log(f"tune: study '{name}' in {shown_url(url)}; {cfg.tune.trials} trials, sampler {cfg.tune.sampler}, "
             f"pruner {cfg.tune.pruner}, scored by {cfg.early_stopping.monitor}; searching "
             f"{', '.join(space)}")
         if dashboard:
             _start_dashboard(storage, dashboard, log)
-        done = run_search(study, _objective(cfg, space, splits, report, log), trials=cfg.tune.trials,
+        done = run_search(study, _objective(cfg, space, splits, report, log, tracker), trials=cfg.tune.trials,
                           time_budget=cfg.tune.time_budget, log=log)
         found = summary(study, cfg.early_stopping.monitor, study.user_attrs.get("baseline_trial"))
         if "best" not in found:
+            if tracker is not None:
+                tracker.finish()
             failed = [t for t in study.trials if t.state.name == "FAIL"]
             why = failed[-1].system_attrs.get("fail_reason", "") if failed else ""
             raise ModelError(f"No trial of the study completed ({found['trials']}){': ' + why[:300] if why else ''}. "
@@ -228,11 +249,21 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     best_cfg = cfg.updated(found["best"]["params"])
     log(f"best: trial {found['best']['number']}, {cfg.early_stopping.monitor} {found['best']['value']:.4f}; "
         f"retraining it with {cfg.tune.seeds} seed{'s' if cfg.tune.seeds > 1 else ''}")
-    est = Finetuner(config=best_cfg, progress=progress, seeds=cfg.tune.seeds if cfg.tune.seeds > 1 else None)
-    est.fit(splits, sample_weight=sample_weights_for(report, splits.train),
-            normalized_text=any("normalize" in r.rules for r in report.cleaning.values()))
-    test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
-    metrics = est.evaluate(splits.test, logits=test_logits)
+    try:
+        from justfit.tracking import TrackingCallback, log_test_metrics
+
+        est = Finetuner(config=best_cfg, progress=progress, seeds=cfg.tune.seeds if cfg.tune.seeds > 1 else None)
+        est.fit(splits, sample_weight=sample_weights_for(report, splits.train),
+                normalized_text=any("normalize" in r.rules for r in report.cleaning.values()),
+                callbacks=[] if tracker is None else [TrackingCallback(tracker, "final/")])
+        test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
+        metrics = est.evaluate(splits.test, logits=test_logits)
+        if tracker is not None:
+            log_test_metrics(tracker, metrics)
+            tracker.log({"best_trial_value": found["best"]["value"]})
+    finally:
+        if tracker is not None:
+            tracker.finish()
 
     values = getattr(est, "seed_val_scores_", None) or [found["best"]["value"]]
     from justfit.seeds import summarise
