@@ -2,8 +2,8 @@
 process, same data, model and global batch, on this machine.
 
 The packaged MiniLM on a stratified sample of the packaged tweets (``--rows`` training rows, 300
-validation, 300 test), one epoch, fp32 or bf16 as ``bf16: auto`` decides, the data stage off (the
-job times training). One process trains with batch ``--batch`` and torch's default threads; N
+validation, 300 test), one epoch, fp32 or bf16 as ``bf16: auto`` decides, the label and leakage
+audits off (the job times training). One process trains with batch ``--batch`` and torch's default threads; N
 processes (DDP over gloo) with batch ``--batch / N`` each and ``OMP_NUM_THREADS = cores / N``, so
 both take the same optimisation steps over the same rows. Throughput = training rows / the epoch's
 seconds (its training steps and its evaluations, from ``history.jsonl``); the wall time of the
@@ -61,8 +61,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = write_data(folder, args.rows)
-        common = [*data, "--epochs", "1", "--set", "quality.enabled=false", "--set", "early_stopping.enabled=false",
-                  "--set", "training.train_eval_samples=0", "-o", str(folder / "runs"), "-q"]
+        common = [*data, "--epochs", "1", "--set", "quality.label_noise=off", "--set", "quality.leakage=off",
+                  "--set", "early_stopping.enabled=false", "--set", "training.train_eval_samples=0",
+                  "-o", str(folder / "runs"), "-q"]
         env = {**os.environ}
         env.pop("OMP_NUM_THREADS", None)
         one = [str(exe), "-m", "justfit", "train", *common, "--batch-size", str(args.batch), "--name", "one"]

@@ -144,7 +144,8 @@ def run_hf(args) -> dict:
     def hp_space(trial):
         return {"learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True),
                 "weight_decay": trial.suggest_float("weight_decay", 0.0, 0.1),
-                "warmup_ratio": trial.suggest_float("warmup_ratio", 0.0, 0.2),
+                # transformers 5 takes the warmup ratio as a float warmup_steps in [0, 1)
+                "warmup_steps": trial.suggest_float("warmup_steps", 0.0, 0.2),
                 "num_train_epochs": trial.suggest_int("num_train_epochs", 1, 3),
                 "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", [16, 32])}
 
@@ -220,7 +221,10 @@ def main() -> None:
         f1 = r["test_f1"]
         print(f"{arm:9s} test macro-F1 {f1['mean']:.4f} ± {f1['std']:.4f} over seeds {args.seeds} "
               f"({', '.join(f'{v:.4f}' for v in f1['values'])}); trials {r['trials']}; {r['seconds']:.0f} s; "
-              f"load {r['load']:.2f}", flush=True)
+              f"load {r['load']:.2f}; best {r.get('best')}", flush=True)
+        if args.out:  # after every arm: a later arm's failure keeps the earlier results
+            with open(args.out, "w") as f:
+                json.dump({"args": vars(args), "results": results}, f, indent=2)
     if "justfit" in results and "hf" in results:
         j, h = results["justfit"]["test_f1"], results["hf"]["test_f1"]
         print(f"justfit tune - HF hyperparameter_search: {j['mean'] - h['mean']:+.4f} macro-F1 "

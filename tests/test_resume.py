@@ -299,3 +299,66 @@ def test_label_smoothing_is_refused_for_regression_and_offered_against_overconfi
     assert not any("training.label_smoothing" in r["set"] for r in
                    _more_regularisation({"task": "classification", "training": {"label_smoothing": 0.1}}, {}))
     assert not any("training.label_smoothing" in r["set"] for r in _more_regularisation({"task": "regression"}, {}))
+
+
+def test_an_auto_fit_killed_in_its_second_round_resumes_to_the_same_rounds(tiny_model, tmp_path):
+    """Each round checkpoints into its own folder: the resumed auto-fit replays round 1 from its last
+    checkpoint (no training), takes the same decision, and continues round 2 where it was killed."""
+    from justfit.cli.main import main
+    from tests.conftest import planted_texts
+
+    planted_texts(240).to_csv(tmp_path / "data.csv", index=False)
+    # Far too low a learning rate: round 2 raises it (the diagnosis' remedy).
+    args = ["--data", str(tmp_path / "data.csv"), "--model", tiny_model, "--epochs", "3", "--batch-size", "8",
+            "--lr", "1e-6", "--set", "training.bf16=false", "--set", "training.checkpoint_every=3", "--auto",
+            "--rounds", "2"]
+    runs = tmp_path / "runs"
+    assert main(["train", *args, "-o", str(runs), "--name", "whole", "-q"]) == 0
+    proc = _popen_train([*args, "-o", str(runs), "--name", "killed"], tmp_path)
+    state = _kill_after_first_checkpoint(proc, runs / "killed.partial" / "checkpoints" / "round-2")
+    assert not state["epoch_complete"]
+    assert main(["train", "--resume", str(runs / "killed.partial"), "-q"]) == 0
+    _same_run(runs / "whole", runs / "killed")
+    strip = [{k: v for k, v in r.items() if k != "seconds"}
+             for r in json.loads((runs / "whole" / "autofit.json").read_text())["rounds"]]
+    again = [{k: v for k, v in r.items() if k != "seconds"}
+             for r in json.loads((runs / "killed" / "autofit.json").read_text())["rounds"]]
+    assert strip == again and len(strip) == 2
+
+
+def test_a_kill_while_a_checkpoint_is_written_keeps_the_previous_one(tiny_model, tmp_path):
+    """SIGKILL in the middle of writing the third checkpoint (its tensors on disk, not yet its state file nor
+    its name): the second survives, the half-written one is ignored, and the resumed run ends as an
+    uninterrupted one."""
+    from tests.conftest import planted_texts
+
+    planted_texts(240).to_csv(tmp_path / "data.csv", index=False)
+    runs = tmp_path / "runs"
+    cfg = {"data": {"path": str(tmp_path / "data.csv")}, "model": {"name": tiny_model},
+           "training": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "bf16": False, "checkpoint_every": 3,
+                        "checkpoint_keep": 10}, "output": {"dir": str(runs)}}
+    script = tmp_path / "die_while_saving.py"
+    script.write_text(f"""
+import os, signal
+from justfit.training import trainer as t
+original, calls = t.Trainer.save_checkpoint, []
+def dying(self, folder, extra=None):
+    calls.append(folder)
+    if len(calls) == 3:
+        self.accelerator.save_state(str(folder), safe_serialization=True)  # the tensors are written ...
+        os.kill(os.getpid(), signal.SIGKILL)                                 # ... and the process dies
+    return original(self, folder, extra)
+t.Trainer.save_checkpoint = dying
+from justfit import finetune
+cfg = {cfg!r}
+cfg["output"]["name"] = "killed"
+finetune(cfg)
+""")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    folder = runs / "killed.partial" / "checkpoints"
+    assert [c.name for c in checkpoints_in(folder)] == ["checkpoint-000001", "checkpoint-000002"]
+    assert (folder / ".tmp-checkpoint-000003" / "model.safetensors").is_file()  # the half-written one
+    resumed = finetune(resume=runs / "killed.partial")
+    whole = finetune({**cfg, "output": {"dir": str(runs), "name": "whole"}})
+    _same_run(Path(whole.run_dir), Path(resumed.run_dir))

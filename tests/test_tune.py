@@ -62,6 +62,20 @@ def test_a_search_writes_a_run_with_its_trials_best_config_and_plots(fast_config
     assert not (run / "checkpoints").exists()
 
 
+def test_trials_on_a_frozen_backbone_reuse_its_cached_features(fast_config, planted_csv, tmp_path):
+    from justfit.tuning.tune import tune
+
+    cfg = _cfg(fast_config, planted_csv, trials=3, seeds=1, pruner="none",
+               space={"training.lr": {"low": 1e-3, "high": 1e-1, "log": True}})
+    cfg["model"] = {**cfg["model"], "freeze": "backbone"}
+    cfg["quality"] = {"cache_dir": str(tmp_path / "cache"), "label_noise": "off"}
+    result = tune(cfg)
+    import pandas as pd
+
+    table = pd.read_csv(Path(result.run_dir) / "tune" / "trials.csv").sort_values("number")
+    assert table["user_attrs_feature_cache_hit"].tolist() == [False, True, True]
+
+
 def test_the_pruner_stops_a_trial_from_its_epoch_scores():
     from justfit.tuning.search import PruneCallback
 
@@ -196,7 +210,7 @@ def test_a_worker_killed_mid_trial_leaves_a_trial_another_marks_failed_and_retri
         try:
             running = [t for t in optuna.load_study(study_name=name, storage=storage).trials
                        if t.state.name == "RUNNING"]
-        except KeyError:
+        except Exception:  # noqa: BLE001 - the study or its tables are not there yet
             running = []
         if running:
             break
@@ -243,3 +257,34 @@ def test_the_dashboard_serves_the_study_in_a_real_browser(fast_config, planted_c
                            "--virtual-time-budget=15000", "--dump-dom", f"http://127.0.0.1:{port}/dashboard"],
                           capture_output=True, text=True, timeout=120)
     assert "dash-study" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_a_killed_tune_run_resumes_its_study_and_retries_the_killed_trial(planted_csv, tiny_model, tmp_path):
+    from justfit.tuning.tune import tune
+
+    args = [sys.executable, "-m", "justfit", "tune", "--data", planted_csv, "--model", tiny_model, "--trials", "4",
+            "--seeds", "1", "-o", str(tmp_path / "runs"), "--name", "t", "-q", "--set", "training.epochs=3",
+            "--set", "training.bf16=false", "--set", "tune.pruner=none"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    db = tmp_path / "runs" / "t.partial" / "tune" / "study.db"
+    deadline = time.time() + 300
+    running = []
+    while not running:  # kill it inside its second trial
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read()[-2000:] if proc.poll() else ""
+        if db.is_file():
+            try:
+                running = [t for t in optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials
+                           if t.state.name == "RUNNING" and t.number >= 1]
+            except Exception:  # noqa: BLE001 - the study or its tables are not there yet
+                running = []
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = tune(resume=tmp_path / "runs" / "t.partial")
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{Path(result.run_dir) / 'tune' / 'study.db'}")
+    killed = study.trials[running[0].number]
+    assert killed.state.name == "FAIL"
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state.name == "COMPLETE"
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4

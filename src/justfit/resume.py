@@ -238,16 +238,12 @@ def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], re
     the request saved) or, with ``resume``, reopen a killed one with its saved config and options (a
     config, overrides or ``compare_options`` given as well must match them). Raises ``ConfigError``,
     ``RunDirError``."""
-    from justfit.checks import check_settings
-    from justfit.config import coerce_config
-    from justfit.run import run_dir_for
     from justfit.training.runtime import distributed_state
 
     state = distributed_state()
     opened = None
     if state is None or state.is_main_process:
-        opened = _open_main(config, overrides, options, resume, compare_options, check_settings, coerce_config,
-                            run_dir_for)
+        opened = _open_main(config, overrides, options, resume, compare_options)
         if state is None:
             return opened
     # A multi-process launch: the main process created (or reopened) and locked the folder; the others work
@@ -267,8 +263,11 @@ def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], re
 
 
 def _open_main(config: Any, overrides: dict[str, Any], options: dict[str, Any], resume: str | Path | None,
-               compare_options: bool, check_settings: Any, coerce_config: Any, run_dir_for: Any) -> OpenRun:
+               compare_options: bool) -> OpenRun:
     """``open_run`` on the process that owns the folder."""
+    from justfit.checks import check_settings
+    from justfit.config import coerce_config
+    from justfit.run import run_dir_for
 
     def given() -> Any:
         cfg = coerce_config(config)

@@ -132,9 +132,11 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         )
 
     round_data: dict[int, tuple[Any, Any]] = {}  # each round's splits and data report, by its estimator
-    checkpointing = None if auto else Checkpointing(folder, cfg.training.checkpoint_every, cfg.training.checkpoint_keep,
-                                                    resuming=resume)
-    if resume and progress and checkpointing is not None and not any(folder.rglob("checkpoint-*")):
+    # Each auto-fit round checkpoints into its own folder (round-N): a resumed auto-fit replays the rounds the
+    # killed run finished from their last checkpoints (no epoch is trained again, the same weights come back),
+    # so it takes the same decisions, and continues the round it was in.
+    checkpointing = Checkpointing(folder, cfg.training.checkpoint_every, cfg.training.checkpoint_keep, resuming=resume)
+    if resume and progress and not any(folder.rglob("checkpoint-*")):
         from rich.console import Console
 
         Console(stderr=True).print("no checkpoint was saved before the run stopped: training starts over")
@@ -155,7 +157,8 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         e = Finetuner(config=c, progress=progress, seeds=seeds)
         e.fit(sp, sample_weight=sample_weights_for(rep, sp.train),
               normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()),  # as the stage did
-              checkpointing=checkpointing, callbacks=callbacks)
+              checkpointing=checkpointing.within(f"round-{rounds_run[0]}") if auto else checkpointing,
+              callbacks=callbacks)
         round_data[id(e)] = (sp, rep)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
                "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}

@@ -44,7 +44,8 @@ def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: b
         return _search_only(config, overrides, progress=progress, dashboard=dashboard)
     run = open_run(config, overrides, {"command": "tune"}, resume)
     with run:
-        return _tune(run.cfg, run.final, run.partial, progress=progress, dashboard=dashboard, t0=t0)
+        return _tune(run.cfg, run.final, run.partial, progress=progress, dashboard=dashboard, t0=t0,
+                     resumed=run.resumed)
 
 
 def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, Any]:
@@ -75,8 +76,10 @@ def _study(cfg: JustfitConfig, storage: Any, name: str, shared: bool) -> tuple[A
     study = create_study(storage, name, "minimize" if lower_is_better(cfg) else "maximize", cfg.tune.sampler,
                          cfg.tune.pruner, seed=None if shared else cfg.training.seed)
     if not study.trials:
-        study.enqueue_trial(given_point(cfg, space))
-        study.set_user_attr("baseline_trial", 0)
+        point = given_point(cfg, space)
+        if point:  # (a config whose every value lies outside the space has no baseline trial)
+            study.enqueue_trial(point)
+            study.set_user_attr("baseline_trial", 0)
         study.set_user_attr("monitor", cfg.early_stopping.monitor)
     elif study.user_attrs.get("monitor", cfg.early_stopping.monitor) != cfg.early_stopping.monitor:
         from justfit.errors import ConfigError
@@ -84,6 +87,16 @@ def _study(cfg: JustfitConfig, storage: Any, name: str, shared: bool) -> tuple[A
         raise ConfigError(f"The study '{name}' scores trials by {study.user_attrs['monitor']}, not "
                           f"{cfg.early_stopping.monitor}. Use the same early_stopping.monitor, or another study name.")
     return study, space
+
+
+def _retry_killed_trials(study: Any) -> None:
+    """A resumed run's own study (its private SQLite): the trials it had running died with it. They are
+    failed now, without waiting for their heartbeats to go stale, and retried with the same values."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
 
 
 def lower_is_better(cfg: JustfitConfig) -> bool:
@@ -122,6 +135,9 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
             trial.set_user_attr("best_epoch", est.best_epoch_)
             trial.set_user_attr("epochs", len(est.history_.records))
             trial.set_user_attr("train_seconds", round(time.perf_counter() - t, 2))
+            cached = (getattr(est, "feature_cache_", None) or {}).get("train")
+            if cached:  # a frozen backbone's features: computed by the first such trial, read from disk after
+                trial.set_user_attr("feature_cache_hit", bool(cached["cache_hit"]))
             score = selection_score(est.history_.records, es.monitor, es.mode)
             value = float("nan") if not math.isfinite(score) else -score if lower_is_better(cfg) else score
             if child is not None:
@@ -191,7 +207,7 @@ def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dash
 
 
 def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, dashboard: int | None,
-          t0: float) -> RunResult:
+          t0: float, resumed: bool = False) -> RunResult:
     from justfit._files import atomic_write_text, write_csv, write_json
     from justfit.data.stage import sample_weights_for
     from justfit.errors import ModelError
@@ -221,6 +237,8 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         name = cfg.tune.study_name or final.name
         log = _logger(progress)
         study, space = _study(cfg, storage, name, shared=cfg.tune.storage is not None)
+        if resumed and cfg.tune.storage is None:
+            _retry_killed_trials(study)
         from justfit.tracking import run_tracker
 
         tracker = run_tracker(cfg, partial, final.name)
