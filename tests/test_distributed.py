@@ -128,3 +128,47 @@ def test_one_process_raising_does_not_hang_the_other(tiny_model, tmp_path):
                           env=_env(), cwd=tmp_path, timeout=300)
     assert proc.returncode != 0 and "rank 1 fails" in proc.stderr
     assert time.perf_counter() - t0 < 120
+
+
+def test_a_two_process_run_killed_mid_epoch_resumes_bit_identical(tiny_model, tmp_path):
+    """SIGKILL the whole torchrun launch after its second checkpoint, resume it with torchrun: the weights
+    equal those of an uninterrupted 2-process run."""
+    import signal
+
+    import torch
+    from safetensors.torch import load_file
+
+    from justfit.training.callbacks.checkpoint import checkpoints_in
+    from tests.conftest import planted_texts
+
+    planted_texts(400).to_csv(tmp_path / "data.csv", index=False)
+    common = ["-m", "justfit", "train", "--data", str(tmp_path / "data.csv"), "--model", tiny_model, *SAME_STEPS,
+              "--epochs", "4", "--batch-size", "8", "--set", "training.checkpoint_every=3", "-o", str(tmp_path / "runs")]
+    launch = [TORCHRUN, "--nproc_per_node", "2"]
+    whole = subprocess.run([*launch, *common, "--name", "whole"], capture_output=True, text=True, env=_env(),
+                           cwd=tmp_path, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    proc = subprocess.Popen([*launch, *common, "--name", "killed"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=_env(), cwd=tmp_path, start_new_session=True)
+    folder = tmp_path / "runs" / "killed.partial" / "checkpoints"
+    deadline = time.time() + 300
+    while len(checkpoints_in(folder)) < 1:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    # The launcher and both of its workers (torchrun starts them in sessions of their own).
+    marker = f"{tmp_path}/runs\0--name\0killed".encode()
+    for pid in [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]:
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    proc.wait()
+    assert folder.is_dir() and not (tmp_path / "runs" / "killed").exists()  # killed before it finished
+    resumed = subprocess.run([*launch, "-m", "justfit", "train", "--resume", str(tmp_path / "runs" / "killed.partial"),
+                              "-q"], capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = load_file(str(tmp_path / "runs" / "whole" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "runs" / "killed" / "model" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _history(tmp_path / "runs" / "whole")[-1]["val_loss"] == _history(tmp_path / "runs" / "killed")[-1]["val_loss"]
