@@ -223,9 +223,12 @@ def test_a_worker_killed_mid_trial_leaves_a_trial_another_marks_failed_and_retri
     out, err = second.communicate(timeout=900)
     assert second.returncode == 0, err[-2000:]
     trials = optuna.load_study(study_name=name, storage=storage).trials
-    assert trials[killed.number].state.name == "FAIL"
+    failed = trials[killed.number]
+    assert failed.state.name == "FAIL"
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
-    assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state.name in ("COMPLETE", "PRUNED")
+    # The retry takes every value the killed trial had drawn (a kill between two draws leaves the rest to it).
+    assert len(retry) == 1 and failed.params.items() <= retry[0].params.items()
+    assert retry[0].state.name in ("COMPLETE", "PRUNED")
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 4
 
 
@@ -286,5 +289,5 @@ def test_a_killed_tune_run_resumes_its_study_and_retries_the_killed_trial(plante
     killed = study.trials[running[0].number]
     assert killed.state.name == "FAIL"
     retry = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
-    assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state.name == "COMPLETE"
+    assert len(retry) == 1 and killed.params.items() <= retry[0].params.items() and retry[0].state.name == "COMPLETE"
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4
