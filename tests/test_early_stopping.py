@@ -46,7 +46,7 @@ def test_stops_after_patience_and_says_why():
 
 def test_max_mode_inferred_for_scores():
     cb = EarlyStopping("val_f1", patience=1)
-    assert cb.mode == "max"
+    assert cb.mode == "max"  # the classification task's declared direction (a trainer without a task)
     replay(cb, [0.5, 0.7, 0.6, 0.65, 0.9], key="val_f1")
     assert cb.best_epoch == 2 and cb.stopped_epoch == 3
 

@@ -110,7 +110,7 @@ def test_auto_fit_calls_a_gain_within_the_seed_spread_noise():
         fitted = SimpleNamespace(best_epoch_=2, seed_val_scores_=[-(best - 0.03), -best, -(best + 0.03)])
         return fitted, history(best), {"n_classes": 2}
 
-    cfg = JustfitConfig.from_dict({"early_stopping": {"monitor": "val_loss"}})
+    cfg = JustfitConfig.from_dict({"task": "classification", "early_stopping": {"monitor": "val_loss"}})
     _, _, result = auto_fit(fit_round, cfg, rounds=3, log=logs.append)
     assert [round(r.seed_std, 3) for r in result.rounds] == [0.03] * 3
     assert "noise" in logs[1] and "noise" in logs[2]

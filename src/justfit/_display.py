@@ -67,8 +67,8 @@ def autofit_table(autofit: dict[str, Any]) -> Table:
     for r in autofit["rounds"]:
         change = " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-"
         mark = " *" if r["round"] == autofit["chosen_round"] else ""
-        table.add_row(f"{r['round']}{mark}", change, r["why"], f"{abs(r['score']):.4f}", str(r["best_epoch"]),
-                      r["verdict"])
+        score = "-" if r["score"] is None else f"{r['score']:.4f}"  # the monitor's own value, as the task ranks it
+        table.add_row(f"{r['round']}{mark}", change, r["why"], score, str(r["best_epoch"]), r["verdict"])
     return table
 
 

@@ -31,14 +31,35 @@ def _key(cfg: Any) -> str:
 
 def check_monitor(cfg: Any, task_name: str) -> None:
     """Raise ``ConfigError`` when early stopping monitors a name that training of ``task_name`` will not
-    record (the task's epoch metrics as ``val_*``/``train_*``, the losses and ``lr``)."""
-    from justfit.tasks import get_task
+    record (the task's epoch metrics as ``val_*``/``train_*``, the losses), or one whose declared direction
+    contradicts ``early_stopping.mode``."""
     from justfit.training.callbacks.early_stopping import EarlyStopping
+
+    EarlyStopping(task_monitor(cfg, task_name), cfg.early_stopping.mode).check(recorded(cfg, task_name))
+    monitor_direction(cfg, task_name)
+
+
+def recorded(cfg: Any, task_name: str) -> dict[str, str]:
+    """The names an epoch record of ``task_name`` holds under ``cfg``, each with its declared direction."""
+    from justfit.tasks.base import task_directions
     from justfit.training.history import available_metrics
 
-    directions = getattr(get_task(task_name).step_class, "metric_directions", None)
-    EarlyStopping(task_monitor(cfg, task_name)).check(
-        available_metrics(cfg.training.train_eval_samples > 0, directions))
+    return available_metrics(cfg.training.train_eval_samples > 0, task_directions(task_name))
+
+
+def monitor_direction(cfg: Any, task_name: str | None = None) -> str:
+    """Which way early stopping's monitor is better (``"min"``/``"max"``) for ``task_name`` (default
+    ``cfg.task``), as the task declares it (``justfit.directions.direction_of``). Every place that ranks,
+    selects or prunes by the monitor (tuning, auto-fit, the seed spread) asks this.
+
+    Raises ``ConfigError`` when the task is unknown or unset, when the monitor has no declared direction
+    (listing those that have one), or when ``early_stopping.mode`` contradicts it."""
+    from justfit.directions import direction_of
+
+    name = task_name or cfg.task
+    if not name:
+        raise ConfigError("The task is not known yet, so the monitor's direction is not either: set task:.")
+    return direction_of(task_monitor(cfg, name), recorded(cfg, name), cfg.early_stopping.mode)
 
 
 def task_monitor(cfg: Any, task_name: str) -> str:

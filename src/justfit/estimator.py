@@ -169,9 +169,10 @@ class Finetuner:
                    checkpointing: Any, callbacks: Sequence[Any]) -> Finetuner:
         """One fit per seed on the same checked frames (each in its own checkpoint folder; a callback with
         ``for_seed(seed)`` gives each its own); this estimator takes the state of the median seed's."""
+        from justfit.checks import monitor_direction
         from justfit.data.splitting import Splits
         from justfit.seeds import median_index, seeds_for
-        from justfit.tuning.autofit import selection_score
+        from justfit.tuning.autofit import monitor_value, selection_score
 
         seeds = seeds_for(cfg.training.seed, int(self.seeds))
         es = cfg.early_stopping
@@ -186,12 +187,13 @@ class Finetuner:
                   checkpointing=None if checkpointing is None else checkpointing.within(f"seed-{seed}"),
                   callbacks=[cb.for_seed(seed) if hasattr(cb, "for_seed") else cb for cb in callbacks])
             fitted.append(e)
-            scores.append(selection_score(e.history_.records, es.monitor, es.mode))
+            # The median seed by the monitor's best value, oriented by the direction the task declares.
+            direction = monitor_direction(cfg, e.task_.name)
+            scores.append(selection_score(e.history_.records, es.monitor, direction))
         kept = fitted[median_index(scores)]
         vars(self).update({k: v for k, v in vars(kept).items() if k.endswith("_")})
-        lower_better = es.mode == "min" or (es.mode == "auto" and "loss" in es.monitor)
         self.estimators_, self.seeds_ = fitted, seeds
-        self.seed_val_scores_ = [-x if lower_better else x for x in scores]
+        self.seed_val_scores_ = [monitor_value(x, direction) for x in scores]
         self.kept_seed_ = seeds[median_index(scores)]
         return self
 

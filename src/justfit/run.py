@@ -201,6 +201,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
     The checkpoints are deleted first, unless ``keep_checkpoints``. ``extra`` joins ``result.data``
     (a search's summary)."""
+    from justfit.checks import recorded
+
     task = est.task_
 
     cfg_json = cfg.model_dump(mode="json")
@@ -246,6 +248,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
             **({"lr_find": {k: est.lr_find_[k] for k in ("suggestion", "rule", "reason")}}
                if getattr(est, "lr_find_", None) else {}),
             "quality": report.summary(),
+            "metric_directions": recorded(resolved, task.name),
             **({"autofit": autofit.to_dict()} if autofit is not None else {}),
             **({"seed_spread": metrics["seed_spread"]} if "seed_spread" in metrics else {}),
             **(extra or {}),
@@ -259,7 +262,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                                 config=result.config, n_train=splits.sizes()["train"],
                                 n_params=est.params_.get("trainable_params"),
                                 n_classes=task.diagnosis_context(splits.train["label"], splits.validation["label"])[
-                                    "n_classes"], source="justfit run")
+                                    "n_classes"], source="justfit run", monitor=resolved.early_stopping.monitor,
+                                directions=result.data["metric_directions"])
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", result.diagnosis.to_dict())
     write_json(partial / "result.json", result.to_dict())

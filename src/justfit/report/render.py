@@ -173,7 +173,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     if autofit:
         parts.append("<h2>Auto-fit rounds</h2>")
         rows = [[r["round"] if r["round"] != autofit["chosen_round"] else f"{r['round']} (chosen)",
-                 " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-", r["why"], abs(r["score"]),
+                 " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-", r["why"], "-" if r["score"] is None else r["score"],
                  r["best_epoch"], r["verdict"]] for r in autofit["rounds"]]
         parts.append(_table(rows, ["round", "change", "why", autofit["monitor"], "best epoch", "verdict"]))
         parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}</p>")

@@ -161,6 +161,15 @@ def get_task(name: str) -> TaskKind:
     return TASKS.get(name)()
 
 
+def task_directions(name: str) -> dict[str, str]:
+    """The epoch metrics the registered task ``name`` declares, each with its better direction
+    (``{"loss": "min", "rmse": "min", "r2": "max"}``): the authority ``justfit.directions`` reads.
+    Raises ``ConfigError`` for an unknown task."""
+    import justfit.tasks  # noqa: F401  (registers the built-in tasks)
+
+    return dict(TASKS.get(name).metric_directions)
+
+
 def infer_task(labels: pd.Series, column: str = "label", inputs: str = "text") -> tuple[str, str]:
     """The task for a label column when ``task`` is unset: ``(name, message)``.
 

@@ -15,15 +15,13 @@ EVAL_METRICS = {"loss": "min", "accuracy": "max", "precision": "max", "recall": 
 
 
 def available_metrics(train_eval: bool = True, directions: dict[str, str] | None = None) -> dict[str, str]:
-    """The names an epoch record will hold, known before training starts, each with ``"min"`` or
-    ``"max"`` (which way is better), for early stopping's checks. ``directions`` are the task's epoch
-    metrics (``task.metric_directions``), recorded as ``val_<name>`` and, with ``train_eval``,
-    ``train_<name>`` (``train_eval_loss`` for the loss)."""
-    directions = dict(directions or EVAL_METRICS)
-    names = {"train_loss": "min"} | {f"val_{m}": d for m, d in directions.items()}
-    if train_eval:
-        names |= {f"train_{m}": d for m, d in directions.items() if m != "loss"} | {"train_eval_loss": "min"}
-    return names | {"lr": "max"}
+    """The rankable names an epoch record will hold, known before training starts, each with ``"min"`` or
+    ``"max"`` (which way is better): ``justfit.directions.recorded_directions`` of the task's epoch metrics
+    (``task.metric_directions``; the classification metrics for a trainer without a task). ``lr`` is
+    recorded too but has no better direction, so it is not among them."""
+    from justfit.directions import recorded_directions
+
+    return recorded_directions(dict(directions or EVAL_METRICS), train_eval)
 
 
 class History:

@@ -28,7 +28,7 @@ class Round:
     changes: dict[str, Any]
     why: str
     finding: str
-    score: float
+    score: float | None  # the monitor's best value on its own scale (None: the round was skipped)
     best_epoch: int | None
     verdict: str
     seconds: float
@@ -41,19 +41,26 @@ class AutoFitResult:
     chosen: int = 1
     monitor: str = "val_loss"
     stopped: str = ""
+    direction: str = "min"  # which way the monitor is better, as the task declares it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"monitor": self.monitor, "chosen_round": self.chosen, "stopped": self.stopped,
+        return {"monitor": self.monitor, "direction": self.direction, "chosen_round": self.chosen,
+                "stopped": self.stopped,
                 "rounds": [asdict(r) for r in self.rounds]}
 
 
-def selection_score(history: list[dict[str, Any]], monitor: str, mode: str = "auto") -> float:
-    """The best value of ``monitor`` over the epochs, oriented so that higher is better."""
-    lower_better = mode == "min" or (mode == "auto" and "loss" in monitor)
-    vals = [float(r[monitor]) for r in history if r.get(monitor) is not None and math.isfinite(float(r[monitor]))]
-    if not vals:
-        return -math.inf
-    return -min(vals) if lower_better else max(vals)
+def selection_score(history: list[dict[str, Any]], monitor: str, direction: str) -> float:
+    """The best value of ``monitor`` over the epochs, oriented so that higher is better (negated when its
+    ``direction``, the task's declared one from ``checks.monitor_direction``, is ``"min"``); ``-inf`` when it
+    was never a finite number."""
+    from justfit.directions import best_value, oriented
+
+    return oriented(best_value((r.get(monitor) for r in history), direction), direction)  # type: ignore[arg-type]
+
+
+def monitor_value(score: float, direction: str) -> float:
+    """A ``selection_score`` back on the monitor's own scale (what a user reads)."""
+    return -score if direction == "min" else score
 
 
 def next_change(diagnosis: Any, config: dict[str, Any], tried: list[tuple[str, str]]) -> tuple[Any, dict] | None:
@@ -88,8 +95,11 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
 
     if rounds < 1:
         raise ConfigError(f"Auto-fit needs at least 1 round. Got rounds={rounds}.")
+    from justfit.checks import monitor_direction, recorded
+
     es = config.early_stopping
-    result = AutoFitResult(monitor=es.monitor)
+    direction = monitor_direction(config)
+    result = AutoFitResult(monitor=es.monitor, direction=direction)
     t_start = time.perf_counter()
     cfg, tried = config, []
     change, finding_code, why = {}, "", "the configuration as given"
@@ -109,7 +119,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
                 raise
             # A remedy this model cannot take (e.g. freezing more layers than it has), or a suggested model
             # that cannot be loaded here (offline): skip it.
-            result.rounds.append(Round(r, change, f"{why} (skipped: {exc})", finding_code, -math.inf, None,
+            result.rounds.append(Round(r, change, f"{why} (skipped: {exc})", finding_code, None, None,
                                        "skipped", time.perf_counter() - t0))
             picked = next_change(base[1], base[0].model_dump(mode="json"), tried)
             if picked is None:
@@ -120,17 +130,20 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
             tried.append((finding.code, remedy["why"]))
             cfg = base[0].updated(change)
             continue
-        diagnosis = diagnose(history, config=cfg.model_dump(mode="json"), **ctx)
-        score = selection_score(history, es.monitor, es.mode)
+        diagnosis = diagnose(history, config=cfg.model_dump(mode="json"), monitor=es.monitor,
+                             directions=recorded(cfg, cfg.task), **ctx)
+        score = selection_score(history, es.monitor, direction)
         best_epoch = getattr(fitted, "best_epoch_", None)
         # Trained with several seeds, a gain within the seed spread is noise, not a remedy that helped.
         spread = getattr(fitted, "seed_val_scores_", None)
         std = float(summarise(spread)["std"]) if spread and len(spread) > 1 else None
-        result.rounds.append(Round(r, change, why, finding_code, score, best_epoch, diagnosis.verdict,
+        value = monitor_value(score, direction) if math.isfinite(score) else None
+        result.rounds.append(Round(r, change, why, finding_code, value, best_epoch, diagnosis.verdict,
                                    time.perf_counter() - t0, std))
         noise = std is not None and pending is not None and is_noise(score - base_score, std)
         if log:
-            log(f"round {r}: {es.monitor} {abs(score):.4f} (best epoch {best_epoch}), verdict {diagnosis.verdict}"
+            shown = "never a number" if value is None else f"{value:.4f}"
+            log(f"round {r}: {es.monitor} {shown} (best epoch {best_epoch}), verdict {diagnosis.verdict}"
                 + (f"; changed {change}" if change else "")
                 + (f"; within the seed spread ({std:.4f}): noise" if noise else ""))
         if pending is not None and (not score > base_score or noise):

@@ -100,8 +100,11 @@ def _retry_killed_trials(study: Any) -> None:
 
 
 def lower_is_better(cfg: JustfitConfig) -> bool:
-    es = cfg.early_stopping
-    return es.mode == "min" or (es.mode == "auto" and "loss" in es.monitor)
+    """Is the monitor better when lower, as the task declares it (``checks.monitor_direction``)? The study's
+    direction, its pruner and each trial's value follow this."""
+    from justfit.checks import monitor_direction
+
+    return monitor_direction(cfg) == "min"
 
 
 def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: Any, log: Any,
@@ -110,11 +113,12 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
     best monitored validation value (NaN when it never was a number: the trial then fails)."""
     from justfit.data.stage import sample_weights_for
     from justfit.estimator import Finetuner
-    from justfit.tuning.autofit import selection_score
+    from justfit.tuning.autofit import monitor_value, selection_score
     from justfit.tuning.search import PruneCallback, optuna_module, suggest
 
     optuna = optuna_module()
     es = cfg.early_stopping
+    direction = "min" if lower_is_better(cfg) else "max"
     weights = sample_weights_for(report, splits.train)
     normalized = any("normalize" in r.rules for r in report.cleaning.values())
 
@@ -138,8 +142,9 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
             cached = (getattr(est, "feature_cache_", None) or {}).get("train")
             if cached:  # a frozen backbone's features: computed by the first such trial, read from disk after
                 trial.set_user_attr("feature_cache_hit", bool(cached["cache_hit"]))
-            score = selection_score(est.history_.records, es.monitor, es.mode)
-            value = float("nan") if not math.isfinite(score) else -score if lower_is_better(cfg) else score
+            # The trial's value: the monitor's best epoch, by the direction the task declares.
+            score = selection_score(est.history_.records, es.monitor, direction)
+            value = float("nan") if not math.isfinite(score) else monitor_value(score, direction)
             if child is not None:
                 child.log({"trial_value": value, "pruned": int(prune.pruned)})
         finally:
@@ -289,7 +294,9 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     final_val = {"seeds": getattr(est, "seeds_", [best_cfg.training.seed]), **summarise(values)}
     found["final"] = {"validation": final_val, "kept_seed": getattr(est, "kept_seed_", best_cfg.training.seed)}
     if "baseline" in found:
+        # Positive when the best trial is better than the config as given, in the monitor's own direction.
         gain = found["best"]["value"] - found["baseline"]["value"]
+        gain = -gain if lower_is_better(cfg) else gain
         found["gain_over_baseline"] = gain
         found["gain_is_noise"] = bool(len(values) > 1 and is_noise(gain, final_val["std"]))
     found.update(worker=done, storage=shown_url(url), plots=plots, seconds=time.perf_counter() - t0)

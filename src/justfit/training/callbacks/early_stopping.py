@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from justfit.directions import direction_of, is_better
 from justfit.errors import ConfigError, did_you_mean
 from justfit.training.callbacks.base import Callback, agree
 
@@ -26,10 +27,24 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor: str = "val_loss", mode: Literal["auto", "min", "max"] = "auto",
-                 patience: int = 2, min_delta: float = 0.0, stop: bool = True, restore_best: bool = True) -> None:
+                 patience: int = 2, min_delta: float = 0.0, stop: bool = True, restore_best: bool = True,
+                 directions: dict[str, str] | None = None) -> None:
         self.monitor = monitor
-        self._auto_mode = mode == "auto"  # resolved from the task's directions in check()
-        self.mode = ("min" if "loss" in monitor else "max") if mode == "auto" else mode
+        self._requested_mode = mode
+        # The direction is the task's (``justfit.directions``), never guessed from the monitor's name: it is
+        # resolved from ``directions`` (the recorded names with their declared directions) here when given,
+        # else by ``check`` (the trainer passes its task's names), else from the default task's metrics.
+        self.mode: str | None = None
+        if directions is not None:
+            self.mode = direction_of(monitor, directions, mode)
+        else:
+            from justfit.training.history import available_metrics
+
+            defaults = available_metrics()
+            if monitor in defaults:
+                self.mode = direction_of(monitor, defaults, mode)
+            elif mode != "auto":
+                self.mode = mode
         self.patience = patience
         self.min_delta = abs(min_delta)
         self.stop = stop
@@ -54,17 +69,16 @@ class EarlyStopping(Callback):
                 f"Early stopping monitors '{self.monitor}', which training does not record. "
                 f"Available: {', '.join(metric_names)}.{did_you_mean(self.monitor, list(metric_names))}"
             )
-        if self._auto_mode and isinstance(metric_names, dict):
-            self.mode = metric_names[self.monitor]
+        if isinstance(metric_names, dict):
+            self.mode = direction_of(self.monitor, metric_names, self._requested_mode)
 
     def improved(self, value: float) -> bool:
+        if self.mode is None:
+            raise ConfigError(f"Early stopping does not know which way {self.monitor} is better: give the task's "
+                              "metric directions (check() or directions=).")
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return False
-        if self.best_value is None:
-            return True
-        if self.mode == "min":
-            return value < self.best_value - self.min_delta
-        return value > self.best_value + self.min_delta
+        return is_better(value, self.best_value, self.mode, self.min_delta)  # type: ignore[arg-type]
 
     def tie_broken_by_loss(self, value: Any, loss: Any) -> bool:
         """Does ``value`` tie the best exactly, with a lower validation loss than the best epoch's?"""
