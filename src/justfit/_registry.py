@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from justfit.errors import ConfigError, did_you_mean
+from justfit.errors import ConfigError, JustfitError, did_you_mean, unknown_name
 
 T = TypeVar("T")
 
@@ -33,13 +33,20 @@ class Registry(Generic[T]):
         return add(obj) if obj is not None else add
 
     def get(self, name: str) -> T:
+        """The object registered as ``name`` (any case). Raises ``ConfigError`` (:meth:`unknown`) otherwise."""
         key = str(name).lower()
         if key not in self._items:
-            valid = self.names()
-            raise ConfigError(
-                f"Unknown {self.kind} '{name}'. Valid choices: {', '.join(valid)}.{did_you_mean(key, valid)}"
-            )
+            raise self.unknown(name)
         return self._items[key]
+
+    def unknown(self, name: object, error: type[JustfitError] = ConfigError) -> JustfitError:
+        """The one-line error for ``name``, which is not registered: the valid names and the closest one."""
+        return unknown_name(self.kind, name, self.names(), error)
+
+    def suggest(self, name: object) -> str:
+        """`` Did you mean 'x'?`` for the registered name closest to ``name``, or ``''`` when none is close:
+        for messages about a name that may also have been meant as something else (a file, a hub id)."""
+        return did_you_mean(str(name).strip().lower(), self.names())
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -52,5 +52,18 @@ def did_you_mean(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> st
     return f" Did you mean '{match[0]}'?" if match else ""
 
 
+def unknown_name(kind: str, name: object, valid: list[str] | tuple[str, ...] | set[str],
+                 error: type[JustfitError] = ConfigError) -> JustfitError:
+    """The one-line error for a user-given ``name`` that is none of ``valid``: every valid name, and the
+    closest one (:func:`did_you_mean`) when one is close. Every registry and every fixed set of choices
+    (export formats, trackers, leakage actions, ...) raises through this, so each says the same.
+
+    ``kind`` names the family ("model preset", "packaged data set"); ``error`` is the class to return
+    (``ConfigError`` unless the name is data, ``DataError``, or a model, ``ModelError``)."""
+    options = sorted(map(str, valid))
+    hint = did_you_mean(str(name).strip().lower(), options) or did_you_mean(str(name), options)
+    return error(f"Unknown {kind} '{name}'. Valid choices: {', '.join(options)}.{hint}")
+
+
 class DataQualityWarning(UserWarning):
     """A finding of the data stage the user should act on (test leakage, tiny classes, label noise)."""

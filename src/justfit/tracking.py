@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from justfit.errors import ConfigError
+from justfit.errors import ConfigError, unknown_name
 from justfit.training.callbacks.base import Callback
 
 TRACKERS = ("tensorboard", "mlflow")
@@ -48,7 +48,7 @@ def check_trackers(kinds: list[str]) -> None:
 
     for kind in kinds:
         if kind not in TRACKERS:
-            raise ConfigError(f"Unknown tracker '{kind}' (valid: {', '.join(TRACKERS)}).")
+            raise unknown_name("tracker", kind, TRACKERS)
         module = {"tensorboard": "tensorboard", "mlflow": "mlflow"}[kind]
         if importlib.util.find_spec(module) is None and not (kind == "tensorboard"
                                                              and importlib.util.find_spec("tensorboardX")):

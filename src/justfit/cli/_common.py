@@ -63,13 +63,14 @@ def per_class_table(metrics: dict[str, Any]) -> Table:
 
 def data_source(value: str | None, option: str) -> None:
     """A data file/folder option: an existing path or a packaged data set name (``None`` is fine)."""
-    from justfit.data.packaged import PACKAGED
+    from justfit.data.packaged import PACKAGED, name_hint
     from justfit.errors import DataError
 
     if value is None or value == "" or Path(value).exists() or str(value) in PACKAGED:
         return
     raise DataError(f"{option} '{value}' does not exist. Pass a CSV/TSV/JSONL/Parquet file, a folder saved with "
-                    f"datasets' save_to_disk, or a packaged data set ({', '.join(PACKAGED.names())}).")
+                    f"datasets' save_to_disk, or a packaged data set ({', '.join(PACKAGED.names())})."
+                    + name_hint(value))
 
 
 def data_options(cfg: Any) -> None:

@@ -16,11 +16,11 @@ def export(
 ) -> None:
     """Export the model (any task) to ONNX; written only when onnxruntime agrees with it to 1e-4."""
     from justfit.cli._common import console, input_dir, output_file
-    from justfit.errors import ConfigError
+    from justfit.errors import unknown_name
     from justfit.models.export import export_onnx
 
     if format.strip().lower() != "onnx":
-        raise ConfigError(f"Unknown export format '{format}'. Use --format onnx.")
+        raise unknown_name("export format", format, ["onnx"])
     input_dir(model, "MODEL", what="run directory or model folder")
     if output is not None:
         output_file(output, "--output", force=force, suffixes=(".onnx",))

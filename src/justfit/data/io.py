@@ -80,7 +80,7 @@ def read_any(path: str | Path, encoding: str | None = None) -> pd.DataFrame | di
 
 
 def _read(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame | dict[str, pd.DataFrame], str | None]:
-    from justfit.data.packaged import PACKAGED
+    from justfit.data.packaged import PACKAGED, name_hint
 
     p = Path(path)
     if not p.exists():
@@ -88,7 +88,7 @@ def _read(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame | dict[s
             return PACKAGED.get(str(path))(), None
         raise DataError(
             f"Data file '{path}' does not exist. Pass a CSV/TSV/JSONL/Parquet file, a folder saved with "
-            f"datasets' save_to_disk, or a packaged data set ({', '.join(PACKAGED.names())})."
+            f"datasets' save_to_disk, or a packaged data set ({', '.join(PACKAGED.names())}).{name_hint(path)}"
         )
     if p.is_dir():
         from justfit.data.media import folder_kind, read_class_folders

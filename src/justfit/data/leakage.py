@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from justfit.data.cleaning import OPTIONS, REMOVED_COLUMNS, _jsonable, normalize_text
-from justfit.errors import ConfigError
+from justfit.errors import unknown_name
 
 ACTIONS = ("remove", "report")
 
@@ -70,7 +70,7 @@ def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, act
     from justfit.data.minhash import cross_near_duplicates
 
     if action not in ACTIONS:
-        raise ConfigError(f"Leakage action must be one of {', '.join(ACTIONS)}. Got {action!r} instead.")
+        raise unknown_name("leakage action", action, ACTIONS)
     from justfit.errors import DataError
 
     for name, frame in [("train", train), *held_out.items()]:

@@ -20,6 +20,15 @@ from justfit.errors import DataError
 PACKAGED: Registry[Callable[[], pd.DataFrame]] = Registry("packaged data set")
 
 
+def name_hint(value: str | Path) -> str:
+    """`` Did you mean 'tweets'?`` when ``value``, a data path that does not exist, is a bare name (no folder,
+    no file extension) close to a packaged data set's; ``''`` otherwise (a missing ``data.csv`` is a file)."""
+    text = str(value)
+    if "/" in text or "\\" in text or Path(text).suffix:
+        return ""
+    return PACKAGED.suggest(text)
+
+
 def package_dir(name: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:

@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from justfit.errors import DataError, did_you_mean
+from justfit.errors import DataError, did_you_mean, unknown_name
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -241,8 +241,9 @@ def build_keywords(root: str | Path | None = None, *, voices: Sequence[str] | No
     words = list(WORDS if words is None else dict.fromkeys(words))
     bad = [w for w in words if w not in WORDS]
     if bad or not words:
-        what = f"Unknown keyword '{bad[0]}'." if bad else "No keyword asked for."
-        raise DataError(f"{what} Use words from {', '.join(WORDS)}.")
+        if bad:
+            raise unknown_name("keyword", bad[0], list(WORDS), DataError)
+        raise DataError(f"No keyword asked for. Use words from {', '.join(WORDS)}.")
     exe = espeak_executable()
     chosen = _pick(espeak_voices(exe), voices)
     target.parent.mkdir(parents=True, exist_ok=True)

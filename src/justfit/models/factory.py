@@ -137,7 +137,8 @@ def _hub(name: str) -> str:
             raise ModelError(f"Model '{name}' is not a local folder (no such folder here) and not in the local "
                              f"Hugging Face cache, and "
                              f"{why}. Pass a local folder (save_pretrained output), download it on a machine with "
-                             f"network first, or use a preset ({', '.join(PRESETS.names())}).") from None
+                             f"network first, or use a preset ({', '.join(PRESETS.names())})."
+                             f"{PRESETS.suggest(name)}") from None
     return name
 
 
@@ -150,8 +151,9 @@ def model_config(source: str) -> Any:
     try:
         return AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
+        hint = "" if Path(source).exists() else PRESETS.suggest(source)  # a misspelt preset went to the hub
         raise ModelError(f"Could not load the config of model '{source}' ({_first_line(exc)}). Pass a folder with "
-                         "config.json, a reachable hub id, or a preset.") from None
+                         f"config.json, a reachable hub id, or a preset ({', '.join(PRESETS.names())}).{hint}") from None
 
 
 def check_text_model(name: str | None, head: str = "sequence") -> str:

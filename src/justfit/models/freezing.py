@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from justfit.errors import ConfigError
+from justfit.errors import ConfigError, unknown_name
 
 
 def backbone_name(model: nn.Module) -> str:
@@ -70,7 +70,7 @@ def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
             for p in layer.parameters():
                 p.requires_grad = False
     elif strategy != "none":
-        raise ConfigError(f"Unknown freeze strategy '{strategy}'. Use none, backbone or bottom:K.")
+        raise unknown_name("freeze strategy", strategy, ["none", "backbone", "bottom:K"])
     return count_params(model)
 
 

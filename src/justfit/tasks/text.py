@@ -176,9 +176,9 @@ class TextRegressionTask(TextClassificationTask):
                  model_config: Any = None) -> None:
         super().__init__(tokenizer, max_length, model_config=model_config)
         if loss not in ("mse", "huber"):
-            from justfit.errors import ConfigError
+            from justfit.errors import unknown_name
 
-            raise ConfigError(f"Unknown regression loss '{loss}': use mse or huber.")
+            raise unknown_name("regression loss", loss, ["mse", "huber"])
         self.loss, self.huber_delta = loss, huber_delta
 
     def outputs(self, logits: torch.Tensor, batch: dict[str, torch.Tensor],
