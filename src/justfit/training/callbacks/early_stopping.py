@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from justfit.directions import direction_of, is_better
+from justfit.directions import NOT_RANKABLE, direction_of, is_better
 from justfit.errors import ConfigError, did_you_mean
 from justfit.training.callbacks.base import Callback, agree
 
@@ -64,6 +64,9 @@ class EarlyStopping(Callback):
     def check(self, metric_names: Any) -> None:
         """Refuse a monitor training does not record. ``metric_names`` maps each recorded name to its
         better direction (``"min"``/``"max"``): with ``mode="auto"`` the monitor's direction is the task's."""
+        if self.monitor in NOT_RANKABLE:  # recorded, but neither higher nor lower is better
+            direction_of(self.monitor, dict.fromkeys(metric_names, "max") if not isinstance(metric_names, dict)
+                         else metric_names)
         if self.monitor not in metric_names:
             raise ConfigError(
                 f"Early stopping monitors '{self.monitor}', which training does not record. "
@@ -130,23 +133,43 @@ class EarlyStopping(Callback):
             if self.restore_best and getattr(trainer, "model", None) is not None:
                 self._best_state = snapshot(trainer.model)
         self.wait += 1
-        if self.stop and self.wait >= max(self.patience, 1):
+        planned = getattr(trainer, "epochs", None)
+        last_epoch = planned is not None and epoch >= planned  # training ends here anyway: not an early stop
+        if self.stop and self.wait >= max(self.patience, 1) and not last_epoch:
             self.stopped_epoch = epoch
-            best = f"best {self.best_value:.4g} at epoch {self.best_epoch}" if self.best_value is not None \
-                else "it was never a number"
-            self.reason = f"{self.monitor} did not improve by more than {self.min_delta:g} for {self.wait} epochs ({best})"
+            offset = getattr(trainer, "epoch_offset", 0)
+            best = f"best {self.best_value:.4g} at epoch {self.best_epoch + offset}" if self.best_value is not None \
+                and self.best_epoch is not None else "it was never a number"
+            self.reason = (f"stopped early at epoch {epoch + offset}: {self.monitor} did not improve by more than "
+                           f"{self.min_delta:g} for {self.wait} epochs ({best})")
             trainer.request_stop()
 
     def on_fit_end(self, trainer: Any) -> None:
+        offset = getattr(trainer, "epoch_offset", 0)  # epochs are numbered across a recipe's stages
         if not self.reason:
-            last = trainer.history[-1]["epoch"] if len(getattr(trainer, "history", [])) else 0
-            best = f"best {self.monitor} {self.best_value:.4g} at epoch {self.best_epoch}" if self.best_value is not None \
-                else f"{self.monitor} was never a number"
-            self.reason = f"reached the last epoch ({last}); {best}"
+            self.reason = self._how_it_ended(trainer, offset)
         if self.restore_best and self._best_state is not None and getattr(trainer, "model", None) is not None:
             restore(trainer.model, self._best_state)
-            self.reason += f"; restored the weights of epoch {self.best_epoch}"
+            self.reason += f"; restored the weights of epoch {self.best_epoch + offset}"  # type: ignore[operator]
         self._best_state = None
+
+    def _how_it_ended(self, trainer: Any, offset: int) -> str:
+        """What happened when this callback did not stop training: the last epoch reached, or training ended
+        before it (a divergence, the time budget, a search's pruning: their own reasons say which), and the best
+        epoch of the monitor."""
+        history = getattr(trainer, "history", [])
+        last = history[-1]["epoch"] if len(history) else 0
+        planned = getattr(trainer, "epochs", None)
+        best = f"best {self.monitor} {self.best_value:.4g} at epoch {self.best_epoch + offset}" \
+            if self.best_value is not None and self.best_epoch is not None else f"{self.monitor} was never a number"
+        if not len(history):
+            return f"no epoch finished; {best}"
+        ended_before = (history[-1].get("diverged") or getattr(trainer, "should_stop", False)) and \
+            (planned is None or last < planned)
+        if ended_before:
+            of = f" of {planned + offset}" if planned is not None else ""
+            return f"ended at epoch {last + offset}{of}; {best}"
+        return f"reached the last epoch ({last + offset}); {best}"
 
 
 def snapshot(model: Any) -> dict[str, Any]:
