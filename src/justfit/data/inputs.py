@@ -59,33 +59,15 @@ def looks_like_images(X: Any, text_column: str | None = None) -> bool:
 
 
 def image_batch(X: np.ndarray) -> np.ndarray:
-    """An image array of shape ``(n, h, w)`` or ``(n, h, w, c)`` as uint8, its scale read from the
-    whole batch (not image by image, which would read a [0, 1] image with one pixel above 1 as
-    0-255): uint8 as is, uint16 scaled to 8 bits, other numbers in [0, 1] times 255.
+    """An image array of shape ``(n, h, w)`` or ``(n, h, w, c)`` as uint8, its float range read from
+    the whole batch, not image by image (``justfit.data.images``: uint8 as is, uint16 by 65535, other
+    integers as 0-255 levels, floats as [0, 1] or 0-255).
 
-    Raises ``DataError`` for NaN or infinite values, negative values, or floats above 1 (pass
-    uint8 for 0-255)."""
-    if X.dtype == np.uint8:
-        return X
-    if X.dtype == np.uint16:
-        return (X / 257.0).round().astype(np.uint8)
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer) or X.dtype == bool):
-        raise DataError(f"Image arrays of dtype {X.dtype} are not supported: pass uint8, uint16 or floats in [0, 1].")
-    a = X.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise DataError("The image array holds NaN or infinite values.")
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if lo < 0:
-        raise DataError(f"The image array has negative values (down to {lo:g}): pass uint8 (0-255), uint16, or "
-                        "floats in [0, 1].")
-    if hi > 1.0:
-        if np.issubdtype(X.dtype, np.floating):
-            raise DataError(f"The image array's floats go up to {hi:g}: floats must be in [0, 1] (divide by 255), "
-                            "or pass uint8 for 0-255.")
-        if hi > 255:
-            raise DataError(f"The image array's values go up to {hi:g}: pass uint8 (0-255), uint16, or floats in [0, 1].")
-        return a.astype(np.uint8)
-    return (a * 255).round().astype(np.uint8)
+    Raises ``DataError`` for NaN, infinite or negative values, values above 255 (other than
+    uint16), and floats above 1 but below 2 (neither range)."""
+    from justfit.data.images import float_white, pixels_uint8
+
+    return pixels_uint8(X, float_white([X], "the image array"), "the image array")
 
 
 def check_array_inputs(X: Any, sampling_rate: int | None = None) -> None:
@@ -106,7 +88,17 @@ def with_rate(items: list[Any], sampling_rate: int | None) -> list[Any]:
 
 def as_inputs(X: Any, column: str) -> list[Any]:
     """The inputs of ``X`` for a task whose frames hold them in ``column`` (``text``: strings; other
-    columns: the items as given, e.g. image arrays or paths)."""
+    columns: the items as given, e.g. image arrays or paths; image arrays given together made uint8
+    under one value range, ``justfit.data.images.image_inputs``)."""
+    items = _items(X, column)
+    if column == "image":
+        from justfit.data.images import image_inputs
+
+        return image_inputs(items)
+    return items
+
+
+def _items(X: Any, column: str) -> list[Any]:
     if column == "text":
         return as_texts(X)
     if column == "tokens" and isinstance(X, pd.DataFrame) and "tokens" not in X.columns and "text" in X.columns:

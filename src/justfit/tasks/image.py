@@ -2,10 +2,13 @@
 
 An image is given as a file path, encoded bytes (a ``datasets`` ``Image`` cell: ``{"bytes",
 "path"}``), a ``PIL.Image`` or a numpy array of shape ``(h, w)`` or ``(h, w, c)`` (uint8, uint16,
-or float in [0, 1]). Decoding is lazy: the dataset holds the sources and decodes one image when
-the loader asks for it (Pillow), applies its EXIF orientation, converts grey, palette, alpha
-(composited on white), CMYK and 16-bit images to the model's channels, and runs the model's own
-image processor (``AutoImageProcessor``: resize, rescale, normalise).
+bool, integer 0-255 levels, or floats in [0, 1] or 0-255: the values of arrays given together are
+read under one range, ``justfit.data.images``). Decoding is lazy: the dataset holds the sources
+and decodes one image when the loader asks for it (Pillow), applies its EXIF orientation,
+converts grey, palette, alpha (composited on white), CMYK and 16-bit images (by their 16-bit full
+scale) to the model's channels, and runs the model's own image processor
+(``AutoImageProcessor``: resize, rescale, normalise). Float image files (TIFF mode ``F``) are
+refused: their range is in no header.
 
 ``ImageClassificationStep`` is the batch-level step the loop uses; ``ImageClassificationTask``
 (registered as ``image-classification``) is the task: the label codec and metrics are those of
@@ -56,33 +59,19 @@ def describe_source(source: Any) -> str:
 
 
 def array_to_image(a: np.ndarray) -> Any:
-    """A ``PIL.Image`` from an array of shape ``(h, w)``, ``(h, w, 1)``, ``(h, w, 3)`` or ``(h, w, 4)``:
-    uint8 as is, uint16 scaled to 8 bits, floats read as [0, 1]. Raises ``DataError`` otherwise."""
+    """A ``PIL.Image`` from an array of shape ``(h, w)``, ``(h, w, 1)``, ``(h, w, 3)`` or ``(h, w, 4)``,
+    its values read as ``justfit.data.images.pixels_uint8`` reads them (floats: the range of this one
+    array; arrays given together were made uint8 under their set's range by ``image_inputs``).
+    Raises ``DataError`` for another shape and for values that are no pixels."""
+    from justfit.data.images import image_inputs
+
     Image, _ = _pil()
     a = np.asarray(a)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
         raise DataError(f"An image array must have shape (h, w) or (h, w, c) with c in 1, 3, 4; got {a.shape}.")
-    if a.dtype == np.uint16:
-        a = (a / 257.0).round().astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.floating) or (np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8) \
-            or a.dtype == bool:
-        a = a.astype(np.float64)
-        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-            raise DataError("An image array holds NaN or infinite values.")
-        hi = a.max() if a.size else 0.0
-        if hi > 1.0 + 1e-6:
-            if hi <= 255:
-                a = a / 255.0  # integer-valued pixels in 0-255 given as another dtype
-            else:
-                raise DataError(f"Image array values go up to {hi:g}: pass uint8 (0-255), uint16, or floats in [0, 1].")
-        if a.min() < -1e-6:
-            raise DataError("Image array values are negative: pass uint8 (0-255), uint16, or floats in [0, 1].")
-        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-    elif a.dtype != np.uint8:
-        raise DataError(f"Image arrays of dtype {a.dtype} are not supported: pass uint8, uint16 or floats in [0, 1].")
-    return Image.fromarray(a)
+    return Image.fromarray(image_inputs([a], "the image array")[0])
 
 
 def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -> Any:
@@ -107,8 +96,14 @@ def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -
                     raise DataError(f"Image '{name}' is {w} x {h} pixels, more than the {max_pixels:,} allowed "
                                     "(a decompression bomb, or a scan far larger than the model's input): "
                                     "downscale it first.")
+                if opened.mode == "F":
+                    raise DataError(f"Image '{name}' holds float pixels, whose range its file does not give: save it "
+                                    "with 8 or 16 bits, or pass the images as float arrays together.")
+                sixteen = opened.mode == "I" and _raw_mode(opened).startswith("I;16")
                 opened.load()
                 img = opened.copy()
+            if sixteen:  # a 16-bit file that Pillow opens as 32-bit 'I' (16-bit PNGs, in older Pillow): 16-bit it is
+                img = Image.fromarray(np.asarray(img).astype(np.uint16))
         except DataError:
             raise
         except FileNotFoundError:
@@ -122,14 +117,22 @@ def decode_image(source: Any, channels: int = 3, max_pixels: int = MAX_PIXELS) -
     return to_channels(img, channels)
 
 
+def _raw_mode(opened: Any) -> str:
+    """The raw mode of an opened image's first tile (how its file stores the pixels: ``I;16B`` for
+    a 16-bit PNG), or ''."""
+    tile = getattr(opened, "tile", None) or [()]
+    args = tile[0][3] if len(tile[0]) > 3 else ""
+    return str(args[0] if isinstance(args, tuple) and args else args)
+
+
 def to_channels(img: Any, channels: int = 3) -> Any:
-    """``img`` as RGB (``channels`` 3) or L (1): 16- and 32-bit grey scaled to 8 bits, alpha
-    composited on white, palette, CMYK and the rest converted by Pillow."""
+    """``img`` as RGB (``channels`` 3) or L (1): 16-bit grey by its full scale (65535 is white),
+    32-bit grey (``I``, ``F``) as an array is (``justfit.data.images.pixels_uint8``), alpha composited
+    on white, palette, CMYK and the rest converted by Pillow. Raises ``DataError`` for 32-bit
+    values that are no pixels."""
     Image, _ = _pil()
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
-        img = Image.fromarray((np.clip(a / hi, 0, 1) * 255).round().astype(np.uint8), mode="L")
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        img = array_to_image(np.asarray(img))
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA"):

@@ -322,9 +322,11 @@ def _pool(background: Sequence[Any]) -> _Pool:
         return _Pool(paths=paths)
     if any(isinstance(b, (str, os.PathLike)) for b in items):
         raise ConfigError("background= mixes paths and waveforms: pass one or the other.")
+    from justfit.data.audio import pcm_to_float
+
     clips = []
     for b in items:
-        clip = np.ascontiguousarray(np.asarray(b), dtype=np.float32)
+        clip = np.ascontiguousarray(pcm_to_float(b, "background clip"))  # integer PCM by its format, not cast
         if clip.ndim != 1:
             raise ConfigError(f"background= takes mono waveforms (1-D arrays), got one of shape {clip.shape}.")
         if _rms(clip) >= 1e-9:
