@@ -27,17 +27,17 @@ def ner_config(tiny_model, tmp_path) -> dict:
 
 # ----------------------------------------------------------------------------- tags
 def test_scheme_is_detected_from_the_prefixes():
-    assert detect_scheme([["B-PER", "I-PER", "O"]]) == "BIO"
-    assert detect_scheme([["S-PER", "O"], ["B-LOC", "E-LOC"]]) == "BIOES"
+    assert detect_scheme([["B-PER", "I-PER", "O"]]) == "IOB2"
+    assert detect_scheme([["S-PER", "O"], ["B-LOC", "E-LOC"]]) == "IOBES"
     assert detect_scheme([["I-PER", "I-PER", "O"]]) == "IO"
     assert detect_scheme([["PER", "O", "LOC"]]) == "IO"
 
 
 def test_invalid_sequences_are_repaired_as_conlleval_reads_them():
-    fixed, repairs = canonical(["O", "I-PER", "I-PER", "I-LOC"], "BIO")
+    fixed, repairs = canonical(["O", "I-PER", "I-PER", "I-LOC"], "IOB2")
     assert fixed == ["O", "B-PER", "I-PER", "B-LOC"]
     assert [r.position for r in repairs] == [1, 3]
-    fixed, repairs = canonical(["B-PER", "O", "E-LOC", "B-LOC"], "BIOES")
+    fixed, repairs = canonical(["B-PER", "O", "E-LOC", "B-LOC"], "IOBES")
     assert fixed == ["S-PER", "O", "S-LOC", "S-LOC"]
     assert len(repairs) == 3
     # IO data is written as BIO without counting repairs; bare types get their I- prefix.
@@ -352,7 +352,7 @@ def test_bioes_data_is_scored_in_strict_mode(ner_config, tmp_path):
     result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
                        "data": {"path": str(write_conll(tmp_path / "e.bioes", data))}})
     metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
-    assert metrics["scheme"] == "BIOES" and metrics["mode"] == "strict (IOBES)"
+    assert metrics["scheme"] == "IOBES" and metrics["mode"] == "strict (IOBES)"
     assert {"S-LOC", "E-PER"} <= set(json.loads((Path(result.run_dir) / "model" / "config.json").read_text())[
         "id2label"].values())
 
@@ -457,7 +457,7 @@ def test_held_out_tags_in_another_scheme_are_read_as_entities(ner_config, tmp_pa
 
     train = write_conll(tmp_path / "train.conll", ner_sentences(150))
     test = [(w, to_scheme(entities(t), len(t), "BIOES")) for w, t in ner_sentences(30, seed=8)]
-    with pytest.warns(Warning, match="tagged BIOES and the training data BIO"):
+    with pytest.warns(Warning, match="tagged IOBES and the training data IOB2"):
         result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
                            "data": {"train": str(train), "test": str(write_conll(tmp_path / "t.bioes", test))}})
     metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from justfit.data.label_audit import LabelReport
-from justfit.data.tags import canonical, detect_scheme
+from justfit.data.tags import MODEL_SCHEME, canonical, detect_scheme
 from justfit.data.token_data import tags_of
 
 # Below this out-of-fold entity F1 the probe's flags are a list to review, not a verdict: on WNUT-16
@@ -151,8 +151,8 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
 
     sentences = [list(t) for t in train["tokens"]]
     seqs = [tags_of(lab) for lab in train["label"]]
-    scheme = "BIOES" if detect_scheme(seqs) == "BIOES" else "BIO"
-    seqs = [canonical(s, scheme)[0] for s in seqs]
+    scheme = detect_scheme(seqs, "the training data")
+    seqs = [canonical(s, scheme)[0] for s in seqs]  # written in the model's scheme, MODEL_SCHEME[scheme]
     tags = sorted({t for s in seqs for t in s})
     index = {t: i for i, t in enumerate(tags)}
     codes = np.array([index[t] for s in seqs for t in s], dtype=np.int64)
@@ -200,11 +200,11 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
     # disagrees with many sentences it does not flag, and the report then hedges.
     agree = [bool((p.argmax(1) == y).all()) for y, p in zip(labels_list, proba_list, strict=True) if len(y)]
     oof = float(np.mean(agree)) if agree else float("nan")
-    from seqeval.metrics import f1_score
+    from justfit.tasks.token_metrics import entity_scores
 
-    probe_f1 = float(f1_score([[tags[c] for c in y] for y in labels_list if len(y)],
-                              [[tags[c] for c in p.argmax(1)] for y, p in zip(labels_list, proba_list, strict=True)
-                               if len(y)]))
+    probe_f1 = float(entity_scores([[tags[c] for c in y] for y in labels_list if len(y)],
+                                   [[tags[c] for c in p.argmax(1)] for y, p in zip(labels_list, proba_list, strict=True)
+                                    if len(y)], MODEL_SCHEME[scheme], "micro")[2])
     info.update(words=int(len(codes)), flagged_words=int(len(found)), level="token",
                 token_accuracy=float((proba.argmax(1) == codes).mean()) if len(codes) else None,
                 probe_entity_f1=probe_f1)

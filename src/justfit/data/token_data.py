@@ -250,11 +250,29 @@ def token_frame(df: pd.DataFrame, layout: tuple[str, str, str], where: str, *, a
         rows = [int(r) for r in np.flatnonzero(missing)[:5]]
         raise DataError(f"{int(missing.sum())} sentence(s) of {where} have no tags in column '{b}' (rows {rows}). "
                         "Tag or remove them, or let the cleaning stage drop them (quality.rules: missing_label).")
+    if kind == "tags":
+        check_scheme(out["label"], where, lines)
     out.attrs["label_column"] = b
     out.attrs["token_notes"] = notes
     if lines:
         out.attrs["line"] = lines
     return out
+
+
+def check_scheme(labels: pd.Series, where: str, lines: Sequence[int] | None = None) -> str:
+    """The tag scheme of one file's sentences (``labels``: tags joined by spaces, ``None`` for missing),
+    by :func:`justfit.data.tags.detect_scheme`. Raises ``DataError`` naming the line (CoNLL: the
+    sentence's first line plus the word) or the row and word of the first tag with an unknown prefix
+    or one that mixes schemes."""
+    from justfit.data.tags import detect_scheme
+
+    rows = [i for i, lab in enumerate(labels) if isinstance(lab, str)]
+
+    def locate(k: int, j: int) -> str:
+        i = rows[k]
+        return f"line {lines[i] + j}" if lines else f"row {i}, word {j + 1}"
+
+    return detect_scheme((labels.iloc[i].split() for i in rows), where, locate)
 
 
 def decode_json_lists(frame: pd.DataFrame) -> pd.DataFrame:

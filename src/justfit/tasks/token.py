@@ -3,9 +3,10 @@
 The frame of a token task holds one sentence per row (:mod:`justfit.data.token_data`):
 ``tokens`` (the words), ``label`` (their tags joined by spaces) and ``text`` (the words joined
 by spaces, read by the text cleaning rules and the leakage audit). The tag codec is fitted on
-the canonical tags of the training split (:func:`justfit.data.tags.canonical`: bare types
-written ``I-``, broken sequences repaired as conlleval reads them); ``O`` is code 0, then each
-type's ``B``/``I``/``E``/``S`` tags. Tags only seen in held-out data get codes past the model's
+the canonical tags of the training split (:func:`justfit.data.tags.canonical`: written in the
+model's scheme, one per family of the data's scheme, IOB2, IOE2, IOBES or BILOU; broken
+sequences repaired as conlleval reads them); ``O`` is code 0, then each type's tags (``_`` is
+the type of untyped chunks, as seqeval names it). Tags only seen in held-out data get codes past the model's
 outputs: the loss ignores them and the metrics count them as missed entities.
 
 The model is ``AutoModelForTokenClassification`` with a new head; the batch-level step
@@ -25,7 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.data.tags import OUTSIDE, canonical, detect_scheme, entities, in_scheme, split_tag
+from justfit.data.tags import (
+    MODEL_SCHEME,
+    OUTSIDE,
+    canonical,
+    detect_scheme,
+    entities,
+    in_scheme,
+    scheme_name,
+    split_tag,
+    tag_name,
+)
 from justfit.data.token_data import refuse_untagged, tags_of
 from justfit.errors import DataError, DataQualityWarning
 from justfit.report.html import escape
@@ -34,7 +45,7 @@ from justfit.tasks.base import TASKS
 from justfit.tasks.text import TextInputs
 from justfit.tasks.token_step import TokenClassificationStep, words_of
 
-_ORDER = {"B": 0, "I": 1, "E": 2, "S": 3}
+_ORDER = {"B": 0, "I": 1, "E": 2, "L": 2, "S": 3, "U": 3}
 RARE_TYPE_ENTITIES = 20  # a type with fewer training entities than this gets a warning
 PALETTE = ("#fde68a", "#a7f3d0", "#bfdbfe", "#fbcfe8", "#ddd6fe", "#fed7aa", "#c7d2fe", "#99f6e4", "#fecaca",
            "#d9f99d", "#e5e7eb")
@@ -58,7 +69,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 @TASKS.register("token-classification",
-                help="a tag per word (named entities, BIO/BIOES); entity-level precision, recall and F1 (seqeval)")
+                help="a tag per word (named entities, chunks; IOB1/IOB2/IOE1/IOE2/IOBES/BILOU); entity-level precision, recall and F1 (seqeval)")
 class TokenClassificationTask(TextInputs):
     """A tag per word. See :class:`justfit.tasks.base.TaskKind` for the protocol."""
 
@@ -83,7 +94,7 @@ class TokenClassificationTask(TextInputs):
     def __init__(self) -> None:
         self.tags: list[str] = []  # the model's outputs (id2label), in order
         self.names: list[str] = []  # the tags, then tags only seen in held-out data (shared with the step)
-        self.scheme = "BIO"
+        self.scheme = "IOB2"  # the model's tag scheme (data.tags.MODEL_SCHEME of the training data's)
 
     # ------------------------------------------------------------------ targets
     def check_targets(self, frame: pd.DataFrame, where: str = "the training data") -> None:
@@ -102,12 +113,12 @@ class TokenClassificationTask(TextInputs):
         count their entities as missed)."""
         import warnings
 
-        ours = detect_scheme(tags_of(lab) for lab in train["label"].dropna())
-        theirs = detect_scheme(tags_of(lab) for lab in other["label"].dropna())
-        if {ours, theirs} == {"BIO", "BIOES"}:
+        ours = detect_scheme((tags_of(lab) for lab in train["label"].dropna()), "the training data")
+        theirs = detect_scheme((tags_of(lab) for lab in other["label"].dropna()), f"the {name} data")
+        scheme = MODEL_SCHEME[ours]
+        if MODEL_SCHEME[theirs] != scheme and any(t != OUTSIDE for lab in other["label"].dropna() for t in tags_of(lab)):
             warnings.warn(f"the {name} data is tagged {theirs} and the training data {ours}: its tags are read as "
-                          f"entities and written in {ours} for the metrics.", DataQualityWarning, stacklevel=3)
-        scheme = "BIOES" if ours == "BIOES" else "BIO"
+                          f"entities and written in {scheme} for the metrics.", DataQualityWarning, stacklevel=3)
         seen = {t for lab in train["label"].dropna() for t in in_scheme(tags_of(lab), scheme)}
         new = sorted({t for lab in other["label"].dropna() for t in in_scheme(tags_of(lab), scheme)} - seen)
         if new:
@@ -130,15 +141,16 @@ class TokenClassificationTask(TextInputs):
     def fit(self, labels: Sequence[Any]) -> TokenClassificationTask:
         """Fit the tag codec on the training tags (canonical: see the module docstring)."""
         seqs = [tags_of(lab) for lab in labels]
-        self.scheme = "BIOES" if detect_scheme(seqs) == "BIOES" else "BIO"
-        found = {t for s in seqs for t in canonical(s, self.scheme)[0]} | {OUTSIDE}
+        data_scheme = detect_scheme(seqs, "the training data")
+        self.scheme = MODEL_SCHEME[data_scheme]
+        found = {t for s in seqs for t in canonical(s, data_scheme)[0]} | {OUTSIDE}
         self.tags = sorted(found, key=_tag_key)
         self.names = list(self.tags)
         return self
 
     def in_scheme(self, tags: Sequence[str]) -> list[str]:
-        """``tags`` written in the model's scheme (BIO or BIOES, as the training data was), so held-out data
-        in another scheme is compared entity for entity."""
+        """``tags`` written in the model's scheme (``self.scheme``: IOB2, IOE2, IOBES or BILOU, as the training
+        data's family), so held-out data in another scheme is compared entity for entity."""
         return in_scheme(tags, self.scheme)
 
     def encode_targets(self, labels: Sequence[Any]) -> list[list[int]]:
@@ -167,8 +179,8 @@ class TokenClassificationTask(TextInputs):
         cont = {}
         for i, t in enumerate(self.tags):
             prefix, kind = split_tag(t)
-            if prefix == "B" and f"I-{kind}" in self.tags:
-                cont[i] = self.tags.index(f"I-{kind}")
+            if prefix == "B" and tag_name("I", kind) in self.tags:
+                cont[i] = self.tags.index(tag_name("I", kind))
         return TokenClassificationStep(tokenizer, max_length, self.names, num_labels=len(self.tags),
                                        model_config=model_config, subword_labels=subword_labels, stride=stride,
                                        scheme=self.scheme, continuation=cont, label_smoothing=label_smoothing)
@@ -232,8 +244,9 @@ class TokenClassificationTask(TextInputs):
     def evaluate(self, targets: Sequence[Sequence[int]], logits: np.ndarray,
                  train_targets: Sequence[Any] | None = None) -> dict[str, Any]:
         """Test metrics: entity micro and macro precision/recall/F1 and per type (seqeval; strict for
-        BIOES), token accuracy, the all-``O`` token baseline, entity counts."""
-        from justfit.tasks.token_metrics import sequence_metrics
+        IOBES and BILOU: :mod:`justfit.tasks.token_metrics`), token accuracy, the all-``O`` token baseline,
+        entity counts."""
+        from justfit.tasks.token_metrics import mode_name, sequence_metrics
 
         m = sequence_metrics(targets, logits, self.names, len(self.tags), self.scheme, per_type=True)
         outside = self.names.index(OUTSIDE)
@@ -243,7 +256,7 @@ class TokenClassificationTask(TextInputs):
         m["majority_baseline_accuracy"] = float(np.mean([c == outside for c in words])) if words else None
         m["n"] = len(targets)  # test sentences
         m["scheme"] = self.scheme
-        m["mode"] = "strict (IOBES)" if self.scheme == "BIOES" else "conlleval"
+        m["mode"] = mode_name(self.scheme)
         unseen = self.names[len(self.tags):]
         if unseen:
             m["unseen_tags"] = unseen
@@ -407,7 +420,7 @@ class TokenClassificationTask(TextInputs):
         if "normalize" in rules and len(data):
             data["tokens"] = [tuple(normalize_text(w) or w for w in words) for words in data["tokens"]]
             data["text"] = [" ".join(w) for w in data["tokens"]]
-        scheme = "BIOES" if detect_scheme(tags_of(x) for x in data["label"].dropna()) == "BIOES" else "BIO"
+        scheme = detect_scheme((tags_of(x) for x in data["label"].dropna()), f"the {split or 'given'} data")
         fixed_rows = []
         labels = data["label"].tolist()
         for i, (row, lab) in enumerate(zip(data.index, labels, strict=True)):
@@ -455,7 +468,8 @@ class TokenClassificationTask(TextInputs):
         labels = meta.get("labels") or [model_config.id2label[i] for i in range(model_config.num_labels)]
         task.tags = [str(t) for t in labels]
         task.names = list(task.tags)
-        task.scheme = meta.get("scheme") or ("BIOES" if detect_scheme([task.tags]) == "BIOES" else "BIO")
+        # Runs saved before the schemes took seqeval's names wrote BIO/BIOES (scheme_name reads both).
+        task.scheme = MODEL_SCHEME[scheme_name(meta.get("scheme") or detect_scheme([task.tags], "the model's labels"))]
         cfg = meta.get("config") or {}
         task._subword_labels = (cfg.get("data") or {}).get("subword_labels", "all")
         task._stride = int((cfg.get("data") or {}).get("stride", 32))

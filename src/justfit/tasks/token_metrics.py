@@ -1,12 +1,16 @@
 """Entity-level metrics of token classification, from seqeval.
 
 Entities are compared whole (type and both boundaries must match), by seqeval's
-``precision_recall_fscore_support``: the conlleval reading of the tags for IO and BIO data
-(``mode=None``), and ``mode="strict"`` with the ``IOBES`` scheme for BIOES data, where a
-predicted entity counts only when its tags form a valid B-I-E / S sequence. Micro averages
-pool every entity; macro averages are the unweighted mean over entity types. Token accuracy
-is the share of words whose tag is right (``O`` included, so it is high even for a model that
-finds no entity: compare it with the all-``O`` baseline).
+``precision_recall_fscore_support``, read in the model's tag scheme
+(:data:`justfit.data.tags.MODEL_SCHEME`): seqeval's default mode (``mode=None``, which its README
+gives as conlleval's reading, for the schemes conlleval reads: IOB2, and IOE2, holding IOB1/IO
+and IOE1 data) and ``mode="strict"`` with seqeval's ``IOBES`` or ``BILOU`` scheme class for
+those schemes, whose letters conlleval does not read (``L``/``U``), so that a predicted entity
+counts only when its tags form a valid B-I-E / S (B-I-L / U) sequence. Micro averages pool
+every entity; macro averages are the unweighted mean over entity types (``_`` for untyped
+chunks, seqeval's name). Token accuracy is the share of words whose tag is right (``O``
+included, so it is high even for a model that finds no entity: compare it with the all-``O``
+baseline).
 """
 
 from __future__ import annotations
@@ -36,15 +40,48 @@ def decode(logits: np.ndarray, names: Sequence[str], num_labels: int) -> list[li
     return [[names[c] for c in word_codes(x, num_labels, outside)] for x in logits]
 
 
-def _seqeval(gold: list[list[str]], pred: list[list[str]], scheme: str, average: str | None) -> Any:
-    if scheme == "BIOES":
-        from seqeval.metrics.v1 import precision_recall_fscore_support as strict
-        from seqeval.scheme import IOBES
+def strict_scheme(scheme: str) -> Any:
+    """seqeval's scheme class (``seqeval.scheme.IOBES``/``BILOU``) when ``scheme`` is read in strict mode,
+    else ``None`` (the default, conlleval mode)."""
+    from justfit.data.tags import scheme_name
 
-        return strict(gold, pred, average=average, zero_division=0, scheme=IOBES)
+    name = scheme_name(scheme)
+    if name not in ("IOBES", "BILOU"):
+        return None
+    import seqeval.scheme
+
+    return getattr(seqeval.scheme, name)
+
+
+def mode_name(scheme: str) -> str:
+    """How ``scheme`` is scored, for the metrics and the report: ``conlleval`` or ``strict (IOBES)``."""
+    strict = strict_scheme(scheme)
+    return "conlleval" if strict is None else f"strict ({strict.__name__})"
+
+
+def entity_scores(gold: list[list[str]], pred: list[list[str]], scheme: str, average: str | None) -> Any:
+    """seqeval's ``(precision, recall, f1, support)`` of ``pred`` against ``gold`` (tags in ``scheme``),
+    in the mode :func:`strict_scheme` chooses."""
+    strict = strict_scheme(scheme)
+    if strict is not None:
+        from seqeval.metrics.v1 import precision_recall_fscore_support as strict_prf
+
+        return strict_prf(gold, pred, average=average, zero_division=0, scheme=strict)
     from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
     return precision_recall_fscore_support(gold, pred, average=average, zero_division=0)
+
+
+def count_entities(sequences: list[list[str]], scheme: str) -> int:
+    """The entities seqeval reads in ``sequences`` (tags in ``scheme``), in the mode of :func:`strict_scheme`."""
+    strict = strict_scheme(scheme)
+    if strict is None:
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        return sum(len(get_entities(s)) for s in sequences)
+    from seqeval.scheme import Entities
+
+    return sum(len(e) for e in Entities(sequences, strict).entities)
 
 
 def _finite(x: np.ndarray) -> bool:
@@ -56,7 +93,7 @@ def _finite(x: np.ndarray) -> bool:
 
 
 def sequence_metrics(targets: Sequence[Sequence[int]], logits: np.ndarray, names: Sequence[str], num_labels: int,
-                     scheme: str = "BIO", *, per_type: bool = True) -> dict[str, Any]:
+                     scheme: str = "IOB2", *, per_type: bool = True) -> dict[str, Any]:
     """Metrics of word logits (an object array of ``(n_words, num_labels)`` arrays) against the tag codes
     ``targets`` (one list per sentence; codes ``>= num_labels`` are tags the model has no output for).
 
@@ -83,25 +120,23 @@ def sequence_metrics(targets: Sequence[Sequence[int]], logits: np.ndarray, names
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
             losses.append(-logp[np.arange(len(z)), codes[ok]])
     loss = float(np.concatenate(losses).mean()) if losses else float("nan")
-    p, r, f, _ = _seqeval(gold, pred, scheme, "micro")
+    p, r, f, _ = entity_scores(gold, pred, scheme, "micro")
     out: dict[str, Any] = {"loss": loss, "accuracy": right / max(total, 1), "precision": float(p), "recall": float(r),
                            "f1": float(f)}
     if not per_type:
         return out
-    mp, mr, mf, _ = _seqeval(gold, pred, scheme, "macro")
+    mp, mr, mf, _ = entity_scores(gold, pred, scheme, "macro")
     out.update(precision_macro=float(mp), recall_macro=float(mr), f1_macro=float(mf))
     from seqeval.metrics import classification_report
-    from seqeval.metrics.sequence_labeling import get_entities
-    from seqeval.scheme import IOBES
 
     per: dict[str, Any] = {}
-    if any(get_entities(s) for s in gold) or any(get_entities(s) for s in pred):
-        kwargs: dict[str, Any] = {"mode": "strict", "scheme": IOBES} if scheme == "BIOES" else {}
+    out["entities_gold"] = count_entities(gold, scheme)
+    out["entities_predicted"] = count_entities(pred, scheme)
+    if out["entities_gold"] or out["entities_predicted"]:
+        strict = strict_scheme(scheme)
+        kwargs: dict[str, Any] = {"mode": "strict", "scheme": strict} if strict is not None else {}
         report = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
         per = {t: {"precision": float(m["precision"]), "recall": float(m["recall"]), "f1": float(m["f1-score"]),
                    "support": int(m["support"])} for t, m in report.items() if not t.endswith(" avg")}
     out["per_type"] = per
-
-    out["entities_gold"] = sum(len(get_entities(s)) for s in gold)
-    out["entities_predicted"] = sum(len(get_entities(s)) for s in pred)
     return out
