@@ -1,10 +1,20 @@
-"""Plots for the report, as SVG text to inline (no files, no network)."""
+"""Plots for the report, as SVG text to inline (no files, no network).
+
+Every plot draws a split in that split's colour (``SPLIT_COLOURS``): training is blue and validation
+orange in the loss curve, the accuracy curve and every other, and the test split is green wherever it
+is plotted. Epoch markers (best, stopped) are black and grey, never a split's colour. Legends sit
+outside the axes, to the right, so they never cover a curve.
+"""
 
 from __future__ import annotations
 
 import io
 import math
 from typing import Any
+
+# One colour per split, in every plot (matplotlib's tab10: colour-blind-safe blue and orange first).
+SPLIT_COLOURS = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:green"}
+BEST_COLOUR, STOPPED_COLOUR = "black", "grey"
 
 
 def svg_text(fig: Any) -> str:
@@ -43,36 +53,59 @@ def _series(history: list[dict[str, Any]], key: str) -> tuple[list[int], list[fl
     return xs, ys
 
 
-def learning_curves(history: list[dict[str, Any]], best_epoch: int | None, metric: str = "loss") -> str | None:
-    """Training and validation ``metric`` per epoch, the best epoch and the last epoch marked."""
-    train_key = "train_eval_loss" if metric == "loss" and any("train_eval_loss" in r for r in history) else \
-        ("train_loss" if metric == "loss" else f"train_{metric}")
-    lines = [(train_key, "training" + (" (eval mode, fixed sample)" if train_key == "train_eval_loss" else "")),
-             (f"val_{metric}", "validation")]
-    if metric == "loss" and train_key == "train_eval_loss":
-        lines.insert(0, ("train_loss", "training (running, train mode)"))
+def legend_outside(ax: Any) -> Any:
+    """The axes' legend to the right of the axes, outside the data area, so it never covers a curve or
+    point (``bbox_inches="tight"`` in :func:`svg_text` widens the picture to hold it)."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
+
+
+def _curve_lines(history: list[dict[str, Any]], metric: str) -> list[tuple[str, str, str, str]]:
+    """``(history key, split, label, line style)`` of each curve of ``metric``. A loss can have two
+    training curves: the running loss in train mode (dashed) and the loss on a fixed training sample in
+    eval mode (solid), comparable with validation's."""
+    if metric == "loss" and any("train_eval_loss" in r for r in history):
+        return [("train_loss", "train", "training (running, train mode)", "--"),
+                ("train_eval_loss", "train", "training (eval mode, fixed sample)", "-"),
+                ("val_loss", "validation", "validation", "-")]
+    return [(f"train_{metric}", "train", "training", "-"), (f"val_{metric}", "validation", "validation", "-")]
+
+
+def learning_curves_figure(history: list[dict[str, Any]], best_epoch: int | None, metric: str = "loss") -> Any:
+    """The matplotlib figure of :func:`learning_curves` (``None`` when the history has no value of
+    ``metric``). Each split's line has the split's colour (``SPLIT_COLOURS``) and the SVG id
+    ``curve-<split>`` (``curve-train-running`` for the running training loss)."""
     fig, ax = _figure()
     drawn = 0
-    for key, label in lines:
+    for key, split, label, style in _curve_lines(history, metric):
         xs, ys = _series(history, key)
         if xs:
-            ax.plot(xs, ys, marker="o", ms=3, label=label, linestyle="--" if key == "train_loss" and
-                    train_key == "train_eval_loss" else "-")
+            gid = f"curve-{split}" + ("-running" if style == "--" else "")
+            ax.plot(xs, ys, marker="o", ms=3, label=label, linestyle=style, color=SPLIT_COLOURS[split], gid=gid)
             drawn += 1
     if not drawn:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
         return None
     if best_epoch:
-        ax.axvline(best_epoch, color="green", alpha=0.6, linestyle=":", label=f"best epoch ({best_epoch})")
+        ax.axvline(best_epoch, color=BEST_COLOUR, alpha=0.6, linestyle=":", label=f"best epoch ({best_epoch})")
     if history:
         last = int(history[-1].get("epoch", len(history)))
-        ax.axvline(last, color="grey", alpha=0.5, linestyle="-.", label=f"stopped ({last})")
+        ax.axvline(last, color=STOPPED_COLOUR, alpha=0.5, linestyle="-.", label=f"stopped ({last})")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    ax.legend(fontsize=8)
-    return svg_text(fig)
+    legend_outside(ax)
+    return fig
+
+
+def learning_curves(history: list[dict[str, Any]], best_epoch: int | None, metric: str = "loss") -> str | None:
+    """Training and validation ``metric`` per epoch as SVG, the best epoch and the last epoch marked;
+    ``None`` when the history has no value of ``metric``."""
+    fig = learning_curves_figure(history, best_epoch, metric)
+    return None if fig is None else svg_text(fig)
 
 
 def lr_schedule(history: list[dict[str, Any]]) -> str | None:
@@ -126,10 +159,11 @@ def lr_find_plot(result: dict[str, Any]) -> str | None:
     if not xs:
         return None
     fig, ax = _figure()
-    ax.plot(xs, ys, color="tab:blue", alpha=0.35, lw=1, label="loss per step")
+    train = SPLIT_COLOURS["train"]  # the range test's loss is the training loss of each step
+    ax.plot(xs, ys, color=train, alpha=0.35, lw=1, label="training loss per step")
     sx, sy = points("smoothed")
     if sx:
-        ax.plot(sx, sy, color="tab:blue", lw=2, label="smoothed")
+        ax.plot(sx, sy, color=train, lw=2, label="smoothed")
         # Divergence makes the last losses huge: the y axis shows every loss up to the smoothed minimum.
         lowest = sx[sy.index(min(sy))]
         low = min(min(ys), min(sy))
@@ -140,11 +174,9 @@ def lr_find_plot(result: dict[str, Any]) -> str | None:
     suggestion = result.get("suggestion")
     if isinstance(suggestion, int | float) and suggestion > 0:
         ax.axvline(suggestion, color="tab:red", linestyle="--", alpha=0.8, label=f"suggestion {suggestion:.2g}")
-        ax.legend(fontsize=8)
     else:
-        ax.legend(fontsize=8, loc="upper left")
-        ax.text(0.98, 0.95, "no suggestion", transform=ax.transAxes, ha="right", va="top", fontsize=9,
-                color="tab:red", bbox={"facecolor": "white", "edgecolor": "tab:red", "alpha": 0.9})
+        ax.set_title("no suggestion", loc="right", fontsize=9, color="tab:red")  # above the axes, not on the curve
+    legend_outside(ax)
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
     return svg_text(fig)
@@ -160,17 +192,17 @@ def scatter(y_true: Any, y_pred: Any, *, limit: int = 2000) -> str | None:
     if not len(y):
         return None
     fig, ax = _figure(4.2, 4.0)
-    ax.scatter(y, p, s=8, alpha=0.5)
+    ax.scatter(y, p, s=8, alpha=0.5, color=SPLIT_COLOURS["test"], label="test rows")
     lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
     ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, label="perfect")
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
-    ax.legend(loc="upper left")
+    legend_outside(ax)
     return svg_text(fig)
 
 
-def histogram(values: Any, xlabel: str, *, bins: int = 30) -> str | None:
-    """A histogram of the finite ``values``."""
+def histogram(values: Any, xlabel: str, *, bins: int = 30, split: str = "test") -> str | None:
+    """A histogram of the finite ``values`` of ``split`` (a key of ``SPLIT_COLOURS``), in its colour."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
@@ -178,7 +210,7 @@ def histogram(values: Any, xlabel: str, *, bins: int = 30) -> str | None:
     if not len(v):
         return None
     fig, ax = _figure(4.2, 3.0)
-    ax.hist(v, bins=bins)
+    ax.hist(v, bins=bins, color=SPLIT_COLOURS[split])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rows")
     return svg_text(fig)

@@ -60,6 +60,13 @@ def _lr_find_section(lr_find: dict[str, Any], svg: str | None) -> str:
             + (f"<div>{svg}</div>" if svg else ""))
 
 
+def curve_metrics(history: list[dict[str, Any]], directions: dict[str, str]) -> list[str]:
+    """The metrics to draw learning curves of: the loss first, then each epoch metric the task declares
+    (``directions``, its ``metric_directions``) that the history holds for training or validation."""
+    declared = ["loss", *(m for m in directions if m != "loss")]
+    return [m for m in declared if any(f"train_{m}" in r or f"val_{m}" in r for r in history)]
+
+
 def _seed_section(spread: dict[str, Any]) -> str:
     """The seed spread: each test metric's mean ± std over the seeds and every seed's value."""
     seeds = spread["seeds"]
@@ -189,7 +196,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         parts.append(_lr_find_section(lr_find, plots.lr_find_plot(lr_find)))
 
     parts.append("<h2>Learning curves</h2><div class='grid'>")
-    for metric in ("loss", "accuracy", "f1"):
+    for metric in curve_metrics(history, task.metric_directions):
         svg = plots.learning_curves(history, result.get("best_epoch"), metric)
         if svg:
             parts.append(f"<div><h3>{metric}</h3>{svg}</div>")
