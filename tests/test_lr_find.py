@@ -197,8 +197,8 @@ def test_lr_find_sweeps_and_restores_the_model_exactly(setup):
 
 def test_lr_find_restores_the_model_after_an_error(setup):
     model, task, train, cfg = setup
-    model.train()
-    before = _snapshot(model)
+    model.train()  # the frozen layers stay in eval mode (models.freezing)
+    before, modes = _snapshot(model), [m.training for m in model.modules()]
 
     def boom(done, total):
         if done == 3:
@@ -208,7 +208,7 @@ def test_lr_find_restores_the_model_after_an_error(setup):
         lr_find(model, task, train, cfg, start_lr=1e-2, end_lr=10.0, steps=10, progress=boom)
     after = _snapshot(model)
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert model.training and all(m.training for m in model.modules())
+    assert model.training and [m.training for m in model.modules()] == modes
 
 
 def test_lr_find_rejects_bad_arguments(setup):

@@ -1,7 +1,31 @@
-"""Freezing strategies: which pretrained parameters stay fixed during fine-tuning."""
+"""Freezing strategies: which pretrained parameters stay fixed during fine-tuning, and a frozen
+module's behaviour in training mode.
+
+A module is frozen when it has parameters and none of them trains (``requires_grad`` False),
+decided per module, from its own parameters and those of its submodules (``is_frozen``). A frozen
+module is frozen in every respect: in training mode it still runs in eval mode, so its
+normalisation layers keep their running statistics (BatchNorm's ``running_mean``, ``running_var``
+and ``num_batches_tracked`` stay the checkpoint's) and its dropout (and any other
+parameter-free module inside it, such as stochastic depth) is off; its output is then the
+same in every epoch, as cached features are. A frozen normalisation layer inside a block that
+trains is frozen itself and keeps its statistics too. When a stage unfreezes a module, the next
+``train()`` brings it back to training behaviour.
+
+This is Keras' convention (a BatchNormalization layer with ``trainable = False`` runs in inference
+mode) and what timm's ``freeze`` does with ``freeze_batch_norm_2d`` (frozen BatchNorm layers become
+``FrozenBatchNorm2d``). fastai's default differs: ``Learner.freeze``/``freeze_to`` keep training
+BatchNorm layers in the frozen groups (``train_bn=True``), weights and statistics, unless the
+``BnFreeze`` callback is added.
+
+``keep_frozen_fixed`` puts that behaviour on the model itself: every module's ``train`` is
+replaced by one that, after the usual ``nn.Module.train``, puts each frozen module in eval mode.
+So it holds after any later ``train()`` call, on the model, a submodule, a peft or DDP wrapper
+around it, or a ``copy.deepcopy`` of it.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from torch import nn
@@ -71,6 +95,7 @@ def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
                 p.requires_grad = False
     elif strategy != "none":
         raise unknown_name("freeze strategy", strategy, ["none", "backbone", "bottom:K"])
+    keep_frozen_fixed(model)
     return count_params(model)
 
 
@@ -78,3 +103,62 @@ def count_params(model: Any) -> dict[str, int]:
     """All parameters, and those that train."""
     return {"total_params": sum(p.numel() for p in model.parameters()),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def is_frozen(module: nn.Module) -> bool:
+    """True when ``module`` has parameters (its own or its submodules') and none of them trains."""
+    params = list(module.parameters())
+    return bool(params) and not any(p.requires_grad for p in params)
+
+
+def keep_frozen_fixed(model: nn.Module) -> nn.Module:
+    """Make every ``train()`` of ``model`` (or of any of its modules) leave its frozen modules in eval
+    mode (see the module docstring), and apply it now when ``model`` is in training mode; returns
+    ``model``. Frozen-ness is read at each call, so a later ``apply_freeze`` that unfreezes a module
+    brings it back to training behaviour at the next ``train()`` (``apply_freeze`` calls this
+    itself). Call it again after adding modules (peft's adapters), so they carry it too."""
+    for module in model.modules():
+        if not isinstance(module.__dict__.get("train"), _TrainKeepingFrozen):
+            module.train = _TrainKeepingFrozen(module)
+    if model.training:
+        model.train()
+    return model
+
+
+def set_train_mode(model: nn.Module) -> nn.Module:
+    """Training mode for ``model``, its frozen modules in eval mode (``keep_frozen_fixed``); returns it."""
+    return keep_frozen_fixed(model).train()
+
+
+_CALL = threading.local()  # set while a train() call is under way: its modules' own train() leave the rest to it
+
+
+class _TrainKeepingFrozen:
+    """A module's ``train``: ``nn.Module.train`` (its class's own), then each frozen module it holds
+    (itself included) goes back to eval mode. An instance attribute, not a closure, so that
+    ``copy.deepcopy`` and pickling carry it to the copy's own module."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __call__(self, mode: bool = True) -> nn.Module:
+        module = self.module
+        if getattr(_CALL, "active", False):  # a submodule reached by an outer call, which settles frozen-ness once
+            return type(module).train(module, mode)
+        _CALL.active = True
+        try:
+            type(module).train(module, mode)
+            if mode:
+                _eval_frozen(module)
+        finally:
+            _CALL.active = False
+        return module
+
+
+def _eval_frozen(module: nn.Module) -> None:
+    """Eval mode for the outermost frozen modules under (and including) ``module``."""
+    if is_frozen(module):
+        module.eval()
+        return
+    for child in module.children():
+        _eval_frozen(child)

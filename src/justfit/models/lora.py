@@ -1,10 +1,12 @@
 """LoRA through ``peft``: low-rank adapters on the attention projections, a fully trained head.
 
-The pretrained weights stay fixed; the adapters and every head module (the parts of the
-model outside its backbone: ``classifier``, and ``pre_classifier`` for DistilBERT, ``score``
-for decoder models) train and are saved. peft's own sequence-classification default saves
-only modules named ``classifier`` or ``score``, which silently leaves other head layers at
-their random initialisation after a reload; the head modules are listed explicitly here.
+The pretrained weights stay fixed, and the modules made of them alone behave as frozen in
+training mode (``models.freezing``: BatchNorm statistics kept, dropout inside them off); the
+adapters and every head module (the parts of the model outside its backbone: ``classifier``,
+and ``pre_classifier`` for DistilBERT, ``score`` for decoder models) train and are saved.
+peft's own sequence-classification default saves only modules named ``classifier`` or
+``score``, which silently leaves other head layers at their random initialisation after a
+reload; the head modules are listed explicitly here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from justfit.errors import ConfigError, ModelError
+from justfit.models.freezing import keep_frozen_fixed
 
 # Attention projections by their usual names, for architectures peft has no default for.
 COMMON_TARGETS = ("query", "value", "q_lin", "v_lin", "q_proj", "v_proj", "query_proj", "value_proj", "c_attn",
@@ -59,7 +62,9 @@ def apply_lora(model: nn.Module, mcfg: Any) -> Any:
     config = LoraConfig(task_type=kind, r=mcfg.lora_rank, lora_alpha=mcfg.lora_alpha,
                         lora_dropout=mcfg.lora_dropout, target_modules=targets,
                         modules_to_save=head_modules(model))
-    return get_peft_model(model, config)
+    # peft fixes every base weight, BatchNorm layers included (unless listed in modules_to_save): they keep
+    # their statistics and the frozen blocks their dropout off in training mode (models.freezing).
+    return keep_frozen_fixed(get_peft_model(model, config))
 
 
 def _linear_names(model: nn.Module) -> set[str]:

@@ -265,7 +265,7 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
         torch.random.default_generator.manual_seed(cfg.seed)
         if device.type == "cuda":
             torch.cuda.manual_seed_all(cfg.seed)
-        set_train_mode(model)  # as in training: a wholly frozen backbone stays in eval mode
+        set_train_mode(model)  # as in training: frozen modules stay in eval mode
         optimizer = build_optimizer(model, cfg)
         scales = [g["lr"] / cfg.lr for g in optimizer.param_groups]
         acc = StepAccumulator(model, task, l1=l1, autocast=lambda: torch.autocast(

@@ -38,6 +38,7 @@ import torch
 from justfit.config import TrainingConfig
 from justfit.errors import ConfigError
 from justfit.evaluation.predict import predict_logits
+from justfit.models.freezing import set_train_mode
 from justfit.tasks.base import EncodedDataset
 from justfit.training.callbacks.base import Callback, agree
 from justfit.training.history import History, available_metrics
@@ -112,7 +113,8 @@ class Trainer:
         self.schedule_total = total_steps
 
     def train_mode(self) -> None:
-        """Back to training mode (see ``set_train_mode``), after an evaluation inside an epoch."""
+        """Back to training mode, frozen modules in eval mode (``models.freezing.set_train_mode``), after an
+        evaluation inside an epoch."""
         set_train_mode(self._wrapped)
 
     def state_dict(self) -> dict[str, Any]:
@@ -383,11 +385,3 @@ def in_order(pieces: list[tuple[list[int], np.ndarray | None]], n: int) -> np.nd
             out[pos] = value
     return out
 
-
-def set_train_mode(model: torch.nn.Module) -> None:
-    """Train mode, except for a wholly frozen backbone: a fixed feature extractor runs in eval mode
-    (no dropout), so its features are the same in every epoch, as cached features are."""
-    model.train()
-    base = getattr(model, "base_model", None)
-    if isinstance(base, torch.nn.Module) and base is not model and not any(p.requires_grad for p in base.parameters()):
-        base.eval()
