@@ -6,6 +6,7 @@ whole path from a CoNLL or JSON Lines file to the entity metrics."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,56 @@ def test_a_run_on_untyped_chunks_reports_one_type(tiny_model, tmp_path):
     assert metrics["entities_gold"] == sum(len(get_entities(g)) for g in gold)
     assert {e["type"] for row in pred["entities"] for e in json.loads(row)} == {"_"}
     assert in_scheme(["B", "I", "O"], "IOB2") == ["B", "I", "O"]
+
+
+def planted_model(tiny_model: str, tags: list[str], text: str, word_tags: list[str], later: str | None):
+    """A tiny token model whose output for ``text`` is planted: each word's first subword gets its tag in
+    ``word_tags``, its later subwords ``later`` (``None``: the word's continuation, I of its type)."""
+    import torch
+    from transformers.modeling_outputs import TokenClassifierOutput
+
+    from justfit.data.tags import split_tag, tag_name
+    from justfit.models import load_model
+
+    model, tokenizer, _ = load_model(tiny_model, tags, head="token")
+    enc = tokenizer(text, return_offsets_mapping=True)
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    planted, seen = [], set()
+    for a, b in enc["offset_mapping"]:
+        w = next((k for k, (s, e) in enumerate(words) if s <= a < e and b > a), None)
+        if w is None:
+            planted.append("O")
+        elif w not in seen:
+            seen.add(w)
+            planted.append(word_tags[w])
+        else:
+            prefix, kind = split_tag(word_tags[w])
+            planted.append(later if later is not None else tag_name("I", kind) if prefix != "O" else "O")
+    logits = torch.full((1, len(planted), len(tags)), -5.0)
+    for i, t in enumerate(planted):
+        logits[0, i, tags.index(t)] = 5.0
+
+    def forward(input_ids=None, **_):
+        assert input_ids.shape[1] == len(planted)
+        return TokenClassifierOutput(logits=logits.clone())
+
+    model.forward = forward
+    return model, tokenizer
+
+
+@pytest.mark.parametrize(("scheme", "tags", "word_tags", "later", "want"), [
+    # Untyped IOB2, read per subword: one chunk type "_", not entities "B" and "I".
+    ("IOB2", ["O", "B", "I"], ["B", "I", "O", "B", "O"], None, [("_", "Ann Lee"), ("_", "Oslo")]),
+    # BILOU and IOBES, read per word by its first subword (the later ones planted O).
+    ("BILOU", ["O", "B-PER", "L-PER", "U-LOC"], ["B-PER", "L-PER", "O", "U-LOC", "O"], "O",
+     [("PER", "Ann Lee"), ("LOC", "Oslo")]),
+    ("IOBES", ["O", "B-PER", "E-PER", "S-LOC"], ["B-PER", "E-PER", "O", "S-LOC", "S-LOC"], "O",
+     [("PER", "Ann Lee"), ("LOC", "Oslo"), ("LOC", "today")]),
+])
+def test_predicted_entities_of_texts_are_grouped_by_the_scheme(tiny_model, scheme, tags, word_tags, later, want):
+    from justfit.tasks.token import pipeline_entities
+
+    text = "Ann Lee saw Oslo today"
+    model, tokenizer = planted_model(tiny_model, tags, text, word_tags, later)
+    found = pipeline_entities(model, tokenizer, [text], scheme=scheme)[0]
+    assert [(e["entity_group"], text[e["start"]:e["end"]]) for e in found] == want

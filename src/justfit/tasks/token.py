@@ -349,7 +349,7 @@ class TokenClassificationTask(TextInputs):
         if inputs and all(isinstance(x, str) for x in inputs):
             found = pipeline_entities(estimator.model_, estimator.tokenizer_, inputs,
                                       batch_size=estimator.config_.training.eval_batch_size,
-                                      stride=estimator.step_.stride)
+                                      stride=estimator.step_.stride, scheme=self.scheme)
             return {"entities": [json.dumps(e, ensure_ascii=False) for e in found]}
         words = [words_of(x) for x in inputs]
         logits = estimator.decision_logits(words)
@@ -488,17 +488,45 @@ def words_tokenizer(tokenizer: Any, source: str) -> Any:
         return AutoTokenizer.from_pretrained(source, add_prefix_space=True)
 
 
+def scheme_pipeline_class() -> Any:
+    """transformers' ``TokenClassificationPipeline`` whose grouping of tags into entities reads the tag
+    scheme (:func:`justfit.data.tags.entities`, conlleval's reading) instead of transformers' ``get_tag``,
+    which knows ``B-``/``I-`` only and reads any other tag as a type of its own (an untyped ``B`` as the
+    type ``B``, ``S-PER`` as ``S-PER``). For typed IOB2 tags the groups are the same as transformers'."""
+    from transformers import TokenClassificationPipeline
+
+    from justfit.data.tags import entities as tag_entities
+
+    class SchemeTokenClassificationPipeline(TokenClassificationPipeline):
+        def group_entities(self, entities: list[dict]) -> list[dict]:
+            found = tag_entities([e["entity"] for e in entities])
+            return [self.group_typed(entities[e.start:e.end], e.type) for e in found]
+
+        def group_typed(self, parts: list[dict], kind: str) -> dict:
+            # transformers' group_sub_entities, with the entity's type as read above.
+            return {"entity_group": kind, "score": np.mean(np.nanmean([p["score"] for p in parts])),
+                    "word": self.tokenizer.convert_tokens_to_string([p["word"] for p in parts]),
+                    "start": parts[0]["start"], "end": parts[-1]["end"]}
+
+    return SchemeTokenClassificationPipeline
+
+
 def pipeline_entities(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
-                      stride: int = 0) -> list[list[dict[str, Any]]]:
-    """The entities of each text from ``transformers.pipeline("token-classification",
-    aggregation_strategy="simple")`` on ``model``: ``entity_group``, ``score``, ``word``, ``start`` and
-    ``end`` (character offsets), plain Python values. A text longer than the tokenizer's
-    ``model_max_length`` is read in overlapping windows (the pipeline's ``stride``, in tokens) instead
-    of being truncated; texts that fit in one window get what a call without ``stride`` gives."""
+                      stride: int = 0, scheme: str = "IOB2") -> list[list[dict[str, Any]]]:
+    """The entities of each text from ``transformers.pipeline("token-classification")`` on ``model``
+    (tags in ``scheme``): ``entity_group``, ``score``, ``word``, ``start`` and ``end`` (character
+    offsets), plain Python values. Tags are grouped by :func:`scheme_pipeline_class`: for IOB2 over
+    every subword (``aggregation_strategy="simple"``, what the plain pipeline gives for typed tags);
+    for IOE2, IOBES and BILOU over words, each read by its first subword (``"first"``), since a word's
+    later subwords cannot repeat its ``E-``/``S-``/``L-``/``U-`` without closing an entity there. A text
+    longer than the tokenizer's ``model_max_length`` is read in overlapping windows (the pipeline's
+    ``stride``, in tokens) instead of being truncated; texts that fit in one window get what a call
+    without ``stride`` gives."""
     from transformers import pipeline
 
-    pipe = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
-                    device=next(model.parameters()).device)
+    aggregation = "simple" if MODEL_SCHEME[scheme_name(scheme)] == "IOB2" else "first"
+    pipe = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy=aggregation,
+                    device=next(model.parameters()).device, pipeline_class=scheme_pipeline_class())
     texts = [str(t) for t in texts]
     filled = [t for t in texts if t.strip()]
     results = iter(pipe(filled, batch_size=batch_size, **({"stride": int(stride)} if stride else {})) if filled else [])

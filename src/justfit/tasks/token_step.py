@@ -88,15 +88,16 @@ class TokenClassificationStep:
     ``names`` are the tag names (the model's ``id2label`` first, then tags only seen in held-out
     data, which the model cannot predict: their codes are ignored by the loss and count as missed
     in the metrics). ``continuation`` maps a tag code to the code of its word's later subwords
-    (``subword_labels: all``). ``scheme`` (``BIO``, ``BIOES``) chooses seqeval's reading of the
-    predicted sequences (``strict`` for BIOES)."""
+    (``subword_labels: all``). ``scheme`` (the model's: ``IOB2``, ``IOE2``, ``IOBES``, ``BILOU``) chooses
+    seqeval's reading of the predicted sequences (strict for IOBES and BILOU:
+    :func:`justfit.tasks.token_metrics.strict_scheme`)."""
 
     label_dtype = torch.long
     # Entity-level micro precision/recall/F1 (seqeval) and token accuracy, over the words.
     metric_directions = {"loss": "min", "f1": "max", "precision": "max", "recall": "max", "accuracy": "max"}
 
     def __init__(self, tokenizer: Any, max_length: int, names: list[str], *, num_labels: int,
-                 model_config: Any = None, subword_labels: str = "all", stride: int = 32, scheme: str = "BIO",
+                 model_config: Any = None, subword_labels: str = "all", stride: int = 32, scheme: str = "IOB2",
                  continuation: dict[int, int] | None = None, label_smoothing: float = 0.0) -> None:
         from justfit.errors import ModelError
 
