@@ -237,3 +237,25 @@ def test_dropout_is_off_in_the_frozen_layers_of_a_text_model(tiny_model):
     assert not lora.base_model.model.bert.embeddings.training
     assert lora.base_model.model.bert.encoder.layer[0].attention.self.training  # holds trained adapters
     assert not lora.base_model.model.bert.encoder.layer[0].output.training
+
+
+def test_a_frozen_backbone_that_is_not_the_base_model_runs_in_eval_mode():
+    """Whisper's audio classifier keeps its backbone in ``encoder``, and ``base_model`` is the whole model:
+    the frozen encoder is found by its own parameters, and its dropout is off."""
+    from transformers import WhisperConfig, WhisperForAudioClassification
+
+    from justfit.models.freezing import set_train_mode
+
+    torch.manual_seed(0)
+    config = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=8,
+                           decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=8, num_mel_bins=8,
+                           max_source_positions=8, classifier_proj_size=8, vocab_size=64, num_labels=2,
+                           dropout=0.5, activation_dropout=0.5, start_token_id=None)
+    model = WhisperForAudioClassification(config)
+    assert model.base_model is model
+    apply_freeze(model, "backbone")
+    set_train_mode(model)
+    assert model.training and model.projector.training and not model.encoder.training
+    features = torch.randn(2, 8, 16)
+    first, second = (model.encoder(features).last_hidden_state for _ in range(2))
+    assert torch.equal(first, second)
