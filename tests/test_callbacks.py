@@ -279,8 +279,8 @@ def test_the_time_budget_cuts_a_fit_and_completes_the_schedule(tiny_path, monkey
     assert steps < 30 and len(h) == -(-steps // 5)
     assert "epoch_fraction" in h[-1] and all("epoch_fraction" not in r for r in h.records[:-1])
     assert h[-1]["epoch_fraction"] == round((steps - (len(h) - 1) * 5) / 5, 3)
-    assert trainer.budget_reason == (f"the time budget allowed {steps} optimisation steps "
-                                     f"({steps / 5:.2f} epochs); the schedule was fitted to them")
+    assert trainer.budget_reason == (f"the time budget was reached in epoch {len(h)}: it allowed {steps} optimisation "
+                                     f"steps ({steps / 5:.2f} epochs); the schedule was fitted to them")
     assert h[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
     state = json.loads(json.dumps(trainer.state_dict()))
     planner = state["callbacks"][-1]["state"]["planner"]

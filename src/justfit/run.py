@@ -258,11 +258,14 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     )
     from justfit.diagnosis import diagnose
 
+    fit_context = task.diagnosis_context(splits.train["label"], splits.validation["label"])
+    # The units a validation score averages over (rows; words for tagging): `justfit doctor` reads the noise from it.
+    result.data["validation_units"] = fit_context.get("n_val")
     result.diagnosis = diagnose(result.history, data=result.data.get("quality"), metrics=metrics,
                                 config=result.config, n_train=splits.sizes()["train"],
                                 n_params=est.params_.get("trainable_params"),
-                                n_classes=task.diagnosis_context(splits.train["label"], splits.validation["label"])[
-                                    "n_classes"], source="justfit run", monitor=resolved.early_stopping.monitor,
+                                n_classes=fit_context["n_classes"], n_val=fit_context.get("n_val"),
+                                source="justfit run", monitor=resolved.early_stopping.monitor,
                                 directions=result.data["metric_directions"])
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", result.diagnosis.to_dict())

@@ -26,6 +26,9 @@ def check(
     cfg = cli_config(config, flags, set_)
     data_options(cfg)
     result = sanity_check(cfg, steps=steps)
+    if result.start_note:
+        level = "[bold red]fault[/bold red]" if result.start_level == "fault" else "[dim]info[/dim]"
+        console.print(f"{level}: {result.start_note}")
     if result.passed:
         console.print(f"[bold green]sanity check passed[/bold green]: {result.reason}")
         return

@@ -110,7 +110,8 @@ def train(
         probe = sanity_check(cfg)
         if not probe.passed:
             raise ConfigError(f"Sanity check failed: {probe.reason}. Fix this first, or drop --check.")
-        console.print(f"[green]sanity check passed[/green]: {probe.reason}")
+        console.print(f"[green]sanity check passed[/green]: {probe.reason}"
+                      + (f"; {probe.start_note}" if probe.start_note else ""))
 
     import warnings
 

@@ -81,14 +81,14 @@ def _resolve(findings: list[Finding], config: dict[str, Any], *, diverged: bool)
 def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | None = None,
              metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
              n_train: int | None = None, n_params: int | None = None, n_classes: int | None = None,
-             source: str = "") -> Diagnosis:
+             n_val: int | None = None, source: str = "") -> Diagnosis:
     """Diagnose one run from its ``history`` (justfit's per-epoch records, or a ``Context`` of evaluation points
     read from another tool's log) and, when known, its data-stage summary, test metrics, resolved config and
-    sizes. Remedies are bounded per key, never raise the learning rate after a divergence, and never move a
-    key both ways across findings."""
+    sizes (``n_val``: the units a validation score averages over, which sets its noise). Remedies are bounded
+    per key, never raise the learning rate after a divergence, and never move a key both ways across findings."""
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
-        n_classes=n_classes)
+        n_classes=n_classes, n_val=n_val)
     if not config:
         config = _fallback_config(ctx)
     findings = [f for f in (rule(ctx) for rule in (RULES.get(n) for n in RULES.names())) if f is not None]
@@ -131,6 +131,7 @@ def diagnose_run(path: str | Path) -> Diagnosis:
     loaded = load_history(path)
     ctx = Context(history=loaded["history"], data=loaded.get("data") or {}, metrics=loaded.get("metrics") or {},
                   n_train=loaded.get("n_train"), n_params=loaded.get("n_params"), n_classes=loaded.get("n_classes"),
+                  n_val=loaded.get("n_val"),
                   position_unit=loaded.get("position_unit", "epoch"), notes=list(loaded.get("notes") or []),
                   best=dict(loaded.get("best") or {}))
     return diagnose(ctx, config=loaded.get("config"), source=loaded.get("source") or loaded["format"])

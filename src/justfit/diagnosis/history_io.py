@@ -526,6 +526,7 @@ def _justfit_run(p: Path) -> dict[str, Any]:
         out["n_train"] = data.get("sizes", {}).get("train")
         out["n_params"] = data.get("params", {}).get("trainable_params")
         out["n_classes"] = len(res.get("labels") or []) or None
+        out["n_val"] = data.get("validation_units") or data.get("sizes", {}).get("validation")
     if (p / "metrics.json").is_file():
         out["metrics"] = read_json(p / "metrics.json")
     if (p / "config.yaml").is_file():

@@ -152,10 +152,11 @@ class ClassificationTask(TextInputs):
         return out
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
-        """What the fit diagnosis compares against: the majority-class baseline and the number of classes."""
+        """What the fit diagnosis compares against: the majority-class baseline, the number of classes and the
+        validation rows a validation score averages over (``n_val``: its noise)."""
         shares = pd.Series(list(val_labels), dtype=object).value_counts(normalize=True)
         return {"metrics": {"majority_baseline_accuracy": float(shares.max()) if len(shares) else None},
-                "n_classes": len(self.classes)}
+                "n_classes": len(self.classes), "n_val": len(val_labels)}
 
     def read_analysis(self, path: Any) -> pd.DataFrame:
         """``predictions.csv`` read back as written: labels and texts as strings ('007' and 'NA' stay)."""

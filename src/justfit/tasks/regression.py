@@ -129,8 +129,8 @@ class RegressionTask(TextInputs):
                              "predicted": pred, "residual": pred - y, "loss": (pred - y) ** 2})
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
-        """No class baseline: the diagnosis uses the loss-based rules only."""
-        return {"metrics": {}, "n_classes": None}
+        """No class baseline: the diagnosis uses the loss-based rules only (``n_val``: the validation rows)."""
+        return {"metrics": {}, "n_classes": None, "n_val": len(val_labels)}
 
     def read_analysis(self, path: Any) -> pd.DataFrame:
         """``predictions.csv`` read back: texts as strings, targets and predictions as numbers."""

@@ -295,10 +295,12 @@ class TokenClassificationTask(TextInputs):
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
         """The all-``O`` token baseline of the validation words, and the number of tags (the classes each word's
-        loss is over: chance is ``log(len(tags))``)."""
+        loss is over: chance is ``log(len(tags))``) and the validation words a token accuracy averages over
+        (``n_val``: its noise)."""
         tags = [t for lab in val_labels for t in tags_of(lab)]
         share = float(np.mean([t == OUTSIDE for t in tags])) if tags else None
-        return {"metrics": {"majority_baseline_accuracy": share}, "n_classes": max(len(self.tags), 2)}
+        return {"metrics": {"majority_baseline_accuracy": share}, "n_classes": max(len(self.tags), 2),
+                "n_val": len(tags)}
 
     def class_counts(self, labels: pd.Series) -> dict[str, int]:
         """Entities per type."""

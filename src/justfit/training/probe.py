@@ -4,6 +4,13 @@ A model that cannot drive the loss down on 16 examples it sees over and over wil
 from 16,000: everything frozen, a learning rate far too small, labels that do not reach the
 loss, inputs truncated to nothing. The probe finds that in seconds, before a long run. It
 trains a copy of the model; the model passed in is not changed.
+
+It also judges where the loss starts. An untrained classifier that predicts uniformly among C classes
+starts at the chance loss ln(C); random logits with a spread s start up to about s^2/2 nats above it (the
+mean of log-sum-exp over C Gaussian logits, for many classes), so a start somewhat above chance is normal
+for some initialisations and is reported as information. Only a start more than ``START_MARGIN`` nats
+above ln(C) (the untrained model already confident, and wrong: a reused head whose labels are in another
+order, targets that do not match the outputs) or a non-finite start is a fault, and fails the probe.
 """
 
 from __future__ import annotations
@@ -14,6 +21,29 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+# A starting loss more than this many nats above the chance loss ln(C) is a fault. The loss is the mean of
+# -ln p(true class): 1 nat above chance means the untrained model gives the true class, on geometric average,
+# 1/e of the 1/C a uniform guess gives it; random logits need a spread of about sqrt(2) for that (1 = s^2/2).
+START_MARGIN = 1.0
+
+
+def starting_loss(first: float, n_classes: int | None) -> tuple[str, str]:
+    """Judge a probe's starting loss (nats) against the chance loss ln(``n_classes``): ``("info" | "fault", text)``.
+
+    A fault when it is not finite or above ln(C) + ``START_MARGIN``; information otherwise, and for tasks without
+    classes (regression: no chance level)."""
+    if not math.isfinite(first):
+        return "fault", f"the starting loss is {first}: the model's outputs or the inputs are broken"
+    if not n_classes or n_classes < 2:
+        return "info", f"the starting loss is {first:.3f} (this task has no chance level to compare it with)"
+    chance = math.log(n_classes)
+    rule = f"chance among {n_classes} classes is ln({n_classes}) = {chance:.3f}; a fault above {chance + START_MARGIN:.3f}"
+    if first > chance + START_MARGIN:
+        return "fault", (f"the starting loss {first:.3f} is more than {START_MARGIN:g} nat above chance ({rule}): the "
+                         "untrained model is already confident and wrong; check that the labels match the model's "
+                         "head (a reused head with its labels in another order) and the outputs' scale")
+    return "info", f"the starting loss is {first:.3f} ({rule})"
 
 
 @dataclass
@@ -26,15 +56,18 @@ class SanityResult:
     trainable_params: int
     losses: list[float] = field(default_factory=list)
     reason: str = ""
+    start_level: str = ""   # how the starting loss is judged (``starting_loss``): "info" or "fault"
+    start_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, steps: int = 40,
-                      batch_size: int = 16, seed: int = 0) -> SanityResult:
+                      batch_size: int = 16, seed: int = 0, n_classes: int | None = None) -> SanityResult:
     """Train a copy of ``model`` on one batch of ``dataset`` for ``steps`` steps with the run's optimiser
-    settings (no warmup, no schedule); pass when the loss falls to below half of where it started."""
+    settings (no warmup, no schedule); pass when the loss falls to below half of where it started and the
+    starting loss is no fault (``starting_loss`` against ln(``n_classes``); ``None``: no chance level)."""
     import torch
 
     from justfit.errors import ConfigError
@@ -77,7 +110,10 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
                   f"examples it sees again and again: check that the labels reach the model, that enough is "
                   f"trainable (model.freeze), and that training.lr ({training.lr:g}) is not far too small")
         passed = False
-    return SanityResult(passed, first, last, len(losses), len(idx), trainable, losses, reason)
+    level, note = starting_loss(first, n_classes)
+    if level == "fault" and passed:
+        reason, passed = f"{reason}, but {note}", False
+    return SanityResult(passed, first, last, len(losses), len(idx), trainable, losses, reason, level, note)
 
 
 def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: bool = False) -> SanityResult:
@@ -100,4 +136,6 @@ def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: b
     model, _, _, task = kind.build(cfg, targets)
     apply_freeze(model, cfg.model.freeze)
     ds = task.encode(frame[kind.input_column].tolist(), targets)
-    return overfit_one_batch(model, task, ds, cfg.training, steps=steps, batch_size=batch_size, seed=cfg.training.seed)
+    n_classes = kind.diagnosis_context(frame["label"], frame["label"])["n_classes"]  # the task's own count
+    return overfit_one_batch(model, task, ds, cfg.training, steps=steps, batch_size=batch_size, seed=cfg.training.seed,
+                             n_classes=n_classes)

@@ -62,7 +62,10 @@ class TimeBudgetCallback(Callback):
         done, p.total, p.cut = agree(trainer, (done, p.total, p.cut))
         if done:
             record["epoch_fraction"] = round((step - (trainer.epoch - 1) * per_epoch) / per_epoch, 3)
-            trainer.budget_reason = (f"the time budget allowed {step} optimisation steps "
+            seconds = getattr(trainer.cfg, "time_budget", None)
+            budget = f"the time budget of {seconds:g} s" if seconds else "the time budget"
+            epoch = trainer.epoch + getattr(trainer, "epoch_offset", 0)
+            trainer.budget_reason = (f"{budget} was reached in epoch {epoch}: it allowed {step} optimisation steps "
                                      f"({step / per_epoch:.2f} epochs); the schedule was fitted to them")
             trainer.request_stop()
 
