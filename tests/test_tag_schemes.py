@@ -321,3 +321,32 @@ def test_predicted_entities_of_texts_are_grouped_by_the_scheme(tiny_model, schem
     model, tokenizer = planted_model(tiny_model, tags, text, word_tags, later)
     found = pipeline_entities(model, tokenizer, [text], scheme=scheme)[0]
     assert [(e["entity_group"], text[e["start"]:e["end"]]) for e in found] == want
+
+
+def test_saved_runs_name_their_scheme_and_older_names_still_load():
+    assert TokenClassificationTask.from_meta({"labels": ["O", "B-PER", "I-PER"], "scheme": "BIO"}, None).scheme == "IOB2"
+    assert TokenClassificationTask.from_meta({"labels": ["O", "S-PER"], "scheme": "BIOES"}, None).scheme == "IOBES"
+    # Without a recorded scheme, the model's own labels say it.
+    assert TokenClassificationTask.from_meta({"labels": ["O", "B", "I", "L", "U"]}, None).scheme == "BILOU"
+    task = TokenClassificationTask().fit(["I-X E-X O", "I-X I-X O E-X"])
+    assert task.scheme == "IOE2" and task.meta()["scheme"] == "IOE2"
+    assert task.in_scheme(["B-X", "I-X", "O", "S-X"]) == ["I-X", "E-X", "O", "E-X"]
+
+
+def test_the_cli_refuses_a_mixed_file_in_one_line(tmp_path, monkeypatch, capfd):
+    from justfit.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JUSTFIT_LOG_DIR", str(tmp_path / "logs"))
+    data = ner_sentences(40, seed=9)
+    data[30] = (["Ann", "saw", "Oslo"], ["U-PER", "O", "U-LOC"])  # BILOU among IOB2 tags: no clash yet
+    data[31] = (["Bob", "Lee", "left"], ["B-PER", "E-PER", "O"])  # IOBES's E- after BILOU's U-
+    path = write_conll(tmp_path / "mixed.conll", data)
+    capfd.readouterr()
+    rc = main(["train", "--data", str(path), "--model", "tiny-bert-random", "--epochs", "1"])
+    _, err = capfd.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc != 0 and len(lines) == 1, err
+    line_of = 2 + sum(len(w) + 1 for w, _ in data[:31]) + 2  # DOCSTART, its blank line; the E-PER word
+    assert re.search(rf"Line {line_of} of .*'E-PER' \(IOBES's E-/S-\), but line {line_of - 5} has 'U-PER'", lines[0])
+    assert not (tmp_path / "runs").exists()
