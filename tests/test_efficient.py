@@ -66,7 +66,7 @@ def test_cache_command_shows_and_clears_unused_features(tiny_model, split, tmp_p
 
     train, val = split
     est = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=1)
-    files = {est.feature_cache_[k]["file"] for k in ("train", "val")}
+    files = {str(tmp_path / est.feature_cache_[k]["file"]) for k in ("train", "val")}  # inside the cache folder
     assert main(["cache", "--cache-dir", str(tmp_path)]) == 0
     assert f"{len(files)} file(s)" in capsys.readouterr().out
     old = sorted(files)[0]
@@ -76,7 +76,8 @@ def test_cache_command_shows_and_clears_unused_features(tiny_model, split, tmp_p
     assert not os.path.exists(old) and all(os.path.exists(f) for f in files - {old})
     # A hit marks the entry as used: it survives a later age-based clear.
     again = _fit(tiny_model, train, val, tmp_path, freeze="backbone", epochs=1)
-    assert again.feature_cache_["train" if old == est.feature_cache_["val"]["file"] else "val"]["cache_hit"]
+    assert again.feature_cache_["train" if old == str(tmp_path / est.feature_cache_["val"]["file"]) else "val"][
+        "cache_hit"]
     assert main(["cache", "--clear", "--cache-dir", str(tmp_path)]) == 0
     assert f"removed {len(files)} file(s)" in capsys.readouterr().out
     assert main(["cache", "--unused-days", "1", "--cache-dir", str(tmp_path)]) == 2

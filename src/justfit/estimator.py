@@ -308,6 +308,8 @@ class Finetuner:
         """Write a folder that plain ``transformers`` loads (``pipeline``, ``AutoModelFor...``) plus justfit.json.
 
         Raises ``RunDirError`` when ``path`` is a file or a folder that is not a justfit model."""
+        from justfit._portable import shareable_config
+        from justfit.models.factory import base_model_meta
         from justfit.models.saving import save_folder
 
         self._check_fitted()
@@ -316,8 +318,10 @@ class Finetuner:
         if classes is not None and hasattr(self, "train_codes_"):
             counts = np.bincount(np.asarray(self.train_codes_, dtype=int), minlength=len(classes)).tolist()
         meta = {**self.task_.meta(), "max_length": self.step_.max_length,
-                "normalize_text": bool(getattr(self, "normalize_text_", False)), "base_model": str(self.model_source_),
-                "config": self.config_.model_dump(mode="json"), "best_epoch": self.best_epoch_,
+                "normalize_text": bool(getattr(self, "normalize_text_", False)),
+                # The base model by a portable name (a preset, a hub id, local:<folder>), never a path here.
+                **base_model_meta(str(self.model_source_)),
+                "config": shareable_config(self.config_.model_dump(mode="json")), "best_epoch": self.best_epoch_,
                 "stop_reason": self.stop_reason_, "train_class_counts": counts}
         return save_folder(path, self.model_, self.tokenizer_, self.step_.max_length, meta)
 

@@ -201,7 +201,11 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
     The checkpoints are deleted first, unless ``keep_checkpoints``. ``extra`` joins ``result.data``
     (a search's summary)."""
+    import yaml
+
+    from justfit._portable import shareable_config, shareable_result
     from justfit.checks import recorded
+    from justfit.models.factory import model_package, portable_model_name
 
     task = est.task_
 
@@ -210,7 +214,9 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     cfg_json["data"]["text_column"] = cfg_json["data"]["text_column"] or columns.text
     cfg_json["data"]["label_column"] = cfg_json["data"]["label_column"] or columns.label
     resolved = JustfitConfig.from_dict(cfg_json)
-    (partial / "config.yaml").write_text(resolved.to_yaml())
+    # What is shared names no path of this machine (justfit._portable).
+    (partial / "config.yaml").write_text(yaml.safe_dump(shareable_config(resolved.model_dump(mode="json")),
+                                                        sort_keys=False))
     est.history_.to_jsonl(partial / "history.jsonl")
     write_json(partial / "metrics.json", metrics)
     splits.to_json(partial / "splits.json")
@@ -241,7 +247,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
             "task": task.name,
             "class_counts": {name: task.class_counts(getattr(splits, name)["label"])
                              for name in ("train", "validation", "test")},
-            "model": str(est.model_source_),
+            "model": portable_model_name(est.model_source_),
+            "model_package": model_package(portable_model_name(est.model_source_)),
             "params": est.params_,
             "bf16": est.bf16_,
             **({"feature_cache": est.feature_cache_} if getattr(est, "feature_cache_", None) else {}),
@@ -269,7 +276,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                                 directions=result.data["metric_directions"])
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", result.diagnosis.to_dict())
-    write_json(partial / "result.json", result.to_dict())
+    write_json(partial / "result.json", shareable_result(result.to_dict()))
     from justfit.report import render_report
 
     try:

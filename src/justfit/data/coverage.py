@@ -76,7 +76,7 @@ def measure(cfg: Any, splits: Any) -> tuple[dict[str, Any] | None, list[str]]:
     from transformers import AutoTokenizer
 
     from justfit.errors import ModelError
-    from justfit.models.factory import check_text_model, quiet_transformers
+    from justfit.models.factory import check_text_model, portable_model_name, quiet_transformers
 
     try:
         source = check_text_model(cfg.model.name)
@@ -85,5 +85,6 @@ def measure(cfg: Any, splits: Any) -> tuple[dict[str, Any] | None, list[str]]:
     except (ModelError, OSError, ValueError):
         return None, []
     texts = {name: getattr(splits, name)["text"].tolist() for name in ("train", "validation", "test")}
-    return tokenizer_coverage(texts, tokenizer, str(cfg.model.name or source),
+    # The model by its portable name: the data report is shared with the run (justfit._portable).
+    return tokenizer_coverage(texts, tokenizer, portable_model_name(source),
                               threshold=getattr(cfg.quality, "unk_threshold", THRESHOLD))

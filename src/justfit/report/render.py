@@ -149,8 +149,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     task = get_task(data.get("task") or "classification")  # runs written before tasks were named are classifiers
     outputs = f"{task.name}, {len(result.get('labels', []))} output(s)"
 
+    package = f" ({data['model_package']})" if data.get("model_package") else ""  # the pip package a preset ships in
     parts = [f"<h1>justfit run: {_e(title)}</h1>",
-             f"<div class='muted'>model {_e(data.get('model', ''))} · train {sizes.get('train')} · validation "
+             f"<div class='muted'>model {_e(data.get('model', ''))}{_e(package)} · train {sizes.get('train')} · validation "
              f"{sizes.get('validation')} · test {sizes.get('test')} rows · {_e(outputs)} · "
              f"{result.get('seconds', 0):.0f} s</div>",
              f"<div class='verdict {klass}'>verdict: {_e(verdict or 'not diagnosed')}</div>"]

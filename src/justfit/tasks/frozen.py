@@ -33,6 +33,15 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "justfit"
 
 
+def feature_info(path: Path | None, source: str, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Where features come from, to record in the data report: the cache file inside the cache folder
+    (``features/<key>.npy``; ``None`` without the cache) and the model's portable name, never a path."""
+    from justfit.models.factory import portable_model_name
+
+    return {"cache_file": None if path is None else path.relative_to(cache_root(cache_dir)).as_posix(),
+            "cache_hit": False, "model": portable_model_name(source)}
+
+
 def model_fingerprint(source: str) -> str:
     """Identify a model by its files (local folder) or its id (hub), so a changed model misses the cache."""
     p = Path(source)
@@ -70,7 +79,8 @@ def embed(texts: Sequence[str], model: str | None = None, **kwargs: Any) -> np.n
 
 
 def embed_cached(texts: Sequence[str], model: str | None = None, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-    """``embed``, plus where the features came from: ``{"cache_file", "cache_hit", "model", "seconds"}``."""
+    """``embed``, plus where the features came from: ``{"cache_file", "cache_hit", "model", "seconds"}``
+    (:func:`feature_info`)."""
     feats, info = backbone_features(texts, model, **kwargs)
     return np.ascontiguousarray(feats[:, VIEWS.index("mean")]), info
 
@@ -94,7 +104,7 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
     source = check_text_model(model)
     use_bf16 = resolve_bf16(bf16)
     path = cache_root(cache_dir) / "features" / f"{cache_key(source, texts, max_length, use_bf16)}.npy"
-    info: dict[str, Any] = {"cache_file": str(path) if cache else None, "cache_hit": False, "model": source}
+    info = feature_info(path if cache else None, source, cache_dir)
     if cache and path.is_file():
         try:
             feats = np.load(path, mmap_mode="r")

@@ -301,8 +301,13 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         found["gain_is_noise"] = bool(len(values) > 1 and is_noise(gain, final_val["std"]))
     found.update(worker=done, storage=shown_url(url), plots=plots, seconds=time.perf_counter() - t0)
     write_json(folder / "tune.json", found)
+    import yaml
+
+    from justfit._portable import shareable_config
+
     runnable = JustfitConfig.from_dict({**best_cfg.model_dump(mode="json"), "output": {"dir": cfg.output.dir}})
     atomic_write_text(folder / "best_config.yaml", "# The best configuration of the search (" + name + "); run it "
-                      "with: justfit train best_config.yaml\n" + runnable.to_yaml())
+                      "with: justfit train best_config.yaml\n"
+                      + yaml.safe_dump(shareable_config(runnable.model_dump(mode="json")), sort_keys=False))
     return _write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
                       extra={"tune": found})
