@@ -408,9 +408,9 @@ def test_the_more_serious_finding_keeps_its_remedy_when_two_conflict():
 
 
 @pytest.mark.parametrize("cfg,most", [
-    ({"training": {"lr": 5e-3}, "model": {"freeze": "none"}}, 1e-2),
-    ({"training": {"lr": 5e-3}, "model": {"freeze": "backbone"}}, 5e-2),
-    ({"training": {"lr": 5e-3}, "model": {"strategy": "lora"}}, 5e-2),
+    ({"training": {"lr": 2e-4}, "model": {"freeze": "none"}}, 3e-4),  # remedies.LR_CEILING, by what is trained
+    ({"training": {"lr": 5e-3}, "model": {"freeze": "backbone"}}, 1e-2),
+    ({"training": {"lr": 5e-4}, "model": {"strategy": "lora"}}, 1e-3),
 ])
 def test_learning_rate_bounds_depend_on_what_is_trained(cfg, most):
     flat = _h([1.10, 1.09, 1.09], [1.10, 1.10, 1.09])

@@ -42,18 +42,20 @@ VERDICT_STYLE = {"good fit": "bold green", "not converged": "bold yellow", "over
 
 
 def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:
-    """The verdict, then the findings with their evidence and the remedies as --set flags."""
-    from justfit.diagnosis.remedies import as_flags
+    """The verdict, then the findings with their evidence and the remedies: as --set flags, or in the terms of
+    the tool that wrote the history with the flags beside them (``diagnosis.tool``)."""
+    from rich.markup import escape
+
+    from justfit.diagnosis.tool_terms import advice
 
     style = VERDICT_STYLE.get(diagnosis.verdict, "bold")
     console.print(f"verdict: [{style}]{diagnosis.verdict}[/{style}]")
     for f in diagnosis.findings[:limit]:
-        from rich.markup import escape
-
         console.print(f"  {escape(f'[{f.severity}]')} [bold]{escape(f.title)}[/bold]")
         console.print(f"      {f.explanation}")
         for r in f.remedies[:3]:
-            console.print(f"      try: {as_flags(r)}   ({r['why']})")
+            console.print(escape(f"      try: {advice(r, getattr(diagnosis, 'tool', None))}   ({r['why']})"),
+                          soft_wrap=True)
     if len(diagnosis.findings) > limit:
         console.print(f"  ... and {len(diagnosis.findings) - limit} more (see diagnosis.json)")
 

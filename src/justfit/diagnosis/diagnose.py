@@ -9,6 +9,7 @@ from typing import Any
 
 from justfit.diagnosis.remedies import direction, remedies_for
 from justfit.diagnosis.rules import RULES, SEVERITY, VERDICTS, Context, Finding
+from justfit.diagnosis.tool_terms import TOOL_NAMES, in_tool
 
 # Which kind of problem names the verdict when several are found: a broken optimisation first
 # (nothing else can be judged), then a model that cannot read the data (no training setting helps),
@@ -28,13 +29,15 @@ class Diagnosis:
     verdict: str
     findings: list[Finding] = field(default_factory=list)
     source: str = ""
+    tool: str | None = None  # the tool that wrote the history (remedies are said in its terms), None: justfit
 
     @property
     def top(self) -> list[Finding]:
         return [f for f in self.findings if SEVERITY[f.severity] >= SEVERITY["medium"]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "source": self.source, "findings": [f.to_dict() for f in self.findings]}
+        return {"verdict": self.verdict, "source": self.source, "tool": self.tool,
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def _fallback_config(ctx: Context) -> dict[str, Any]:
@@ -81,23 +84,32 @@ def _resolve(findings: list[Finding], config: dict[str, Any], *, diverged: bool)
 def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | None = None,
              metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
              n_train: int | None = None, n_params: int | None = None, n_classes: int | None = None,
-             n_val: int | None = None, source: str = "") -> Diagnosis:
+             n_val: int | None = None, source: str = "", tool: str | None = None,
+             model_type: str | None = None) -> Diagnosis:
     """Diagnose one run from its ``history`` (justfit's per-epoch records, or a ``Context`` of evaluation points
     read from another tool's log) and, when known, its data-stage summary, test metrics, resolved config and
     sizes (``n_val``: the units a validation score averages over, which sets its noise). Remedies are bounded
-    per key, never raise the learning rate after a divergence, and never move a key both ways across findings."""
+    per key, never raise the learning rate after a divergence, never repeat a setting the run has, and never
+    move a key both ways across findings. ``tool``: the tool that wrote the history (``"keras"``,
+    ``"transformers"``, ``"lightning"``, ``"fastai"``; ``None`` for justfit): its run's ``config`` holds only
+    what its log states (completed by the log's learning rate and epochs), and each remedy carries
+    ``in_tool``, its settings in that tool's terms. ``model_type``: the model's (config.json), when known."""
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
         n_classes=n_classes, n_val=n_val)
-    if not config:
-        config = _fallback_config(ctx)
+    if tool not in (None, "justfit"):  # another tool's run: what its files state, then what its log shows
+        fallback = _fallback_config(ctx)
+        config = {s: {**fallback.get(s, {}), **(config or {}).get(s, {})} for s in {*fallback, *(config or {})}}
+    elif not config:  # a run whose settings are unknown: no defaults are assumed
+        config, tool = _fallback_config(ctx), "unknown"
     findings = [f for f in (rule(ctx) for rule in (RULES.get(n) for n in RULES.names())) if f is not None]
     diverged = ctx.diverged_reason() is not None or any(f.code == "diverged" for f in findings)
     if diverged:
         findings = [f for f in findings if f.code not in _NOT_AFTER_DIVERGENCE]
     best_epoch = ctx.best_epoch()
     for f in findings:
-        f.remedies = remedies_for(f, config, diverged=diverged, best_epoch=best_epoch, n_train=ctx.n_train)
+        f.remedies = remedies_for(f, config, diverged=diverged, best_epoch=best_epoch, n_train=ctx.n_train,
+                                  tool=tool, model_type=model_type)
     findings.sort(key=lambda f: -SEVERITY[f.severity])
     # The verdict comes from the most severe findings; among equally severe ones, VERDICT_ORDER decides.
     serious = [f for f in findings if f.code in VERDICTS and SEVERITY[f.severity] >= 2]
@@ -120,7 +132,10 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     findings.sort(key=lambda f: (VERDICTS.get(f.code) != verdict, -SEVERITY[f.severity],
                                  rank.get(VERDICTS.get(f.code, ""), len(rank))))
     _resolve(findings, config, diverged=diverged)
-    return Diagnosis(verdict, findings, source)
+    if tool in TOOL_NAMES:
+        for f in findings:
+            f.remedies = [{**r, "in_tool": in_tool(r, tool)} for r in f.remedies]
+    return Diagnosis(verdict, findings, source, tool if tool != "unknown" else None)
 
 
 def diagnose_run(path: str | Path) -> Diagnosis:
@@ -134,4 +149,5 @@ def diagnose_run(path: str | Path) -> Diagnosis:
                   n_val=loaded.get("n_val"),
                   position_unit=loaded.get("position_unit", "epoch"), notes=list(loaded.get("notes") or []),
                   best=dict(loaded.get("best") or {}))
-    return diagnose(ctx, config=loaded.get("config"), source=loaded.get("source") or loaded["format"])
+    return diagnose(ctx, config=loaded.get("config"), source=loaded.get("source") or loaded["format"],
+                    tool=loaded.get("tool") or "unknown", model_type=loaded.get("model_type"))

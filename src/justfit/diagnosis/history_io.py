@@ -53,6 +53,9 @@ ALIASES = {
     "eval_loss": "val_loss", "eval_accuracy": "val_accuracy", "eval_f1": "val_f1", "val_f1": "val_f1",
     "f1": "train_f1", "train_f1": "train_f1", "lr": "lr", "learning_rate": "lr", "epoch": "epoch", "step": "step",
 }
+# The tool that writes each format (remedies are said in its terms: diagnosis.tool_terms); None: unknown.
+TOOL_OF_FORMAT = {"keras CSVLogger": "keras", "keras history dict": "keras", "fastai CSVLogger": "fastai",
+                  "lightning metrics.csv": "lightning", "transformers trainer_state.json": "transformers"}
 # fastai's metric columns are measured on the validation set.
 FASTAI_METRICS = {"accuracy": "val_accuracy", "f1_score": "val_f1", "f1score": "val_f1", "error_rate": "val_error_rate"}
 _MISSING = {"", "na", "n/a", "none", "null", "#na#", "-"}
@@ -332,6 +335,7 @@ def _trainer_state(p: Path, state: dict[str, Any] | None = None) -> dict[str, An
     if isinstance(state.get("best_metric"), int | float):
         best["metric"] = float(state["best_metric"])
     out = _points(rows, "transformers trainer_state.json", p, notes, epoch_shift=0)
+    out["config"], out["model_type"] = _trainer_settings(p, state)
     if best:
         at = next((r for r in out["history"] if r.get("step") == best.get("step")), None)
         if at is not None:
@@ -340,6 +344,42 @@ def _trainer_state(p: Path, state: dict[str, Any] | None = None) -> dict[str, An
                 best["epoch"] = at["position"]
         out["best"] = best
     return out
+
+
+def _trainer_settings(p: Path, state: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """What a Trainer's files state about its run, in justfit's keys (only what they state: nothing is taken
+    from justfit's defaults), and the model's ``model_type``. ``trainer_state.json``: ``num_train_epochs``,
+    ``train_batch_size`` and, from transformers 4.41, ``stateful_callbacks`` (an ``EarlyStoppingCallback``
+    with its ``early_stopping_patience``, or none); beside it, the checkpoint's ``config.json`` and a PEFT
+    ``adapter_config.json`` (LoRA, its rank ``r``)."""
+    cfg: dict[str, dict[str, Any]] = {"training": {}}
+    if isinstance(state.get("num_train_epochs"), int | float) and state["num_train_epochs"] > 0:
+        cfg["training"]["epochs"] = int(math.ceil(state["num_train_epochs"]))
+    if isinstance(state.get("train_batch_size"), int) and state["train_batch_size"] > 0:
+        cfg["training"]["batch_size"] = state["train_batch_size"]
+    callbacks = state.get("stateful_callbacks")
+    if isinstance(callbacks, dict):
+        es = callbacks.get("EarlyStoppingCallback")
+        es = es[-1] if isinstance(es, list) and es else es
+        if isinstance(es, dict):
+            patience = (es.get("args") or {}).get("early_stopping_patience")
+            cfg["early_stopping"] = {"enabled": True, **({"patience": int(patience)}
+                                                         if isinstance(patience, int | float) else {})}
+        else:
+            cfg["early_stopping"] = {"enabled": False}
+    model_type = None
+    for folder in (p.parent, p.parent.parent):
+        try:
+            if model_type is None and (folder / "config.json").is_file():
+                model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+            if "model" not in cfg and (folder / "adapter_config.json").is_file():
+                adapter = json.loads((folder / "adapter_config.json").read_text())
+                if str(adapter.get("peft_type", "")).upper() == "LORA":
+                    cfg["model"] = {"strategy": "lora", **({"lora_rank": int(adapter["r"])}
+                                                           if isinstance(adapter.get("r"), int) else {})}
+        except (OSError, ValueError, AttributeError):  # an unreadable neighbour: nothing stated
+            continue
+    return {k: v for k, v in cfg.items() if v}, (str(model_type) if model_type else None)
 
 
 # ---- From rows to evaluation points ----------------------------------------------------------------------------
@@ -483,7 +523,7 @@ def _points(rows: list[dict[str, Any]], fmt: str, p: Path, notes: list[str], *, 
     notes.extend(_spacing_note(merged, unit))
     source = fmt + (f", last of {runs} runs in the file" if runs > 1 else "")
     return {"history": merged, "format": fmt, "source": source, "notes": notes, "runs": runs,
-            "position_unit": unit, "best": {}}
+            "position_unit": unit, "best": {}, "tool": TOOL_OF_FORMAT.get(fmt)}
 
 
 def _spacing_note(records: list[dict[str, Any]], unit: str) -> list[str]:
@@ -518,7 +558,7 @@ def _justfit_run(p: Path) -> dict[str, Any]:
     if not records:
         raise DataError(f"'{p / 'history.jsonl'}' holds no epochs: the run finished none.")
     out: dict[str, Any] = {"history": records, "format": "justfit run", "source": "justfit run", "notes": [],
-                           "runs": 1, "position_unit": "epoch", "best": {}}
+                           "runs": 1, "position_unit": "epoch", "best": {}, "tool": "justfit"}
     if (p / "result.json").is_file():
         res = read_json(p / "result.json")
         data = res.get("data", {})

@@ -1,16 +1,26 @@
 """Remedies: each finding maps to ranked, concrete config changes, printed as ``--set`` overrides.
 
-A remedy is computed from the run's resolved config, so it names a value to try (double the
-dropout it had, halve its learning rate), not a direction. Every value is then held to a sane
-range for its key (``BOUNDS``): a learning rate in [1e-7, 1e-2] for full fine-tuning (5e-2 for a
-head-only or LoRA run), never above the configured one after a divergence; at most 100 epochs;
-a time budget at most 4x the configured one; and so on. Non-finite values are dropped.
+A remedy is computed from the run's effective config (the resolved config, justfit's defaults for any
+key it leaves out; another tool's run: only what its log states), so it names a value to try (double the
+dropout it had, three times its learning rate), not a direction. Three rules make it good advice:
+
+* bounded per key and model: every numeric value is held to a sane range for its key (``BOUNDS``). The
+  learning rate's ceiling depends on what is trained (``lr_ceiling``), and a step up is a bounded factor
+  (x3 when the loss does not move, x2 when it is still falling), never past the ceiling: at the ceiling the
+  remedy is not offered. Non-finite values are dropped.
+* never a repeat: a key whose proposed value is the current one (early stopping already on, patience
+  already 1, dropout already 0.5) is left out of the remedy, and a remedy with nothing left is dropped.
+* in the language of the tool that wrote the history: ``justfit.diagnosis.tool_terms`` says each remedy
+  in Keras, Hugging Face ``TrainingArguments``, Lightning or fastai terms, with the justfit flag beside it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from justfit.config import TrainingConfig
@@ -21,11 +31,13 @@ DEFAULT_BATCH = TrainingConfig.model_fields["batch_size"].default
 Remedy = dict[str, Any]  # {"why": str, "set": {"section.key": value}}
 
 # The sane range of each numeric key a remedy may set: (lowest, highest, integer?). The learning rate's upper
-# end and the time budget's depend on the run (see ``bounds``).
+# end, the weight decay's and the time budget's depend on the run (see ``bounds``).
 BOUNDS: dict[str, tuple[float, float, bool]] = {
     "training.lr": (1e-7, 1e-2, False),
     "training.epochs": (1, 100, True),
-    "training.weight_decay": (0.0, 0.3, False),
+    # Decoupled (AdamW) decay: BERT fine-tunes with 0.01, RoBERTa with 0.1 (Liu et al. 2019, table 9).
+    "training.weight_decay": (0.0, 0.1, False),
+    # Srivastava et al. 2014 ("Dropout", section 7): 0.5 for hidden units is the high end that still trains.
     "model.dropout": (0.0, 0.5, False),
     "training.time_budget": (1.0, math.inf, False),
     "training.grad_accum_steps": (1, 64, True),
@@ -34,8 +46,30 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "training.max_grad_norm": (0.1, 10.0, False),
     "early_stopping.patience": (1, 20, True),
     "model.lora_rank": (1, 256, True),
-    "training.label_smoothing": (0.0, 0.3, False),
+    # Szegedy et al. 2016 and Müller et al. 2019 smooth with 0.1; past 0.2 the targets say little.
+    "training.label_smoothing": (0.0, 0.2, False),
 }
+# Coupled L2 (torch's Adam and SGD add weight_decay * w to the gradient): ResNets train with 1e-4 (He et al.
+# 2016) to 5e-4 (Krizhevsky et al. 2012); a decoupled AdamW value such as 0.05 would swamp the gradient.
+COUPLED_WEIGHT_DECAY_MAX = 5e-4
+# The learning rate a remedy may reach, for Adam-family optimizers, by what is trained:
+# - "full": every weight of a pretrained transformer. BERT's authors fine-tune with 5e-5, 3e-5 or 2e-5
+#   (Devlin et al. 2019, appendix A.3) and pick from 3e-4, 1e-4, 5e-5, 3e-5 for their smaller BERTs
+#   (google-research/bert README, "Smaller BERT models"): 3e-4 is the top of that grid.
+# - "full-cnn": every weight of a convolutional network (no attention softmax to saturate): 1e-3, Adam's own
+#   default (Kingma & Ba 2015; keras.optimizers.Adam) and the usual top for fine-tuning timm CNNs with AdamW.
+# - "lora": adapters only; Hu et al. 2021 (LoRA, tables 9-11) train them with 2e-4 to 5e-4: 1e-3 is 2x that.
+# - "head": a new head on a frozen backbone (model.freeze=backbone): a linear probe on fixed features, 1e-2.
+# - "unknown": another tool's log that says nothing of what was trained: only the global range, 1e-2.
+LR_CEILING = {"full": 3e-4, "full-cnn": 1e-3, "lora": 1e-3, "head": 1e-2, "unknown": 1e-2}
+# Plain SGD takes larger steps than Adam for the same progress (timm's train.py: lr 0.1 per 256 images for
+# SGD against Adam's 1e-3): its ceilings are this many times the Adam-family ones.
+SGD_LR_FACTOR = 10.0
+LR_STEP_UP = 3.0      # "much larger steps" (a loss that does not move): a bounded factor, not 10x
+LR_STEP_SOME = 2.0    # "larger steps" (a loss still falling at the end)
+# Model types (config.json's ``model_type``) of convolutional networks that justfit loads.
+CNN_MODEL_TYPES = frozenset({"resnet", "convnext", "convnextv2", "efficientnet", "mobilenet_v1", "mobilenet_v2",
+                             "regnet", "bit", "justfit-efficientnet-lite"})
 # Text augmentation is offered against overfitting only where bench/augment.py measured it helping: EDA's four
 # operations (synonym, swap, delete, insert; p 0.5, strength 0.1) on the packaged tweets raised mean test macro-F1
 # by 0.012, 0.033 and 0.014 with 250, 500 and 1,000 training rows (3 seeds each; the seed-to-seed spread is as
@@ -44,7 +78,6 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
 AUGMENT_HELPS_UP_TO = 1000
 AUGMENT_OPS = ["synonym", "swap", "delete", "insert"]
 TEXT_TASKS = ("classification",)  # where it was measured (text classification)
-HEAD_ONLY_MAX_LR = 5e-2  # a new head alone (model.freeze=backbone), or LoRA adapters, take larger steps
 BUDGET_MAX_FACTOR = 4.0  # a time budget at most this many times the configured one
 
 
@@ -106,8 +139,9 @@ def _label_smoothing(cfg: dict[str, Any], evidence: dict[str, Any]) -> Remedy | 
 
 
 def _stop_sooner(cfg: dict[str, Any], evidence: dict[str, Any] | None = None) -> Remedy:
-    """Early stopping with patience 1, and fewer epochs, but never fewer than the best evaluation's epoch
-    (rounded up) plus that patience: stopping before the best point would throw the best model away."""
+    """Early stopping with patience 1 (unless it is already that short), and fewer epochs, but never fewer
+    than the best evaluation's epoch (rounded up) plus that patience: stopping before the best point would
+    throw the best model away."""
     ev = evidence or {}
     epochs = int(_get(cfg, "training.epochs", 5))
     best = [float(b) for b in (ev.get("best_epoch"), ev.get("_history_best_epoch"))
@@ -116,7 +150,9 @@ def _stop_sooner(cfg: dict[str, Any], evidence: dict[str, Any] | None = None) ->
         fewer = epochs
     else:
         fewer = max(2, epochs // 2, math.ceil(max(best) - 1e-9) + 1 if best else 0)
-    return _r("stop sooner", early_stopping__enabled=True, early_stopping__patience=1,
+    patience = _get(cfg, "early_stopping.patience")
+    shorter = {"early_stopping__patience": 1} if patience is None or int(patience) > 1 else {}
+    return _r("stop sooner", early_stopping__enabled=True, **shorter,
               **({"training__epochs": int(fewer)} if fewer < epochs else {}))
 
 
@@ -139,17 +175,24 @@ def _more_time(cfg: dict[str, Any], evidence: dict[str, Any]) -> list[Remedy]:
 
 
 def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
-    lr = float(_get(cfg, "training.lr", DEFAULT_LR))
     freeze = str(_get(cfg, "model.freeze", "none"))
     wd = float(_get(cfg, "training.weight_decay", 0.01))
     out = []
     if freeze != "none":
         out.append(_r("unfreeze the pretrained layers", model__freeze="none"))
-    out.append(_r("much larger steps", repeatable=True, training__lr=float(f"{lr * 10:.2g}")))
+    out.append(_larger_steps(cfg, LR_STEP_UP))
     out.append(_longer(cfg))
     if wd > 0.01 or _get(cfg, "model.dropout"):
         out.append(_r("less regularisation", training__weight_decay=0.0, model__dropout=0.0))
     return out
+
+
+def _larger_steps(cfg: dict[str, Any], factor: float) -> Remedy:
+    """The learning rate times ``factor`` (``LR_STEP_UP``: "much larger", repeatable; else "larger"); held to
+    ``lr_ceiling`` afterwards, and dropped when already there."""
+    lr = float(_get(cfg, "training.lr", DEFAULT_LR))
+    much = factor >= LR_STEP_UP
+    return _r("much larger steps" if much else "larger steps", repeatable=much, training__lr=float(f"{lr * factor:.2g}"))
 
 
 def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
@@ -161,7 +204,9 @@ def _calmer(cfg: dict[str, Any]) -> list[Remedy]:
     training = cfg.get("training", {})
     if "max_grad_norm" in training and training["max_grad_norm"] in (None, 0):
         out.append(_r("clip gradients", training__max_grad_norm=1.0))
-    out.append(_r("less noisy gradients: larger batches", training__grad_accum_steps=max(2, 64 // max(bs, 1))))
+    accum = max(2, 64 // max(bs, 1))
+    if accum > int(_get(cfg, "training.grad_accum_steps", 1)):  # never fewer examples per step than now
+        out.append(_r("less noisy gradients: larger batches", training__grad_accum_steps=accum))
     return out
 
 
@@ -171,12 +216,9 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
     "growing_gap": _more_regularisation,
     "early_best": lambda cfg, ev: [_stop_sooner(cfg, ev)],
     "underfitting": lambda cfg, ev: _more_capacity(cfg),
-    "lr_too_low": lambda cfg, ev: [_r("much larger steps", repeatable=True,
-                                      training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 10:.2g}"))],
+    "lr_too_low": lambda cfg, ev: [_larger_steps(cfg, LR_STEP_UP)],
     "time_budget": _more_time,
-    "not_converged": lambda cfg, ev: [
-        _longer(cfg),
-        _r("larger steps", training__lr=float(f"{float(_get(cfg, 'training.lr', DEFAULT_LR)) * 2:.2g}"))],
+    "not_converged": lambda cfg, ev: [_longer(cfg), _larger_steps(cfg, LR_STEP_SOME)],
     "diverged": lambda cfg, ev: _calmer(cfg),
     "unstable": lambda cfg, ev: _calmer(cfg),
     "lr_too_high": lambda cfg, ev: _calmer(cfg),
@@ -184,7 +226,9 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
                                    if _get(cfg, "model.freeze") != "backbone" else []) + _more_regularisation(cfg, ev)[:2],
     "unreadable_data": lambda cfg, ev: _readable_model(cfg, ev),
     "class_imbalance": lambda cfg, ev: [_r("weight the loss by inverse class frequency", training__class_weights="auto"),
-                                        _r("judge by macro-F1", early_stopping__monitor="val_f1")],
+                                        # F1 is a score, higher is better, as the classification tasks declare.
+                                        {**_r("judge by macro-F1", early_stopping__monitor="val_f1"),
+                                         "monitor_mode": "max"}],
     "test_leakage": lambda cfg, ev: [_r("remove training copies of test rows", quality__leakage="remove")],
     "label_noise": lambda cfg, ev: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
                                     _r("drop them", quality__label_noise="drop")],
@@ -205,23 +249,88 @@ def _readable_model(cfg: dict[str, Any], evidence: dict[str, Any]) -> list[Remed
             for i, name in enumerate(READABLE_MODELS) if name not in current]
 
 
+def training_mode(cfg: dict[str, Any], changes: dict[str, Any] | None = None, model_type: str | None = None) -> str:
+    """What the run trains, for the learning rate's ceiling: ``"lora"`` (``model.strategy=lora``), ``"head"``
+    (``model.freeze=backbone``), ``"full-cnn"`` or ``"full"`` (every weight, or all above ``bottom:K``, of a
+    convolutional network or of any other model: a transformer), or ``"unknown"`` when ``cfg`` says nothing of
+    the model (another tool's log). ``changes``: the remedy's own settings, applied first. ``model_type``:
+    config.json's, when the caller knows it; else read from ``model.name``'s checkpoint."""
+    changes = changes or {}
+    model = cfg.get("model") or {}
+    strategy = changes.get("model.strategy", model.get("strategy"))
+    freeze = changes.get("model.freeze", model.get("freeze"))
+    if strategy == "lora":
+        return "lora"
+    if freeze == "backbone":
+        return "head"
+    if not model and model_type is None:
+        return "unknown"
+    kind = model_type or checkpoint_model_type(model.get("name"), cfg.get("task"))
+    return "full-cnn" if kind in CNN_MODEL_TYPES else "full"
+
+
+def lr_ceiling(cfg: dict[str, Any], changes: dict[str, Any] | None = None, model_type: str | None = None) -> float:
+    """The highest learning rate a remedy proposes for this run: ``LR_CEILING`` of its ``training_mode``,
+    times ``SGD_LR_FACTOR`` with ``training.optimizer=sgd``."""
+    hi = LR_CEILING[training_mode(cfg, changes, model_type)]
+    optimizer = (changes or {}).get("training.optimizer", _get(cfg, "training.optimizer"))
+    return hi * SGD_LR_FACTOR if optimizer == "sgd" else hi
+
+
+@functools.lru_cache(maxsize=64)
+def checkpoint_model_type(name: str | None, task: str | None = None) -> str | None:
+    """``model_type`` from the ``config.json`` of the checkpoint that ``model.name`` names (unset: ``task``'s
+    default model, as the task kind's ``check_model`` resolves it: the packaged MiniLM for texts, the
+    mobilenet-v2 preset for images; a preset; a local folder; a hub id already in the local cache), without
+    loading the model or reaching the network; ``None`` when it cannot be read (then the model counts as a
+    transformer, the lower ceiling)."""
+    try:
+        import justfit.models  # noqa: F401  (registers the image and audio presets)
+        from justfit.models.factory import PRESETS, default_model_path
+
+        if not name:
+            if task:
+                import justfit.tasks  # noqa: F401  (registers the built-in tasks)
+                from justfit.tasks.base import TASKS
+
+                folder: Path | None = Path(TASKS.get(str(task)).check_model(None))
+            else:
+                folder = Path(default_model_path())
+        elif name in PRESETS:
+            folder = Path(PRESETS.get(name)())
+        elif Path(name).expanduser().is_dir():
+            folder = Path(name).expanduser()
+        else:
+            from huggingface_hub import try_to_load_from_cache
+
+            hit = try_to_load_from_cache(name, "config.json")
+            folder = Path(hit).parent if isinstance(hit, str) else None
+        if folder is None:
+            return None
+        kind = json.loads((folder / "config.json").read_text()).get("model_type")
+        return str(kind) if kind else None
+    except Exception:  # an unreadable checkpoint: the conservative (transformer) ceiling applies
+        return None
+
+
 def bounds(key: str, cfg: dict[str, Any], changes: dict[str, Any] | None = None, *,
-           diverged: bool = False) -> tuple[float, float, bool] | None:
+           diverged: bool = False, model_type: str | None = None) -> tuple[float, float, bool] | None:
     """``(lowest, highest, integer?)`` for a numeric ``key`` in the run ``cfg`` (with the remedy's other
-    ``changes`` applied), or ``None`` for a key without a range. The learning rate: up to 1e-2 for full
-    fine-tuning, 5e-2 for a head-only (``model.freeze=backbone``) or LoRA run, and never above the configured
-    rate when the run ``diverged``; the time budget: at most 4x the configured one."""
+    ``changes`` applied), or ``None`` for a key without a range. The learning rate: up to ``lr_ceiling`` (by
+    what is trained, the model's family and the optimizer), and never above the configured rate when the run
+    ``diverged``; the weight decay: up to 0.1 with AdamW, ``COUPLED_WEIGHT_DECAY_MAX`` with Adam or SGD (L2 in
+    the gradient); the time budget: at most 4x the configured one."""
     if key not in BOUNDS:
         return None
     lo, hi, integer = BOUNDS[key]
     changes = changes or {}
     if key == "training.lr":
-        freeze = changes.get("model.freeze", _get(cfg, "model.freeze", "none"))
-        strategy = changes.get("model.strategy", _get(cfg, "model.strategy"))
-        if freeze == "backbone" or strategy == "lora":
-            hi = HEAD_ONLY_MAX_LR
+        hi = lr_ceiling(cfg, changes, model_type)
         if diverged:
             hi = min(hi, float(_get(cfg, "training.lr", DEFAULT_LR)))
+    if key == "training.weight_decay" and changes.get("training.optimizer",
+                                                      _get(cfg, "training.optimizer")) in ("adam", "sgd"):
+        hi = COUPLED_WEIGHT_DECAY_MAX
     if key == "training.time_budget":
         budget = _get(cfg, "training.time_budget")
         if budget:
@@ -229,21 +338,21 @@ def bounds(key: str, cfg: dict[str, Any], changes: dict[str, Any] | None = None,
     return lo, hi, integer
 
 
-def _bounded(remedy: Remedy, cfg: dict[str, Any], diverged: bool) -> Remedy | None:
+def _bounded(remedy: Remedy, cfg: dict[str, Any], diverged: bool, model_type: str | None = None) -> Remedy | None:
     """The remedy with each numeric value held to its key's range; ``None`` when nothing is left to set."""
     out: dict[str, Any] = {}
     for key, value in remedy["set"].items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(float(value)):
                 continue
-            b = bounds(key, cfg, remedy["set"], diverged=diverged)
+            b = bounds(key, cfg, remedy["set"], diverged=diverged, model_type=model_type)
             if b is not None:
                 lo, hi, integer = b
                 wanted = direction(key, value, cfg)
                 value = min(max(value, lo), hi)
                 if wanted in ("up", "down") and direction(key, value, cfg) != wanted:
                     # Held to its range, the value no longer moves the way the remedy means ("larger steps"
-                    # from an lr already above the range): the remedy is dropped, not turned around.
+                    # from an lr already at its ceiling): the remedy is dropped, not turned around.
                     return None
                 if integer:
                     value = int(math.floor(value))
@@ -253,27 +362,64 @@ def _bounded(remedy: Remedy, cfg: dict[str, Any], diverged: bool) -> Remedy | No
     return {**remedy, "set": out} if out else None
 
 
+def effective_config(config: dict[str, Any] | None, tool: str | None = None) -> dict[str, Any]:
+    """The settings a run had: a justfit config (``tool`` ``None`` or ``"justfit"``) with justfit's default for
+    every key it leaves out; another tool's (``"keras"``, ``"transformers"``, ...: what its log states) as it
+    is, since justfit's defaults are not that tool's."""
+    cfg = {k: dict(v) if isinstance(v, dict) else v for k, v in (config or {}).items()}
+    if tool not in (None, "justfit"):
+        return cfg
+    for dotted, value in _DEFAULTS.items():
+        section, key = dotted.split(".", 1)
+        if isinstance(cfg.setdefault(section, {}), dict):
+            cfg[section].setdefault(key, value)
+    return cfg
+
+
+def _same(current: Any, value: Any, key: str) -> bool:
+    """Whether ``value`` is what the run already has (``current``, ``None`` when unknown)."""
+    if current is None:
+        return False
+    if key == "model.freeze":
+        return freeze_rank(current) == freeze_rank(value)
+    if isinstance(value, bool) or isinstance(current, bool):
+        return current is value
+    if isinstance(value, int | float) and isinstance(current, int | float):
+        return math.isclose(float(value), float(current), rel_tol=1e-9, abs_tol=1e-12)
+    return value == current
+
+
+def _new_only(remedy: Remedy, cfg: dict[str, Any]) -> Remedy | None:
+    """The remedy without the keys it would set to what ``cfg`` already holds; ``None`` when none is left."""
+    kept = {k: v for k, v in remedy["set"].items() if not _same(_get(cfg, k), v, k)}
+    return {**remedy, "set": kept} if kept else None
+
+
 def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, diverged: bool = False,
-                 best_epoch: float | None = None, n_train: int | None = None) -> list[Remedy]:
-    """Ranked remedies for ``finding``, with values computed from ``config`` (a resolved config dict) and held
-    to ``BOUNDS``. ``diverged``: the run blew up (no learning rate above the configured one). ``best_epoch``:
-    the epoch of the history's best evaluation (a count from 1, fractional mid-epoch; ``math.inf`` when only
-    steps are known): a remedy that stops sooner keeps at least that many epochs, rounded up, plus patience.
-    ``n_train``: training rows (augmentation is offered only for training sets where it was measured to help)."""
-    cfg = config or {}
+                 best_epoch: float | None = None, n_train: int | None = None, tool: str | None = None,
+                 model_type: str | None = None) -> list[Remedy]:
+    """Ranked remedies for ``finding``, with values computed from ``config`` and held to ``BOUNDS``.
+
+    ``config``: a justfit config (resolved, or partial: the rest is justfit's defaults), or what another
+    ``tool``'s log states (``"keras"``, ``"transformers"``, ``"lightning"``, ``"fastai"``, ``"unknown"``; no
+    defaults assumed). No remedy repeats a setting the run already has. ``model_type``: config.json's, when
+    known (the learning rate's ceiling depends on the model's family). ``diverged``: the run blew up (no
+    learning rate above the configured one). ``best_epoch``: the epoch of the history's best evaluation (a
+    count from 1, fractional mid-epoch; ``math.inf`` when only steps are known): a remedy that stops sooner
+    keeps at least that many epochs, rounded up, plus patience. ``n_train``: training rows (augmentation is
+    offered only for training sets where it was measured to help)."""
+    cfg = effective_config(config, tool)
     evidence = dict(finding.evidence)
     if n_train is not None:
         evidence["_n_train"] = int(n_train)
     if best_epoch is not None:
         evidence["_history_best_epoch"] = best_epoch
-    out = [b for r in REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, evidence)
-           if (b := _bounded(r, cfg, diverged)) is not None]
-    # A remedy that would set what is already set is no remedy. Freezing is the recipe's business in a
-    # staged recipe, and does not combine with LoRA.
+    out = [n for r in REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, evidence)
+           if (b := _bounded(r, cfg, diverged, model_type)) is not None and (n := _new_only(b, cfg)) is not None]
+    # Freezing is the recipe's business in a staged recipe, and does not combine with LoRA.
     fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"
     refused = _refused_settings(cfg.get("task"))
-    return [r for r in out if any(_get(cfg, k) != v for k, v in r["set"].items())
-            and not (fixed_freeze and "model.freeze" in r["set"]) and not set(r["set"]) & refused]
+    return [r for r in out if not (fixed_freeze and "model.freeze" in r["set"]) and not set(r["set"]) & refused]
 
 
 def _refused_settings(task: str | None) -> set[str]:
