@@ -94,8 +94,9 @@ def test_preset_is_the_imagenet_backbone_with_a_new_head(torchvision_state):
     assert saved["tf_padding"] is False and saved["layer_norm_eps"] == 1e-5 and saved["hidden_act"] == "relu6"
 
 
-def _plain_pipeline(folder, images):
-    """Scores from transformers' pipeline in a fresh interpreter that never imports justfit."""
+def _plain_pipeline(folder):
+    """Scores from transformers' pipeline on ``folder/x.npy`` for the model in ``folder/m``, in a fresh
+    interpreter that never imports justfit; ``None`` (with the end of its error output) when it cannot load."""
     code = textwrap.dedent(f"""
         import json, sys
         import numpy as np
@@ -108,28 +109,52 @@ def _plain_pipeline(folder, images):
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
+    if done.returncode:
+        return None, done.stderr[-3000:]
     assert done.stderr.strip().splitlines()[-1] == "False"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]), ""
 
 
-def test_a_fine_tuned_run_loads_in_plain_transformers_without_justfit(tmp_path):
-    from justfit import Finetuner
-
+def _blobs():
     rng = np.random.default_rng(0)
     y = np.array(["bright", "dark"] * 8)
     X = np.clip(np.where(y[:, None, None, None] == "bright", 200, 40) + rng.integers(-30, 30, (16, 32, 40, 3)),
                 0, 255).astype(np.uint8)
-    ft = Finetuner(config={"model": {"name": "mobilenet-v2"},
+    return X, y
+
+
+def _saved_run(preset, folder, freeze="none"):
+    from justfit import Finetuner
+
+    X, y = _blobs()
+    ft = Finetuner(config={"model": {"name": preset, "freeze": freeze},
                            "training": {"epochs": 1, "batch_size": 8, "bf16": False, "train_eval_samples": 0}}).fit(X, y)
-    ft.save(tmp_path / "m")
+    ft.save(folder / "m")
+    np.save(folder / "x.npy", X[:4])
+    return ft, X[:4]
+
+
+def test_a_fine_tuned_run_loads_in_plain_transformers_without_justfit(tmp_path):
+    ft, X = _saved_run("mobilenet-v2", tmp_path)
     assert json.loads((tmp_path / "m" / "config.json").read_text())["architectures"] == [
         "MobileNetV2ForImageClassification"]
-    np.save(tmp_path / "x.npy", X[:4])
-    got = _plain_pipeline(tmp_path, X[:4])
-    ours = ft.predict_proba(X[:4])
+    got, error = _plain_pipeline(tmp_path)
+    assert got is not None, error
     hf = np.array([[row[c] for c in ft.classes_] for row in got])
-    assert np.allclose(hf, ours, atol=1e-4)
+    assert np.allclose(hf, ft.predict_proba(X), atol=1e-4)
+
+
+@pytest.mark.parametrize(("preset", "plain"), [("tiny-vit-random", True), ("efficientnet-lite0", False)])
+def test_which_other_image_presets_load_without_justfit(preset, plain, tmp_path):
+    """What README.md states: every image preset's runs load in plain transformers but efficientnet-lite0's,
+    whose architecture justfit registers with the Auto classes."""
+    ft, X = _saved_run(preset, tmp_path, freeze="backbone" if preset == "efficientnet-lite0" else "none")
+    got, error = _plain_pipeline(tmp_path)
+    if plain:
+        assert got is not None, error
+        assert np.allclose([[row[c] for c in ft.classes_] for row in got], ft.predict_proba(X), atol=1e-4)
+    else:
+        assert got is None and "justfit-efficientnet-lite" in error
 
 
 def test_no_model_named_means_the_mobilenet_v2_preset():

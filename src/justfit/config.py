@@ -122,7 +122,7 @@ class QualityConfig(_Section):
 class ModelConfig(_Section):
     """Which pretrained model, and how to adapt it."""
 
-    name: str | None = Field(None, description="Hub id or local folder; unset means the packaged all-MiniLM-L6-v2.")
+    name: str | None = Field(None, description="Hub id, local folder or preset (justfit presets); unset means the packaged all-MiniLM-L6-v2 for texts, mobilenet-v2 for images.")
     dropout: float | None = Field(None, ge=0, lt=1, description="Override hidden and classifier dropout.")
     freeze: str = Field("none", description="none (full fine-tuning), backbone (train only the head), bottom:K (freeze embeddings and the lowest K layers).")
     strategy: Literal["full", "lora"] = Field("full", description="full: train the parameters 'freeze' leaves trainable; lora: train low-rank adapters (peft) and the head, the pretrained weights stay fixed.")

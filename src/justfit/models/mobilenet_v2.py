@@ -18,10 +18,7 @@ side to 256 (bilinear), centre-crop 224, scale to [0, 1], normalise by the Image
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -137,20 +134,11 @@ def load_imagenet_model() -> Any:
 def build_pretrained_folder(path: str | Path) -> Path:
     """Write the ImageNet-pretrained backbone as a transformers folder at ``path``: ``config.json``
     (a ``MobileNetV2Model``), ``model.safetensors`` without the ImageNet classifier (a fine-tune
-    gets a new head for its labels) and ``preprocessor_config.json``. Written to a temporary folder
-    and renamed into place, so a concurrent or interrupted build leaves a whole folder or none."""
+    gets a new head for its labels) and ``preprocessor_config.json``.
+
+    Raises ``ModelError`` when the weights package is missing or does not fit the architecture."""
     path = Path(path)
-    if (path / "preprocessor_config.json").exists():
-        return path
     model = load_imagenet_model()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        model.mobilenet_v2.save_pretrained(tmp)
-        image_processor().save_pretrained(tmp)
-        os.rename(tmp, path)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (path / "preprocessor_config.json").exists():  # not another process's finished build
-            raise
+    model.mobilenet_v2.save_pretrained(path)
+    image_processor().save_pretrained(path)
     return path

@@ -77,11 +77,10 @@ PRESETS.register("efficientnet-lite0", _efficientnet_lite0_preset,
 
 
 def _mobilenet_v2_preset() -> str:
-    import tempfile
-
+    from justfit.models.factory import build_preset
     from justfit.models.mobilenet_v2 import build_pretrained_folder
 
-    return str(build_pretrained_folder(Path(tempfile.gettempdir()) / "justfit-presets" / "mobilenet-v2"))
+    return build_preset("mobilenet-v2", build_pretrained_folder, marker="preprocessor_config.json")
 
 
 PRESETS.register("mobilenet-v2", _mobilenet_v2_preset,
@@ -154,7 +153,7 @@ def check_image_model(name: str | None) -> str:
 
     return check_model_kind(DEFAULT_PRESET if name is None else name, kinds={*MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES, MODEL_TYPE}, noun="image",
                             inputs="images",
-                            examples=EXAMPLES + ", or the efficientnet-lite0 preset", before=_register_architectures)
+                            examples=EXAMPLES + ", or the mobilenet-v2 or efficientnet-lite0 preset", before=_register_architectures)
 
 
 def load_saved_image_model(path: str | Path) -> tuple[Any, Any]:
