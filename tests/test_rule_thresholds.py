@@ -298,7 +298,7 @@ def test_a_run_stopped_by_another_callback_does_not_claim_its_last_epoch():
 
 def test_stop_reasons_number_epochs_across_a_recipes_stages():
     reason = replay(EarlyStopping("val_loss", patience=1), [0.5, 0.6, 0.7], Trainer(epochs=5, epoch_offset=3))
-    assert reason == "stopped early at epoch 5: val_loss did not improve by more than 0 for 1 epochs (best 0.5 at epoch 4)"
+    assert reason == "stopped early at epoch 5: val_loss did not improve by more than 0 for 1 epoch (best 0.5 at epoch 4)"
     reason = replay(EarlyStopping("val_loss", patience=9), [0.5, 0.4], Trainer(epochs=2, epoch_offset=3))
     assert reason == "reached the last epoch (5); best val_loss 0.4 at epoch 5"
 

@@ -141,7 +141,7 @@ class EarlyStopping(Callback):
             best = f"best {self.best_value:.4g} at epoch {self.best_epoch + offset}" if self.best_value is not None \
                 and self.best_epoch is not None else "it was never a number"
             self.reason = (f"stopped early at epoch {epoch + offset}: {self.monitor} did not improve by more than "
-                           f"{self.min_delta:g} for {self.wait} epochs ({best})")
+                           f"{self.min_delta:g} for {self.wait} epoch{'s' if self.wait != 1 else ''} ({best})")
             trainer.request_stop()
 
     def on_fit_end(self, trainer: Any) -> None:
