@@ -15,7 +15,8 @@ def doctor(
     json_out: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON.")] = False,
 ) -> None:
     """Re-diagnose a run from its history: verdict, findings with evidence (positions as the log numbers
-    them: "epoch 3", "step 200 (epoch 0.4)"), remedies as --set flags."""
+    them: "epoch 3", "step 200 (epoch 0.4)"), remedies as --set flags, or, for another tool's log, in that
+    tool's terms (Keras arguments, TrainingArguments, Lightning, fastai) with the --set flags beside them."""
     import json
 
     from justfit.diagnosis.history_io import check_history_path
