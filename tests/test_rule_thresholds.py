@@ -317,6 +317,17 @@ def test_the_time_budget_reason_names_the_budget_and_the_epoch():
     assert record["epoch_fraction"] == 0.4
 
 
+def test_a_fit_cut_by_the_time_budget_says_so_and_does_not_claim_its_last_epoch(tiny_model, monkeypatch):
+    from tests.test_callbacks import _fake_clock, _fit
+
+    _fake_clock(monkeypatch)  # one second per step: 5 steps an epoch, about 14 s of 30 planned steps fit
+    stopper = EarlyStopping("val_loss", patience=50)
+    trainer = _fit(tiny_model, [stopper], deadline=1015.0, n=20, epochs=6, grad_accum_steps=1)
+    n = len(trainer.history)
+    assert n < 6 and trainer.budget_reason.startswith(f"the time budget was reached in epoch {n}: it allowed ")
+    assert stopper.reason.startswith(f"ended at epoch {n} of 6; best val_loss ") and "last epoch" not in stopper.reason
+
+
 # ---------------------------------------------------------------- justfit check: the starting loss
 
 
