@@ -118,7 +118,8 @@ def _resolve(name: str | None) -> str:
     path = Path(name).expanduser()
     if name.startswith("local:") and not path.exists():
         raise ModelError(f"Model '{name}' names a local folder by its name only (saved runs never hold a path of "
-                         "the machine that wrote them). Pass the folder's path, a hub id, or a preset.")
+                         "the machine that wrote them). Pass the folder's path, a hub id, or a preset (for LoRA "
+                         "adapters saved unmerged: set base_model in their justfit.json to the folder's path).")
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"Model '{name}' is a file; pass the folder that holds config.json (a save_pretrained "
