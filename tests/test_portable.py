@@ -126,3 +126,22 @@ def test_unmerged_lora_on_a_local_folder_loads_here_and_names_no_path(in_tmp, ti
     assert meta["base_model"] == f"local:{Path(tiny_model).name}" and len(meta["base_model_fingerprint"]) == 16
     assert _leaks(run, _machine_paths(tiny_model, str(in_tmp))) == []
     assert Finetuner.load(run).predict(["good"])[0] in ("pos", "neg")  # this machine finds the folder again
+
+
+def test_a_search_shares_no_machine_path(in_tmp, tiny_model):
+    pytest.importorskip("optuna")
+    from justfit import tune
+
+    space = {"training.lr": {"low": 1e-4, "high": 1e-2, "log": True}}
+    run = Path(tune({"model": {"name": tiny_model}, "training": {**FAST, "epochs": 1}, "data": {"path": "data.csv"},
+                     "output": {"dir": str(in_tmp / "runs"), "name": "t"},
+                     "tune": {"trials": 2, "seeds": 1, "pruner": "none", "space": space}}).run_dir)
+    assert (run / "tune" / "best_config.yaml").is_file()
+    assert _leaks(run, _machine_paths(tiny_model, str(in_tmp))) == []
+    assert json.loads((run / "tune" / "tune.json").read_text())["storage"] == "tune/study.db"
+
+
+def test_a_storage_url_is_written_without_its_password_or_folders():
+    cfg = shareable_config({"tune": {"storage": "postgresql://me:secret@db.example/studies"}})
+    assert "secret" not in cfg["tune"]["storage"] and "db.example/studies" in cfg["tune"]["storage"]
+    assert shareable_config({"tune": {"storage": "sqlite:////srv/x/study.db"}})["tune"]["storage"] == "sqlite:///study.db"

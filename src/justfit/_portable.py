@@ -42,7 +42,8 @@ def shareable_path(value: str | Path | None, cwd: str | Path | None = None) -> s
 
 def shareable_config(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of a config dict (``JustfitConfig.model_dump(mode="json")``) to write beside the outputs: the
-    model by its portable name, each path the user gave by :func:`shareable_path`."""
+    model by its portable name, each path the user gave by :func:`shareable_path`, a study's storage URL
+    by :func:`shareable_url` with its password hidden."""
     from justfit.models.factory import portable_name
 
     out = copy.deepcopy(config)
@@ -55,6 +56,11 @@ def shareable_config(config: dict[str, Any]) -> dict[str, Any]:
     model = out.get("model")
     if isinstance(model, dict) and model.get("name"):
         model["name"] = portable_name(model["name"])
+    tune = out.get("tune")
+    if isinstance(tune, dict) and isinstance(tune.get("storage"), str):
+        from justfit.tuning.search import shown_url
+
+        tune["storage"] = shareable_url(shown_url(tune["storage"]))  # a database's password is not shared either
     return out
 
 
@@ -69,3 +75,12 @@ def shareable_result(result: dict[str, Any]) -> dict[str, Any]:
     if isinstance(data, dict) and isinstance(data.get("sources"), dict):
         out["data"] = {**data, "sources": {k: shareable_path(v) for k, v in data["sources"].items()}}
     return out
+
+
+def shareable_url(url: str) -> str:
+    """A storage URL to write: a SQLite file's path by :func:`shareable_path` (``sqlite:///study.db``),
+    any other URL as it is (hide its password first: ``tuning.search.shown_url``)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    return prefix + str(shareable_path(url[len(prefix):]))

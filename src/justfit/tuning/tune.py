@@ -299,12 +299,14 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         gain = -gain if lower_is_better(cfg) else gain
         found["gain_over_baseline"] = gain
         found["gain_is_noise"] = bool(len(values) > 1 and is_noise(gain, final_val["std"]))
-    found.update(worker=done, storage=shown_url(url), plots=plots, seconds=time.perf_counter() - t0)
-    write_json(folder / "tune.json", found)
     import yaml
 
-    from justfit._portable import shareable_config
+    from justfit._portable import shareable_config, shareable_url
 
+    # The default study sits in the run folder: named inside it, as no path of this machine is shared.
+    shown = "tune/study.db" if cfg.tune.storage is None else shareable_url(shown_url(url))
+    found.update(worker=done, storage=shown, plots=plots, seconds=time.perf_counter() - t0)
+    write_json(folder / "tune.json", found)
     runnable = JustfitConfig.from_dict({**best_cfg.model_dump(mode="json"), "output": {"dir": cfg.output.dir}})
     atomic_write_text(folder / "best_config.yaml", "# The best configuration of the search (" + name + "); run it "
                       "with: justfit train best_config.yaml\n"
