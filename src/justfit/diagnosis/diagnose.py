@@ -84,19 +84,22 @@ def _resolve(findings: list[Finding], config: dict[str, Any], *, diverged: bool)
 def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | None = None,
              metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
              n_train: int | None = None, n_params: int | None = None, n_classes: int | None = None,
-             n_val: int | None = None, source: str = "", tool: str | None = None,
+             n_val: int | None = None, source: str = "", monitor: str = "val_loss",
+             directions: dict[str, str] | None = None, tool: str | None = None,
              model_type: str | None = None) -> Diagnosis:
     """Diagnose one run from its ``history`` (justfit's per-epoch records, or a ``Context`` of evaluation points
     read from another tool's log) and, when known, its data-stage summary, test metrics, resolved config and
-    sizes (``n_val``: the units a validation score averages over, which sets its noise). Remedies are bounded
-    per key, never raise the learning rate after a divergence, never repeat a setting the run has, and never
-    move a key both ways across findings. ``tool``: the tool that wrote the history (``"keras"``,
+    sizes (``n_val``: the units a validation score averages over, which sets its noise).
+    ``monitor`` is early stopping's and ``directions`` the recorded names' declared directions
+    (``justfit.directions``): the best epoch is the monitor's, as early stopping chose it. Remedies are
+    bounded per key, never raise the learning rate after a divergence, never repeat a setting the run has,
+    and never move a key both ways across findings. ``tool``: the tool that wrote the history (``"keras"``,
     ``"transformers"``, ``"lightning"``, ``"fastai"``; ``None`` for justfit): its run's ``config`` holds only
     what its log states (completed by the log's learning rate and epochs), and each remedy carries
     ``in_tool``, its settings in that tool's terms. ``model_type``: the model's (config.json), when known."""
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
-        n_classes=n_classes, n_val=n_val)
+        n_classes=n_classes, n_val=n_val, monitor=monitor, directions=dict(directions or {}))
     if tool not in (None, "justfit"):  # another tool's run: what its files state, then what its log shows
         fallback = _fallback_config(ctx)
         config = {s: {**fallback.get(s, {}), **(config or {}).get(s, {})} for s in {*fallback, *(config or {})}}
@@ -148,6 +151,7 @@ def diagnose_run(path: str | Path) -> Diagnosis:
                   n_train=loaded.get("n_train"), n_params=loaded.get("n_params"), n_classes=loaded.get("n_classes"),
                   n_val=loaded.get("n_val"),
                   position_unit=loaded.get("position_unit", "epoch"), notes=list(loaded.get("notes") or []),
-                  best=dict(loaded.get("best") or {}))
+                  best=dict(loaded.get("best") or {}), directions=dict(loaded.get("directions") or {}),
+                  monitor=str(((loaded.get("config") or {}).get("early_stopping") or {}).get("monitor") or "val_loss"))
     return diagnose(ctx, config=loaded.get("config"), source=loaded.get("source") or loaded["format"],
                     tool=loaded.get("tool") or "unknown", model_type=loaded.get("model_type"))

@@ -567,6 +567,7 @@ def _justfit_run(p: Path) -> dict[str, Any]:
         out["n_params"] = data.get("params", {}).get("trainable_params")
         out["n_classes"] = len(res.get("labels") or []) or None
         out["n_val"] = data.get("validation_units") or data.get("sizes", {}).get("validation")
+        out["directions"] = dict(data.get("metric_directions") or {})  # as the run's task declared them
     if (p / "metrics.json").is_file():
         out["metrics"] = read_json(p / "metrics.json")
     if (p / "config.yaml").is_file():

@@ -88,6 +88,7 @@ class Context:
     position_unit: str = "epoch"
     notes: list[str] = field(default_factory=list)           # how an irregular log was read
     best: dict[str, Any] = field(default_factory=dict)       # the log's own best checkpoint (trainer_state.json)
+    directions: dict[str, str] = field(default_factory=dict)  # recorded name -> "min"/"max", as the task declares
 
     def _where(self, i: int) -> tuple[float, str, float | None]:
         r = self.history[i]
@@ -151,11 +152,16 @@ class Context:
         return int(k) if k else None
 
     def best_epoch(self) -> float | None:
-        """The epoch (a count from 1, fractional mid-epoch) of the best evaluation: the lowest finite validation
-        loss, else the highest validation accuracy/F1, or the log's own best checkpoint when later; ``None``
-        when there is no evaluation, ``math.inf`` when the log has evaluations but no epochs."""
+        """The epoch (a count from 1, fractional mid-epoch) of the best evaluation: by ``monitor`` in the
+        direction its task declares (``directions``, as early stopping chose it), else the lowest finite
+        validation loss (a loss is lower-is-better by definition), else the highest validation accuracy/F1
+        (higher-is-better by definition), or the log's own best checkpoint when later; ``None`` when there is
+        no evaluation, ``math.inf`` when the log has evaluations but no epochs."""
         best: Point | None = None
-        for key, sign in (("val_loss", 1.0), ("val_f1", -1.0), ("val_accuracy", -1.0)):
+        order = [("val_loss", 1.0), ("val_f1", -1.0), ("val_accuracy", -1.0)]
+        if self.directions.get(self.monitor) in ("min", "max"):
+            order.insert(0, (self.monitor, 1.0 if self.directions[self.monitor] == "min" else -1.0))
+        for key, sign in order:
             pts = [p for p in self.points(key) if math.isfinite(p.value)]
             if pts:
                 best = min(pts, key=lambda p: sign * p.value)
