@@ -259,3 +259,89 @@ def test_a_frozen_backbone_that_is_not_the_base_model_runs_in_eval_mode():
     features = torch.randn(2, 8, 16)
     first, second = (model.encoder(features).last_hidden_state for _ in range(2))
     assert torch.equal(first, second)
+
+
+def _frozen_and_trainable(model):
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    return frozen, {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _tiny_models():
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        MobileNetV2Config,
+        MobileNetV2ForImageClassification,
+        Wav2Vec2Config,
+        Wav2Vec2ForSequenceClassification,
+        WhisperConfig,
+        WhisperForAudioClassification,
+    )
+
+    torch.manual_seed(0)
+    bert = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                                    intermediate_size=37, vocab_size=99))
+    mobilenet = MobileNetV2ForImageClassification(MobileNetV2Config(depth_multiplier=0.35, image_size=32,
+                                                                    num_labels=2))
+    # two feature-extractor convolutions and two transformer layers: as long as each other
+    w2v = Wav2Vec2ForSequenceClassification(Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, conv_dim=(16, 16),
+        conv_stride=(5, 2), conv_kernel=(10, 3), num_feat_extract_layers=2, num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2))
+    whisper = WhisperForAudioClassification(WhisperConfig(
+        d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=8, max_source_positions=20, vocab_size=99))
+    ids = {"input_ids": torch.tensor([[1, 5, 7, 2]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    return [
+        (bert, ids, ("bert.embeddings.",), ("bert.pooler.", "classifier.")),
+        (mobilenet, {"pixel_values": torch.randn(1, 3, 32, 32)}, ("mobilenet_v2.conv_stem.",),
+         ("mobilenet_v2.conv_1x1.", "classifier.")),
+        (w2v, {"input_values": torch.randn(1, 4000)},
+         ("wav2vec2.feature_extractor.", "wav2vec2.feature_projection.", "wav2vec2.encoder.pos_conv_embed."),
+         ("projector.", "classifier.")),
+        (whisper, {"input_features": torch.randn(1, 8, 40)}, ("encoder.conv1.", "encoder.conv2.",
+                                                              "encoder.embed_positions."),
+         ("encoder.layer_norm.", "projector.", "classifier.")),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4), ids=["bert", "mobilenet-v2", "wav2vec2", "whisper"])
+def test_bottom_k_freezes_what_lies_below_the_first_layer_whatever_it_is_named(index):
+    """Below the stack is what the first block's input depends on (autograd over one forward pass): a CNN's
+    stem, an audio encoder's feature extractor and positions, not only modules named "embed"; what lies
+    above the stack (final norm, pooler, head) keeps training."""
+    model, inputs, below, above = _tiny_models()[index]
+    first = {n for n, _ in model.named_parameters() if ".0." in n and (".layer.0." in n or ".layers.0." in n)}
+    apply_freeze(model, "bottom:1", inputs)
+    frozen, trainable = _frozen_and_trainable(model)
+    for prefix in below:
+        assert any(n.startswith(prefix) for n in frozen), prefix
+        assert not any(n.startswith(prefix) for n in trainable), prefix
+    for prefix in above:
+        assert any(n.startswith(prefix) for n in trainable) and not any(n.startswith(prefix) for n in frozen), prefix
+    assert first and first <= frozen
+    assert all(p.requires_grad for n, p in model.named_parameters() if ".layers.1." in n or ".layer.1." in n)
+    apply_freeze(model, "bottom:0", inputs)  # nothing fixed, nothing traced
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_bottom_k_without_example_inputs_uses_the_models_dummy_inputs():
+    model = _tiny_models()[0][0]
+    apply_freeze(model, "bottom:1")
+    frozen, _ = _frozen_and_trainable(model)
+    assert "bert.embeddings.word_embeddings.weight" in frozen and "bert.embeddings.LayerNorm.weight" in frozen
+
+
+def test_tracing_leaves_modes_and_flags_as_they_were():
+    from justfit.models.freezing import backbone_of, below_first_layer, encoder_layers
+
+    model, inputs, _, _ = _tiny_models()[2]
+    model.train()
+    model.wav2vec2.feature_extractor.requires_grad_(False)
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    backbone = backbone_of(model)
+    found = below_first_layer(model, backbone, encoder_layers(backbone), inputs)
+    assert found and all(m.training for m in model.modules())
+    assert before == {n: p.requires_grad for n, p in model.named_parameters()}
+    # the stack is the config's num_hidden_layers blocks, not the feature extractor's equally long list
+    assert encoder_layers(backbone) is model.wav2vec2.encoder.layers

@@ -25,6 +25,7 @@ around it, or a ``copy.deepcopy`` of it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -53,19 +54,28 @@ def backbone_of(model: Any) -> nn.Module:
         return model.base_model
 
 
-def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
-    """The stack of transformer blocks: the longest ModuleList in the backbone."""
-    best: nn.ModuleList | None = None
-    for _, module in backbone.named_modules():
-        if isinstance(module, nn.ModuleList) and (best is None or len(module) > len(best)):
-            best = module
-    if best is None:
+def encoder_layers(backbone: nn.Module, config: Any = None) -> nn.ModuleList:
+    """The stack of blocks: the ModuleList of ``config.num_hidden_layers`` blocks when the model's config
+    declares that count (transformers' configs do, Whisper's through its attribute map), else the longest
+    ModuleList in the backbone (a CNN's stages). Raises ``ConfigError`` when there is none."""
+    config = config if config is not None else getattr(backbone, "config", None)
+    declared = getattr(config, "num_hidden_layers", None) if config is not None else None
+    lists = [m for _, m in backbone.named_modules() if isinstance(m, nn.ModuleList) and len(m)]
+    if not lists:
         raise ConfigError("Cannot find the model's layer stack, so 'bottom:K' freezing is not possible; use 'backbone'.")
-    return best
+    exact = [m for m in lists if isinstance(declared, int) and len(m) == declared]
+    return exact[-1] if exact else max(lists, key=len)
 
 
-def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
-    """Apply ``none`` | ``backbone`` | ``bottom:K`` in place; return parameter counts."""
+def apply_freeze(model: Any, strategy: str, example_inputs: Any = None) -> dict[str, int]:
+    """Apply ``none`` | ``backbone`` | ``bottom:K`` in place; return parameter counts
+    (``{"total_params", "trainable_params"}``).
+
+    ``bottom:K`` fixes the first K blocks of the layer stack (``encoder_layers``) and every backbone
+    parameter the first block's input depends on (``below_first_layer``: the embeddings, a CNN's stem,
+    an audio encoder's feature extractor and positions), found from one forward pass of
+    ``example_inputs`` (a small batch as the step collates it, or a function that makes one: the step's
+    ``example_inputs``, called only for ``bottom:K``; the model's ``dummy_inputs`` when not given). Raises ``ConfigError`` for an unknown strategy or more layers than the model has."""
     backbone = backbone_of(model)
     for p in model.parameters():
         p.requires_grad = True
@@ -80,16 +90,9 @@ def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
                 f"freeze 'bottom:{k}' asks for more layers than the model has ({len(layers)}). "
                 f"Use K <= {len(layers)}, or 'backbone' to freeze all of it."
             )
-        for name, child in backbone.named_children():
-            if "embed" in name.lower():
-                for p in child.parameters():
-                    p.requires_grad = False
-        try:
-            embeddings = backbone.get_input_embeddings()
-        except (NotImplementedError, AttributeError):  # audio encoders: their feature layers are named above
-            embeddings = None
-        for p in (embeddings.parameters() if embeddings is not None else []):
-            p.requires_grad = False
+        if k > 0:
+            for p in below_first_layer(model, backbone, layers, example_inputs):
+                p.requires_grad = False
         for layer in layers[:k]:
             for p in layer.parameters():
                 p.requires_grad = False
@@ -97,6 +100,66 @@ def apply_freeze(model: Any, strategy: str) -> dict[str, int]:
         raise unknown_name("freeze strategy", strategy, ["none", "backbone", "bottom:K"])
     keep_frozen_fixed(model)
     return count_params(model)
+
+
+class _ReachedFirstLayer(Exception):
+    """Raised by a forward pre-hook to end a tracing pass at the first block of the layer stack."""
+
+
+def below_first_layer(model: nn.Module, backbone: nn.Module, layers: nn.ModuleList,
+                      example_inputs: Any = None) -> list[nn.Parameter]:
+    """The backbone's parameters outside ``layers`` that the first block's input depends on: what lies
+    below the stack, decided by autograd from one forward pass, not by module names (a CNN's
+    ``conv_stem``, wav2vec2's ``feature_extractor``/``feature_projection``/``pos_conv_embed``, Whisper's
+    ``conv1``/``conv2`` and ``embed_positions``, BERT's ``embeddings``).
+
+    The pass runs ``model(**example_inputs)`` in eval mode until the first block is called (a forward
+    pre-hook ends it there), then asks ``torch.autograd.grad`` which parameters reach that block's
+    tensor inputs. The model's modes and ``requires_grad`` flags are left as they were.
+
+    Raises ``ConfigError`` when the pass never reaches the first block."""
+    import torch
+
+    inputs = example_inputs() if callable(example_inputs) else example_inputs
+    if inputs is None:
+        inputs = getattr(model, "dummy_inputs", None)
+    if not inputs:
+        raise ConfigError(f"freeze 'bottom:K' needs an example batch to find what lies below the first layer of "
+                          f"{type(model).__name__}; use 'backbone' or 'none'.")
+    in_stack = {id(p) for p in layers.parameters()}
+    candidates = [p for p in backbone.parameters() if id(p) not in in_stack]
+    if not candidates:
+        return []
+    flags = [p.requires_grad for p in candidates]
+    modes = {m: m.training for m in model.modules()}
+    captured: list[Any] = []
+    reached: list[bool] = []
+
+    def stop(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+        reached.append(True)
+        captured.extend(t for t in (*args, *kwargs.values()) if torch.is_tensor(t) and t.requires_grad)
+        raise _ReachedFirstLayer
+
+    handle = layers[0].register_forward_pre_hook(stop, with_kwargs=True)
+    try:
+        for p in candidates:
+            p.requires_grad_(True)
+        nn.Module.train(model, False)
+        with torch.enable_grad():
+            with contextlib.suppress(_ReachedFirstLayer):
+                model(**inputs)
+            if not reached:
+                raise ConfigError(f"A forward pass of {type(model).__name__} never reached the first block of its layer "
+                                  "stack, so 'bottom:K' cannot tell what lies below it; use 'backbone' or 'none'.")
+            grads = [None] * len(candidates) if not captured else torch.autograd.grad(
+                sum(t.float().sum() for t in captured), candidates, allow_unused=True)
+    finally:
+        handle.remove()
+        for p, flag in zip(candidates, flags, strict=True):
+            p.requires_grad_(flag)
+        for m, mode in modes.items():
+            m.training = mode
+    return [p for p, g in zip(candidates, grads, strict=True) if g is not None]
 
 
 def count_params(model: Any) -> dict[str, int]:

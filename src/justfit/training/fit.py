@@ -157,7 +157,7 @@ def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
 
     stage = prep.stages[-1]
     if cfg.model.strategy != "lora":
-        apply_freeze(prep.model, stage.freeze)
+        apply_freeze(prep.model, stage.freeze, prep.step.example_inputs)
     empty = prep.step.encode([], [])
     step, tr, _ = stage_data(prep, cfg, stage, prep.train, empty, {**prep.texts, "val": []}, False, progress)
     result = lr_find(prep.model, step, tr, cfg.training.model_copy(update=stage.training_overrides()), **options)
@@ -211,7 +211,8 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
     for index, stage in enumerate(stages):
         if index < first_stage:
             continue
-        params = count_params(model) if cfg.model.strategy == "lora" else apply_freeze(model, stage.freeze)
+        params = count_params(model) if cfg.model.strategy == "lora" else \
+            apply_freeze(model, stage.freeze, prep.step.example_inputs)
         step, tr, va = stage_data(prep, cfg, stage, prep.train, prep.val, prep.texts, backbone_trained, progress)
         how = "LoRA adapters and head" if cfg.model.strategy == "lora" else f"freeze={stage.freeze}"
         where = ", on cached backbone features" if isinstance(step, FrozenFeatureTask) else ""

@@ -134,7 +134,7 @@ def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: b
     kind.fit(frame["label"])
     targets = kind.encode_targets(frame["label"])
     model, _, _, task = kind.build(cfg, targets)
-    apply_freeze(model, cfg.model.freeze)
+    apply_freeze(model, cfg.model.freeze, task.example_inputs)
     ds = task.encode(frame[kind.input_column].tolist(), targets)
     n_classes = kind.diagnosis_context(frame["label"], frame["label"])["n_classes"]  # the task's own count
     return overfit_one_batch(model, task, ds, cfg.training, steps=steps, batch_size=batch_size, seed=cfg.training.seed,
