@@ -145,3 +145,57 @@ def test_a_storage_url_is_written_without_its_password_or_folders():
     cfg = shareable_config({"tune": {"storage": "postgresql://me:secret@db.example/studies"}})
     assert "secret" not in cfg["tune"]["storage"] and "db.example/studies" in cfg["tune"]["storage"]
     assert shareable_config({"tune": {"storage": "sqlite:////srv/x/study.db"}})["tune"]["storage"] == "sqlite:///study.db"
+
+
+def test_media_paths_are_named_from_their_data_root(tmp_path):
+    import pandas as pd
+
+    from justfit._portable import PathScrubber
+
+    work, data = tmp_path / "work", tmp_path / "elsewhere" / "pets"
+    for part in ("train", "test"):
+        (data / part / "cat").mkdir(parents=True)
+        (data / part / "cat" / "1.png").write_bytes(b"x")
+    site_file = Path(site.getsitepackages()[0]) / "somepkg" / "data" / "1.png"  # need not exist
+    work.mkdir()
+    scrub = PathScrubber({"train": str(data)}, cwd=work)
+    # class folders keep their structure: train/cat/1.png and test/cat/1.png stay apart
+    assert scrub.path(str(data / "train" / "cat" / "1.png")) == "pets/train/cat/1.png"
+    assert scrub.path(str(data / "test" / "cat" / "1.png")) == "pets/test/cat/1.png"
+    assert scrub.path(str(site_file)) == "somepkg/data/1.png"  # a packaged set: from its package's folder
+    assert scrub.path("/somewhere/else/x.png") == "x.png" and scrub.path("relative/x.png") == "relative/x.png"
+    assert scrub.text(f"cannot read '{data}/train/cat/1.png': truncated") == "cannot read 'pets/train/cat/1.png': truncated"
+    assert scrub.data({"a": [str(data / "train")], "n": 3}) == {"a": ["pets/train"], "n": 3}
+    frame = pd.DataFrame({"image": [str(data / "train" / "cat" / "1.png")], "loss": [0.5]})
+    assert scrub.frame(frame)["image"].tolist() == ["pets/train/cat/1.png"] and frame["image"][0].startswith("/")
+    # a table's folder is the root of the paths it lists (read relative to it)
+    table = data / "index.csv"
+    table.write_text("image,label\n")
+    assert PathScrubber({"train": f"{table}:train"}, cwd=work).path(str(data / "test" / "cat" / "1.png")) == \
+        "pets/test/cat/1.png"
+
+
+def test_an_image_run_on_class_folders_shares_no_machine_path(in_tmp, tmp_path_factory):
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from justfit.models.vision import build_tiny_vit
+
+    vit = str(build_tiny_vit(tmp_path_factory.mktemp("tiny-vit")))
+    root = tmp_path_factory.mktemp("outside") / "shapes"
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        label = ("bright", "dark")[i % 2]
+        (root / label).mkdir(parents=True, exist_ok=True)
+        value = 200 if label == "bright" else 40
+        Image.fromarray(np.clip(value + rng.integers(-20, 20, (16, 16, 3)), 0, 255).astype(np.uint8)).save(
+            root / label / f"{i}.png")
+    (root / "dark" / "broken.png").write_bytes(b"not a png")  # removed.csv names it
+    run = Path(finetune({"data": {"path": str(root)}, "model": {"name": vit},
+                         "training": {"epochs": 1, "bf16": False, "train_eval_samples": 0},
+                         "output": {"dir": "runs", "name": "r"}}).run_dir)
+    assert _leaks(run, _machine_paths(vit, str(root), str(in_tmp))) == []
+    assert all(p.startswith("shapes/") for p in pd.read_csv(run / "predictions.csv")["image"])
+    removed = pd.read_csv(run / "removed.csv")
+    assert removed["text"].tolist() == ["shapes/dark/broken.png"] and "shapes/dark/broken.png" in removed["detail"][0]

@@ -84,3 +84,82 @@ def shareable_url(url: str) -> str:
     if not url.startswith(prefix):
         return url
     return prefix + str(shareable_path(url[len(prefix):]))
+
+
+class PathScrubber:
+    """Rewrites this machine's absolute paths inside what a run writes (``predictions.csv``, ``removed.csv``,
+    ``flagged.csv``, ``data_report.json``, ``result.json``): a file under a data root the user gave becomes
+    ``<that root, by shareable_path>/<the file's path inside it>`` (class folders keep their structure, so
+    ``train/cat/1.png`` and ``test/cat/1.png`` stay apart); a file inside an installed package (a packaged
+    data set) becomes its path from the package's folder (``animal_mnist/...``); any other absolute path,
+    :func:`shareable_path`. Paths inside longer texts (a reason naming a file) are rewritten the same way."""
+
+    def __init__(self, sources: Any = (), cwd: str | Path | None = None) -> None:
+        import site
+        import sysconfig
+
+        self.cwd = Path(cwd or os.getcwd()).resolve()
+        roots: dict[str, str] = {}
+        for folder in {sysconfig.get_paths().get("purelib"), sysconfig.get_paths().get("platlib"),
+                       *site.getsitepackages(), site.getusersitepackages()}:
+            if folder:
+                roots[str(Path(folder).resolve())] = ""
+        for source in (sources.values() if isinstance(sources, dict) else sources):
+            folder = _source_folder(source)
+            if folder is not None:
+                roots[str(folder)] = str(shareable_path(folder, self.cwd))
+        # The longest root first: a data folder inside site-packages is named as the user gave it.
+        self.roots = sorted(roots.items(), key=lambda kv: -len(kv[0]))
+
+    def path(self, value: str) -> str:
+        """One absolute path, rewritten (see the class); anything else as it is."""
+        if not os.path.isabs(value):
+            return value
+        resolved = str(Path(value).resolve()) if Path(value).exists() else os.path.normpath(value)
+        for root, name in self.roots:
+            if resolved.startswith(root + os.sep):
+                rest = Path(resolved[len(root) + 1:]).as_posix()
+                return f"{name}/{rest}" if name else rest
+        return str(shareable_path(value, self.cwd))
+
+    def text(self, value: str) -> str:
+        """A string: a whole path by :meth:`path`; root folders inside a longer text replaced by their names."""
+        if os.path.isabs(value) and "\n" not in value:
+            return self.path(value)
+        for root, name in self.roots:
+            if root in value:
+                value = value.replace(root + os.sep, f"{name}/" if name else "").replace(root, name or ".")
+        return value
+
+    def data(self, value: Any) -> Any:
+        """Plain data (dicts, lists, strings) with every string rewritten by :meth:`text`."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.data(v) for v in value)
+        return value
+
+    def frame(self, df: Any) -> Any:
+        """A copy of a DataFrame whose text cells are rewritten by :meth:`text` (other cells as they are)."""
+        if df is None or not len(df):
+            return df
+        import pandas as pd
+
+        out = df.copy()
+        for col in out.columns:
+            if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+                out[col] = out[col].map(lambda v: self.text(v) if isinstance(v, str) else v)
+        return out
+
+
+def _source_folder(source: Any) -> Path | None:
+    """The folder a data source names: the folder itself, or a file's folder (paths in a table are read
+    relative to it); ``path:split`` sources are the path's. ``None`` for a packaged set's name or arrays."""
+    text = str(source or "")
+    for candidate in (text, text.rsplit(":", 1)[0] if ":" in text else ""):
+        if candidate and Path(candidate).expanduser().exists():
+            p = Path(candidate).expanduser().resolve()
+            return p if p.is_dir() else p.parent
+    return None

@@ -203,11 +203,12 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     (a search's summary)."""
     import yaml
 
-    from justfit._portable import shareable_config, shareable_result
+    from justfit._portable import PathScrubber, shareable_config, shareable_result
     from justfit.checks import recorded
     from justfit.models.factory import model_package, portable_model_name
 
     task = est.task_
+    scrub = PathScrubber(splits.sources)  # media files named from their data root, not this machine's folders
 
     cfg_json = cfg.model_dump(mode="json")
     # The resolved config names the columns actually used, so the run is reproducible as written.
@@ -221,17 +222,17 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     write_json(partial / "metrics.json", metrics)
     splits.to_json(partial / "splits.json")
     analysis = task.analysis(splits.test, test_logits)
-    write_csv(analysis, partial / "predictions.csv")
+    write_csv(scrub.frame(analysis), partial / "predictions.csv")
     assets = task.report_assets(splits.test, analysis, splits.train, est.step_)
     if assets:
-        write_json(partial / "report_assets.json", assets)
-    write_json(partial / "data_report.json", report.to_dict(cfg.quality.label_noise_top))
+        write_json(partial / "report_assets.json", scrub.data(assets))
+    write_json(partial / "data_report.json", scrub.data(report.to_dict(cfg.quality.label_noise_top)))
     if autofit is not None:
         write_json(partial / "autofit.json", autofit.to_dict())
     if getattr(est, "lr_find_", None):
         write_json(partial / "lr_find.json", est.lr_find_)
-    write_csv(report.removed, partial / "removed.csv")
-    write_csv(report.flagged, partial / "flagged.csv")
+    write_csv(scrub.frame(report.removed), partial / "removed.csv")
+    write_csv(scrub.frame(report.flagged), partial / "flagged.csv")
     est.save(partial / "model")
     result = RunResult(
         run_dir=str(final),
@@ -275,8 +276,9 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                                 source="justfit run", monitor=resolved.early_stopping.monitor,
                                 directions=result.data["metric_directions"])
     result.verdict = result.diagnosis.verdict
-    write_json(partial / "diagnosis.json", result.diagnosis.to_dict())
-    write_json(partial / "result.json", shareable_result(result.to_dict()))
+    write_json(partial / "diagnosis.json", scrub.data(result.diagnosis.to_dict()))
+    shared = shareable_result(result.to_dict())
+    write_json(partial / "result.json", {**shared, "data": scrub.data(shared["data"])})
     from justfit.report import render_report
 
     try:
