@@ -133,6 +133,25 @@ def test_underfitting_at_the_majority_baseline(acc, expected):
     assert fires("underfitting", h, metrics={"majority_baseline_accuracy": 0.5}) == expected
 
 
+@pytest.mark.parametrize(("r2", "expected"), [(0.099, True), (0.101, False)])
+def test_a_regression_no_better_than_the_mean_underfits(r2, expected):
+    """R² below 0.1 on the training sample and at its best on validation: no better than predicting the mean."""
+    h = recs(train_loss=[1.1, 1.0], val_loss=[1.1, 1.05], train_r2=[-0.05, r2], val_r2=[-0.1, r2 - 0.05])
+    assert fires("underfitting", h) == expected
+    # without the training sample's R², the best validation R² decides
+    assert fires("underfitting", recs(train_loss=[1.1, 1.0], val_loss=[1.1, 1.05], val_r2=[-0.1, r2])) == expected
+    # a classification history (no R²) is not judged by this branch
+    assert not fires("underfitting", recs(train_loss=[0.7, 0.1], val_loss=[0.7, 0.2]))
+
+
+def test_the_reported_regression_at_the_mean_is_not_a_good_fit():
+    """Every prediction near the mean (test rmse 2.9209 against the baseline's 2.9193, R² -0.001)."""
+    h = recs(train_loss=[1.2, 1.13], val_loss=[1.15, 1.125], train_r2=[-0.02, 0.003], val_r2=[-0.01, -0.001],
+             val_rmse=[2.93, 2.921])
+    d = diagnose(h, n_val=200)
+    assert d.verdict == "underfitting" and d.findings[0].title.endswith("predicting the mean")
+
+
 @pytest.mark.parametrize(("last", "expected"), [(0.9 * LN3 - 0.001, False), (0.9 * LN3 + 0.001, True)])
 def test_underfitting_near_chance_loss(last, expected):
     h = recs(train_loss=[1.1, last], val_loss=[1.1, 1.0])

@@ -4,6 +4,7 @@ that a new task is an addition) runs end to end."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,9 @@ def test_text_regression_end_to_end(tmp_path, tiny_model):
     m = json.loads((run / "metrics.json").read_text())
     assert {"rmse", "mae", "r2", "spearman", "baseline_rmse"} <= set(m)
     assert "val_rmse" in r.history[0] and "val_accuracy" not in r.history[0]
+    # val_rmse and val_mae are in the targets' units, as the test metrics (the loss stays standardised)
+    std = json.loads((run / "model" / "justfit.json").read_text())["target_std"]
+    assert std > 1 and all(math.isclose(h["val_rmse"], math.sqrt(h["val_loss"]) * std, rel_tol=1e-4) for h in r.history)
     pred = pd.read_csv(run / "predictions.csv")
     assert {"label", "predicted", "residual"} <= set(pred.columns)
     html = (run / "report.html").read_text()

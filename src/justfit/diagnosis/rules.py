@@ -574,16 +574,20 @@ def unreadable_data(ctx: Context) -> Finding | None:
 UNDERFIT_MARGIN = 0.05
 UNDERFIT_SHARE = 0.25
 NEAR_CHANCE = 0.9
+# A regression explains less than this share of the targets' variance beyond predicting their mean (R²).
+UNDERFIT_R2 = 0.1
 
 
 @RULES.register("underfitting")
 def underfitting(ctx: Context) -> Finding | None:
-    """training accuracy near the majority-class baseline, or a training loss that stays near chance.
+    """training accuracy near the majority-class baseline, a regression's R² near that of predicting the mean,
+    or a training loss that stays near chance.
 
     Effect size (a shortfall, so the finding needs the value below it): training (and validation) accuracy below
     the baseline plus the smaller of ``UNDERFIT_MARGIN`` and ``UNDERFIT_SHARE`` of the errors the baseline leaves
     (a tag per word is mostly O: 0.983 against 0.945 has learned most of what there is to learn); or a training
-    loss above ``NEAR_CHANCE`` x ln(C). The margin is not widened by the validation set's noise: a noisy
+    loss above ``NEAR_CHANCE`` x ln(C); or, for a regression, training and best validation R² below ``UNDERFIT_R2``
+    (``_no_better_than_the_mean``). The margin is not widened by the validation set's noise: a noisy
     measurement is no evidence that the model learned nothing."""
     if ctx.diverged_reason():
         return None  # a diverged run's numbers say nothing about capacity
@@ -599,6 +603,9 @@ def underfitting(ctx: Context) -> Finding | None:
                        f"majority-class baseline is {baseline:.3f}: the model has not learned the task, even on the "
                        "data it trains on." + needed_text(ev),
                        {"train_accuracy": tr[-1].value, "majority_baseline": baseline, **ev})
+    mean_like = _no_better_than_the_mean(ctx)
+    if mean_like is not None:
+        return mean_like
     tl = ctx.points("train_eval_loss") or ctx.points("train_loss")
     k = ctx.classes
     chance = chance_loss(ctx)
@@ -611,6 +618,29 @@ def underfitting(ctx: Context) -> Finding | None:
                        + needed_text(ev), {"last_train_loss": tl[-1].value, "chance_loss": chance,
                                            "relative_drop": drop, **ev})
     return None
+
+
+def _no_better_than_the_mean(ctx: Context) -> Finding | None:
+    """A regression's underfitting: the training R² (``train_r2``, on the training sample) and the best validation
+    R² both below ``UNDERFIT_R2``, or the best validation R² alone when the training sample was not evaluated.
+    R² = 1 - MSE / Var(y): 0 is the baseline of always predicting the targets' mean, whatever their units."""
+    tr, va = ctx.points("train_r2"), [v for v in ctx.series("val_r2") if math.isfinite(v)]
+    if not va and not tr:
+        return None
+    best_val = max(va) if va else None
+    last_train = tr[-1].value if tr and math.isfinite(tr[-1].value) else None
+    if (last_train is not None and last_train >= UNDERFIT_R2) or (best_val is not None and best_val >= UNDERFIT_R2):
+        return None
+    seen = max(v for v in (last_train, best_val) if v is not None)
+    ev = measured("R²", UNDERFIT_R2, seen,
+                  f"R² of {UNDERFIT_R2:g}", above=False)
+    where = (f"the training R² is {last_train:.3f}" if last_train is not None else "") + \
+        (" and " if last_train is not None and best_val is not None else "") + \
+        (f"the best validation R² is {best_val:.3f}" if best_val is not None else "")
+    return Finding("underfitting", "high", "Underfitting: no better than always predicting the mean",
+                   f"By the last evaluation {where}: the model explains almost none of the targets' variance beyond "
+                   "predicting their mean, even on the data it trains on." + needed_text(ev),
+                   {"train_r2": last_train, "best_val_r2": best_val, **ev})
 
 
 # Still improving: the last evaluation is the best, and its gain over the one before exceeds CONVERGED_GAIN of

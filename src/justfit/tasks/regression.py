@@ -99,11 +99,11 @@ class RegressionTask(TextInputs):
         model, tokenizer, source = load_model(cfg.model.name, self.labels, dropout=cfg.model.dropout,
                                               problem_type="regression")
         step = TextRegressionTask(tokenizer, cfg.data.max_length, loss=cfg.training.loss,
-                                  model_config=plain_model(model).config)
+                                  model_config=plain_model(model).config, target_std=self.std)
         return model, tokenizer, source, step
 
     def step_from_meta(self, tokenizer: Any, max_length: int, model_config: Any) -> TextRegressionTask:
-        return TextRegressionTask(tokenizer, max_length, model_config=model_config)
+        return TextRegressionTask(tokenizer, max_length, model_config=model_config, target_std=self.std)
 
     # ------------------------------------------------------------------ evaluation
     def transform(self, logits: np.ndarray) -> np.ndarray:

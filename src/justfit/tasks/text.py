@@ -173,8 +173,9 @@ class TextRegressionTask(TextClassificationTask):
     metric_directions = {"loss": "min", "rmse": "min", "mae": "min", "r2": "max", "spearman": "max"}
 
     def __init__(self, tokenizer: Any, max_length: int = 256, *, loss: str = "mse", huber_delta: float = 1.0,
-                 model_config: Any = None) -> None:
+                 model_config: Any = None, target_std: float = 1.0) -> None:
         super().__init__(tokenizer, max_length, model_config=model_config)
+        self.target_std = float(target_std)  # the training targets' std: RMSE and MAE back in the targets' units
         if loss not in ("mse", "huber"):
             from justfit.errors import unknown_name
 
@@ -200,7 +201,9 @@ class TextRegressionTask(TextClassificationTask):
         return out
 
     def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
-        """Metrics on the standardised scale: ``loss`` (MSE), RMSE, MAE, R², Spearman's rho."""
+        """``loss``: the MSE on the standardised scale the model trains on (as the training loss); RMSE and MAE
+        in the targets' units (times ``target_std``), as the test metrics report them; R² and Spearman's rho
+        (scale-free)."""
         import numpy as np
 
         from justfit.evaluation.metrics import regression_metrics
@@ -208,7 +211,8 @@ class TextRegressionTask(TextClassificationTask):
         pred = np.asarray(logits, dtype=np.float64).reshape(-1)
         y = np.asarray(targets, dtype=np.float64)
         m = regression_metrics(y, pred)
-        return {"loss": m["mse"], **{k: m[k] for k in ("rmse", "mae", "r2", "spearman")}}
+        return {"loss": m["mse"], "rmse": m["rmse"] * self.target_std, "mae": m["mae"] * self.target_std,
+                "r2": m["r2"], "spearman": m["spearman"]}
 
 
 class AugmentedTexts(EncodedDataset):
