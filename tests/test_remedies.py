@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import re
 
 import pytest
@@ -273,3 +274,24 @@ def test_the_tool_argument_names_are_the_tools_own():
     assert "early_stopping_patience" in inspect.signature(EarlyStoppingCallback).parameters
     assert "r" in {f.name for f in dataclasses.fields(peft.LoraConfig)}
     assert "compute_loss_func" in inspect.signature(__import__("transformers").Trainer).parameters
+
+
+@pytest.mark.parametrize(("lr", "proposed"), [(2e-6, 6e-6), (5e-5, 1.5e-4), (2e-4, 3e-4), (3e-4, None), (5e-4, None)])
+def test_a_trainer_log_without_config_json_is_held_to_full_fine_tunings_ceiling(tmp_path, lr, proposed):
+    """transformers' Trainer trains a transformers model: with no config.json beside the log, the learning
+    rate is still bounded by a transformer's full fine-tuning (3e-4), not the global 1e-2."""
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    log = []
+    for epoch in range(1, 5):
+        log += [{"epoch": float(epoch), "loss": 1.0986 - 0.0005 * epoch, "learning_rate": lr, "step": 10 * epoch},
+                {"epoch": float(epoch), "eval_loss": 1.0986 - 0.0004 * epoch, "eval_accuracy": 0.34, "step": 10 * epoch}]
+    (folder / "trainer_state.json").write_text(json.dumps({"log_history": log, "global_step": 40,
+                                                           "num_train_epochs": 4, "train_batch_size": 16}))
+    d = diagnose_run(folder)
+    lrs = [r["set"]["training.lr"] for f in d.findings for r in f.remedies if "training.lr" in r["set"]]
+    assert all(x <= 3e-4 + 1e-12 for x in lrs), lrs
+    if proposed is None:
+        assert not any(x > lr for x in lrs), lrs
+    else:
+        assert any(math.isclose(x, proposed, rel_tol=1e-6) for x in lrs), lrs

@@ -67,6 +67,8 @@ LR_CEILING = {"full": 3e-4, "full-cnn": 1e-3, "lora": 1e-3, "head": 1e-2, "unkno
 SGD_LR_FACTOR = 10.0
 LR_STEP_UP = 3.0      # "much larger steps" (a loss that does not move): a bounded factor, not 10x
 LR_STEP_SOME = 2.0    # "larger steps" (a loss still falling at the end)
+# The model type a Trainer log without config.json is taken as: a transformer, whose ceiling is the lower.
+TRAINER_MODEL_TYPE = "transformers-model"
 # Model types (config.json's ``model_type``) of convolutional networks that justfit loads.
 CNN_MODEL_TYPES = frozenset({"resnet", "convnext", "convnextv2", "efficientnet", "mobilenet_v1", "mobilenet_v2",
                              "regnet", "bit", "justfit-efficientnet-lite"})
@@ -409,6 +411,11 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, dive
     keeps at least that many epochs, rounded up, plus patience. ``n_train``: training rows (augmentation is
     offered only for training sets where it was measured to help)."""
     cfg = effective_config(config, tool)
+    if tool == "transformers" and model_type is None:
+        # transformers' Trainer trains a transformers model: without its config.json the family is not known,
+        # and the safe ceiling is a transformer's full fine-tuning (LoRA shows as model.strategy, read from
+        # adapter_config.json), never the "unknown" global range.
+        model_type = TRAINER_MODEL_TYPE
     evidence = dict(finding.evidence)
     if n_train is not None:
         evidence["_n_train"] = int(n_train)
