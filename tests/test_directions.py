@@ -156,3 +156,14 @@ def test_seed_spread_keeps_the_median_seed_by_the_declared_direction():
     vals = [0.9, 0.3, 0.5, 0.1]
     scores = [selection_score(_history("val_rmse", [v]), "val_rmse", "min") for v in vals]
     assert vals[median_index(scores)] == 0.5
+
+
+def test_a_misspelt_monitor_before_the_task_is_known_is_matched_against_every_tasks_names():
+    cfg = JustfitConfig.from_dict({"early_stopping": {"monitor": "val_rsme"}})
+    with pytest.raises(ConfigError, match=r"Monitor one of: .*val_rmse.*Did you mean 'val_rmse'"):
+        check_settings(cfg)
+    with pytest.raises(ConfigError, match=r"'lr' has no better direction.*val_r2"):
+        check_settings(JustfitConfig.from_dict({"early_stopping": {"monitor": "lr"}}))
+    with pytest.raises(ConfigError, match="mode is 'max', but val_loss is better when lower"):
+        check_settings(JustfitConfig.from_dict({"early_stopping": {"monitor": "val_loss", "mode": "max"}}))
+    check_settings(JustfitConfig.from_dict({"early_stopping": {"monitor": "val_rmse"}}))  # regression's: accepted
