@@ -350,3 +350,18 @@ def test_the_cli_refuses_a_mixed_file_in_one_line(tmp_path, monkeypatch, capfd):
     line_of = 2 + sum(len(w) + 1 for w, _ in data[:31]) + 2  # DOCSTART, its blank line; the E-PER word
     assert re.search(rf"Line {line_of} of .*'E-PER' \(IOBES's E-/S-\), but line {line_of - 5} has 'U-PER'", lines[0])
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("scheme", "tags", "expected"), [
+    ("BILOU", ["L-PER", "O", "U-LOC", "B-ORG", "L-ORG"], [("LOC", 2, 3), ("ORG", 3, 5)]),  # an orphan L- is none
+    ("IOBES", ["I-PER", "E-PER", "S-LOC", "O"], [("LOC", 2, 3)]),
+    ("IOBES", ["B", "E", "O", "S"], [("_", 0, 2), ("_", 3, 4)]),
+    ("IOB2", ["I-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),  # conlleval reads a leading I-
+])
+def test_the_entities_listed_are_those_the_metrics_count(scheme, tags, expected):
+    from justfit.tasks.token import sentence_entities
+    from justfit.tasks.token_metrics import count_entities
+
+    got = sentence_entities(tags, [f"w{i}" for i in range(len(tags))], scheme)
+    assert [(e["type"], e["start"], e["end"]) for e in got] == expected
+    assert len(got) == count_entities([tags], scheme)

@@ -56,9 +56,13 @@ def _tag_key(tag: str) -> tuple[int, str, int]:
     return (0, "", 0) if tag == OUTSIDE else (1, kind, _ORDER.get(prefix, 9))
 
 
-def sentence_entities(tags: Sequence[str], words: Sequence[str]) -> list[dict[str, Any]]:
-    """The entities of one sentence as plain dicts: ``type``, word ``start``/``end`` (exclusive), ``text``."""
-    return [e.as_dict(list(words)) for e in entities(list(tags))]
+def sentence_entities(tags: Sequence[str], words: Sequence[str], scheme: str | None = None) -> list[dict[str, Any]]:
+    """The entities of one sentence as plain dicts: ``type``, word ``start``/``end`` (exclusive), ``text``;
+    read as the metrics read ``scheme`` (``token_metrics.scheme_entities``) when given."""
+    from justfit.tasks.token_metrics import scheme_entities
+
+    found = scheme_entities(list(tags), scheme) if scheme else entities(list(tags))
+    return [e.as_dict(list(words)) for e in found]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -275,8 +279,8 @@ class TokenClassificationTask(TextInputs):
             y = np.asarray(y)
             ok = (y < len(self.tags)) & np.isfinite(pr).all(axis=1) if len(y) else np.zeros(0, bool)
             p_true = pr[np.arange(len(y))[ok], y[ok]] if ok.any() else np.zeros(0)
-            g_ent = sentence_entities(gold, words)
-            p_ent = sentence_entities(p, words)
+            g_ent = sentence_entities(gold, words, self.scheme)  # read as the metrics read them
+            p_ent = sentence_entities(p, words, self.scheme)
             rows.append({
                 "row": row, "tokens": json.dumps(list(words), ensure_ascii=False), "text": " ".join(words),
                 "label": " ".join(gold), "predicted": " ".join(p),
@@ -339,8 +343,8 @@ class TokenClassificationTask(TextInputs):
         """What ``justfit predict`` adds per sentence of words: ``predicted`` (tags joined by spaces) and
         ``entities`` (JSON: type, word start/end, text when ``words`` are given)."""
         pred = self.predict(logits)
-        ents = [json.dumps(sentence_entities(p, words[i] if words is not None else [""] * len(p)), ensure_ascii=False)
-                for i, p in enumerate(pred)]
+        ents = [json.dumps(sentence_entities(p, words[i] if words is not None else [""] * len(p), self.scheme),
+                           ensure_ascii=False) for i, p in enumerate(pred)]
         return {"predicted": [" ".join(p) for p in pred], "entities": ents}
 
     def predict_columns(self, estimator: Any, inputs: Sequence[Any]) -> dict[str, Any]:

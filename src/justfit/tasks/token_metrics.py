@@ -84,6 +84,20 @@ def count_entities(sequences: list[list[str]], scheme: str) -> int:
     return sum(len(e) for e in Entities(sequences, strict).entities)
 
 
+def scheme_entities(tags: Sequence[str], scheme: str) -> list[Any]:
+    """The entities of one tag sequence as the metrics read them (:func:`strict_scheme`'s mode), as
+    ``data.tags.Entity`` (word ``start``/``end``, ``end`` exclusive): what ``predictions.csv`` lists agrees
+    with ``metrics.json``'s counts (an orphan ``L-PER`` in BILOU is no entity in strict mode)."""
+    from justfit.data.tags import Entity, entities
+
+    strict = strict_scheme(scheme)
+    if strict is None:
+        return entities(list(tags))
+    from seqeval.scheme import Entities
+
+    return [Entity(e.tag or "_", e.start, e.end) for e in Entities([list(tags)], strict).entities[0]]
+
+
 def _finite(x: np.ndarray) -> bool:
     """Are the logits finite, words without logits (rows of NaN) aside?"""
     z = np.asarray(x, dtype=np.float64)
