@@ -68,3 +68,22 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     rgb = (img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
     assert len(np.unique(rgb[::7], axis=0)) > 50
     assert (rgb.min(axis=1) < 200).mean() > 0.02
+
+
+def test_text_is_escaped_once(run_dir, tmp_path):
+    """An apostrophe or a '<' in a finding's explanation and evidence reads as itself, not as '&#x27;'."""
+    import json
+
+    from justfit.report import render_report
+
+    copy = tmp_path / "rep"
+    shutil.copytree(run_dir, copy)
+    diagnosis = json.loads((copy / "diagnosis.json").read_text())
+    diagnosis["findings"] = [{"code": "x", "severity": "low", "title": "the model's <title>",
+                              "explanation": "the baseline's errors < 0.5", "remedies": [],
+                              "evidence": {"note": "the label audit's flags", "value": 0.12345}}]
+    (copy / "diagnosis.json").write_text(json.dumps(diagnosis))
+    render_report(copy, name="rep")
+    page = (copy / "report.html").read_text()
+    assert "&amp;#x27;" not in page and "&amp;lt;" not in page and "&amp;amp;" not in page
+    assert "note=the label audit&#x27;s flags, value=0.123" in page and "the baseline&#x27;s errors &lt; 0.5" in page

@@ -173,7 +173,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     for f in findings:
         rem = "".join(f"<li><code>{_e(' '.join(f'--set {k}={v}' for k, v in r['set'].items()))}</code> "
                       f"<span class='muted'>{_e(r['why'])}</span></li>" for r in f.get("remedies", []))
-        ev = ", ".join(f"{k}={_num(v, 3)}" for k, v in f.get("evidence", {}).items() if not isinstance(v, list))
+        # plain text, escaped once below (number() escapes what it does not format)
+        ev = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in f.get("evidence", {}).items() if not isinstance(v, list))
         parts.append(f"<div class='finding {_e(f['severity'])}'><b>[{_e(f['severity'])}] {_e(f['title'])}</b>"
                      f"<div>{_e(f['explanation'])}</div><div class='muted'>evidence: {_e(ev)}</div>"
                      + (f"<div>try:<ul>{rem}</ul></div>" if rem else "") + "</div>")
