@@ -135,3 +135,16 @@ def test_hub_id_of_a_misspelt_preset_gets_the_preset_when_the_hub_is_offline(mon
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(JustfitError, match=r"Did you mean 'minilm'\?$"):
         resolve_model_name("minlm")
+
+
+@pytest.mark.parametrize(("given", "hint"), [("bottm:2", "did you mean 'bottom:2'?"),
+                                             ("backbon", "did you mean 'backbone'?"),
+                                             ("bottom:x", "did you mean 'bottom:K'?")])
+def test_a_misspelt_freeze_strategy_is_suggested_once(given, hint):
+    from justfit.config import JustfitConfig
+    from justfit.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        JustfitConfig.from_dict({"model": {"freeze": given}})
+    message = str(info.value)
+    assert hint in message and message.count("instead") == 1 and "\n" not in message

@@ -138,7 +138,13 @@ class ModelConfig(_Section):
     def _freeze(cls, v: str) -> str:
         v = str(v).strip().lower()
         if not _FREEZE_RE.match(v):
-            raise ValueError(f"must be 'none', 'backbone' or 'bottom:K' with K a whole number. Got '{v}' instead")
+            from justfit.errors import did_you_mean
+
+            head, colon, k = v.partition(":")  # a misspelt bottom:2 is matched as bottom:K
+            match = did_you_mean(head if colon else v, ["none", "backbone", "bottom"]).strip()
+            hint = (f" (did you mean 'bottom:{k if k.isdigit() else 'K'}'?)" if "bottom" in match
+                    else f" ({match[0].lower()}{match[1:]})" if match else "")
+            raise ValueError(f"must be 'none', 'backbone' or 'bottom:K' with K a whole number{hint}")
         return v
 
     @field_validator("lora_targets", mode="before")
