@@ -119,17 +119,17 @@ def _any_task_error(cfg: Any, errors: list[ConfigError]) -> ConfigError:
     """The error for a monitor that no registered task takes, while the task is not known yet: the names every
     task records (with the closest one), not one task's; a monitor some task records but whose ``mode``
     contradicts it keeps that task's message."""
-    from justfit.directions import NOT_RANKABLE
-    from justfit.errors import did_you_mean
+    from justfit.directions import direction_of
     from justfit.tasks import TASKS
 
-    monitor = cfg.early_stopping.monitor
-    names = sorted({n for t in TASKS.names() for n in recorded(cfg, t)})
-    if monitor in names:
+    every = {n: d for t in TASKS.names() for n, d in recorded(cfg, t).items()}
+    if cfg.early_stopping.monitor in every:
         return next((e for e in errors if "mode" in str(e)), errors[0])
-    why = "has no better direction" if monitor in NOT_RANKABLE else "is recorded by no task"
-    hint = "" if monitor in NOT_RANKABLE else did_you_mean(monitor, names)
-    return ConfigError(f"The monitor '{monitor}' {why}. Monitor one of: {', '.join(names)}.{hint}")
+    try:
+        direction_of(cfg.early_stopping.monitor, every)
+    except ConfigError as exc:  # the one wording of an unknown monitor, over every task's names
+        return exc
+    return errors[0]
 
 
 def check_unsupported(cfg: Any, task: Any) -> None:
