@@ -77,12 +77,22 @@ def _spread(result) -> dict:
     return {"mean": m["mean"], "std": m["std"], "values": m["values"]}
 
 
+def _ablated(cfg: dict, args) -> dict:
+    """The one-at-a-time changes of ``--precision``, ``--data-stage`` (justfit arms)."""
+    if args.precision == "fp32":
+        cfg.setdefault("training", {})["bf16"] = False
+    if args.data_stage == "off":
+        cfg["quality"] = {"enabled": False}
+    return cfg
+
+
 def run_defaults(args) -> dict:
     from justfit import finetune
 
     with tempfile.TemporaryDirectory() as out:
-        cfg = {"data": _files(args, out), "quality": {"label_noise": "off"}, "training": {"seed": args.seeds[0]},
-               "output": {"dir": os.path.join(out, "runs"), "name": "defaults"}}
+        cfg = _ablated({"data": _files(args, out), "quality": {"label_noise": "off"},
+                        "training": {"seed": args.seeds[0]},
+                        "output": {"dir": os.path.join(out, "runs"), "name": "defaults"}}, args)
         t0 = time.perf_counter()
         result = finetune(cfg, seeds=len(args.seeds))
         return {"test_f1": _spread(result), "seconds": time.perf_counter() - t0, "trials": 0}
@@ -92,33 +102,56 @@ def run_justfit(args) -> dict:
     from justfit.tuning.tune import tune
 
     with tempfile.TemporaryDirectory() as out:
-        cfg = {"data": _files(args, out), "quality": {"label_noise": "off"},
-               "early_stopping": {"monitor": "val_f1"},
-               "tune": {"trials": 1000, "time_budget": args.budget, "seeds": len(args.seeds), "space": SPACE},
-               "training": {"seed": args.seeds[0]},
-               "output": {"dir": os.path.join(out, "runs"), "name": "tune"}}
+        tune_cfg = {"trials": args.trials, "time_budget": args.budget, "seeds": len(args.seeds), "space": SPACE}
+        if args.pruner:
+            tune_cfg["pruner"] = args.pruner
+        cfg = _ablated({"data": _files(args, out), "quality": {"label_noise": "off"},
+                        "early_stopping": {"monitor": "val_f1"}, "tune": tune_cfg,
+                        "training": {"seed": args.seeds[0]},
+                        "output": {"dir": os.path.join(out, "runs"), "name": "tune"}}, args)
         t0 = time.perf_counter()
         result = tune(cfg)
         seconds = time.perf_counter() - t0
         found = result.data["tune"]
         return {"test_f1": _spread(result), "seconds": seconds, "search_seconds": found["worker"]["seconds"],
                 "trials": found["trials"], "best": found["best"], "baseline": found.get("baseline"),
-                "val_f1_final": found["final"]["validation"]}
+                "val_f1_final": found["final"]["validation"], "rows": result.data.get("sizes"), "bf16": result.data.get("bf16"),
+                "trial_table": [{"number": int(r["number"]), "state": r["state"], "value": r["value"],
+                                 **{k: r[k] for k in r.index if k.startswith("params_")}}
+                                for _, r in _trials(result).iterrows()]}
 
 
-def run_hf(args) -> dict:
+def _trials(result):
+    import pandas as pd
+
+    return pd.read_csv(os.path.join(result.run_dir, "tune", "trials.csv"))
+
+
+# HF's best configuration of the 2026-12-01 run (the fixed-config arms train it in both tools).
+HF_BEST = {"lr": 1.6e-4, "epochs": 3, "batch_size": 16, "weight_decay": 0.017, "warmup_ratio": 0.013}
+
+
+def run_fixed_justfit(args) -> dict:
+    """justfit's ``finetune`` on one fixed configuration (``HF_BEST``), every epoch trained (no early stop)."""
+    from justfit import finetune
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = _ablated({"data": _files(args, out), "quality": {"label_noise": "off"},
+                        "training": {"seed": args.seeds[0], **HF_BEST}, "early_stopping": {"enabled": False},
+                        "output": {"dir": os.path.join(out, "runs"), "name": "fixed"}}, args)
+        t0 = time.perf_counter()
+        result = finetune(cfg, seeds=len(args.seeds))
+        return {"test_f1": _spread(result), "seconds": time.perf_counter() - t0, "trials": 0,
+                "rows": result.data.get("sizes"), "bf16": result.data.get("bf16")}
+
+
+def _hf(args):
+    """The HF arms' data, tokenizer and model: the same rows, tokenised at justfit's max_length (256)."""
     import numpy as np
     import optuna
-    import torch
     import transformers
     from datasets import Dataset
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from justfit.models.factory import default_model_path
 
@@ -133,13 +166,59 @@ def run_hf(args) -> dict:
         ds = Dataset.from_dict({"text": frame["text"].tolist(), "label": [labels.index(x) for x in frame["label"]]})
         return ds.map(lambda b: tok(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
 
-    tr, va, te = encode(train), encode(val), encode(test)
-
     def model_init(trial=None):
         return AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
 
     def compute_metrics(p):
         return {"f1": macro_f1(p.label_ids, np.argmax(p.predictions, -1))}
+
+    return {"test": test, "labels": labels, "tok": tok, "tr": encode(train), "va": encode(val), "te": encode(test),
+            "model_init": model_init, "compute_metrics": compute_metrics}
+
+
+def _hf_test_scores(args, hf, out: str, params: dict) -> list[float]:
+    """Train ``params`` (TrainingArguments names) with each final seed; each model's test macro-F1."""
+    import numpy as np
+    import torch
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    scores = []
+    collate = DataCollatorWithPadding(hf["tok"])
+    for seed in args.seeds:
+        targs = TrainingArguments(output_dir=out, use_cpu=True, save_strategy="no", report_to="none",
+                                  disable_tqdm=True, logging_strategy="no", eval_strategy="no",
+                                  per_device_eval_batch_size=64, seed=seed, **params)
+        final = Trainer(model_init=hf["model_init"], args=targs, train_dataset=hf["tr"], data_collator=collate)
+        final.train()
+        model = final.model.eval()
+        preds = []
+        te = hf["te"]
+        with torch.inference_mode():
+            for i in range(0, len(te), 64):
+                batch = collate([te[j] for j in range(i, min(i + 64, len(te)))])
+                batch.pop("labels", None)
+                preds.append(model(**batch).logits.argmax(-1).numpy())
+        scores.append(macro_f1(hf["test"]["label"], [hf["labels"][k] for k in np.concatenate(preds)]))
+    return scores
+
+
+def run_fixed_hf(args) -> dict:
+    """HF ``Trainer`` (fp32, its CPU default) on the fixed configuration ``HF_BEST``."""
+    hf = _hf(args)
+    params = {"learning_rate": HF_BEST["lr"], "num_train_epochs": HF_BEST["epochs"],
+              "per_device_train_batch_size": HF_BEST["batch_size"], "weight_decay": HF_BEST["weight_decay"],
+              "warmup_steps": HF_BEST["warmup_ratio"]}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        scores = _hf_test_scores(args, hf, out, params)
+    return {"test_f1": summary(scores), "seconds": time.perf_counter() - t0, "trials": 0}
+
+
+def run_hf(args) -> dict:
+    import optuna
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    hf = _hf(args)
 
     def hp_space(trial):
         return {"learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True),
@@ -154,8 +233,8 @@ def run_hf(args) -> dict:
         targs = TrainingArguments(output_dir=out, use_cpu=True, save_strategy="no", report_to="none",
                                   disable_tqdm=True, logging_strategy="no", eval_strategy="epoch",
                                   per_device_eval_batch_size=64, seed=args.seeds[0])
-        trainer = Trainer(model_init=model_init, args=targs, train_dataset=tr, eval_dataset=va,
-                          data_collator=DataCollatorWithPadding(tok), compute_metrics=compute_metrics)
+        trainer = Trainer(model_init=hf["model_init"], args=targs, train_dataset=hf["tr"], eval_dataset=hf["va"],
+                          data_collator=DataCollatorWithPadding(hf["tok"]), compute_metrics=hf["compute_metrics"])
         t0 = time.perf_counter()
         study_box = {}
 
@@ -171,23 +250,7 @@ def run_hf(args) -> dict:
         search_seconds = time.perf_counter() - t0
         for t in study_box["study"].trials:
             states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-        scores = []
-        for seed in args.seeds:
-            targs = TrainingArguments(output_dir=out, use_cpu=True, save_strategy="no", report_to="none",
-                                      disable_tqdm=True, logging_strategy="no", eval_strategy="no",
-                                      per_device_eval_batch_size=64, seed=seed, **best.hyperparameters)
-            final = Trainer(model_init=model_init, args=targs, train_dataset=tr,
-                            data_collator=DataCollatorWithPadding(tok))
-            final.train()
-            model = final.model.eval()
-            preds = []
-            collate = DataCollatorWithPadding(tok)
-            with torch.inference_mode():
-                for i in range(0, len(te), 64):
-                    batch = collate([te[j] for j in range(i, min(i + 64, len(te)))])
-                    batch.pop("labels", None)
-                    preds.append(model(**batch).logits.argmax(-1).numpy())
-            scores.append(macro_f1(test["label"], [labels[k] for k in np.concatenate(preds)]))
+        scores = _hf_test_scores(args, hf, out, best.hyperparameters)
     return {"test_f1": summary(scores), "seconds": time.perf_counter() - t0, "search_seconds": search_seconds,
             "trials": states, "best": {"value": best.objective, "params": best.hyperparameters}}
 
@@ -195,7 +258,9 @@ def run_hf(args) -> dict:
 def worker(args) -> None:
     from _common import report
 
-    report({"defaults": run_defaults, "justfit": run_justfit, "hf": run_hf}[args.worker](args))
+    arms = {"defaults": run_defaults, "justfit": run_justfit, "hf": run_hf, "fixed-justfit": run_fixed_justfit,
+            "fixed-hf": run_fixed_hf}
+    report(arms[args.worker](args))
 
 
 def main() -> None:
@@ -205,6 +270,11 @@ def main() -> None:
     p.add_argument("--train-rows", type=int, default=2000)
     p.add_argument("--val-rows", type=int, default=500)
     p.add_argument("--arms", nargs="+", default=["defaults", "justfit", "hf"])
+    p.add_argument("--trials", type=int, default=1000, help="justfit tune: trials at most")
+    p.add_argument("--pruner", default=None, choices=["median", "hyperband", "none"],
+                   help="justfit tune: the pruner (default: justfit's)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32"], help="justfit arms: bf16 auto or fp32")
+    p.add_argument("--data-stage", default="on", choices=["on", "off"], help="justfit arms: the data stage")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -214,7 +284,9 @@ def main() -> None:
 
     results = {}
     base = [sys.executable, __file__, "--budget", str(args.budget), "--train-rows", str(args.train_rows),
-            "--val-rows", str(args.val_rows), "--seeds", *map(str, args.seeds)]
+            "--val-rows", str(args.val_rows), "--seeds", *map(str, args.seeds), "--trials", str(args.trials),
+            "--precision", args.precision, "--data-stage", args.data_stage,
+            *(["--pruner", args.pruner] if args.pruner else [])]
     for arm in args.arms:
         results[arm] = run_job([*base, "--worker", arm], arm)
         r = results[arm]

@@ -38,7 +38,7 @@ def print_warnings(warnings: list[str], console: Any) -> None:
 VERDICT_STYLE = {"good fit": "bold green", "not converged": "bold yellow", "overfitting": "bold red",
                  "underfitting": "bold red", "unstable": "bold red", "leaked test set": "bold red",
                  "noisy labels": "bold yellow", "model cannot read data": "bold red",
-                 "not enough evidence": "bold yellow"}
+                 "not enough evidence": "bold yellow", "no better than a cheap baseline": "bold red"}
 
 
 def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:

@@ -131,7 +131,8 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
             f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; {what}"
         )
 
-    round_data: dict[int, tuple[Any, Any]] = {}  # each round's splits and data report, by its estimator
+    round_data: dict[int, tuple[Any, Any, Any]] = {}  # each round's splits, data report and baseline, by its estimator
+    baselines: dict[int, Any] = {}  # the cheap baseline fitted on each training split (by its frame's id)
     # Each auto-fit round checkpoints into its own folder (round-N): a resumed auto-fit replays the rounds the
     # killed run finished from their last checkpoints (no epoch is trained again, the same weights come back),
     # so it takes the same decisions, and continues the round it was in.
@@ -159,9 +160,10 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
               normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()),  # as the stage did
               checkpointing=checkpointing.within(f"round-{rounds_run[0]}") if auto else checkpointing,
               callbacks=callbacks)
-        round_data[id(e)] = (sp, rep)
+        against = cheap_baseline(c, e, sp, baselines, progress) if main else None
+        round_data[id(e)] = (sp, rep, against)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
-               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params")}
+               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params"), "baseline": against}
         return e, e.history_.records, ctx
 
     try:
@@ -175,9 +177,10 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
 
                 log = Console(stderr=True).print
             est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log)
-            splits, report = round_data[id(est)]
+            splits, report, against = round_data[id(est)]
         else:
             est = fit_round(cfg)[0]
+            against = round_data[id(est)][2]
         if not main:  # the main process evaluates the test split and writes the run; the others wait for it
             state.wait_for_everyone()
             return RunResult.load(final)
@@ -189,18 +192,50 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         if tracker is not None:
             tracker.finish()
     result = _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
-                        keep_checkpoints=keep_checkpoints)
+                        keep_checkpoints=keep_checkpoints, baseline=against)
     if state is not None:
         state.wait_for_everyone()
     return result
 
 
+def cheap_baseline(cfg: JustfitConfig, est: Any, splits: Any, fitted: dict[int, Any], progress: bool = False
+                   ) -> dict[str, Any] | None:
+    """The cheap baseline beside ``est`` (``evaluation.baseline.summary``), fitted once per training split (kept in
+    ``fitted``); ``None`` when ``baseline.enabled`` is off. A baseline that cannot be fitted is reported (a
+    ``RuntimeWarning`` and ``{"error": ...}``), never the end of the run."""
+    if not cfg.baseline.enabled:
+        return None
+    import warnings
+
+    from justfit.evaluation.baseline import fit_baseline, summary
+
+    try:
+        key = id(splits.train)
+        if key not in fitted:
+            fitted[key] = fit_baseline(est.task_, splits, cfg)
+        out = summary(est, splits, fitted[key])
+    except Exception as exc:  # an extra: the fine-tuned model is the run's result
+        warnings.warn(f"The cheap baseline could not be fitted ({type(exc).__name__}: {exc}); the run goes on "
+                      "without it.", RuntimeWarning, stacklevel=2)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if progress:
+        from rich.console import Console
+
+        v = out["validation"]
+        noise = f", noise {v['needed']:.4f}" if v.get("needed") is not None else ""
+        Console(stderr=True).print(
+            f"cheap baseline ({out['name']}, {out['seconds']:.1f} s): val_{v['score']} {v['baseline']:.4f}; the "
+            f"fine-tuned model {v['model']:.4f} ({'beats it' if v['beats'] else 'does not beat it'}{noise})")
+    return out
+
+
 def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
                metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float, *,
-               keep_checkpoints: bool = False, extra: dict[str, Any] | None = None) -> RunResult:
+               keep_checkpoints: bool = False, extra: dict[str, Any] | None = None,
+               baseline: dict[str, Any] | None = None) -> RunResult:
     """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
     The checkpoints are deleted first, unless ``keep_checkpoints``. ``extra`` joins ``result.data``
-    (a search's summary)."""
+    (a search's summary); ``baseline`` is the cheap baseline beside the model (``cheap_baseline``)."""
     import yaml
 
     from justfit._portable import PathScrubber, shareable_config, shareable_result
@@ -259,6 +294,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
             "metric_directions": recorded(resolved, task.name),
             **({"autofit": autofit.to_dict()} if autofit is not None else {}),
             **({"seed_spread": metrics["seed_spread"]} if "seed_spread" in metrics else {}),
+            **({"baseline": baseline} if baseline else {}),
             **(extra or {}),
         },
         seconds=time.perf_counter() - t0,
@@ -274,7 +310,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                                 n_params=est.params_.get("trainable_params"),
                                 n_classes=fit_context["n_classes"], n_val=fit_context.get("n_val"),
                                 source="justfit run", monitor=resolved.early_stopping.monitor,
-                                directions=result.data["metric_directions"])
+                                directions=result.data["metric_directions"], baseline=baseline)
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", scrub.data(result.diagnosis.to_dict()))
     shared = shareable_result(result.to_dict())

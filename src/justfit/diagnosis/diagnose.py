@@ -15,7 +15,7 @@ from justfit.diagnosis.tool_terms import TOOL_NAMES, in_tool
 # (nothing else can be judged), then a model that cannot read the data (no training setting helps),
 # then data problems (root causes), then the fit itself.
 NOT_ENOUGH = "not enough evidence"  # the verdict when the history holds too few validation points to judge
-VERDICT_ORDER = ["unstable", "model cannot read data", "leaked test set", "noisy labels", "overfitting",
+VERDICT_ORDER = ["unstable", "model cannot read data", "no better than a cheap baseline", "leaked test set", "noisy labels", "overfitting",
                  "underfitting", "not converged"]
 # (Among findings of equal severity: noisy labels is the cause, overfitting on them the symptom.)
 # Rules that read a diverged history as a capacity or convergence problem: silenced when the run diverged.
@@ -86,7 +86,7 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
              n_train: int | None = None, n_params: int | None = None, n_classes: int | None = None,
              n_val: int | None = None, source: str = "", monitor: str = "val_loss",
              directions: dict[str, str] | None = None, tool: str | None = None,
-             model_type: str | None = None) -> Diagnosis:
+             model_type: str | None = None, baseline: dict[str, Any] | None = None) -> Diagnosis:
     """Diagnose one run from its ``history`` (justfit's per-epoch records, or a ``Context`` of evaluation points
     read from another tool's log) and, when known, its data-stage summary, test metrics, resolved config and
     sizes (``n_val``: the units a validation score averages over, which sets its noise).
@@ -96,10 +96,13 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     and never move a key both ways across findings. ``tool``: the tool that wrote the history (``"keras"``,
     ``"transformers"``, ``"lightning"``, ``"fastai"``; ``None`` for justfit): its run's ``config`` holds only
     what its log states (completed by the log's learning rate and epochs), and each remedy carries
-    ``in_tool``, its settings in that tool's terms. ``model_type``: the model's (config.json), when known."""
+    ``in_tool``, its settings in that tool's terms. ``model_type``: the model's (config.json), when known.
+    ``baseline``: the cheap baseline fitted on the same splits and its validation comparison
+    (``evaluation.baseline.summary``); a model that does not beat it beyond the noise is the verdict."""
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
-        n_classes=n_classes, n_val=n_val, monitor=monitor, directions=dict(directions or {}))
+        n_classes=n_classes, n_val=n_val, monitor=monitor, directions=dict(directions or {}),
+        baseline=dict(baseline or {}))
     if tool not in (None, "justfit"):  # another tool's run: what its files state, then what its log shows
         fallback = _fallback_config(ctx)
         config = {s: {**fallback.get(s, {}), **(config or {}).get(s, {})} for s in {*fallback, *(config or {})}}
@@ -148,6 +151,7 @@ def diagnose_run(path: str | Path) -> Diagnosis:
 
     loaded = load_history(path)
     ctx = Context(history=loaded["history"], data=loaded.get("data") or {}, metrics=loaded.get("metrics") or {},
+                  baseline=dict(loaded.get("baseline") or {}),
                   n_train=loaded.get("n_train"), n_params=loaded.get("n_params"), n_classes=loaded.get("n_classes"),
                   n_val=loaded.get("n_val"),
                   position_unit=loaded.get("position_unit", "epoch"), notes=list(loaded.get("notes") or []),

@@ -568,6 +568,8 @@ def _justfit_run(p: Path) -> dict[str, Any]:
         out["n_classes"] = len(res.get("labels") or []) or None
         out["n_val"] = data.get("validation_units") or data.get("sizes", {}).get("validation")
         out["directions"] = dict(data.get("metric_directions") or {})  # as the run's task declared them
+        if isinstance(data.get("baseline"), dict):
+            out["baseline"] = data["baseline"]
     if (p / "metrics.json").is_file():
         out["metrics"] = read_json(p / "metrics.json")
     if (p / "config.yaml").is_file():

@@ -189,6 +189,15 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
     return out
 
 
+def _beat_baseline(cfg: dict[str, Any]) -> list[Remedy]:
+    """A model no better than the cheap baseline: more steps first (a short run that still predicts the majority
+    class), then larger ones, then a head on the frozen backbone (what few rows can train)."""
+    out = [_longer(cfg), _larger_steps(cfg, LR_STEP_UP)]
+    if _get(cfg, "model.freeze") != "backbone" and _get(cfg, "model.strategy") != "lora":
+        out.append(_r("train only the new head", model__freeze="backbone", training__lr=1e-3))
+    return out
+
+
 def _larger_steps(cfg: dict[str, Any], factor: float) -> Remedy:
     """The learning rate times ``factor`` (``LR_STEP_UP``: "much larger", repeatable; else "larger"); held to
     ``lr_ceiling`` afterwards, and dropped when already there."""
@@ -235,6 +244,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
     "label_noise": lambda cfg, ev: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
                                     _r("drop them", quality__label_noise="drop")],
     "duplicates": lambda cfg, ev: [],
+    "cheap_baseline": lambda cfg, ev: _beat_baseline(cfg),
     "seed_spread": lambda cfg, ev: _calmer(cfg)[:2] if ev.get("large") else [],
     "absent_class": lambda cfg, ev: [],
 }

@@ -25,6 +25,7 @@ VERDICTS = {
     "underfitting": "underfitting", "lr_too_low": "underfitting",
     "not_converged": "not converged", "time_budget": "not converged",
     "test_leakage": "leaked test set", "label_noise": "noisy labels",
+    "cheap_baseline": "no better than a cheap baseline",
 }
 # Values a history record holds that are not losses or metrics.
 _NOT_METRICS = {"epoch", "step", "position", "label", "lr", "seconds", "epoch_fraction", "diverged", "stage"}
@@ -89,6 +90,7 @@ class Context:
     notes: list[str] = field(default_factory=list)           # how an irregular log was read
     best: dict[str, Any] = field(default_factory=dict)       # the log's own best checkpoint (trainer_state.json)
     directions: dict[str, str] = field(default_factory=dict)  # recorded name -> "min"/"max", as the task declares
+    baseline: dict[str, Any] = field(default_factory=dict)    # the cheap baseline (evaluation.baseline.summary)
 
     def _where(self, i: int) -> tuple[float, str, float | None]:
         r = self.history[i]
@@ -298,6 +300,38 @@ def needed_text(ev: dict[str, Any]) -> str:
 EXPLODED_OF_CHANCE = 10.0
 # A training loss that ends more than this share above where it started (and by more than ``loss_effect``) rose.
 DIVERGED_RISE = 0.5
+
+
+@RULES.register("cheap_baseline")
+def cheap_baseline(ctx: Context) -> Finding | None:
+    """The fine-tuned model does not beat the cheap baseline fitted on the same splits (TF-IDF + logistic
+    regression for texts, ...: ``evaluation.baseline``) on validation, by more than the noise of the difference.
+
+    Effect size: the model's score minus the baseline's, oriented so that positive is better, must exceed
+    ``needed``, ``BEATS_BY_SE`` paired-bootstrap standard errors of that difference (both models scored on the
+    same resampled validation units), as the comparison measured it."""
+    b = ctx.baseline or {}
+    v = b.get("validation")
+    if not isinstance(v, dict) or v.get("beats"):
+        return None
+    diff, needed = number(v.get("difference")), number(v.get("needed"))
+    if diff is None or needed is None or not math.isfinite(diff) or not math.isfinite(needed):
+        return None
+    worse = bool(v.get("worse"))
+    score = f"val_{v.get('score')}"
+    what = b.get("name", "the cheap baseline")
+    ev = {"baseline": what, "score": score, "model_value": v.get("model"), "baseline_value": v.get("baseline"),
+          "baseline_seconds": b.get("seconds"), "baseline_test": b.get("test", {}),
+          **measured(f"lead over the baseline in {score}", needed, diff, str(v.get("threshold", "")))}
+    title = f"Worse than a cheap baseline ({what})" if worse else f"No better than a cheap baseline ({what})"
+    seconds = number(b.get("seconds"))
+    took = f", fitted in {seconds:.1f} s" if seconds is not None else ""
+    return Finding(
+        "cheap_baseline", "high", title,
+        f"On the validation split, {what}{took}, scores {score} {v.get('baseline'):.4f} against the fine-tuned "
+        f"model's {v.get('model'):.4f}" + needed_text(ev) + ". The fine-tuning did not earn its cost: train longer "
+        "or with larger steps (a model still near the majority class has not learnt the task yet), train only the "
+        "new head, or keep the cheap model.", ev)
 
 
 @RULES.register("diverged")

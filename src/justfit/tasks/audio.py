@@ -232,6 +232,21 @@ def log_mel(wave: np.ndarray, sampling_rate: int, bands: int = 40) -> np.ndarray
                        db_range=80.0, center=False)
 
 
+# The cheap baseline's features: this many MFCCs at this rate (Hz), each one's mean and standard deviation over time.
+BASELINE_MFCC = 20
+BASELINE_RATE = 16_000
+
+
+def mfcc_statistics(wave: np.ndarray, sampling_rate: int, n_mfcc: int = BASELINE_MFCC) -> np.ndarray:
+    """The mean and standard deviation over time of each of the first ``n_mfcc`` MFCCs: shape ``(2 * n_mfcc,)``.
+    The MFCCs are the type-II orthonormal DCT of the log-mel spectrogram (``log_mel``, 40 bands) over the bands,
+    as librosa's ``feature.mfcc`` defines them (Davis & Mermelstein 1980)."""
+    from scipy.fft import dct
+
+    mfcc = dct(log_mel(wave, sampling_rate, 40), type=2, axis=0, norm="ortho")[:n_mfcc]
+    return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
+
+
 def mel_profile(wave: np.ndarray, sampling_rate: int, bands: int = 40) -> np.ndarray:
     """A clip's log-mel profile: per band, the mean and the standard deviation over time of the log
     mel power (``log_mel``), the clip's mean level removed, L2-normalised: shape ``(2 * bands,)``.
@@ -401,6 +416,20 @@ class AudioClassificationTask(ClassificationTask):
             f"<figcaption class='muted'>{escape(c['label'])} -&gt; {escape(c['predicted'])} ({c['loss']:.2f}, "
             f"{c['seconds']:g} s)</figcaption></figure>" for c in clips)
         return ["<h3>highest-loss test clips</h3><div>" + cells + "</div>"]
+
+    @staticmethod
+    def baseline_features(train: Sequence[Any], others: Sequence[Sequence[Any]], cfg: Any) -> tuple[str, Any, list[Any]]:
+        """The cheap baseline's inputs: MFCC statistics (``mfcc_statistics``) of each clip's centre
+        ``data.max_seconds``, standardised on the training clips: ``(n, 2 * BASELINE_MFCC)``."""
+        from justfit.evaluation.baseline import standardised
+
+        def stats(sources: Sequence[Any]) -> np.ndarray:
+            return np.stack([mfcc_statistics(decode_audio(s, BASELINE_RATE, max_seconds=cfg.data.max_seconds),
+                                             BASELINE_RATE) for s in sources]) if len(sources) else \
+                np.zeros((0, 2 * BASELINE_MFCC))
+
+        x, rest = standardised(stats(train), [stats(o) for o in others])
+        return "MFCC statistics", x, rest
 
     def describe(self, labels: pd.Series) -> str:
         counts = pd.Series(list(labels), dtype=object).value_counts()

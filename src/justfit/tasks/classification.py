@@ -37,6 +37,7 @@ class ClassificationTask(TextInputs):
     metric_directions = TextClassificationTask.metric_directions
     headline = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "majority_baseline_accuracy")
     uses_label_audit = True
+    baseline_score = "f1"  # the epoch metric the fine-tuned model and the cheap baseline are compared by (macro-F1)
 
     def __init__(self) -> None:
         self.classes: list[Any] = []
@@ -150,6 +151,18 @@ class ClassificationTask(TextInputs):
         for i, c in enumerate(self.classes):
             out[f"p_{c}"] = proba[:, i]
         return out
+
+    def cheap_baseline(self, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, cfg: Any) -> Any:
+        """A logistic regression on the modality's cheap features (``baseline_features``), its C chosen on
+        validation: ``evaluation.baseline.Baseline`` with log-probabilities ``(n, num_labels)``."""
+        from justfit.evaluation.baseline import Baseline, logistic_regression
+
+        col = self.input_column
+        name, x, (x_val, x_test) = self.baseline_features(train[col].tolist(), [validation[col].tolist(),
+                                                                               test[col].tolist()], cfg)
+        val, tst, choice = logistic_regression(x, self.encode_targets(train["label"]), len(self.classes), x_val,
+                                               self.encode_targets(validation["label"]), x_test, cfg.training.seed)
+        return Baseline(f"{name} + logistic regression", val, tst, choice)
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
         """What the fit diagnosis compares against: the majority-class baseline, the number of classes and the

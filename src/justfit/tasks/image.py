@@ -39,6 +39,10 @@ from justfit.tasks.text import TextClassificationTask
 MAX_PIXELS = 89_478_485
 
 
+# The cheap baseline's image side in pixels: 16 x 16 x 3 = 768 features, a logistic regression in seconds.
+BASELINE_SIDE = 16
+
+
 def _pil():
     try:
         from PIL import Image, ImageOps
@@ -384,6 +388,24 @@ class ImageClassificationTask(ClassificationTask):
         """Training images that copy held-out images: the same pixels, or perceptual hashes within
         ``quality.image_hash_distance`` bits (``audit_image_leakage``)."""
         return audit_image_leakage(train, held_out, action=quality.leakage, max_distance=quality.image_hash_distance)
+
+    @staticmethod
+    def baseline_features(train: Sequence[Any], others: Sequence[Sequence[Any]], cfg: Any) -> tuple[str, Any, list[Any]]:
+        """The cheap baseline's inputs: each image decoded to RGB, resized to ``BASELINE_SIDE`` x ``BASELINE_SIDE``
+        pixels (bilinear), flattened and standardised on the training images: ``(n, 3 * side * side)``."""
+        from justfit.evaluation.baseline import standardised
+
+        Image, _ = _pil()
+
+        def pixels(sources: Sequence[Any]) -> np.ndarray:
+            out = np.zeros((len(sources), 3 * BASELINE_SIDE * BASELINE_SIDE), dtype=np.float32)
+            for i, s in enumerate(sources):
+                img = decode_image(s, 3).resize((BASELINE_SIDE, BASELINE_SIDE), Image.BILINEAR)
+                out[i] = np.asarray(img, dtype=np.float32).reshape(-1) / 255.0
+            return out
+
+        x, rest = standardised(pixels(train), [pixels(o) for o in others])
+        return f"{BASELINE_SIDE} x {BASELINE_SIDE} pixels", x, rest
 
     def describe(self, labels: pd.Series) -> str:
         counts = pd.Series(list(labels), dtype=object).value_counts()

@@ -45,6 +45,7 @@ class RegressionTask(TextInputs):
     step_class = TextRegressionTask
     metric_directions = TextRegressionTask.metric_directions
     headline = ("rmse", "mae", "r2", "spearman", "baseline_rmse")
+    baseline_score = "rmse"  # the epoch metric the fine-tuned model and the cheap baseline are compared by
     uses_label_audit = False  # confident learning needs classes
     unsupported_settings = {
         "training.label_smoothing": "it smooths class targets, and a regression's targets are numbers",
@@ -127,6 +128,18 @@ class RegressionTask(TextInputs):
         pred = self.transform(logits)
         return pd.DataFrame({"row": frame.index.to_numpy(), "text": frame["text"].to_numpy(), "label": y,
                              "predicted": pred, "residual": pred - y, "loss": (pred - y) ** 2})
+
+    def cheap_baseline(self, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, cfg: Any) -> Any:
+        """A ridge regression on the modality's cheap features (``baseline_features``), its alpha chosen on
+        validation, fitted to the standardised targets: predictions ``(n,)`` on the model's scale."""
+        from justfit.evaluation.baseline import Baseline, ridge_regression
+
+        col = self.input_column
+        name, x, (x_val, x_test) = self.baseline_features(train[col].tolist(), [validation[col].tolist(),
+                                                                               test[col].tolist()], cfg)
+        val, tst, choice = ridge_regression(x, self.encode_targets(train["label"]), x_val,
+                                            self.encode_targets(validation["label"]), x_test)
+        return Baseline(f"{name} + ridge regression", val, tst, choice)
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
         """No class baseline: the diagnosis uses the loss-based rules only (``n_val``: the validation rows)."""

@@ -281,6 +281,14 @@ class TextInputs:
         return augmented_text_dataset(cfg, step, model, tokenizer, inputs, targets, weights)
 
     @staticmethod
+    def baseline_features(train: Sequence[Any], others: Sequence[Sequence[Any]], cfg: Any) -> tuple[str, Any, list[Any]]:
+        """The cheap baseline's inputs: TF-IDF of word unigrams and bigrams (``evaluation.baseline.tfidf_features``)."""
+        from justfit.evaluation.baseline import tfidf_features
+
+        x, rest = tfidf_features(train, others)
+        return "TF-IDF", x, rest
+
+    @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
         from justfit.models.factory import check_text_model

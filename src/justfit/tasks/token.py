@@ -82,6 +82,7 @@ class TokenClassificationTask(TextInputs):
     input_column = "tokens"
     metric_directions = TokenClassificationStep.metric_directions
     headline = ("f1", "precision", "recall", "f1_macro", "token_accuracy")
+    baseline_score = "f1"  # entity micro-F1: the epoch metric the model and the cheap baseline are compared by
     uses_label_audit = True
     default_monitor = "val_f1"  # early stopping's "auto": the entity F1 is the task's measure
     # Row-level settings that do not apply to a tag per word (refused by build and run.check_task; the
@@ -296,6 +297,37 @@ class TokenClassificationTask(TextInputs):
     def read_analysis(self, path: Any) -> pd.DataFrame:
         return pd.read_csv(path, dtype={"text": str, "label": str, "predicted": str, "tokens": str}, keep_default_na=False,
                            na_values=[""])
+
+    def cheap_baseline(self, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, cfg: Any) -> Any:
+        """A unigram tagger: each word gets the tags it had in training, as log-probabilities (its tag counts plus
+        one count spread by the training tag frequencies); a word never seen gets those frequencies (so the most
+        frequent tag, ``O``). The baseline of the CoNLL-2003 shared task (Tjong Kim Sang & De Meulder 2003) tags
+        words the same way. Logits: one ``(words, num_labels)`` array per sentence."""
+        from collections import Counter, defaultdict
+
+        from justfit.evaluation.baseline import Baseline
+
+        k = len(self.tags)
+        counts: dict[str, Counter] = defaultdict(Counter)
+        total: Counter = Counter()
+        for words, codes in zip(train["tokens"], self.encode_targets(train["label"]), strict=True):
+            for w, c in zip(words, codes, strict=True):
+                if c < k:
+                    counts[str(w)][c] += 1
+                    total[c] += 1
+        prior = np.array([total[i] for i in range(k)], dtype=np.float64) + 1e-3
+        prior /= prior.sum()
+        table = {w: np.log((np.array([c[i] for i in range(k)], dtype=np.float64) + prior) / (sum(c.values()) + 1.0))
+                 for w, c in counts.items()}
+        unseen = np.log(prior)
+
+        def tag(frame: pd.DataFrame) -> np.ndarray:
+            out = np.empty(len(frame), dtype=object)
+            for i, words in enumerate(frame["tokens"]):
+                out[i] = np.stack([table.get(str(w), unseen) for w in words]) if len(words) else np.zeros((0, k))
+            return out
+
+        return Baseline("most frequent tag per word", tag(validation), tag(test), "tags counted on the training words")
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]:
         """The all-``O`` token baseline of the validation words, and the number of tags (the classes each word's

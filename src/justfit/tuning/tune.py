@@ -311,5 +311,7 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     atomic_write_text(folder / "best_config.yaml", "# The best configuration of the search (" + name + "); run it "
                       "with: justfit train best_config.yaml\n"
                       + yaml.safe_dump(shareable_config(runnable.model_dump(mode="json")), sort_keys=False))
+    from justfit.run import cheap_baseline
+
     return _write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
-                      extra={"tune": found})
+                      extra={"tune": found}, baseline=cheap_baseline(best_cfg, est, splits, {}, progress))
