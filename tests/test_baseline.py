@@ -49,7 +49,7 @@ def test_regression_baseline_is_ridge_on_tfidf_in_the_models_scale():
     rng = np.random.default_rng(0)
     words = ["one", "two", "three", "four", "five"]
     rows = []
-    for i in range(200):
+    for _ in range(200):
         k = int(rng.integers(0, 5))
         rows.append({"text": f"{words[k]} " + " ".join(rng.choice(list("abcdefgh"), 3)), "label": k + rng.normal(0, .1)})
     frame = pd.DataFrame(rows)

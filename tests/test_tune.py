@@ -46,6 +46,11 @@ def test_a_search_writes_a_run_with_its_trials_best_config_and_plots(fast_config
     assert study.best_value == min(t.value for t in done) == found["best"]["value"]
     # Trial 0 is the configuration as given (lr 1e-3 is inside the range and kept).
     assert found["baseline"]["number"] == 0 and found["baseline"]["params"]["training.lr"] == 1e-3
+    # ... exactly as given: the dropout it left to the model is not drawn for it.
+    assert "model.dropout" not in found["baseline"]["params"]
+    assert study.trials[0].user_attrs["as_given"] == ["training.lr"]
+    # Like a training run, it is diagnosed against its cheap baseline.
+    assert result.data["baseline"]["name"] == "TF-IDF + logistic regression" and result.verdict
     import pandas as pd
 
     table = pd.read_csv(run / "tune" / "trials.csv")
@@ -102,6 +107,43 @@ def test_the_pruner_stops_a_trial_from_its_epoch_scores():
     assert not loop.stopped
     cb.on_epoch_end(loop, {"val_loss": 0.4})
     assert trial.reports == [(0.5, 1), (0.4, 3)] and loop.stopped and cb.pruned
+
+
+def test_the_pruner_compares_trials_at_the_same_share_of_their_schedules_and_waits_for_the_warmup():
+    from types import SimpleNamespace
+
+    from justfit.tuning.search import PruneCallback
+
+    class Trial:
+        def __init__(self):
+            self.reports, self.asked = [], 0
+
+        def report(self, value, step):
+            self.reports.append((value, step))
+
+        def should_prune(self):
+            self.asked += 1
+            return False
+
+    class Loop:
+        def __init__(self, total, warmup):
+            self.schedule_total, self.global_step, self.cfg = total, 0, SimpleNamespace(warmup_ratio=warmup)
+
+        def request_stop(self):
+            raise AssertionError("not pruned")
+
+    trial = Trial()
+    cb = PruneCallback(trial, "val_f1")
+    loop = Loop(total=300, warmup=0.5)  # 3 epochs of 100 steps, warmup until step 150
+    for epoch in (1, 2, 3):
+        loop.global_step = 100 * epoch
+        cb.on_epoch_end(loop, {"val_f1": 0.1 * epoch})
+    # Steps are hundredths of the schedule (a 1-epoch trial reports once, at 100); epoch 1 was inside the warmup.
+    assert [s for _, s in trial.reports] == [33, 67, 100] and trial.asked == 2
+    stage2 = Loop(total=50, warmup=0.0)  # a recipe's next stage: its own schedule, after the first
+    stage2.global_step = 50
+    cb.on_epoch_end(stage2, {"val_f1": 0.5})
+    assert trial.reports[-1] == (0.5, 200)
 
 
 @pytest.mark.parametrize("space, message", [

@@ -114,3 +114,18 @@ def tune_table(found: dict[str, Any]) -> Table:
         noise = "; the gain over the config as given is within it: noise" if found.get("gain_is_noise") else ""
         table.add_row(f"best, {len(val['values'])} seeds", f"{val['mean']:.4f} ± {val['std']:.4f}", noise.strip("; "))
     return table
+
+
+def baseline_line(data: dict[str, Any]) -> str | None:
+    """One line on the run's cheap baseline (``result.data["baseline"]``): what it is, its test metrics and whether
+    the fine-tuned model beat it on validation; ``None`` when the run has none."""
+    b = data.get("baseline")
+    if not isinstance(b, dict):
+        return None
+    if "error" in b:
+        return f"cheap baseline: could not be fitted ({b['error']})"
+    test = ", ".join(f"{k} {v:.4f}" for k, v in b.get("test", {}).items() if isinstance(v, int | float))
+    v = b.get("validation") or {}
+    beat = "beats it" if v.get("beats") else ("is worse" if v.get("worse") else "does not beat it beyond the noise")
+    return (f"cheap baseline ({b.get('name')}, {b.get('seconds', 0):.1f} s): test {test}; on validation the fine-tuned "
+            f"model {beat} (val_{v.get('score')} {v.get('model', float('nan')):.4f} vs {v.get('baseline', float('nan')):.4f})")

@@ -151,6 +151,10 @@ def train(
         kept = "kept" in str(quality.get("leakage"))
         console.print(f"[bold red]TEST SET LEAKAGE:[/bold red] {quality.get('leakage')}."
                       + (" These test metrics are optimistic." if kept else "") + " See data_report.json.")
+    from justfit._display import baseline_line
+
+    if (line := baseline_line(result.data)) is not None:
+        console.print(line)
     console.print(f"best epoch: {result.best_epoch}  ·  stop: {result.stop_reason}")
     if getattr(result, "diagnosis", None) is not None:
         from justfit._display import print_diagnosis

@@ -94,5 +94,14 @@ def tune(
         console.print(seed_table(result.data["seed_spread"]))
     m = result.metrics
     console.print(metrics_table(m, title=f"test metrics of the best configuration ({m.get('n', '?')} rows)"))
+    from justfit._display import baseline_line
+
+    if (line := baseline_line(result.data)) is not None:
+        console.print(line)
+    console.print(f"best epoch: {result.best_epoch}  ·  stop: {result.stop_reason}")
+    if getattr(result, "diagnosis", None) is not None:  # every command that makes a model ends with its verdict
+        from justfit._display import print_diagnosis
+
+        print_diagnosis(result.diagnosis, console, limit=3)
     console.print(f"run directory: [bold]{result.run_dir}[/bold]   (best config: {result.run_dir}/tune/best_config.yaml)")
     console.print(f"report: {result.run_dir}/report.html")

@@ -155,11 +155,25 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
              f"{sizes.get('validation')} · test {sizes.get('test')} rows · {_e(outputs)} · "
              f"{result.get('seconds', 0):.0f} s</div>",
              f"<div class='verdict {klass}'>verdict: {_e(verdict or 'not diagnosed')}</div>"]
-    summary = [[k, metrics[k]] for k in task.headline if k in metrics]
-    if metrics.get("invalid_reason"):
-        summary.append(["no metrics", metrics["invalid_reason"]])
-    parts.append(_table(summary + [["best epoch", result.get("best_epoch")], ["stop", result.get("stop_reason")]],
-                        ["test metric", "value"]))
+    base = data.get("baseline") if isinstance(data.get("baseline"), dict) else {}
+    cheap = base.get("test") or {}
+    if cheap:  # the cheap baseline's test metrics beside the fine-tuned model's (evaluation.baseline)
+        summary = [[k, metrics[k], cheap.get(k, "")] for k in task.headline if k in metrics]
+        if metrics.get("invalid_reason"):
+            summary.append(["no metrics", metrics["invalid_reason"], ""])
+        summary += [["best epoch", result.get("best_epoch"), ""], ["stop", result.get("stop_reason"), ""]]
+        parts.append(_table(summary, ["test metric", "fine-tuned", f"cheap baseline: {base.get('name')}"]))
+        v = base.get("validation") or {}
+        parts.append(f"<p class='muted'>cheap baseline fitted in {base.get('seconds', 0):.1f} s on {base.get('rows')} "
+                     f"training rows ({_e(base.get('choice', ''))}); validation {_e(v.get('score', ''))}: fine-tuned "
+                     f"{v.get('model', float('nan')):.4f}, baseline {v.get('baseline', float('nan')):.4f}, difference "
+                     f"{v.get('difference', float('nan')):+.4f} (beyond the noise above {v.get('needed') or 0:.4f}).</p>")
+    else:
+        summary = [[k, metrics[k]] for k in task.headline if k in metrics]
+        if metrics.get("invalid_reason"):
+            summary.append(["no metrics", metrics["invalid_reason"]])
+        parts.append(_table(summary + [["best epoch", result.get("best_epoch")], ["stop", result.get("stop_reason")]],
+                            ["test metric", "value"]))
     quality = data.get("quality") or {}
     if quality.get("test_leaks"):
         kept = "kept" in str(quality.get("leakage"))

@@ -2,7 +2,7 @@
 
 Only training and validation data are looked at here: each trial trains on the training split and
 is scored by the best validation value of the monitored metric (``early_stopping.monitor``) over
-its epochs, reported to the pruner after every epoch (``PruneCallback``). The caller evaluates the
+its epochs, reported to the pruner after every epoch at the share of its schedule done (``PruneCallback``). The caller evaluates the
 test split once, on the best configuration retrained with several seeds.
 
 The study lives in an Optuna storage: SQLite in the run directory by default, or any SQLAlchemy
@@ -122,23 +122,45 @@ def given_point(cfg: JustfitConfig, space: dict[str, SearchParam]) -> dict[str, 
 # ------------------------------------------------------------------ pruning
 
 
+# A pruner's step is the share of the trial's learning-rate schedule done, in these many parts (per recipe stage).
+SCHEDULE_PARTS = 100
+
+
 class PruneCallback(Callback):
-    """Report each epoch's monitored validation value to the trial (step = the epoch, counted across a
-    recipe's stages) and stop training when the pruner says so (``pruned`` is then True)."""
+    """Report each epoch's monitored validation value to the trial and stop training when the pruner says so
+    (``pruned`` is then True).
+
+    The step reported is how far the trial is through its own learning-rate schedule, in hundredths
+    (``SCHEDULE_PARTS`` per recipe stage, a later stage after an earlier one's): a trial is compared with
+    trials at the same point of their schedules, so a 3-epoch trial after its first epoch (still at a high
+    learning rate) is not judged against 1-epoch trials that had already annealed, which made the median
+    pruner favour short schedules. A trial is never pruned before its warmup ends (``warmup_ratio`` of its
+    schedule's steps)."""
 
     def __init__(self, trial: Any, monitor: str) -> None:
         self.trial = trial
         self.monitor = monitor
         self.epochs = 0
         self.pruned = False
+        self._trainer: Any = None
+        self._offset = 0
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         self.epochs += 1
+        if trainer is not self._trainer:  # a recipe's next stage: a new schedule
+            if self._trainer is not None:
+                self._offset += SCHEDULE_PARTS
+            self._trainer = trainer
         value = record.get(self.monitor)
         if value is None or not math.isfinite(float(value)):
             return
-        self.trial.report(float(value), self.epochs)
-        if self.trial.should_prune():
+        total = int(getattr(trainer, "schedule_total", 0) or 0)
+        done = int(getattr(trainer, "global_step", 0) or 0)
+        # (a loop that does not say its schedule: the epoch)
+        part = min(SCHEDULE_PARTS, max(1, round(SCHEDULE_PARTS * done / total))) if total > 0 else self.epochs
+        self.trial.report(float(value), self._offset + part)
+        warmup = float(getattr(getattr(trainer, "cfg", None), "warmup_ratio", 0.0) or 0.0) * total
+        if done >= warmup and self.trial.should_prune():
             self.pruned = True
             trainer.request_stop()
 
@@ -216,12 +238,22 @@ def _schema_race(exc: BaseException) -> bool:
         "already exists" in text or "duplicate key" in text or "unique constraint" in text)
 
 
+# Trials before TPE models the space (random ones, the first being the configuration as given) and before the
+# median pruner judges any trial: Optuna's defaults are 10 and 5; a search of minutes on a CPU runs 10 to 30
+# trials, so half of them random would leave TPE little to do.
+STARTUP_TRIALS = 5
+
+
 def create_study(storage: Any, name: str, direction: str, sampler: str, pruner: str, seed: int | None) -> Any:
-    """Create or load the study ``name`` (``ConfigError`` when it exists with another direction)."""
+    """Create or load the study ``name`` (``ConfigError`` when it exists with another direction). TPE is
+    multivariate (it models the parameters jointly: Falkner et al. 2018, "BOHB", as Optuna implements it) with
+    ``STARTUP_TRIALS`` random trials first; the median pruner judges no trial before ``STARTUP_TRIALS`` completed
+    and, through ``PruneCallback``, none before its warmup ends."""
     optuna = optuna_module()
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=STARTUP_TRIALS,
+                                                          warn_independent_sampling=False),
                 "random": lambda: optuna.samplers.RandomSampler(seed=seed)}
-    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=0),
                "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1),
                "none": lambda: optuna.pruners.NopPruner()}
     try:
@@ -287,7 +319,8 @@ def trial_line(study: Any, trial: Any) -> str:
         best = f" (best {study.best_value:.4f})"
     except ValueError:
         best = ""
-    where = f" at epoch {trial.last_step}" if trial.state.name == "PRUNED" and trial.last_step else ""
+    where = f" at {trial.last_step % SCHEDULE_PARTS or SCHEDULE_PARTS}% of its schedule" \
+        if trial.state.name == "PRUNED" and trial.last_step else ""
     return f"trial {trial.number}: {trial.state.name.lower()}{where}{value}{best}  {params}"
 
 

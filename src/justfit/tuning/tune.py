@@ -76,10 +76,11 @@ def _study(cfg: JustfitConfig, storage: Any, name: str, shared: bool) -> tuple[A
     study = create_study(storage, name, "minimize" if lower_is_better(cfg) else "maximize", cfg.tune.sampler,
                          cfg.tune.pruner, seed=None if shared else cfg.training.seed)
     if not study.trials:
+        # The first trial is the configuration exactly as given: the keys it sets inside the space; the others
+        # (a dropout left to the model) stay as given rather than drawn, so the baseline is what the user had.
         point = given_point(cfg, space)
-        if point:  # (a config whose every value lies outside the space has no baseline trial)
-            study.enqueue_trial(point)
-            study.set_user_attr("baseline_trial", 0)
+        study.enqueue_trial(point, user_attrs={"as_given": sorted(point)})
+        study.set_user_attr("baseline_trial", 0)
         study.set_user_attr("monitor", cfg.early_stopping.monitor)
     elif study.user_attrs.get("monitor", cfg.early_stopping.monitor) != cfg.early_stopping.monitor:
         from justfit.errors import ConfigError
@@ -96,7 +97,9 @@ def _retry_killed_trials(study: Any) -> None:
 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        given = trial.user_attrs.get("as_given")
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number,
+                                                      **({"as_given": given} if given is not None else {})})
 
 
 def lower_is_better(cfg: JustfitConfig) -> bool:
@@ -123,7 +126,8 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
     normalized = any("normalize" in r.rules for r in report.cleaning.values())
 
     def objective(trial: Any) -> float:
-        params = suggest(trial, space)
+        given = trial.user_attrs.get("as_given")
+        params = suggest(trial, space if given is None else {k: space[k] for k in given if k in space})
         c = cfg.updated(params)
         prune = PruneCallback(trial, es.monitor)
         child = None if tracker is None else tracker.child(f"trial-{trial.number}")
