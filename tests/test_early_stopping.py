@@ -107,3 +107,44 @@ def test_an_exact_tie_of_the_monitor_is_broken_by_the_validation_loss():
     for epoch, (f1, loss) in enumerate([(0.0, 0.9), (0.0, 0.5), (0.0, 0.7)], start=1):
         es.on_epoch_end(t, {"epoch": epoch, "val_f1": f1, "val_loss": loss})
     assert es.best_epoch == 2 and es.wait == 2 and getattr(t, "stopped", False)
+
+
+def test_patience_does_not_end_training_while_the_model_still_predicts_the_majority_class():
+    from types import SimpleNamespace
+
+    from justfit.tasks.text import TextClassificationTask
+
+    targets = [0] * 70 + [1] * 30  # majority share 0.7; one standard error 0.046
+
+    def run(accuracies):
+        t = FakeTrainer()
+        t.task = SimpleNamespace(trivial=TextClassificationTask.trivial)
+        t.val_dataset = SimpleNamespace(targets=lambda: targets)
+        t.epochs = len(accuracies)
+        cb = EarlyStopping("val_loss", patience=1)
+        cb.on_fit_begin(t)
+        for epoch, acc in enumerate(accuracies, start=1):
+            rec = {"epoch": epoch, "val_loss": 0.6 + 0.01 * epoch, "val_accuracy": acc}  # the loss only rises
+            t.history.append(rec)
+            cb.on_epoch_end(t, rec)
+            if t.should_stop:
+                break
+        cb.on_fit_end(t)
+        return t, cb
+
+    t, cb = run([0.70, 0.70, 0.72, 0.85, 0.86, 0.84, 0.83])  # majority class until epoch 3: no stop there
+    # The first epoch past the majority class is the best, though its loss is higher than the trivial epochs'.
+    assert cb.best_epoch == 4 and cb.stopped_epoch == 5
+    t, cb = run([0.70, 0.70, 0.70])
+    assert cb.stopped_epoch is None and len(t.history.records) == 3
+    assert "no better than the trivial predictor, so training went on" in cb.reason
+    t, cb = run([0.90, 0.85, 0.80])  # a model that has learnt stops as before
+    assert cb.stopped_epoch == 2
+
+
+def test_regression_and_tagging_have_their_own_trivial_predictor():
+    from justfit.tasks.text import TextRegressionTask
+    from justfit.tasks.token_step import TokenClassificationStep
+
+    assert TextRegressionTask.trivial([], {"val_r2": -0.01}) and not TextRegressionTask.trivial([], {"val_r2": 0.2})
+    assert TokenClassificationStep.trivial([], {"val_f1": 0.0}) and not TokenClassificationStep.trivial([], {"val_f1": 0.1})

@@ -89,6 +89,7 @@ class FrozenFeatureTask:
         self.features = features if isinstance(features, FeatureRows) else FeatureRows(features)
         # The loss and the metrics are the text task's (classification or regression).
         self.metric_directions = text_task.metric_directions
+        self.trivial = getattr(text_task, "trivial", None)
         self.max_length = text_task.max_length
 
     def epoch_metrics(self, targets: Sequence[Any], logits: np.ndarray) -> dict[str, float]:

@@ -109,6 +109,7 @@ class ImageFeatureStep:
         self.image_step = image_step
         self.outputs = outputs
         self.metric_directions = image_step.metric_directions
+        self.trivial = getattr(image_step, "trivial", None)
         self.max_length = 0
 
     def epoch_metrics(self, targets: Sequence[Any], logits: np.ndarray) -> dict[str, float]:

@@ -151,6 +151,21 @@ class TextClassificationTask:
 
         return frozen_stage(prep, cfg, train_ds, val_ds, texts, progress)
 
+    @staticmethod
+    def trivial(targets: Sequence[Any], record: dict[str, Any]) -> bool:
+        """Is the model in the majority-class regime on validation: accuracy no higher than the majority class's
+        share plus one binomial standard error? (Early stopping does not end training there.)"""
+        import math
+
+        import numpy as np
+
+        acc = record.get("val_accuracy")
+        y = np.asarray(targets, dtype=int)
+        if acc is None or not len(y) or not math.isfinite(float(acc)):
+            return False
+        p = float(np.bincount(y).max()) / len(y)
+        return float(acc) <= p + math.sqrt(max(p * (1 - p), 1.0 / len(y)) / len(y))
+
     def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
         """Validation/training-probe metrics from ``logits`` of shape ``(n, num_labels)`` (names as in
         ``metric_directions``)."""
@@ -199,6 +214,12 @@ class TextRegressionTask(TextClassificationTask):
             out["loss"] = losses.sum() / n.clamp(min=1.0)
             out["loss_weight"] = n
         return out
+
+    @staticmethod
+    def trivial(targets: Sequence[Any], record: dict[str, Any]) -> bool:
+        """Is the model no better than predicting the training mean on validation (R² at most 0)?"""
+        r2 = record.get("val_r2")
+        return r2 is not None and float(r2) <= 0.0
 
     def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
         """``loss``: the MSE on the standardised scale the model trains on (as the training loss); RMSE and MAE

@@ -265,6 +265,12 @@ class TokenClassificationStep:
         return None
 
     # ------------------------------------------------------------------ metrics
+    @staticmethod
+    def trivial(targets: Sequence[Any], record: dict[str, Any]) -> bool:
+        """Has the model found no entity on validation yet (entity F1 0: every word tagged ``O``)?"""
+        f1 = record.get("val_f1")
+        return f1 is not None and float(f1) <= 0.0
+
     def epoch_metrics(self, targets: Sequence[Sequence[int]], logits: np.ndarray) -> dict[str, float]:
         """Validation metrics over words: ``loss`` (mean cross-entropy of the words the model has a tag
         for), entity micro ``precision``/``recall``/``f1`` (seqeval) and token ``accuracy``."""

@@ -60,6 +60,8 @@ class EarlyStopping(Callback):
         self.reason = ""
         self.best_loss: float | None = None  # the best epoch's val_loss (breaks exact ties of the monitor)
         self._best_state: dict[str, Any] | None = None
+        self.kept_going: int | None = None  # the last epoch patience ran out while the model was still trivial
+        self.best_trivial = True  # is the best epoch so far no better than the trivial predictor (none yet: True)
 
     def check(self, metric_names: Any) -> None:
         """Refuse a monitor training does not record. ``metric_names`` maps each recorded name to its
@@ -93,13 +95,16 @@ class EarlyStopping(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": None if self.best_value is None else float(self.best_value),
                 "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch,
-                "reason": self.reason, "best_loss": self.best_loss}
+                "reason": self.reason, "best_loss": self.best_loss, "best_trivial": self.best_trivial,
+                "kept_going": self.kept_going}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reset()
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.wait, self.stopped_epoch, self.reason = state["wait"], state["stopped_epoch"], state["reason"]
         self.best_loss = state.get("best_loss")
+        self.best_trivial = bool(state.get("best_trivial", True))
+        self.kept_going = state.get("kept_going")
         self._loaded = True
 
     def tensors(self) -> dict[str, Any]:
@@ -118,11 +123,19 @@ class EarlyStopping(Callback):
             self.check(list(record))
         value = record[self.monitor]
         epoch = record["epoch"]
+        trivial = self._still_trivial(trainer, record)
+        # An epoch no better than the trivial predictor (the majority class) is never preferred to one that has
+        # left it, whatever the monitor says (its loss may be lower: a prior is well calibrated), and vice versa.
+        if trivial == self.best_trivial or self.best_value is None:
+            better = self.improved(value)
+        else:
+            better = not trivial and isinstance(value, int | float) and math.isfinite(value)
         # The main process's verdict (and value: evaluations may differ in the last bits) holds everywhere.
-        improved, value = agree(trainer, (self.improved(value), value))
+        improved, value = agree(trainer, (better, value))
         loss = record.get("val_loss")
         if improved:
             self.best_value, self.best_epoch, self.wait, self.best_loss = value, epoch, 0, loss
+            self.best_trivial = trivial
             if self.restore_best and getattr(trainer, "model", None) is not None:
                 self._best_state = snapshot(trainer.model)
             return
@@ -136,6 +149,11 @@ class EarlyStopping(Callback):
         planned = getattr(trainer, "epochs", None)
         last_epoch = planned is not None and epoch >= planned  # training ends here anyway: not an early stop
         if self.stop and self.wait >= max(self.patience, 1) and not last_epoch:
+            if trivial:
+                # A model that still predicts the majority class (or the mean) has not started to learn the task:
+                # a flat monitor there is not the end of learning. Training goes on while epochs remain.
+                self.kept_going = epoch
+                return
             self.stopped_epoch = epoch
             offset = getattr(trainer, "epoch_offset", 0)
             best = f"best {self.best_value:.4g} at epoch {self.best_epoch + offset}" if self.best_value is not None \
@@ -144,10 +162,24 @@ class EarlyStopping(Callback):
                            f"{self.min_delta:g} for {self.wait} epoch{'s' if self.wait != 1 else ''} ({best})")
             trainer.request_stop()
 
+    @staticmethod
+    def _still_trivial(trainer: Any, record: dict[str, Any]) -> bool:
+        """Does the step task say the model is still no better than the trivial predictor on validation
+        (``trivial(targets, record)``: the majority class, the training mean, all-``O``)?"""
+        judge = getattr(getattr(trainer, "task", None), "trivial", None)
+        data = getattr(trainer, "val_dataset", None)
+        if judge is None or data is None:
+            return False
+        trivial, _ = agree(trainer, (bool(judge(data.targets(), record)), None))
+        return trivial
+
     def on_fit_end(self, trainer: Any) -> None:
         offset = getattr(trainer, "epoch_offset", 0)  # epochs are numbered across a recipe's stages
         if not self.reason:
             self.reason = self._how_it_ended(trainer, offset)
+            if self.kept_going is not None:
+                self.reason += (f"; patience ran out at epoch {self.kept_going + offset} while the model was no better "
+                                "than the trivial predictor, so training went on")
         if self.restore_best and self._best_state is not None and getattr(trainer, "model", None) is not None:
             restore(trainer.model, self._best_state)
             self.reason += f"; restored the weights of epoch {self.best_epoch + offset}"  # type: ignore[operator]
