@@ -430,8 +430,10 @@ class JustfitConfig(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     def updated(self, overrides: dict[str, Any]) -> JustfitConfig:
-        """A copy with dotted-key overrides applied: ``{"training.lr": 1e-4}``."""
-        raw = self.model_dump(mode="json")
+        """A copy with dotted-key overrides applied: ``{"training.lr": 1e-4}``. The keys this config set and the
+        overrides count as set in the copy (``model_fields_set``); the others stay defaults, so a default that
+        depends on the model (``justfit.defaults``) can still be resolved."""
+        raw = self.model_dump(mode="json", exclude_unset=True)
         for dotted, value in overrides.items():
             _set_dotted(raw, dotted, value)
         return JustfitConfig.from_dict(raw)

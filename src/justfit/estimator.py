@@ -121,6 +121,9 @@ class Finetuner:
         if sampling_rate is not None:
             cfg = cfg.updated({"data.sampling_rate": sampling_rate})  # checked by the config (a positive int)
         cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
+        from justfit.defaults import apply_defaults
+
+        cfg, self.defaults_ = apply_defaults(cfg)  # the model family's measured settings where none is given
         if self.auto:
             return self._auto_fit(cfg, train, val)
         if self.seeds is not None and int(self.seeds) > 1:
@@ -191,7 +194,7 @@ class Finetuner:
             direction = monitor_direction(cfg, e.task_.name)
             scores.append(selection_score(e.history_.records, es.monitor, direction))
         kept = fitted[median_index(scores)]
-        vars(self).update({k: v for k, v in vars(kept).items() if k.endswith("_")})
+        vars(self).update({k: v for k, v in vars(kept).items() if k.endswith("_") and k != "defaults_"})
         self.estimators_, self.seeds_ = fitted, seeds
         self.seed_val_scores_ = [monitor_value(x, direction) for x in scores]
         self.kept_seed_ = seeds[median_index(scores)]
@@ -209,7 +212,7 @@ class Finetuner:
             return e, e.history_.records, ctx
 
         best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds)
-        vars(self).update({k: v for k, v in vars(best).items() if k.endswith("_")})
+        vars(self).update({k: v for k, v in vars(best).items() if k.endswith("_") and k != "defaults_"})
         self.autofit_ = result.to_dict()
         return self
 

@@ -93,7 +93,9 @@ def start_partial(final: Path, cfg: Any, options: dict[str, Any]) -> tuple[Path,
         raise RunDirError(f"Cannot create the run directory '{final}' ({exc.strerror or exc}). Choose another "
                           "--output-dir.") from None
     lock = RunLock(partial).acquire()
-    write_json(partial / CHECKPOINTS / REQUEST, {"config": cfg.model_dump(mode="json"), "options": options})
+    # The keys the request set, only: a resumed run resolves the model's defaults (justfit.defaults) as it did.
+    write_json(partial / CHECKPOINTS / REQUEST, {"config": cfg.model_dump(mode="json", exclude_unset=True),
+                                                 "options": options})
     return partial, lock
 
 

@@ -105,6 +105,9 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         # audit embeds texts with it).
         splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
+    from justfit.defaults import apply_defaults, describe
+
+    cfg, defaults = apply_defaults(cfg)  # the model family's measured settings where the config gives none
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
     from justfit.tasks import get_task
@@ -130,6 +133,7 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
             f"data ({cfg.task}): input column '{columns.text}', label column '{columns.label}'; "
             f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} rows; {what}"
         )
+        Console(stderr=True).print(describe(defaults))
 
     round_data: dict[int, tuple[Any, Any, Any]] = {}  # each round's splits, data report and baseline, by its estimator
     baselines: dict[int, Any] = {}  # the cheap baseline fitted on each training split (by its frame's id)
@@ -192,7 +196,7 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         if tracker is not None:
             tracker.finish()
     result = _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
-                        keep_checkpoints=keep_checkpoints, baseline=against)
+                        keep_checkpoints=keep_checkpoints, baseline=against, extra={"defaults": defaults})
     if state is not None:
         state.wait_for_everyone()
     return result

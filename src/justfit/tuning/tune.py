@@ -48,14 +48,18 @@ def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: b
                      resumed=run.resumed)
 
 
-def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, Any]:
-    """The data stage (as a run does it), the task set and the monitor resolved."""
+def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, Any, dict[str, Any]]:
+    """The data stage (as a run does it), the task set, the model family's defaults resolved (and where each came
+    from: ``justfit.defaults``) and the monitor checked."""
     from justfit.checks import check_settings, with_task
     from justfit.data.stage import prepare_data
     from justfit.run import check_task
 
     splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)
+    from justfit.defaults import apply_defaults
+
+    cfg, defaults = apply_defaults(cfg)  # the trials start from the model family's measured settings
     check_settings(cfg)
     if progress:
         from rich.console import Console
@@ -63,7 +67,7 @@ def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, 
         from justfit._display import print_data_stage
 
         print_data_stage(report, Console(stderr=True))
-    return cfg, splits, report, next(iter(loaded.values())).columns
+    return cfg, splits, report, next(iter(loaded.values())).columns, defaults
 
 
 def _study(cfg: JustfitConfig, storage: Any, name: str, shared: bool) -> tuple[Any, dict[str, Any]]:
@@ -203,7 +207,7 @@ def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dash
     search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
     storage = open_storage(cfg.tune.storage, cfg.tune.heartbeat, cfg.tune.retries)  # before the data stage's work
     try:
-        cfg, splits, report, _ = _data(cfg, progress)
+        cfg, splits, report, _, _ = _data(cfg, progress)
         log = _logger(progress)
         study, space = _study(cfg, storage, cfg.tune.study_name, shared=True)
         if dashboard:
@@ -241,7 +245,7 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     url = cfg.tune.storage or default_storage(folder)
     storage = open_storage(url, cfg.tune.heartbeat, cfg.tune.retries)  # an unreachable one fails before the data stage
     try:
-        cfg, splits, report, columns = _data(cfg, progress)
+        cfg, splits, report, columns, defaults = _data(cfg, progress)
         check_same_data(partial, splits_fingerprint(splits, get_task(cfg.task).input_column))
         name = cfg.tune.study_name or final.name
         log = _logger(progress)
@@ -318,4 +322,4 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     from justfit.run import cheap_baseline
 
     return _write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
-                      extra={"tune": found}, baseline=cheap_baseline(best_cfg, est, splits, {}, progress))
+                      extra={"tune": found, "defaults": defaults}, baseline=cheap_baseline(best_cfg, est, splits, {}, progress))

@@ -1,0 +1,126 @@
+"""Training defaults by model family, each with where it came from.
+
+A setting the user leaves unset takes its family's measured value when ``bench/`` measured one for that
+family, justfit's global default otherwise; a run records every one of them with its source
+(``result.data["defaults"]``), so a number is never a guess the run does not own up to. The family comes
+from the checkpoint's ``config.json`` (``model_type``), never from the model's name.
+
+What the rows rest on (all in ``bench/README.md``):
+
+* text encoders (BERT-like; measured on the packaged all-MiniLM-L6-v2, tweets, ``time_to_accuracy.py``):
+  batch 16 at lr 1e-4 reached test macro-F1 0.749-0.768 in a fixed time, against 0.733 for batch 32 at
+  5e-5, 0.748-0.760 for batch 32 at 1e-4 and 0.738 for batch 8 at 1e-4 (one seed each but the default,
+  measured with three). Other text encoders (BERT-base and larger) were not measured: their own authors
+  fine-tune with 2e-5 to 5e-5 (Devlin et al. 2019), and justfit's remedies hold them below 3e-4.
+* convolutional networks (measured on the packaged EfficientNet-Lite0, ``image.py``): full fine-tuning
+  at lr 5e-4 reached 0.992 test accuracy on mnist and 0.994 on animals, against 0.964 at 1e-4 (2 epochs).
+* a head on a frozen backbone (``model.freeze: backbone``; ``frozen.py``, ``audio.py``, ``image_presets.py``
+  train heads so): lr 1e-3 for at most 10 epochs; a linear probe on fixed features takes larger steps.
+* Whisper encoders and ViT-like, wav2vec2-like models: not measured against other settings; they take
+  justfit's global defaults, and the run says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from justfit.config import JustfitConfig
+
+# The settings this table sets, by config key.
+KEYS = ("training.lr", "training.batch_size", "training.epochs", "training.warmup_ratio", "training.weight_decay")
+
+# model_type (config.json) -> family.
+FAMILIES: dict[str, frozenset[str]] = {
+    "text-encoder": frozenset({"bert", "roberta", "distilbert", "deberta", "deberta-v2", "electra", "xlm-roberta",
+                               "xlm-roberta-xl", "mpnet", "albert", "camembert", "modernbert", "megatron-bert",
+                               "ernie", "nomic_bert", "xlm", "flaubert", "longformer", "bigbird", "funnel"}),
+    "conv-net": frozenset({"resnet", "convnext", "convnextv2", "efficientnet", "mobilenet_v1", "mobilenet_v2",
+                           "regnet", "bit", "justfit-efficientnet-lite"}),
+    "vit-like": frozenset({"vit", "deit", "beit", "swin", "swinv2", "dinov2", "vit_msn", "vit_mae",
+                           "data2vec-vision", "audio-spectrogram-transformer"}),
+    "whisper": frozenset({"whisper"}),
+    "wav2vec2-like": frozenset({"wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer", "sew",
+                                "sew-d", "unispeech", "unispeech-sat"}),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One family's measured settings and the evidence for them."""
+
+    settings: dict[str, Any]
+    evidence: str
+    measured_on: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+TABLE: dict[str, Row] = {
+    "text-encoder": Row({"training.lr": 1e-4, "training.batch_size": 16},
+                        "bench/README.md, time_to_accuracy.py: batch 16 at 1e-4 beat batch 32 at 5e-5 or 1e-4 and "
+                        "batch 8 at 1e-4 in a fixed time on the tweets", "all-MiniLM-L6-v2"),
+    "conv-net": Row({"training.lr": 5e-4},
+                    "bench/README.md, image.py: 0.992 test accuracy on mnist at 5e-4 against 0.964 at 1e-4 "
+                    "(2 epochs), 0.994 on animals", "EfficientNet-Lite0"),
+}
+# A head trained on a frozen backbone, whatever the family.
+HEAD_ONLY = Row({"training.lr": 1e-3, "training.epochs": 10},
+                "bench/README.md, frozen.py / audio.py / image_presets.py: heads on frozen backbones trained at "
+                "1e-3 for at most 10 epochs (a linear probe on fixed features)")
+GLOBAL = "justfit's default for every model (not measured for this family)"
+
+
+def family_of(model_type: str | None) -> str | None:
+    """The family of a checkpoint's ``model_type`` (``FAMILIES``), or ``None`` when unknown."""
+    if not model_type:
+        return None
+    return next((f for f, types in FAMILIES.items() if model_type in types), None)
+
+
+def explicit_keys(cfg: JustfitConfig) -> set[str]:
+    """The dotted keys the config sets (``section.key``), as opposed to those left at their defaults (pydantic's
+    ``model_fields_set``, kept through ``JustfitConfig.updated``)."""
+    out: set[str] = set()
+    for section in cfg.model_fields_set:
+        value = getattr(cfg, section)
+        for name in getattr(value, "model_fields_set", ()):
+            out.add(f"{section}.{name}")
+    return out
+
+
+def apply_defaults(cfg: JustfitConfig, model_type: str | None = None) -> tuple[JustfitConfig, dict[str, Any]]:
+    """``cfg`` with each key of ``KEYS`` it leaves unset at its family's measured value (``TABLE``; ``HEAD_ONLY``
+    with ``model.freeze: backbone``), and where every one of them came from: ``{"family", "model_type", "keys":
+    {key: {"value", "source"}}}`` with source ``"as given"``, the row's evidence, or ``GLOBAL``. ``model_type``:
+    the checkpoint's, read from its config.json when not given (``diagnosis.remedies.checkpoint_model_type``).
+    Applying it twice changes nothing (the keys it sets count as given)."""
+    if model_type is None:
+        from justfit.diagnosis.remedies import checkpoint_model_type
+
+        model_type = checkpoint_model_type(cfg.model.name, cfg.task)
+    family = family_of(model_type)
+    given = explicit_keys(cfg)
+    head_only = cfg.model.freeze == "backbone"
+    row = HEAD_ONLY if head_only else TABLE.get(family or "")
+    changes: dict[str, Any] = {}
+    keys: dict[str, Any] = {}
+    for key in KEYS:
+        section, name = key.split(".")
+        if key in given:
+            keys[key] = {"value": getattr(getattr(cfg, section), name), "source": "as given"}
+        elif row is not None and key in row.settings:
+            changes[key] = row.settings[key]
+            where = "a head on a frozen backbone" if head_only else f"{family} ({row.measured_on})"
+            keys[key] = {"value": row.settings[key], "source": f"measured for {where}: {row.evidence}"}
+        else:
+            keys[key] = {"value": getattr(getattr(cfg, section), name), "source": GLOBAL}
+    out = cfg.updated(changes) if changes else cfg
+    return out, {"family": family or "unknown", "model_type": model_type, "keys": keys}
+
+
+def describe(provenance: dict[str, Any]) -> str:
+    """One line for the progress output: the family and the defaults that are not as given."""
+    parts = [f"{k.split('.')[-1]} {v['value']:g} ({'measured' if v['source'].startswith('measured') else 'global'})"
+             for k, v in provenance["keys"].items() if v["source"] != "as given"]
+    return (f"defaults for {provenance['family']} models (model_type {provenance['model_type']}): "
+            + (", ".join(parts) if parts else "every one as given"))

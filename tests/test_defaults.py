@@ -1,0 +1,65 @@
+"""Training defaults by model family, each with its source; set-ness survives config updates and resumes."""
+
+import pytest
+
+from justfit.config import JustfitConfig
+from justfit.defaults import GLOBAL, apply_defaults, explicit_keys, family_of
+
+
+def test_the_family_comes_from_the_checkpoints_model_type():
+    assert family_of("bert") == family_of("roberta") == family_of("deberta-v2") == "text-encoder"
+    assert family_of("justfit-efficientnet-lite") == family_of("mobilenet_v2") == family_of("resnet") == "conv-net"
+    assert family_of("vit") == "vit-like" and family_of("whisper") == "whisper" and family_of("hubert") == "wav2vec2-like"
+    assert family_of("gpt2") is None and family_of(None) is None
+
+
+def test_updated_keeps_which_keys_were_given():
+    cfg = JustfitConfig.from_dict({"training": {"lr": 1e-3}}).updated({"model.freeze": "backbone"})
+    given = explicit_keys(cfg)
+    assert {"training.lr", "model.freeze"} <= given and "training.epochs" not in given
+    assert "training.lr" not in explicit_keys(JustfitConfig())
+
+
+def test_an_unset_key_takes_its_familys_measured_value_and_says_where_it_came_from():
+    cfg, prov = apply_defaults(JustfitConfig.from_dict({"training": {"epochs": 2}}), "justfit-efficientnet-lite")
+    assert cfg.training.lr == 5e-4 and cfg.training.epochs == 2
+    keys = prov["keys"]
+    assert prov["family"] == "conv-net" and keys["training.epochs"]["source"] == "as given"
+    assert keys["training.lr"]["source"].startswith("measured for conv-net (EfficientNet-Lite0): bench/README.md, image.py")
+    assert keys["training.warmup_ratio"] == {"value": 0.1, "source": GLOBAL}
+    # Applying twice changes nothing; a value the user gives is never replaced.
+    again, _ = apply_defaults(cfg, "justfit-efficientnet-lite")
+    assert again.training.lr == 5e-4
+    mine, prov = apply_defaults(JustfitConfig.from_dict({"training": {"lr": 1e-4}}), "justfit-efficientnet-lite")
+    assert mine.training.lr == 1e-4 and prov["keys"]["training.lr"]["source"] == "as given"
+
+
+def test_a_head_on_a_frozen_backbone_and_an_unknown_family():
+    cfg, prov = apply_defaults(JustfitConfig.from_dict({"model": {"freeze": "backbone"}}), "bert")
+    assert (cfg.training.lr, cfg.training.epochs) == (1e-3, 10)
+    assert "a head on a frozen backbone" in prov["keys"]["training.lr"]["source"]
+    cfg, prov = apply_defaults(JustfitConfig(), "gpt2")
+    assert cfg.training.lr == JustfitConfig().training.lr and prov["family"] == "unknown"
+    assert all(v["source"] == GLOBAL for v in prov["keys"].values())
+
+
+def test_a_run_records_its_defaults_and_a_resume_resolves_them_the_same(fast_config, planted_csv, tmp_path):
+    from justfit import finetune
+    from justfit._files import read_json
+    from justfit.resume import CHECKPOINTS, REQUEST
+
+    cfg = {**fast_config, "data": {"path": planted_csv}, "training": {"epochs": 1, "bf16": False, "lr": 1e-3}}
+    result = finetune(cfg, keep_checkpoints=True)
+    d = result.data["defaults"]
+    assert d["family"] == "text-encoder" and d["model_type"] == "bert"
+    assert d["keys"]["training.lr"] == {"value": 1e-3, "source": "as given"}
+    assert d["keys"]["training.batch_size"]["source"].startswith("measured for text-encoder (all-MiniLM-L6-v2)")
+    # The saved request holds only what was given, so a resumed run resolves the family's values again.
+    request = read_json(tmp_path / "runs" / "r" / CHECKPOINTS / REQUEST)["config"]
+    assert "batch_size" not in request.get("training", {}) and request["training"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("name", ["training.lr", "training.batch_size", "training.epochs"])
+def test_the_keys_are_real_config_keys(name):
+    section, key = name.split(".")
+    assert key in getattr(JustfitConfig(), section).model_fields
