@@ -169,7 +169,7 @@ class TrainingConfig(_Section):
     epochs: int = Field(5, gt=0, description="Maximum number of epochs (early stopping may end sooner).")
     batch_size: int = Field(16, gt=0, description="Training batch size (per device). The default favours more, smaller updates: within a fixed time on a CPU they reached a better model than batch 32 (bench/time_to_accuracy.py).")
     eval_batch_size: int = Field(64, gt=0, description="Batch size for evaluation and prediction.")
-    lr: float = Field(1e-4, gt=0, description="Peak learning rate (the default suits small encoders such as the packaged MiniLM at batch 16; for BERT-base-sized models 2e-5 to 5e-5 is usual).")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate. Unset, the model family's measured value (justfit.defaults): 1e-4 for text encoders (measured on the packaged MiniLM at batch 16; BERT-base-sized models usually take 2e-5 to 5e-5), 5e-4 for convolutional networks, 1e-3 for a head on a frozen backbone; 1e-4 otherwise.")
     lr_find: bool = Field(False, description="Run the learning-rate finder before training and train with its suggestion (the configured lr when it cannot suggest one).")
     layer_decay: float | None = Field(None, gt=0, le=1, description="Layer-wise learning-rate decay: the head trains at lr, the top layer at lr*d, the next at lr*d^2, ... down to the embeddings.")
     recipe: str = Field("standard", description="Training recipe (see `justfit recipes`): standard, gradual_unfreeze (fastai: head first, then all with decayed rates), ulmfit (unfreeze layer groups top down).")
