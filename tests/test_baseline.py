@@ -166,3 +166,10 @@ def test_auto_fit_acts_on_the_cheap_baseline(fast_config, planted_csv):
     rounds = result.data["autofit"]["rounds"]
     assert rounds[0]["verdict"] == "no better than a cheap baseline"
     assert rounds[1]["finding"] == "cheap_baseline" and rounds[1]["changes"] == {"training.epochs": 2}
+
+
+def test_a_frozen_body_that_does_not_beat_the_baseline_is_unfrozen_first():
+    cfg = JustfitConfig.from_dict({"model": {"freeze": "backbone"}, "training": {"lr": 2e-5}}).model_dump(mode="json")
+    d = diagnose(HISTORY, config=cfg, n_val=200, n_classes=2, baseline=_baseline(False))
+    sets = [r["set"] for r in d.findings[0].remedies]
+    assert sets[0] == {"model.freeze": "none"} and all(s.get("model.freeze") != "backbone" for s in sets)

@@ -190,10 +190,14 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
 
 
 def _beat_baseline(cfg: dict[str, Any]) -> list[Remedy]:
-    """A model no better than the cheap baseline: more steps first (a short run that still predicts the majority
-    class), then larger ones, then a head on the frozen backbone (what few rows can train)."""
-    out = [_longer(cfg), _larger_steps(cfg, LR_STEP_UP)]
-    if _get(cfg, "model.freeze") != "backbone" and _get(cfg, "model.strategy") != "lora":
+    """A model no better than the cheap baseline. A frozen body first gets unfrozen (a head on fixed features is
+    itself a linear model on features, which the baseline already is); otherwise more steps (a short run that
+    still predicts the majority class), then larger ones, then a head on the frozen backbone (what few rows
+    can train)."""
+    freeze = str(_get(cfg, "model.freeze", "none"))
+    out = [] if freeze == "none" else [_r("unfreeze the pretrained layers", model__freeze="none")]
+    out += [_longer(cfg), _larger_steps(cfg, LR_STEP_UP)]
+    if freeze == "none" and _get(cfg, "model.strategy") != "lora":
         out.append(_r("train only the new head", model__freeze="backbone", training__lr=1e-3))
     return out
 
