@@ -28,6 +28,19 @@ def run_job(cmd: list[str], label: str, env: dict[str, str] | None = None) -> di
     return res
 
 
+def machine() -> str:
+    """The machine a figure came from: processor, cores and whether it has bf16 instructions."""
+    import platform
+    from pathlib import Path
+
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    bf16 = "AMX" if "amx_bf16" in text else ("AVX512-BF16" if "avx512_bf16" in text else "no bf16 instructions")
+    return f"{model}, {os.cpu_count()} cores, {bf16}"
+
+
 def report(result: dict) -> None:
     """Print a worker's result as the ``RESULT {json}`` line ``run_job`` reads, with the worker's peak
     resident memory (``peak_rss_mb``)."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -189,15 +188,6 @@ def summary(values: list[float]) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v.tolist()}
 
 
-def machine() -> str:
-    from pathlib import Path
-
-    info = Path("/proc/cpuinfo")
-    flags = info.read_text() if info.exists() else ""
-    bf16 = "AVX512-BF16" if "avx512_bf16" in flags else ("AMX" if "amx_bf16" in flags else "no bf16 instructions")
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {bf16}"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, choices=list(TASKS))
@@ -215,7 +205,7 @@ def main() -> None:
         from _common import report
 
         return report(run_peer(args) if args.worker == "peer" else run_justfit(args))
-    from _common import run_job
+    from _common import machine, run_job
 
     metric, lower = TASKS[args.task][1], TASKS[args.task][2]
     results: dict = {}

@@ -95,7 +95,8 @@ def run_defaults(args) -> dict:
                         "output": {"dir": os.path.join(out, "runs"), "name": "defaults"}}, args)
         t0 = time.perf_counter()
         result = finetune(cfg, seeds=len(args.seeds))
-        return {"test_f1": _spread(result), "seconds": time.perf_counter() - t0, "trials": 0}
+        return {"test_f1": _spread(result), "seconds": time.perf_counter() - t0, "trials": 0,
+                "rows": result.data.get("sizes"), "bf16": result.data.get("bf16")}
 
 
 def run_justfit(args) -> dict:
@@ -280,8 +281,9 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         return worker(args)
-    from _common import run_job
+    from _common import machine, run_job
 
+    print(f"machine: {machine()}", flush=True)
     results = {}
     base = [sys.executable, __file__, "--budget", str(args.budget), "--train-rows", str(args.train_rows),
             "--val-rows", str(args.val_rows), "--seeds", *map(str, args.seeds), "--trials", str(args.trials),
@@ -291,9 +293,11 @@ def main() -> None:
         results[arm] = run_job([*base, "--worker", arm], arm)
         r = results[arm]
         f1 = r["test_f1"]
+        precision = "fp32" if "hf" in arm or r.get("bf16") is False else ("bf16" if r.get("bf16") else "?")
+        rows = r.get("rows") or {"train": args.train_rows, "validation": args.val_rows}
         print(f"{arm:9s} test macro-F1 {f1['mean']:.4f} ± {f1['std']:.4f} over seeds {args.seeds} "
               f"({', '.join(f'{v:.4f}' for v in f1['values'])}); trials {r['trials']}; {r['seconds']:.0f} s; "
-              f"load {r['load']:.2f}; best {r.get('best')}", flush=True)
+              f"{precision}; rows {rows}; load {r['load']:.2f}; best {r.get('best')}", flush=True)
         if args.out:  # after every arm: a later arm's failure keeps the earlier results
             with open(args.out, "w") as f:
                 json.dump({"args": vars(args), "results": results}, f, indent=2)
