@@ -83,6 +83,12 @@ def _ablated(cfg: dict, args) -> dict:
         cfg.setdefault("training", {})["bf16"] = False
     if args.data_stage == "off":
         cfg["quality"] = {"enabled": False}
+    import yaml
+
+    for item in args.set or []:  # any other one change: --set training.group_by_length=false
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        cfg.setdefault(section, {})[name] = yaml.safe_load(value)
     return cfg
 
 
@@ -276,6 +282,7 @@ def main() -> None:
                    help="justfit tune: the pruner (default: justfit's)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32"], help="justfit arms: bf16 auto or fp32")
     p.add_argument("--data-stage", default="on", choices=["on", "off"], help="justfit arms: the data stage")
+    p.add_argument("--set", action="append", default=None, help="justfit arms: one more change, section.key=value")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -288,6 +295,7 @@ def main() -> None:
     base = [sys.executable, __file__, "--budget", str(args.budget), "--train-rows", str(args.train_rows),
             "--val-rows", str(args.val_rows), "--seeds", *map(str, args.seeds), "--trials", str(args.trials),
             "--precision", args.precision, "--data-stage", args.data_stage,
+            *[x for item in args.set or [] for x in ("--set", item)],
             *(["--pruner", args.pruner] if args.pruner else [])]
     for arm in args.arms:
         results[arm] = run_job([*base, "--worker", arm], arm)

@@ -8,6 +8,7 @@ import pytest
 
 from justfit.config import JustfitConfig
 from justfit.diagnosis import diagnose
+from justfit.errors import ConfigError
 from justfit.evaluation.baseline import compare, fit_baseline
 from justfit.tasks import get_task
 from tests.conftest import FAST, ner_sentences, planted_texts
@@ -41,8 +42,10 @@ def test_text_classification_baseline_is_tfidf_logistic_regression_and_learns_th
 
 
 def test_baseline_samples_at_most_max_rows_and_says_so():
-    _, _, base = _fitted("classification", planted_texts(200), "text", {"baseline": {"max_rows": 50}})
-    assert base.rows == 50 and "50 of the 120" in base.notes[0]
+    _, _, base = _fitted("classification", planted_texts(300), "text", {"baseline": {"max_rows": 100}})
+    assert base.rows == 100 and "100 of the 180" in base.notes[0]
+    with pytest.raises(ConfigError, match="max_rows"):  # too few rows to hold every class
+        JustfitConfig.from_dict({"baseline": {"max_rows": 1}})
 
 
 def test_regression_baseline_is_ridge_on_tfidf_in_the_models_scale():
@@ -110,7 +113,7 @@ def test_compare_is_a_paired_bootstrap_with_the_tasks_direction():
     assert worse["worse"] and not worse["beats"]
 
 
-HISTORY = [{"epoch": e, "train_loss": 0.69 - 0.01 * e, "val_loss": 0.69 - 0.01 * e, "val_f1": 0.5 + 0.01 * e}
+HISTORY = [{"epoch": e, "train_loss": 0.7 - 0.1 * e, "val_loss": 0.69 - 0.01 * e, "val_f1": 0.5 + 0.01 * e}
            for e in range(1, 5)]
 
 
@@ -173,3 +176,24 @@ def test_a_frozen_body_that_does_not_beat_the_baseline_is_unfrozen_first():
     d = diagnose(HISTORY, config=cfg, n_val=200, n_classes=2, baseline=_baseline(False))
     sets = [r["set"] for r in d.findings[0].remedies]
     assert sets[0] == {"model.freeze": "none"} and all(s.get("model.freeze") != "backbone" for s in sets)
+
+
+def test_no_noise_measured_is_no_evidence_and_a_flat_loss_asks_for_larger_steps_first():
+    cfg = JustfitConfig.from_dict({}).model_dump(mode="json")
+    same = _baseline(False)
+    same["validation"].update(model=0.4, baseline=0.4, difference=0.0, se=0.0, needed=0.0)
+    d = diagnose(HISTORY, config=cfg, n_val=6, n_classes=2, baseline=same)
+    assert all(f.code != "cheap_baseline" for f in d.findings)  # identical predictions say nothing
+    flat = [{"epoch": e, "train_loss": 1.0986, "val_loss": 1.0986, "val_f1": 0.2} for e in (1, 2, 3)]
+    d = diagnose(flat, config=cfg, n_val=200, n_classes=3, baseline=_baseline(False))
+    top = next(f for f in d.findings if f.code == "cheap_baseline")
+    assert top.evidence["train_loss_fell"] is False and "training.lr" in top.remedies[0]["set"]
+
+
+def test_tfidf_reads_one_character_words_and_falls_back_to_characters():
+    from justfit.evaluation.baseline import tfidf_features
+
+    x, (y,) = tfidf_features(list("abcdefghij"), [["a", "b"]])
+    assert x.shape[1] == 10 and y.nnz == 2
+    x, _ = tfidf_features(["!!", "??", "!?"], [["!"]])  # no word at all: character n-grams
+    assert x.shape[1] > 0

@@ -17,6 +17,6 @@ def _bench():
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_every_planted_scenario_gets_its_verdict(tiny_model, tmp_path):
     results = _bench().end_to_end(tmp_path, tiny_model)
-    assert len(results) == 7
+    assert len(results) == 8
     wrong = [(planted, verdict) for _, planted, verdict in results if planted != verdict]
     assert not wrong, wrong

@@ -65,7 +65,7 @@ def autofit_table(autofit: dict[str, Any]) -> Table:
     table = Table(title=f"auto-fit ({autofit['stopped']}); chosen: round {autofit['chosen_round']}",
                   title_justify="left")
     for col in ("round", "change", "why", autofit["monitor"], "best epoch", "verdict"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # a change is read whole, never cut to "training.epo..."
     for r in autofit["rounds"]:
         change = " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-"
         mark = " *" if r["round"] == autofit["chosen_round"] else ""

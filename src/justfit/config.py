@@ -355,7 +355,7 @@ class BaselineConfig(_Section):
     """The cheap baseline every run fits beside the fine-tuned model (``justfit.evaluation.baseline``)."""
 
     enabled: bool = Field(True, description="Fit the cheap model a pragmatic user tries first (TF-IDF + logistic or ridge regression for texts, logistic regression on 16 x 16 pixels for images and on MFCC statistics for audio, a most-frequent-tag-per-word tagger for entities) on the same splits, report its test metrics beside the fine-tuned model's, and diagnose a model that does not beat it on validation beyond the noise.")
-    max_rows: int = Field(50_000, gt=0, description="The baseline is fitted on at most this many training rows (a random sample beyond).")
+    max_rows: int = Field(50_000, ge=100, description="The baseline is fitted on at most this many training rows (a random sample beyond; at least 100, so every class can be in it).")
 
 
 class OutputConfig(_Section):

@@ -15,7 +15,8 @@ from justfit.diagnosis.tool_terms import TOOL_NAMES, in_tool
 # (nothing else can be judged), then a model that cannot read the data (no training setting helps),
 # then data problems (root causes), then the fit itself.
 NOT_ENOUGH = "not enough evidence"  # the verdict when the history holds too few validation points to judge
-VERDICT_ORDER = ["unstable", "model cannot read data", "no better than a cheap baseline", "leaked test set", "noisy labels", "overfitting",
+VERDICT_ORDER = ["unstable", "model cannot read data", "leaked test set", "noisy labels", "no better than a cheap baseline",
+                 "overfitting",
                  "underfitting", "not converged"]
 # (Among findings of equal severity: noisy labels is the cause, overfitting on them the symptom.)
 # Rules that read a diverged history as a capacity or convergence problem: silenced when the run diverged.

@@ -189,14 +189,15 @@ def _more_capacity(cfg: dict[str, Any]) -> list[Remedy]:
     return out
 
 
-def _beat_baseline(cfg: dict[str, Any]) -> list[Remedy]:
+def _beat_baseline(cfg: dict[str, Any], evidence: dict[str, Any]) -> list[Remedy]:
     """A model no better than the cheap baseline. A frozen body first gets unfrozen (a head on fixed features is
     itself a linear model on features, which the baseline already is); otherwise more steps (a short run that
     still predicts the majority class), then larger ones, then a head on the frozen backbone (what few rows
-    can train)."""
+    can train). A training loss that did not move calls for larger steps before more of them."""
     freeze = str(_get(cfg, "model.freeze", "none"))
     out = [] if freeze == "none" else [_r("unfreeze the pretrained layers", model__freeze="none")]
-    out += [_longer(cfg), _larger_steps(cfg, LR_STEP_UP)]
+    steps = [_longer(cfg), _larger_steps(cfg, LR_STEP_UP)]
+    out += steps[::-1] if evidence.get("train_loss_fell") is False else steps
     if freeze == "none" and _get(cfg, "model.strategy") != "lora":
         out.append(_r("train only the new head", model__freeze="backbone", training__lr=1e-3))
     return out
@@ -248,7 +249,7 @@ REMEDIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Remedy]]] = 
     "label_noise": lambda cfg, ev: [_r("down-weight suspected mislabelled rows", quality__label_noise="downweight"),
                                     _r("drop them", quality__label_noise="drop")],
     "duplicates": lambda cfg, ev: [],
-    "cheap_baseline": lambda cfg, ev: _beat_baseline(cfg),
+    "cheap_baseline": lambda cfg, ev: _beat_baseline(cfg, ev),
     "seed_spread": lambda cfg, ev: _calmer(cfg)[:2] if ev.get("large") else [],
     "absent_class": lambda cfg, ev: [],
 }

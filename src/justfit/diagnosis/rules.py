@@ -315,7 +315,9 @@ def cheap_baseline(ctx: Context) -> Finding | None:
     if not isinstance(v, dict) or v.get("beats"):
         return None
     diff, needed = number(v.get("difference")), number(v.get("needed"))
-    if diff is None or needed is None or not math.isfinite(diff) or not math.isfinite(needed):
+    if diff is None or needed is None or not math.isfinite(diff) or not math.isfinite(needed) or needed <= 0:
+        # No noise measured (the two models' scores never differ on any resample: the same predictions, a
+        # constant score): no evidence either way; the other rules judge the model.
         return None
     worse = bool(v.get("worse"))
     score = f"val_{v.get('score')}"
@@ -326,12 +328,16 @@ def cheap_baseline(ctx: Context) -> Finding | None:
     title = f"Worse than a cheap baseline ({what})" if worse else f"No better than a cheap baseline ({what})"
     seconds = number(b.get("seconds"))
     took = f", fitted in {seconds:.1f} s" if seconds is not None else ""
+    # Did training move the loss at all (by more than the loss effect)? If not, larger steps come before more.
+    tl = ctx.points("train_eval_loss") or ctx.points("train_loss")
+    if len(tl) >= 2 and math.isfinite(tl[0].value) and math.isfinite(tl[-1].value):
+        ev["train_loss_fell"] = bool(tl[0].value - tl[-1].value > loss_effect(ctx, tl[0].value)[0])
     return Finding(
         "cheap_baseline", "high", title,
         f"On the validation split, {what}{took}, scores {score} {v.get('baseline'):.4f} against the fine-tuned "
         f"model's {v.get('model'):.4f}" + needed_text(ev) + ". The fine-tuning did not earn its cost: train longer "
-        "or with larger steps (a model still near the majority class has not learnt the task yet), train only the "
-        "new head, or keep the cheap model.", ev)
+        "or with larger steps (a model no better than the trivial predictor has not learnt the task yet), train "
+        "only the new head, or keep the cheap model.", ev)
 
 
 @RULES.register("diverged")

@@ -157,6 +157,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
              f"<div class='verdict {klass}'>verdict: {_e(verdict or 'not diagnosed')}</div>"]
     base = data.get("baseline") if isinstance(data.get("baseline"), dict) else {}
     cheap = base.get("test") or {}
+    failed = f"<p class='muted'>cheap baseline: could not be fitted ({_e(base['error'])})</p>" if "error" in base else ""
     if cheap:  # the cheap baseline's test metrics beside the fine-tuned model's (evaluation.baseline)
         summary = [[k, metrics[k], cheap.get(k, "")] for k in task.headline if k in metrics]
         if metrics.get("invalid_reason"):
@@ -173,7 +174,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         if metrics.get("invalid_reason"):
             summary.append(["no metrics", metrics["invalid_reason"]])
         parts.append(_table(summary + [["best epoch", result.get("best_epoch")], ["stop", result.get("stop_reason")]],
-                            ["test metric", "value"]))
+                            ["test metric", "value"]) + failed)
     quality = data.get("quality") or {}
     if quality.get("test_leaks"):
         kept = "kept" in str(quality.get("leakage"))
@@ -189,7 +190,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
                       f"<span class='muted'>{_e(r['why'])}</span></li>" for r in f.get("remedies", []))
         # plain text, escaped once below (number() escapes what it does not format)
         ev = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in f.get("evidence", {}).items() if not isinstance(v, list))
+                       for k, v in f.get("evidence", {}).items() if not isinstance(v, list | dict))
         parts.append(f"<div class='finding {_e(f['severity'])}'><b>[{_e(f['severity'])}] {_e(f['title'])}</b>"
                      f"<div>{_e(f['explanation'])}</div><div class='muted'>evidence: {_e(ev)}</div>"
                      + (f"<div>try:<ul>{rem}</ul></div>" if rem else "") + "</div>")
