@@ -16,6 +16,7 @@ whole command (start-up, loading) is printed beside it.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -37,7 +38,7 @@ def write_data(folder: Path, rows: int) -> list[str]:
               "test": stratified_sample(s.test, 300, 0)}
     args = []
     for name, frame in frames.items():
-        frame[["text", "label"]].to_csv(folder / f"{name}.csv", index=False)
+        frame[["text", "label"]].to_csv(folder / f"{name}.csv", index=False, quoting=csv.QUOTE_ALL)  # a bare \r in a tweet stays in its field
         args += [f"--{name}", str(folder / f"{name}.csv")]
     return args
 

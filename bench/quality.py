@@ -27,6 +27,7 @@ compare them with a plain PyTorch loop).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -72,7 +73,7 @@ def write_files(args, folder: str) -> dict[str, str]:
                 f.write("\n".join(lines))
         else:
             paths[name] = os.path.join(folder, f"{name}.csv")
-            frame[["text", "label"]].to_csv(paths[name], index=False)
+            frame[["text", "label"]].to_csv(paths[name], index=False, quoting=csv.QUOTE_ALL)  # a bare \r in a tweet stays in its field
     return paths
 
 

@@ -24,6 +24,7 @@ batch size 16 or 32. Each arm runs in its own subprocess, one after the other.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -68,7 +69,7 @@ def _files(args, out: str) -> dict[str, str]:
     paths = {}
     for name, frame in zip(("train", "validation", "test"), data(args), strict=True):
         paths[name] = os.path.join(out, f"{name}.csv")
-        frame[["text", "label"]].to_csv(paths[name], index=False)
+        frame[["text", "label"]].to_csv(paths[name], index=False, quoting=csv.QUOTE_ALL)  # a bare \r in a tweet stays in its field
     return paths
 
 
