@@ -64,7 +64,8 @@ def monitor_direction(cfg: Any, task_name: str | None = None) -> str:
 
 def task_monitor(cfg: Any, task_name: str) -> str:
     """The metric early stopping watches: ``early_stopping.monitor``, or for ``auto`` the task's own
-    (``default_monitor``: ``val_loss``; ``val_f1`` for token classification)."""
+    (``default_monitor``: ``val_f1``, macro-F1, for classification; the entity F1 for token classification;
+    ``val_loss`` otherwise)."""
     if cfg.early_stopping.monitor != "auto":
         return cfg.early_stopping.monitor
     from justfit.tasks.base import TASKS

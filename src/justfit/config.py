@@ -269,7 +269,7 @@ class EarlyStoppingConfig(_Section):
     """Stop when the monitored metric stops improving; always restore the best weights."""
 
     enabled: bool = Field(True, description="Stop early when the monitored metric stops improving.")
-    monitor: str = Field("auto", description="auto (the task's own: val_loss; val_f1, the entity F1, for token classification) or any recorded metric: val_loss, val_f1, val_accuracy, train_loss, ...")
+    monitor: str = Field("auto", description="auto (the task's own: val_f1, macro-F1, for classification; the entity F1 for token classification; val_loss for regression) or any recorded metric: val_loss, val_f1, val_accuracy, train_loss, ...")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: the direction the task declares for the monitor (val_rmse: min, val_r2: max); min or max must agree with it.")
     patience: int = Field(2, ge=0, description="Epochs without improvement before stopping.")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
