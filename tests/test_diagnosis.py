@@ -200,6 +200,12 @@ def _auto_cfg(fast_config, data, **training):
     return cfg
 
 
+def _better(a: float, b: float, direction: str) -> bool:
+    """``a`` is a better score than ``b`` for a monitor of ``direction`` ("min" or "max")."""
+    assert direction in ("min", "max")
+    return a < b if direction == "min" else a > b
+
+
 def test_autofit_fixes_a_learning_rate_far_too_low(fast_config, tmp_path):
     from justfit import finetune
     from tests.conftest import planted_texts
@@ -212,7 +218,7 @@ def test_autofit_fixes_a_learning_rate_far_too_low(fast_config, tmp_path):
     af = result.data["autofit"]
     first, chosen = af["rounds"][0], af["rounds"][af["chosen_round"] - 1]
     assert len(af["rounds"]) >= 2 and af["chosen_round"] > 1
-    assert chosen["score"] < first["score"]  # a better (lower) validation loss than round 1
+    assert _better(chosen["score"], first["score"], af["direction"])  # a better validation score than round 1
     assert af["rounds"][1]["changes"] and af["rounds"][1]["why"]
     assert result.config["training"]["lr"] > 3e-5  # the saved config is the chosen round's
     assert chosen["verdict"] != "underfitting" and first["verdict"] == "underfitting"
@@ -228,9 +234,10 @@ def test_finetuner_auto_takes_the_best_round(tiny_model):
     ft = Finetuner(tiny_model, epochs=8, lr=3e-5, batch_size=4, bf16=False, auto=True, rounds=3,
                    config={"training": {"train_eval_samples": 32}}).fit(df)
     rounds = ft.autofit_["rounds"]
-    # The monitor is the classification task's own (val_loss, lower is better), recorded on its own scale.
-    assert ft.autofit_["monitor"] == "val_loss" and ft.autofit_["direction"] == "min"
-    assert ft.autofit_["chosen_round"] > 1 and rounds[ft.autofit_["chosen_round"] - 1]["score"] < rounds[0]["score"]
+    # The monitor is the classification task's own (val_f1, macro-F1, higher is better), on its own scale.
+    assert ft.autofit_["monitor"] == "val_f1" and ft.autofit_["direction"] == "max"
+    assert ft.autofit_["chosen_round"] > 1
+    assert rounds[ft.autofit_["chosen_round"] - 1]["score"] > rounds[0]["score"]
     assert ft.config_.training.lr > 3e-5 and ft.get_params()["auto"] is True
     assert (ft.predict(df["text"].head(20)) == df["label"].head(20)).mean() > 0.7
 
@@ -280,13 +287,13 @@ def test_autofit_improves_a_planted_overfitting_case(fast_config, tmp_path):
     af = result.data["autofit"]
     first, chosen = af["rounds"][0], af["rounds"][af["chosen_round"] - 1]
     assert first["verdict"] == "overfitting"
-    assert chosen["score"] < first["score"], af["rounds"]  # val_loss: lower is better
+    assert _better(chosen["score"], first["score"], af["direction"]), af["rounds"]
     # A kind of remedy is tried again only after it helped (a stronger L2 penalty after a stronger one
     # improved); one that did not help gives the next kind its turn.
     rounds = af["rounds"]
     for before, r, after in zip(rounds, rounds[1:], rounds[2:], strict=False):
         if after["why"] == r["why"]:
-            assert r["score"] < before["score"], rounds  # val_loss: lower is better
+            assert _better(r["score"], before["score"], af["direction"]), rounds
 
 
 def test_a_time_budget_that_cut_training_short_asks_for_more_time():
@@ -310,3 +317,20 @@ def test_a_time_budget_that_cut_training_short_asks_for_more_time():
     assert all(f.code != "time_budget" for f in d.findings)
     nc = next(f for f in d.findings if f.code == "not_converged")
     assert as_flags(nc.remedies[0]) == "--set training.epochs=16 --set training.time_budget=600.0"
+
+
+def test_a_monitored_score_at_a_plateau_is_not_called_not_converged():
+    """Macro-F1 at 1.0 three evaluations running while the validation loss still falls: early stopping on the
+    F1 ends the run, and more epochs cannot raise it. Watched on the loss, the same curves are not converged."""
+    h = [{"epoch": 1, "train_loss": 0.69, "val_loss": 0.69, "val_f1": 0.40},
+         {"epoch": 2, "train_loss": 0.60, "val_loss": 0.29, "val_f1": 1.0},
+         {"epoch": 3, "train_loss": 0.16, "val_loss": 0.035, "val_f1": 1.0},
+         {"epoch": 4, "train_loss": 0.05, "val_loss": 0.013, "val_f1": 1.0}]
+    directions = {"val_loss": "min", "val_f1": "max"}
+    on_f1 = diagnose(h, metrics=BASE, config=CFG, monitor="val_f1", directions=directions)
+    assert all(f.code != "not_converged" for f in on_f1.findings) and on_f1.verdict != "not converged"
+    on_loss = diagnose(h, metrics=BASE, config=CFG, monitor="val_loss", directions=directions)
+    assert on_loss.verdict == "not converged"
+    rising = [{**r, "val_f1": f} for r, f in zip(h, (0.40, 0.80, 0.90, 0.95), strict=True)]
+    assert diagnose(rising, metrics=BASE, config=CFG, monitor="val_f1", directions=directions).verdict == \
+        "not converged"

@@ -706,17 +706,39 @@ def still_falling(ctx: Context, pts: Sequence[Point]) -> dict[str, Any] | None:
                     f"the larger of {CONVERGED_GAIN:.0%} of {vl[-2]:.4g} and {of}")
 
 
+# Evaluations without a gain of the monitor after which more training is not shown to help the monitored score:
+# early stopping's default patience (config.EarlyStoppingConfig.patience).
+MONITOR_PLATEAU = 2
+
+
+def monitor_plateaued(ctx: Context) -> bool:
+    """Whether the run's monitor, a score other than the validation loss with a declared direction (macro-F1,
+    entity F1), gained nothing over its last ``MONITOR_PLATEAU`` evaluations: its best was first reached before
+    them. A validation loss still falling then sharpens confidence, not the measure the run is judged by (a
+    macro-F1 of 1.0 three epochs running cannot rise), and early stopping on that monitor ends such a run."""
+    direction = ctx.directions.get(ctx.monitor)
+    if ctx.monitor == "val_loss" or direction not in ("min", "max"):
+        return False
+    ms = [p.value for p in ctx.points(ctx.monitor)]
+    if len(ms) <= MONITOR_PLATEAU or not _finite(ms):
+        return False
+    sign = 1.0 if direction == "max" else -1.0
+    before = max(sign * v for v in ms[:-MONITOR_PLATEAU])
+    return max(sign * v for v in ms[-MONITOR_PLATEAU:]) <= before
+
+
 @RULES.register("not_converged")
 def not_converged(ctx: Context) -> Finding | None:
-    """validation loss still improving clearly at the last evaluation.
+    """validation loss still improving clearly at the last evaluation, and the run's monitor not at a plateau.
 
     Effect size: the last evaluation is the best and gained more than ``still_falling`` needs over the one
-    before (1% of it and 0.01 ln(C))."""
+    before (1% of it and 0.01 ln(C)); a monitored score that gained nothing over its last evaluations
+    (``monitor_plateaued``) shows more training would not raise it."""
     if ctx.diverged_reason():
         return None
     pts = ctx.points("val_loss")
     ev = still_falling(ctx, pts)
-    if ev is None:
+    if ev is None or monitor_plateaued(ctx):
         return None
     vl = [p.value for p in pts]
     return Finding("not_converged", "medium", "Not converged: validation loss was still falling",
