@@ -371,3 +371,46 @@ def test_remedies_respect_lora_and_staged_recipes():
     assert {"model.lora_rank": 4} in lora and not any("model.freeze" in r for r in lora)
     staged = [r["set"] for r in remedies_for(finding, {"training": {"recipe": "ulmfit"}})]
     assert staged and not any("model.freeze" in r for r in staged)
+
+
+def _fake_clock(monkeypatch, tick_seconds: float = 0.005):
+    """The budget's planner and callback read a clock that advances ``tick_seconds`` a reading."""
+    import time
+    import types
+
+    from justfit.training import budget as budget_mod
+    from justfit.training.callbacks import time_budget as callback_mod
+
+    now = [time.perf_counter()]
+
+    def tick() -> float:
+        now[0] += tick_seconds
+        return now[0]
+
+    fake = types.SimpleNamespace(perf_counter=tick)
+    monkeypatch.setattr(budget_mod, "time", fake)
+    monkeypatch.setattr(callback_mod, "time", fake)
+
+
+def test_the_time_budget_trains_on_while_the_model_is_still_trivial(tiny_model, split, monkeypatch):
+    """At a rate far too low the model stays at the majority class: with budget left after the configured
+    epochs, training goes on (at most as many epochs again at a time), the schedule rebuilt (a warm restart),
+    until the time is spent."""
+    _fake_clock(monkeypatch)
+    train, val = split
+    est = _fit(tiny_model, train, val, epochs=2, lr=1e-9, time_budget=2.0, cfg={"training.warmup_ratio": 0.0})
+    records = est.history_.records
+    assert len(records) > 2, est.stop_reason_
+    assert "after the 2 configured epochs the model was no better than the trivial predictor" in est.stop_reason_
+    assert f"gave it {len(records) - 2} more" in est.stop_reason_
+    assert records[1]["lr"] == 0.0 and records[2]["lr"] > 0.0  # the rebuilt schedule restarts, then decays
+
+
+def test_the_time_budget_adds_no_epoch_to_a_model_that_learnt_or_without_a_budget(tiny_model, split, monkeypatch):
+    _fake_clock(monkeypatch)
+    train, val = split
+    learnt = _fit(tiny_model, train, val, epochs=8, batch_size=8, time_budget=5.0, early_stopping=False)
+    assert learnt.history_.records[-1]["val_accuracy"] > 0.8, learnt.history_.records[-1]
+    assert len(learnt.history_.records) == 8 and "trivial" not in learnt.stop_reason_
+    unbudgeted = _fit(tiny_model, train, val, epochs=2, lr=1e-9)
+    assert len(unbudgeted.history_.records) == 2 and "trivial" not in unbudgeted.stop_reason_

@@ -228,7 +228,7 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
             stage_callbacks.append(Checkpointer(checkpointing.folder, checkpointing.every_steps, checkpointing.keep,
                                                 extra=lambda s=state: {**s, "elapsed": time.perf_counter() - started}))
         trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()), stage_callbacks,
-                          deadline=deadline)
+                          deadline=deadline, extend_while_trivial=index == len(stages) - 1)
         trainer.epoch_offset = len(records)
         resume = resume_from if saved and index == first_stage else None
         if resume is not None:
@@ -239,7 +239,8 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
         for rec in history.records:
             records.append({**rec, "epoch": rec["epoch"] + offset, **({"stage": stage.name} if len(stages) > 1 else {})})
         best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + offset
-        reason = trainer.stop_reason or "; ".join(filter(None, [trainer.budget_reason, stopper.reason]))
+        reason = trainer.stop_reason or "; ".join(filter(None, [trainer.extension_reason, trainer.budget_reason,
+                                                                stopper.reason]))
         reasons.append(f"{stage.name}: {reason}" if len(stages) > 1 else reason)
         backbone_trained = backbone_trained or stage.freeze != "backbone"
         if trainer.stop_reason or trainer.budget_reason:  # diverged (later stages would start broken), or out of time

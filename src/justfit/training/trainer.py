@@ -57,7 +57,7 @@ class Trainer:
     ``budget_reason`` (the time budget cut training), each empty when it did not happen."""
 
     def __init__(self, task: Any, config: TrainingConfig | None = None, callbacks: Sequence[Callback] = (),
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, extend_while_trivial: bool = False) -> None:
         self.task = task
         self.deadline = deadline
         self.cfg = config or TrainingConfig()
@@ -65,13 +65,14 @@ class Trainer:
         if deadline is not None:
             from justfit.training.callbacks.time_budget import TimeBudgetCallback
 
-            self.callbacks.append(TimeBudgetCallback(deadline))
+            self.callbacks.append(TimeBudgetCallback(deadline, extend_while_trivial=extend_while_trivial))
         self.bf16 = resolve_bf16(self.cfg.bf16)
         self.epochs = self.cfg.epochs
         self.history = History()
         self.should_stop = False
         self.stop_reason = ""
         self.budget_reason = ""
+        self.extension_reason = ""  # why the time budget added epochs (``TimeBudgetCallback``), if it did
         self.model: torch.nn.Module | None = None
         self.epoch = 0
         self.global_step = 0
@@ -103,6 +104,14 @@ class Trainer:
         self.should_stop = agree(self, self.should_stop)
         return self.should_stop
 
+    def extend(self, epochs: int = 1) -> None:
+        """Plan ``epochs`` more epochs than configured (``self.epochs``), the learning-rate schedule rebuilt
+        over the new total from the current step (``replan_schedule``): the rate rises back to where the longer
+        schedule has it, as a warm restart (Loshchilov & Hutter, 2017, SGDR) and decays to its end again."""
+        self.epochs += epochs
+        self.planned_steps = self.steps_per_epoch * self.epochs
+        self.replan_schedule(self.planned_steps)
+
     def replan_schedule(self, total_steps: int) -> None:
         """Rebuild the learning-rate schedule for ``total_steps`` optimisation steps in all, continuing
         from the current step, so warmup and decay complete within them."""
@@ -128,9 +137,9 @@ class Trainer:
                 "loss_sum": None if self._loss_sum is None else float(self._loss_sum), "seen": self._seen,
                 "epoch_seconds": time.perf_counter() - self._epoch_started if self._epoch_started else 0.0,
                 "sampler_epoch": None if self.sampler is None else self.sampler.epoch,
-                "schedule_total": self.schedule_total,
+                "schedule_total": self.schedule_total, "epochs": self.epochs,
                 "should_stop": self.should_stop, "stop_reason": self.stop_reason,
-                "budget_reason": self.budget_reason, "history": [dict(r) for r in self.history.records],
+                "budget_reason": self.budget_reason, "extension_reason": self.extension_reason, "history": [dict(r) for r in self.history.records],
                 "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
                 "step": step_state() if callable(step_state) else {}}
 
@@ -144,6 +153,8 @@ class Trainer:
         self._seen = int(state["seen"])
         self.should_stop, self.stop_reason = bool(state["should_stop"]), state["stop_reason"]
         self.budget_reason = state["budget_reason"]
+        self.epochs = int(state.get("epochs") or self.cfg.epochs)
+        self.extension_reason = str(state.get("extension_reason") or "")
         self.history = History([dict(r) for r in state["history"]])
         mine = self._callback_keys()
         for key, saved_cb in zip(_keys([c["class"] for c in state["callbacks"]]), state["callbacks"], strict=True):
@@ -236,6 +247,7 @@ class Trainer:
         self.model = accelerator.unwrap_model(wrapped)
         self.accelerator, self.optimizer, self.scheduler, self._wrapped = accelerator, optimizer, scheduler, wrapped
         self.sampler, self.train_dataset, self.val_dataset = sampler, train, val
+        self.epochs = cfg.epochs  # the time budget may add epochs (``extend``)
         self.steps_per_epoch, self.planned_steps = steps_per_epoch, steps_per_epoch * cfg.epochs
         self.schedule_total = self.planned_steps
         acc = StepAccumulator(wrapped, self.task, backward=accelerator.backward, autocast=accelerator.autocast,
@@ -248,17 +260,21 @@ class Trainer:
 
         self.global_step, self.epoch, self.batch_in_epoch, self.epoch_complete = 0, 0, 0, False
         self.history, self.should_stop, self.stop_reason, self.budget_reason = History(), False, "", ""
+        self.extension_reason = ""
         self._loss_sum, self._seen, self._epoch_started, self._resumed_seconds = None, 0, 0.0, 0.0
         n_batches = self.batches_per_epoch = len(loader)
         if resume is not None:
             self._resume(Path(resume))
+            self.planned_steps = steps_per_epoch * self.epochs
         # Where the loop starts: the first epoch; the saved epoch, mid-way; or the one after it.
         mid_epoch = resume is not None and not self.epoch_complete and 0 < self.batch_in_epoch < n_batches
         first = self.epoch if mid_epoch else self.epoch + 1
         finished = self.should_stop or bool(len(self.history) and self.history[-1].get("diverged"))
         for cb in self.callbacks:
             cb.on_fit_begin(self)
-        for epoch in range(first, cfg.epochs + 1):
+        epoch = first - 1
+        while epoch < self.epochs:  # a callback may add epochs as training goes (``extend``)
+            epoch += 1
             if finished:
                 break
             skip = self.batch_in_epoch if mid_epoch and epoch == first else 0

@@ -6,12 +6,20 @@ step, re-plans every few steps (the trainer rebuilds the learning-rate schedule 
 step and the epoch's evaluation would not end in time. The epoch it ends gets ``epoch_fraction``
 (the share of the epoch's steps that ran) and the trainer's ``budget_reason`` says what happened.
 
+With ``extend_while_trivial`` (the last stage of a fit), the configured epochs are not the end while the
+model is still no better than the trivial predictor (the majority class, the mean, no entity found: the step
+task's ``trivial``) and the budget has room for another epoch and its evaluation: the trainer adds as many
+epochs as fit, up to the configured number (``trainer.extend``: the schedule restarts over them), and again
+after them while the model stays trivial; its ``extension_reason`` says so. A model that has not started to learn the task gains
+nothing from the time left unused.
+
 The plan and every stop are decided on the main process and agreed by all (``agree``): one
 broadcast per optimisation step, in multi-process training only.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -23,9 +31,12 @@ from justfit.training.callbacks.base import Callback, agree
 class TimeBudgetCallback(Callback):
     """Fit training and its evaluations before ``deadline``, a ``time.perf_counter()`` value."""
 
-    def __init__(self, deadline: float, calibration: int = 8) -> None:
+    def __init__(self, deadline: float, calibration: int = 8, extend_while_trivial: bool = False) -> None:
         self.deadline = deadline
         self.calibration = calibration
+        self.extend_while_trivial = extend_while_trivial
+        self.configured_epochs: int | None = None
+        self.extended = 0
         self.planner: Any = None
         self._pending: dict[str, Any] | None = None
 
@@ -40,6 +51,8 @@ class TimeBudgetCallback(Callback):
         if self._pending is not None:  # a resumed fit continues the saved plan
             self.planner.load_state_dict(self._pending)
             self._pending = None
+        if self.configured_epochs is None:
+            self.configured_epochs = cfg.epochs
 
     def on_batch_begin(self, trainer: Any, step: int) -> None:
         self.planner.start()
@@ -69,6 +82,33 @@ class TimeBudgetCallback(Callback):
                                      f"({step / per_epoch:.2f} epochs); the schedule was fitted to them")
             trainer.request_stop()
 
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        """After the last planned epoch, add epochs while the model is still trivial: as many as fit in the time
+        left (the planner's measured seconds per step and per evaluation), at most the configured number."""
+        p = self.planner
+        if not self.extend_while_trivial or p is None or p.per_eval is None or trainer.epoch < trainer.epochs \
+                or trainer.should_stop or record.get("diverged") or trainer.budget_reason:
+            return
+        judge = getattr(trainer.task, "trivial", None)
+        if judge is None:
+            return
+        per_epoch = p.per_step * trainer.steps_per_epoch + p.per_eval
+        fit = math.floor((self.deadline - p.reserve - time.perf_counter()) / per_epoch) if per_epoch > 0 else 0
+        # As many epochs as fit, up to as many as were configured: one warm restart of the schedule the user
+        # chose (an epoch at a time, each would decay from a small rate to 0 within itself).
+        more = max(0, min(fit, self.configured_epochs or 1))
+        more, _ = agree(trainer, (more if more and judge(trainer.val_dataset.targets(), record) else 0, None))
+        if not more:
+            return
+        trainer.extend(more)
+        p.planned = p.total = trainer.planned_steps
+        p.cut = False
+        self.extended += more
+        trainer.extension_reason = (
+            f"after the {self.configured_epochs} configured epoch{'s' if self.configured_epochs != 1 else ''} the "
+            "model was no better than the trivial predictor, so the time budget gave it "
+            f"{self.extended} more")
+
     def _time_evaluation(self, trainer: Any) -> float:
         """Seconds per row of the evaluation pass, on one batch of validation rows of about the mean
         length (the pass batches rows of similar length, and its cost grows with the tokens it
@@ -89,12 +129,15 @@ class TimeBudgetCallback(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         """The plan, its timings and the time left (``TimeBudget.state_dict``); empty before a fit."""
-        return {"planner": None if self.planner is None else self.planner.state_dict()}
+        return {"planner": None if self.planner is None else self.planner.state_dict(),
+                "configured_epochs": self.configured_epochs, "extended": self.extended}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take up a saved plan, its clock readings placed against this callback's deadline: now, if
         a fit has begun, else when the next one begins (``on_fit_begin`` builds the planner)."""
         saved = state.get("planner")
+        self.configured_epochs = state.get("configured_epochs", self.configured_epochs)
+        self.extended = int(state.get("extended") or 0)
         if saved is not None and self.planner is not None:
             self.planner.load_state_dict(saved)
         else:
