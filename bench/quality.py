@@ -14,6 +14,8 @@ Tasks (packaged data, split 80/10/10 by justfit's splitter with seed 0; the trai
   with ``run_ner.py``'s defaults (5e-5, batch 8, 3 epochs).
 
 Arms: ``defaults`` (``finetune`` with every default), ``auto`` (``finetune(auto=True, rounds=--rounds)``),
+``recipe-auto`` (the founding document's recipe, a head on a frozen body trained with Adam at 2e-5, under
+``--auto`` within ``--auto-budget`` seconds per seed: set it to the peer's seconds per seed for equal time),
 ``tune`` (``justfit tune`` with ``tune.time_budget = --budget`` seconds of search, its best configuration
 retrained once per seed), ``peer``, and ``baseline``: the cheap model every justfit run fits beside its
 model (TF-IDF + logistic or ridge regression; a most-frequent-tag tagger for entities), read from the
@@ -104,6 +106,10 @@ def run_justfit(args) -> dict:
                 result = finetune(cfg)
             elif args.worker == "auto":
                 result = finetune(cfg, auto=True, rounds=args.rounds)
+            elif args.worker == "recipe-auto":
+                cfg["model"] = {"freeze": "backbone"}
+                cfg["training"].update(optimizer="adam", lr=2e-5)
+                result = finetune(cfg, auto=True, rounds=args.rounds, time_budget=args.auto_budget)
             else:  # tune: one search per seed, its best configuration trained with that seed
                 cfg["tune"] = {"time_budget": args.budget, "trials": 1000, "seeds": 1}
                 result = tune(cfg)
@@ -193,12 +199,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, choices=list(TASKS))
     p.add_argument("--arms", nargs="+", default=["defaults", "auto", "tune", "peer"],
-                   choices=["defaults", "auto", "tune", "peer"])
+                   choices=["defaults", "auto", "recipe-auto", "tune", "peer"])
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     p.add_argument("--train-rows", type=int, default=2000)
     p.add_argument("--val-rows", type=int, default=500)
     p.add_argument("--budget", type=float, default=300.0, help="tune: seconds of search per seed")
     p.add_argument("--rounds", type=int, default=3, help="auto: rounds")
+    p.add_argument("--auto-budget", type=float, default=None,
+                   help="recipe-auto: seconds per seed; no round starts that the last would not finish in time")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -212,7 +220,7 @@ def main() -> None:
     results: dict = {}
     base = [sys.executable, __file__, "--task", args.task, "--seeds", *map(str, args.seeds), "--train-rows",
             str(args.train_rows), "--val-rows", str(args.val_rows), "--budget", str(args.budget), "--rounds",
-            str(args.rounds)]
+            str(args.rounds), *(["--auto-budget", str(args.auto_budget)] if args.auto_budget else [])]
     for arm in args.arms:
         r = run_job([*base, "--worker", arm], arm)
         results[arm] = {**r, "test": summary(r["scores"])}
@@ -230,7 +238,7 @@ def main() -> None:
         facts = r.get("facts") or [{}]
         prec = "bf16" if facts[0].get("bf16") else "fp32"
         rows = facts[0].get("rows") or {}
-        print(f"{arm:9s} {t['mean']:.4f} ± {t['std']:.4f}  ({', '.join(f'{v:.4f}' for v in t['values'])})  "
+        print(f"{arm:11s} {t['mean']:.4f} ± {t['std']:.4f}  ({', '.join(f'{v:.4f}' for v in t['values'])})  "
               f"{r['seconds']:.0f} s  {prec}  rows {rows or '-'}  load {r.get('load', 0):.1f}", flush=True)
     if args.out:
         with open(args.out, "w") as f:

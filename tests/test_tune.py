@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -65,6 +66,40 @@ def test_a_search_writes_a_run_with_its_trials_best_config_and_plots(fast_config
     html = (run / "report.html").read_text()
     assert "Hyperparameter search" in html and html.count("<svg") >= 3 + 3 and "Seed spread" in html
     assert not (run / "checkpoints").exists()
+
+
+def test_refit_on_train_and_validation_saves_a_model_trained_on_both(fast_config, planted_csv, tmp_path):
+    from justfit.estimator import Finetuner
+    from justfit.tuning.tune import tune
+
+    result = tune(_cfg(fast_config, planted_csv, trials=2, seeds=1, refit="train+validation"))
+    run = Path(result.run_dir)
+    refit = json.loads((run / "tune" / "tune.json").read_text())["refit"]
+    sizes = result.data["sizes"]
+    assert refit["rows"] == sizes["train"] + sizes["validation"] and refit["on"] == "train+validation"
+    assert refit["epochs"] == math.ceil(result.best_epoch) and refit["early_stopping"] is False
+    saved = json.loads((run / "model" / "justfit.json").read_text())
+    assert saved["config"]["training"]["epochs"] == refit["epochs"]
+    assert saved["config"]["early_stopping"]["enabled"] is False
+    # The curves and the diagnosis are the train-only retraining's, with early stopping on validation.
+    assert result.config["early_stopping"]["enabled"] is True and result.history
+    # The test metrics are the saved model's.
+    import pandas as pd
+
+    test = pd.read_csv(planted_csv).loc[json.loads((run / "splits.json").read_text())["test"]["rows"]]
+    est = Finetuner.load(run)
+    accuracy = float((est.predict(test["text"].tolist()) == test["label"].to_numpy()).mean())
+    assert accuracy == pytest.approx(result.metrics["accuracy"], abs=1e-9)
+
+
+def test_refit_refuses_a_recipe_of_stages(fast_config, planted_csv):
+    from justfit.errors import ConfigError
+    from justfit.tuning.tune import tune
+
+    cfg = _cfg(fast_config, planted_csv, trials=1, seeds=1, refit="train+validation")
+    cfg["training"] = {**cfg["training"], "recipe": "gradual_unfreeze"}
+    with pytest.raises(ConfigError, match="recipe of stages"):
+        tune(cfg)
 
 
 def test_trials_on_a_frozen_backbone_reuse_its_cached_features(fast_config, planted_csv, tmp_path):

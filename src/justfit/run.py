@@ -236,10 +236,12 @@ def cheap_baseline(cfg: JustfitConfig, est: Any, splits: Any, fitted: dict[int, 
 def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
                metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float, *,
                keep_checkpoints: bool = False, extra: dict[str, Any] | None = None,
-               baseline: dict[str, Any] | None = None) -> RunResult:
+               baseline: dict[str, Any] | None = None, saved: Any = None) -> RunResult:
     """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
     The checkpoints are deleted first, unless ``keep_checkpoints``. ``extra`` joins ``result.data``
-    (a search's summary); ``baseline`` is the cheap baseline beside the model (``cheap_baseline``)."""
+    (a search's summary); ``baseline`` is the cheap baseline beside the model (``cheap_baseline``).
+    ``saved``: the fitted estimator whose model is saved and whose ``test_logits`` these are, when it is not
+    ``est`` (a model refitted on train+validation); the history, the curves and the diagnosis stay ``est``'s."""
     import yaml
 
     from justfit._portable import PathScrubber, shareable_config, shareable_result
@@ -262,7 +264,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
     splits.to_json(partial / "splits.json")
     analysis = task.analysis(splits.test, test_logits)
     write_csv(scrub.frame(analysis), partial / "predictions.csv")
-    assets = task.report_assets(splits.test, analysis, splits.train, est.step_)
+    model_est = saved if saved is not None else est
+    assets = task.report_assets(splits.test, analysis, splits.train, model_est.step_)
     if assets:
         write_json(partial / "report_assets.json", scrub.data(assets))
     write_json(partial / "data_report.json", scrub.data(report.to_dict(cfg.quality.label_noise_top)))
@@ -272,7 +275,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
         write_json(partial / "lr_find.json", est.lr_find_)
     write_csv(scrub.frame(report.removed), partial / "removed.csv")
     write_csv(scrub.frame(report.flagged), partial / "flagged.csv")
-    est.save(partial / "model")
+    model_est.save(partial / "model")
     result = RunResult(
         run_dir=str(final),
         labels=task.labels,

@@ -223,7 +223,7 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
           t0: float, resumed: bool = False) -> RunResult:
     from justfit._files import atomic_write_text, write_csv, write_json
     from justfit.data.stage import sample_weights_for
-    from justfit.errors import ModelError
+    from justfit.errors import ConfigError, ModelError
     from justfit.estimator import Finetuner
     from justfit.resume import check_same_data, splits_fingerprint
     from justfit.run import _write_run
@@ -240,6 +240,10 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     )
 
     search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
+    if cfg.tune.refit == "train+validation" and cfg.training.recipe != "standard":
+        raise ConfigError(f"tune.refit: train+validation retrains for the best epoch's count, which a recipe of "
+                          f"stages ('{cfg.training.recipe}') does not give per stage. Use tune.refit: train, or "
+                          "training.recipe: standard.")
     folder = partial / "tune"
     folder.mkdir(exist_ok=True)
     url = cfg.tune.storage or default_storage(folder)
@@ -287,8 +291,12 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         est.fit(splits, sample_weight=sample_weights_for(report, splits.train),
                 normalized_text=any("normalize" in r.rules for r in report.cleaning.values()),
                 callbacks=[] if tracker is None else [TrackingCallback(tracker, "final/")])
-        test_logits = est.decision_logits(splits.test[est.task_.input_column].tolist())
-        metrics = est.evaluate(splits.test, logits=test_logits)
+        refit, refit_summary = None, None
+        if cfg.tune.refit == "train+validation":
+            refit, refit_summary = _refit(best_cfg, est, splits, report, log, progress)
+        final_est = refit if refit is not None else est
+        test_logits = final_est.decision_logits(splits.test[est.task_.input_column].tolist())
+        metrics = final_est.evaluate(splits.test, logits=test_logits)
         if tracker is not None:
             log_test_metrics(tracker, metrics)
             tracker.log({"best_trial_value": found["best"]["value"]})
@@ -313,6 +321,8 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
 
     # The default study sits in the run folder: named inside it, as no path of this machine is shared.
     shown = "tune/study.db" if cfg.tune.storage is None else shareable_url(shown_url(url))
+    if refit_summary is not None:
+        found["refit"] = refit_summary
     found.update(worker=done, storage=shown, plots=plots, seconds=time.perf_counter() - t0)
     write_json(folder / "tune.json", found)
     runnable = JustfitConfig.from_dict({**best_cfg.model_dump(mode="json"), "output": {"dir": cfg.output.dir}})
@@ -322,4 +332,32 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     from justfit.run import cheap_baseline
 
     return _write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
-                      extra={"tune": found, "defaults": defaults}, baseline=cheap_baseline(best_cfg, est, splits, {}, progress))
+                      extra={"tune": found, "defaults": defaults}, baseline=cheap_baseline(best_cfg, est, splits, {}, progress),
+                      saved=refit)
+
+
+def _refit(best_cfg: JustfitConfig, est: Any, splits: Any, report: Any, log: Any, progress: bool
+           ) -> tuple[Any, dict[str, Any]]:
+    """Train ``best_cfg`` once more on the training and validation rows together, with the kept seed, for the
+    retrained model's best number of epochs and without early stopping (there is no held-out validation left
+    to stop on; the validation rows are still evaluated each epoch, as training rows). Returns the fitted
+    estimator and what ``tune.json`` says of it (``refit``)."""
+    import pandas as pd
+
+    from justfit.data.splitting import Splits
+    from justfit.data.stage import sample_weights_for
+    from justfit.estimator import Finetuner
+
+    epochs = max(1, int(math.ceil(est.best_epoch_ or best_cfg.training.epochs)))
+    seed = getattr(est, "kept_seed_", best_cfg.training.seed)
+    cfg = best_cfg.updated({"training.epochs": epochs, "training.seed": seed, "early_stopping.enabled": False})
+    both = pd.concat([splits.train, splits.validation])
+    merged = Splits(both, splits.validation, splits.test, dict(splits.sources))
+    log(f"refit: the best configuration on train+validation ({len(both)} rows) for {epochs} epoch"
+        f"{'s' if epochs != 1 else ''}, seed {seed}")
+    refit = Finetuner(config=cfg, progress=progress).fit(
+        merged, sample_weight=sample_weights_for(report, both),
+        normalized_text=any("normalize" in r.rules for r in report.cleaning.values()))
+    summary = {"on": "train+validation", "rows": len(both), "epochs": epochs, "seed": seed,
+               "early_stopping": False, "stop_reason": refit.stop_reason_}
+    return refit, summary
