@@ -63,3 +63,21 @@ def test_a_run_records_its_defaults_and_a_resume_resolves_them_the_same(fast_con
 def test_the_keys_are_real_config_keys(name):
     section, key = name.split(".")
     assert key in getattr(JustfitConfig(), section).model_fields
+
+
+def test_a_remedy_that_unfreezes_the_body_takes_full_fine_tunings_defaults():
+    """The founding recipe (a head on a frozen body, Adam at 2e-5): the 10 epochs defaulted for a head do not
+    follow the body into full fine-tuning; the rate the user gave and a value the remedy set are kept."""
+    from justfit.defaults import TABLE, reresolve
+
+    given = JustfitConfig.from_dict({"model": {"freeze": "backbone"}, "training": {"lr": 2e-5, "optimizer": "adam"}})
+    first, prov = apply_defaults(given, "bert")
+    assert first.training.epochs == 10
+    unfrozen = reresolve(first.updated({"model.freeze": "none"}), first, prov)
+    full, _ = apply_defaults(JustfitConfig.from_dict({"training": {"lr": 2e-5}}), "bert")
+    assert unfrozen.training.epochs == full.training.epochs != 10
+    assert unfrozen.training.lr == 2e-5 and unfrozen.training.optimizer == "adam"
+    assert unfrozen.training.batch_size == TABLE["text-encoder"].settings.get("training.batch_size", 16)
+    longer = reresolve(first.updated({"model.freeze": "none", "training.epochs": 12}), first, prov)
+    assert longer.training.epochs == 12  # the remedy's own value
+    assert reresolve(first, first, prov) == first  # nothing changed: nothing resolved again

@@ -124,3 +124,25 @@ def describe(provenance: dict[str, Any]) -> str:
              for k, v in provenance["keys"].items() if v["source"] != "as given"]
     return (f"defaults for {provenance['family']} models (model_type {provenance['model_type']}): "
             + (", ".join(parts) if parts else "every one as given"))
+
+
+def reresolve(cfg: JustfitConfig, first: JustfitConfig, provenance: dict[str, Any]) -> JustfitConfig:
+    """``cfg``, derived from ``first`` (the config ``apply_defaults`` resolved, with ``provenance`` its report)
+    by a remedy or a search trial, with the keys that were defaulted for ``first`` and that the change left as
+    they were resolved again for ``cfg``: a remedy that unfreezes the body takes full fine-tuning's epochs and
+    rate, not the 10 epochs of a head on a frozen backbone. Keys given by the user, and keys the change set
+    itself, are kept. Changes nothing when nothing the defaults depend on changed."""
+    given = {k for k, v in provenance.get("keys", {}).items() if v.get("source") == "as given"}
+    raw = cfg.model_dump(mode="json", exclude_unset=True)
+    reopened = False
+    for key in KEYS:
+        section, name = key.split(".")
+        if key in given or getattr(getattr(cfg, section), name) != getattr(getattr(first, section), name):
+            continue
+        if name in raw.get(section, {}):
+            del raw[section][name]
+            reopened = True
+    if not reopened:
+        return cfg
+    out, _ = apply_defaults(JustfitConfig.from_dict(raw), provenance.get("model_type"))
+    return out

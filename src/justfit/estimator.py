@@ -211,7 +211,10 @@ class Finetuner:
                    "n_params": e.params_.get("trainable_params")}
             return e, e.history_.records, ctx
 
-        best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds)
+        from justfit.defaults import reresolve
+
+        best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds,
+                                   resolve=lambda c: reresolve(c, cfg, self.defaults_))
         vars(self).update({k: v for k, v in vars(best).items() if k.endswith("_") and k != "defaults_"})
         self.autofit_ = result.to_dict()
         return self

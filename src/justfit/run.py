@@ -180,7 +180,11 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
                 from rich.console import Console
 
                 log = Console(stderr=True).print
-            est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log)
+            from justfit.defaults import reresolve
+
+            first = cfg
+            est, cfg, autofit = auto_fit(fit_round, cfg, rounds=rounds, time_budget=time_budget, log=log,
+                                         resolve=lambda c: reresolve(c, first, defaults))
             splits, report, against = round_data[id(est)]
         else:
             est = fit_round(cfg)[0]

@@ -86,11 +86,17 @@ def _leaks(diagnosis: Any) -> bool:
 
 
 def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[str, Any]]], config: Any, *,
-             rounds: int = 3, time_budget: float | None = None, log: Callable[[str], None] | None = None
-             ) -> tuple[Any, Any, AutoFitResult]:
+             rounds: int = 3, time_budget: float | None = None, log: Callable[[str], None] | None = None,
+             resolve: Callable[[Any], Any] | None = None) -> tuple[Any, Any, AutoFitResult]:
     """Run up to ``rounds`` rounds. ``fit_round(cfg)`` trains on cfg and returns ``(fitted, history, context)``,
     where context holds the diagnosis inputs (``data``, ``metrics``, ``n_train``, ``n_params``, ``n_classes``),
-    none from the test split. Returns ``(best fitted, its config, AutoFitResult)``."""
+    none from the test split. ``resolve(cfg)``: the config a remedy made, with what depends on the change
+    resolved again (``justfit.defaults.reresolve``); by default, as the remedy left it. Returns ``(best fitted,
+    its config, AutoFitResult)``."""
+    def remedied(c: Any, change: dict[str, Any]) -> Any:
+        out = c.updated(change)
+        return resolve(out) if resolve is not None else out
+
     from justfit.errors import ConfigError, ModelError
 
     if rounds < 1:
@@ -128,7 +134,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
             finding, remedy = picked
             change, finding_code, why = dict(remedy["set"]), finding.code, f"{finding.title}: {remedy['why']}"
             tried.append((finding.code, remedy["why"]))
-            cfg = base[0].updated(change)
+            cfg = remedied(base[0], change)
             continue
         diagnosis = diagnose(history, config=cfg.model_dump(mode="json"), monitor=es.monitor,
                              directions=recorded(cfg, cfg.task), **ctx)
@@ -178,6 +184,6 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         pending = (finding.code, remedy["why"])
         pending_repeatable = bool(remedy.get("repeatable"))
         base_score = best[0][1] if base[0] is best[2] else score
-        cfg = base[0].updated(change)
+        cfg = remedied(base[0], change)
     result.chosen = best[3]
     return best[1], best[2], result

@@ -114,10 +114,20 @@ def lower_is_better(cfg: JustfitConfig) -> bool:
     return monitor_direction(cfg) == "min"
 
 
+def trial_config(cfg: JustfitConfig, params: dict[str, Any], defaults: dict[str, Any] | None) -> JustfitConfig:
+    """``cfg`` with a trial's ``params``, and the defaults that depend on them resolved again (``reresolve``)."""
+    from justfit.defaults import reresolve
+
+    out = cfg.updated(params)
+    return reresolve(out, cfg, defaults) if defaults else out
+
+
 def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: Any, log: Any,
-               tracker: Any = None) -> Any:
+               tracker: Any = None, defaults: dict[str, Any] | None = None) -> Any:
     """The trial function: train the trial's configuration, report each epoch to the pruner, return the
-    best monitored validation value (NaN when it never was a number: the trial then fails)."""
+    best monitored validation value (NaN when it never was a number: the trial then fails). ``defaults``:
+    ``cfg``'s resolved defaults (``justfit.defaults.apply_defaults``), resolved again for a trial that changes
+    what they depend on (``model.freeze``)."""
     from justfit.data.stage import sample_weights_for
     from justfit.estimator import Finetuner
     from justfit.tuning.autofit import monitor_value, selection_score
@@ -132,7 +142,7 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
     def objective(trial: Any) -> float:
         given = trial.user_attrs.get("as_given")
         params = suggest(trial, space if given is None else {k: space[k] for k in given if k in space})
-        c = cfg.updated(params)
+        c = trial_config(cfg, params, defaults)
         prune = PruneCallback(trial, es.monitor)
         child = None if tracker is None else tracker.child(f"trial-{trial.number}")
         callbacks: list[Any] = [prune]
@@ -207,12 +217,12 @@ def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dash
     search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
     storage = open_storage(cfg.tune.storage, cfg.tune.heartbeat, cfg.tune.retries)  # before the data stage's work
     try:
-        cfg, splits, report, _, _ = _data(cfg, progress)
+        cfg, splits, report, _, defaults = _data(cfg, progress)
         log = _logger(progress)
         study, space = _study(cfg, storage, cfg.tune.study_name, shared=True)
         if dashboard:
             _start_dashboard(storage, dashboard, log)
-        done = run_search(study, _objective(cfg, space, splits, report, log), trials=cfg.tune.trials,
+        done = run_search(study, _objective(cfg, space, splits, report, log, defaults=defaults), trials=cfg.tune.trials,
                           time_budget=cfg.tune.time_budget, log=log)
         return {**summary(study, cfg.early_stopping.monitor, study.user_attrs.get("baseline_trial")), "worker": done}
     finally:
@@ -266,7 +276,7 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
             f"{', '.join(space)}")
         if dashboard:
             _start_dashboard(storage, dashboard, log)
-        done = run_search(study, _objective(cfg, space, splits, report, log, tracker), trials=cfg.tune.trials,
+        done = run_search(study, _objective(cfg, space, splits, report, log, tracker, defaults), trials=cfg.tune.trials,
                           time_budget=cfg.tune.time_budget, log=log)
         found = summary(study, cfg.early_stopping.monitor, study.user_attrs.get("baseline_trial"))
         if "best" not in found:
@@ -281,7 +291,7 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     finally:
         storage.engine.dispose()
 
-    best_cfg = cfg.updated(found["best"]["params"])
+    best_cfg = trial_config(cfg, found["best"]["params"], defaults)
     log(f"best: trial {found['best']['number']}, {cfg.early_stopping.monitor} {found['best']['value']:.4f}; "
         f"retraining it with {cfg.tune.seeds} seed{'s' if cfg.tune.seeds > 1 else ''}")
     try:
