@@ -7,7 +7,7 @@ in, the rows used after justfit's data stage and the machine.
 Tasks (packaged data, split 80/10/10 by justfit's splitter with seed 0; the training split cut to a sample of
 ``--train-rows`` rows and validation to ``--val-rows``, the whole test split kept):
 
-* ``tweets`` (text classification, test macro-F1) and ``drugreview`` (text regression of the rating, test RMSE):
+* ``tweets`` (text classification, test macro-F1) and ``drugreview`` (text regression of ``usefulCount``, test RMSE):
   the peer is Hugging Face ``Trainer`` with its defaults (AdamW at 5e-5, batch 8, 3 epochs, linear decay, fp32
   on a CPU), as ``run_glue.py`` runs it, on the same packaged MiniLM.
 * ``wnut`` (named entities, test entity micro-F1, seqeval): the peer is ``bench/entities.py``'s ``Trainer``
@@ -52,7 +52,8 @@ def splits(args):
     from justfit.tasks import get_task
 
     task = TASKS[args.task][0]
-    frame = load_table("drugreview", "review", "rating").frame if args.task == "drugreview" else \
+    # drugreview's number is usefulCount (its "rating" column holds 3 classes: bench/regression.py).
+    frame = load_table("drugreview", "review", "usefulCount").frame if args.task == "drugreview" else \
         load_table(args.task).frame
     s = split(frame, val_size=0.1, test_size=0.1, seed=0, task=get_task(task))
     if task == "classification":
