@@ -139,7 +139,8 @@ class Trainer:
                 "sampler_epoch": None if self.sampler is None else self.sampler.epoch,
                 "schedule_total": self.schedule_total, "epochs": self.epochs,
                 "should_stop": self.should_stop, "stop_reason": self.stop_reason,
-                "budget_reason": self.budget_reason, "extension_reason": self.extension_reason, "history": [dict(r) for r in self.history.records],
+                "budget_reason": self.budget_reason, "extension_reason": self.extension_reason,
+                "history": [dict(r) for r in self.history.records],
                 "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
                 "step": step_state() if callable(step_state) else {}}
 

@@ -297,13 +297,13 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     try:
         from justfit.tracking import TrackingCallback, log_test_metrics
 
+        normalized = any("normalize" in r.rules for r in report.cleaning.values())  # as the data stage did
         est = Finetuner(config=best_cfg, progress=progress, seeds=cfg.tune.seeds if cfg.tune.seeds > 1 else None)
-        est.fit(splits, sample_weight=sample_weights_for(report, splits.train),
-                normalized_text=any("normalize" in r.rules for r in report.cleaning.values()),
+        est.fit(splits, sample_weight=sample_weights_for(report, splits.train), normalized_text=normalized,
                 callbacks=[] if tracker is None else [TrackingCallback(tracker, "final/")])
         refit, refit_summary = None, None
         if cfg.tune.refit == "train+validation":
-            refit, refit_summary = _refit(best_cfg, est, splits, report, log, progress)
+            refit, refit_summary = _refit(best_cfg, est, splits, report, normalized, log, progress)
         final_est = refit if refit is not None else est
         test_logits = final_est.decision_logits(splits.test[est.task_.input_column].tolist())
         metrics = final_est.evaluate(splits.test, logits=test_logits)
@@ -346,8 +346,8 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
                       saved=refit)
 
 
-def _refit(best_cfg: JustfitConfig, est: Any, splits: Any, report: Any, log: Any, progress: bool
-           ) -> tuple[Any, dict[str, Any]]:
+def _refit(best_cfg: JustfitConfig, est: Any, splits: Any, report: Any, normalized: bool, log: Any,
+           progress: bool) -> tuple[Any, dict[str, Any]]:
     """Train ``best_cfg`` once more on the training and validation rows together, with the kept seed, for the
     retrained model's best number of epochs and without early stopping (there is no held-out validation left
     to stop on; the validation rows are still evaluated each epoch, as training rows). Returns the fitted
@@ -365,9 +365,8 @@ def _refit(best_cfg: JustfitConfig, est: Any, splits: Any, report: Any, log: Any
     merged = Splits(both, splits.validation, splits.test, dict(splits.sources))
     log(f"refit: the best configuration on train+validation ({len(both)} rows) for {epochs} epoch"
         f"{'s' if epochs != 1 else ''}, seed {seed}")
-    refit = Finetuner(config=cfg, progress=progress).fit(
-        merged, sample_weight=sample_weights_for(report, both),
-        normalized_text=any("normalize" in r.rules for r in report.cleaning.values()))
+    refit = Finetuner(config=cfg, progress=progress).fit(merged, sample_weight=sample_weights_for(report, both),
+                                                         normalized_text=normalized)
     summary = {"on": "train+validation", "rows": len(both), "epochs": epochs, "seed": seed,
                "early_stopping": False, "stop_reason": refit.stop_reason_}
     return refit, summary

@@ -10,8 +10,8 @@ With ``extend_while_trivial`` (the last stage of a fit), the configured epochs a
 model is still no better than the trivial predictor (the majority class, the mean, no entity found: the step
 task's ``trivial``) and the budget has room for another epoch and its evaluation: the trainer adds as many
 epochs as fit, up to the configured number (``trainer.extend``: the schedule restarts over them), and again
-after them while the model stays trivial; its ``extension_reason`` says so. A model that has not started to learn the task gains
-nothing from the time left unused.
+after them while the model stays trivial; its ``extension_reason`` says so. A model that has not started to
+learn the task gains nothing from the time left unused.
 
 The plan and every stop are decided on the main process and agreed by all (``agree``): one
 broadcast per optimisation step, in multi-process training only.
