@@ -81,6 +81,7 @@ def test_refit_on_train_and_validation_saves_a_model_trained_on_both(fast_config
     saved = json.loads((run / "model" / "justfit.json").read_text())
     assert saved["config"]["training"]["epochs"] == refit["epochs"]
     assert saved["config"]["early_stopping"]["enabled"] is False
+    assert saved["config"]["early_stopping"]["restore_best"] is False and "restored" not in refit["stop_reason"]
     # The curves and the diagnosis are the train-only retraining's, with early stopping on validation.
     assert result.config["early_stopping"]["enabled"] is True and result.history
     # The test metrics are the saved model's.

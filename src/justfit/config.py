@@ -266,13 +266,14 @@ def _check_augmentation(name: str, where: str = "augment.ops") -> None:
 
 
 class EarlyStoppingConfig(_Section):
-    """Stop when the monitored metric stops improving; always restore the best weights."""
+    """Stop when the monitored metric stops improving; restore the best weights (unless restore_best is false)."""
 
     enabled: bool = Field(True, description="Stop early when the monitored metric stops improving.")
     monitor: str = Field("auto", description="auto (the task's own: val_f1, macro-F1, for classification; the entity F1 for token classification; val_loss for regression) or any recorded metric: val_loss, val_f1, val_accuracy, train_loss, ...")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: the direction the task declares for the monitor (val_rmse: min, val_r2: max); min or max must agree with it.")
     patience: int = Field(2, ge=0, description="Epochs without improvement before stopping.")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    restore_best: bool = Field(True, description="Restore the weights of the best epoch of the monitor at the end (Keras' restore_best_weights); false keeps the last epoch's, as a refit on train+validation must (its validation rows are training rows).")
 
 
 # What `justfit tune` may search, each key with the kind of value it takes.

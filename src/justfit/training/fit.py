@@ -219,7 +219,8 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
         _say(progress, f"{'stage ' + stage.name + ': ' if len(stages) > 1 else ''}model: {prep.source} "
                        f"({params['trainable_params']:,} of {params['total_params']:,} parameters trained, "
                        f"{how}{where}; lr {stage.lr:g}{f', layer decay {stage.layer_decay:g}' if stage.layer_decay else ''})")
-        stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled and stage.early_stopping)
+        stopper = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, stop=es.enabled and stage.early_stopping,
+                                restore_best=es.restore_best)
         deadline = started + cfg.training.time_budget if cfg.training.time_budget else None
         stage_callbacks: list[Any] = [stopper, *callbacks] + ([ProgressBar()] if progress else [])
         if checkpointing is not None:

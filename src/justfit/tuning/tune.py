@@ -360,7 +360,9 @@ def _refit(best_cfg: JustfitConfig, est: Any, splits: Any, report: Any, normaliz
 
     epochs = max(1, int(math.ceil(est.best_epoch_ or best_cfg.training.epochs)))
     seed = getattr(est, "kept_seed_", best_cfg.training.seed)
-    cfg = best_cfg.updated({"training.epochs": epochs, "training.seed": seed, "early_stopping.enabled": False})
+    # The validation rows are training rows here: no epoch is chosen by them, the last one is kept.
+    cfg = best_cfg.updated({"training.epochs": epochs, "training.seed": seed, "early_stopping.enabled": False,
+                            "early_stopping.restore_best": False})
     both = pd.concat([splits.train, splits.validation])
     merged = Splits(both, splits.validation, splits.test, dict(splits.sources))
     log(f"refit: the best configuration on train+validation ({len(both)} rows) for {epochs} epoch"
