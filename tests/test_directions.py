@@ -167,3 +167,30 @@ def test_a_misspelt_monitor_before_the_task_is_known_is_matched_against_every_ta
     with pytest.raises(ConfigError, match="mode is 'max', but val_loss is better when lower"):
         check_settings(JustfitConfig.from_dict({"early_stopping": {"monitor": "val_loss", "mode": "max"}}))
     check_settings(JustfitConfig.from_dict({"early_stopping": {"monitor": "val_rmse"}}))  # regression's: accepted
+
+
+def test_auto_fit_trains_each_round_within_what_is_left_of_its_time_budget():
+    """A round that starts inside the auto-fit's budget ends inside it: its training.time_budget is what is left
+    (the planner fits its schedule to it), and a shorter budget of the run's own is kept."""
+    import time
+
+    from justfit.tuning.autofit import auto_fit, within_budget
+
+    budgets = []
+
+    def fit_round(cfg):
+        budgets.append(cfg.training.time_budget)
+        time.sleep(0.3)
+        vals = [2.0, 1.5, 1.2, 1.6]  # overfitting after its third epoch: a remedy to try
+        hist = [{"epoch": i + 1, "train_loss": 1.0 / (i + 1), "val_loss": v * v, "val_rmse": v}
+                for i, v in enumerate(vals)]
+        return SimpleNamespace(best_epoch_=3), hist, {"n_classes": None}
+
+    cfg = JustfitConfig.from_dict({"task": "regression", "early_stopping": {"monitor": "val_rmse"}})
+    result = auto_fit(fit_round, cfg, rounds=2, time_budget=100)[2]
+    assert len(budgets) == 2, result.stopped
+    assert 99 <= budgets[0] <= 100 and budgets[1] <= budgets[0] - 0.3, budgets
+    own = cfg.updated({"training.time_budget": 5.0})
+    assert within_budget(own, 100, 10).training.time_budget == 5.0
+    assert within_budget(own, 100, 98).training.time_budget == 2.0
+    assert within_budget(cfg, None, 10) is cfg and within_budget(cfg, 10, 20).training.time_budget == 1.0

@@ -35,8 +35,9 @@ def _lr_steps(cfg: dict, code: str = "lr_too_low", model_type: str | None = None
     lrs = [cfg["training"]["lr"]]
     for _ in range(20):
         cfg = {**cfg, "training": {**cfg["training"], "lr": lrs[-1]}}
+        # a change of what is trained (unfreezing) resets the rate to that mode's: not a step along the scale
         found = [r["set"]["training.lr"] for r in remedies_for(_finding(code), cfg, model_type=model_type)
-                 if "training.lr" in r["set"]]
+                 if "training.lr" in r["set"] and "model.freeze" not in r["set"]]
         if not found:
             return lrs
         lrs.append(found[0])
@@ -295,3 +296,26 @@ def test_a_trainer_log_without_config_json_is_held_to_full_fine_tunings_ceiling(
         assert not any(x > lr for x in lrs), lrs
     else:
         assert any(math.isclose(x, proposed, rel_tol=1e-6) for x in lrs), lrs
+
+
+@pytest.mark.parametrize(("model_type", "rate"), [(None, 1e-4), ("resnet", 5e-4), ("whisper", 1e-4)])
+@pytest.mark.parametrize("code", ["underfitting", "cheap_baseline"])
+def test_unfreezing_a_head_takes_the_rate_measured_for_the_whole_model(monkeypatch, model_type, rate, code):
+    """A head's rate (1e-3, or the founding recipe's 2e-5) is not one for the whole model: unfreezing from a
+    frozen backbone sets the family's measured rate (text encoders 1e-4, conv nets 5e-4), the global default
+    for a family not measured (Whisper); from bottom:K, most of the body trains already and the rate stays."""
+    import justfit.diagnosis.remedies as remedies
+
+    if model_type is not None:
+        monkeypatch.setattr(remedies, "checkpoint_model_type", lambda name, task=None: model_type)
+    for lr in (2e-5, 1e-3):
+        cfg = {"task": "classification", "training": {"lr": lr}, "model": {"freeze": "backbone"}}
+        unfreeze = [r for r in remedies_for(_finding(code), cfg) if r["set"].get("model.freeze") == "none"]
+        assert unfreeze and unfreeze[0]["set"]["training.lr"] == pytest.approx(rate), unfreeze
+    cfg = {"task": "classification", "training": {"lr": 3e-4}, "model": {"freeze": "bottom:2"}}
+    unfreeze = [r for r in remedies_for(_finding(code), cfg) if r["set"].get("model.freeze") == "none"]
+    assert unfreeze and "training.lr" not in unfreeze[0]["set"]
+    # and the way back: a head on the frozen body at a head's rate
+    cfg = {"task": "classification", "training": {"lr": 1e-4}, "model": {"freeze": "none"}}
+    head = [r for r in remedies_for(_finding("small_data"), cfg) if r["set"].get("model.freeze") == "backbone"]
+    assert head and head[0]["set"]["training.lr"] == pytest.approx(1e-3)

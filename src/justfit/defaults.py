@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from justfit.config import JustfitConfig
+from justfit.config import JustfitConfig, TrainingConfig
 
 # The settings this table sets, by config key.
 KEYS = ("training.lr", "training.batch_size", "training.epochs", "training.warmup_ratio", "training.weight_decay")
@@ -75,6 +75,16 @@ def family_of(model_type: str | None) -> str | None:
     if not model_type:
         return None
     return next((f for f, types in FAMILIES.items() if model_type in types), None)
+
+
+def learning_rate(model_type: str | None, *, head_only: bool) -> float:
+    """The learning rate a model of ``model_type`` (config.json's) takes by default when what is trained
+    changes: ``HEAD_ONLY``'s for a head on a frozen backbone, its family's measured rate (``TABLE``) for the
+    whole model, justfit's global default (``training.lr``) for a family not measured."""
+    row = HEAD_ONLY if head_only else TABLE.get(family_of(model_type) or "")
+    if row is not None and "training.lr" in row.settings:
+        return float(row.settings["training.lr"])
+    return float(TrainingConfig.model_fields["lr"].default)
 
 
 def explicit_keys(cfg: JustfitConfig) -> set[str]:

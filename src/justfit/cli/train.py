@@ -35,8 +35,9 @@ def train(
     auto: Annotated[bool, typer.Option("--auto", help="Auto-fit: diagnose, apply the top remedy, train again; keep "
                                        "the round with the best validation score.")] = False,
     rounds: Annotated[int | None, typer.Option(help="Auto-fit: at most this many trainings (default 3).")] = None,
-    time_budget: Annotated[float | None, typer.Option(help="Auto-fit: stop starting rounds after this many "
-                                                      "seconds.")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Auto-fit: seconds for all rounds; each round "
+                                                      "trains within what is left, and none starts that would "
+                                                      "not finish.")] = None,
     lr_find: Annotated[bool, typer.Option("--lr-find", help="Run the learning-rate finder first and train with its "
                                           "suggestion.")] = False,
     recipe: Annotated[str | None, typer.Option(help="Training recipe: standard, gradual_unfreeze, ulmfit "

@@ -80,6 +80,18 @@ def next_change(diagnosis: Any, config: dict[str, Any], tried: list[tuple[str, s
     return None
 
 
+def within_budget(cfg: Any, time_budget: float | None, elapsed: float) -> Any:
+    """``cfg`` with ``training.time_budget`` no longer than what is left of the auto-fit's ``time_budget``
+    (seconds) after ``elapsed`` seconds, so that a round that starts inside the budget also ends inside it:
+    the time-budget planner fits the round's schedule to it (``training.time_budget``). Unchanged without a
+    budget, or when the round's own budget is already the shorter."""
+    if time_budget is None:
+        return cfg
+    left = max(1.0, float(time_budget) - elapsed)
+    own = cfg.training.time_budget
+    return cfg if own is not None and own <= left else cfg.updated({"training.time_budget": float(f"{left:.4g}")})
+
+
 def _leaks(diagnosis: Any) -> bool:
     """A round trained on copies of test rows cannot be chosen over one that was not: its scores flatter it."""
     return any(f.code == "test_leakage" and f.severity == "high" for f in diagnosis.findings)
@@ -88,7 +100,9 @@ def _leaks(diagnosis: Any) -> bool:
 def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[str, Any]]], config: Any, *,
              rounds: int = 3, time_budget: float | None = None, log: Callable[[str], None] | None = None,
              resolve: Callable[[Any], Any] | None = None) -> tuple[Any, Any, AutoFitResult]:
-    """Run up to ``rounds`` rounds. ``fit_round(cfg)`` trains on cfg and returns ``(fitted, history, context)``,
+    """Run up to ``rounds`` rounds, within ``time_budget`` seconds when given (no round starts that the last
+    round's time says would not finish in it, and each round trains within what is left: ``within_budget``).
+    ``fit_round(cfg)`` trains on cfg and returns ``(fitted, history, context)``,
     where context holds the diagnosis inputs (``data``, ``metrics``, ``n_train``, ``n_params``, ``n_classes``),
     none from the test split. ``resolve(cfg)``: the config a remedy made, with what depends on the change
     resolved again (``justfit.defaults.reresolve``); by default, as the remedy left it. Returns ``(best fitted,
@@ -118,6 +132,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
     while r < rounds:
         r += 1
         t0 = time.perf_counter()
+        cfg = within_budget(cfg, time_budget, t0 - t_start)
         try:
             fitted, history, ctx = fit_round(cfg)
         except (ConfigError, ModelError) as exc:
