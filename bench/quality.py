@@ -12,6 +12,14 @@ Tasks (packaged data, split 80/10/10 by justfit's splitter with seed 0; the trai
   on a CPU), as ``run_glue.py`` runs it, on the same packaged MiniLM.
 * ``wnut`` (named entities, test entity micro-F1, seqeval): the peer is ``bench/entities.py``'s ``Trainer``
   with ``run_ner.py``'s defaults (5e-5, batch 8, 3 epochs).
+* ``mnist`` (image classification, test accuracy): PNG files listed in a CSV; justfit fine-tunes the packaged
+  EfficientNet-Lite0 with its defaults otherwise, and the peer is ``bench/image.py``'s hand-written PyTorch loop
+  on the same backbone and weights (AdamW at 1e-4, batch 16, 2 epochs, the same bf16 autocast). Use
+  ``--train-rows 1000 --val-rows 250`` on 2 cores.
+* ``keywords`` (audio classification, test accuracy on held-out voices): a CSV of the packaged clips' paths;
+  justfit fine-tunes the packaged Whisper tiny.en encoder with its defaults otherwise, and the peer is
+  ``bench/audio.py``'s hand-written loop on the same encoder (AdamW at 1e-4, batch 16, 1 epoch, clips cut to
+  justfit's default 2 s, the same bf16 autocast).
 
 Arms: ``defaults`` (``finetune`` with every default), ``auto`` (``finetune(auto=True, rounds=--rounds)``),
 ``recipe-auto`` (the founding document's recipe, a head on a frozen body trained with Adam at 2e-5, under
@@ -19,8 +27,7 @@ Arms: ``defaults`` (``finetune`` with every default), ``auto`` (``finetune(auto=
 ``tune`` (``justfit tune`` with ``tune.time_budget = --budget`` seconds of search, its best configuration
 retrained once per seed), ``peer``, and ``baseline``: the cheap model every justfit run fits beside its
 model (TF-IDF + logistic or ridge regression; a most-frequent-tag tagger for entities), read from the
-defaults arm's runs. Images and audio are not in this suite yet (``bench/image.py`` and ``bench/audio.py``
-compare them with a plain PyTorch loop).
+defaults arm's runs.
 
     python bench/quality.py --task tweets                        # 3 seeds, 2,000 training rows
     python bench/quality.py --task drugreview --arms defaults peer --seeds 42
@@ -42,7 +49,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 # task name -> (justfit task, test metric, lower is better?)
 TASKS = {"tweets": ("classification", "f1_macro", False), "drugreview": ("regression", "rmse", True),
-         "wnut": ("token-classification", "f1", False)}
+         "wnut": ("token-classification", "f1", False), "mnist": ("image-classification", "accuracy", False),
+         "keywords": ("audio-classification", "accuracy", False)}
+# The model each media task trains (the peer's: bench/image.py, bench/audio.py), and the peer's epochs:
+# their hand-written loops (AdamW at 1e-4; 2 epochs for images, 1 for audio, at which audio.py measured it).
+MEDIA_MODEL = {"mnist": "efficientnet-lite0", "keywords": "whisper-tiny-en"}
+PEER_EPOCHS = {"mnist": 2, "keywords": 1}
 
 
 def splits(args):
@@ -52,11 +64,17 @@ def splits(args):
     from justfit.tasks import get_task
 
     task = TASKS[args.task][0]
-    # drugreview's number is usefulCount (its "rating" column holds 3 classes: bench/regression.py).
-    frame = load_table("drugreview", "review", "usefulCount").frame if args.task == "drugreview" else \
-        load_table(args.task).frame
+    if args.task == "mnist":
+        from justfit.data.packaged import PACKAGED
+
+        frame = PACKAGED.get("mnist")()
+    elif args.task == "keywords":  # clip paths in the package's folder
+        frame = load_table("keywords").frame[["audio", "label"]]
+    else:  # drugreview's number is usefulCount (its "rating" column holds 3 classes: bench/regression.py).
+        frame = load_table("drugreview", "review", "usefulCount").frame if args.task == "drugreview" else \
+            load_table(args.task).frame
     s = split(frame, val_size=0.1, test_size=0.1, seed=0, task=get_task(task))
-    if task == "classification":
+    if task in ("classification", "image-classification", "audio-classification"):
         return stratified_sample(s.train, args.train_rows, 0), stratified_sample(s.validation, args.val_rows, 0), s.test
     return (s.train.sample(min(args.train_rows, len(s.train)), random_state=0),
             s.validation.sample(min(args.val_rows, len(s.validation)), random_state=0), s.test)
@@ -66,7 +84,20 @@ def write_files(args, folder: str) -> dict[str, str]:
     """The three splits as files justfit reads (CSV, or CoNLL for entities)."""
     paths = {}
     for name, frame in zip(("train", "validation", "test"), splits(args), strict=True):
-        if args.task == "wnut":
+        if args.task == "mnist":  # PNG files and a CSV of their paths, as a user's images arrive
+            from PIL import Image
+
+            os.makedirs(os.path.join(folder, name), exist_ok=True)
+            files = []
+            for i, image in enumerate(frame["image"]):
+                files.append(f"{name}/{i}.png")
+                Image.fromarray(image).save(os.path.join(folder, files[-1]))
+            paths[name] = os.path.join(folder, f"{name}.csv")
+            frame.assign(image=files)[["image", "label"]].to_csv(paths[name], index=False)
+        elif args.task == "keywords":
+            paths[name] = os.path.join(folder, f"{name}.csv")
+            frame[["audio", "label"]].to_csv(paths[name], index=False)
+        elif args.task == "wnut":
             lines = []
             for words, tags in zip(frame["tokens"], frame["label"], strict=True):
                 tags = tags.split() if isinstance(tags, str) else list(tags)
@@ -89,7 +120,9 @@ def _facts(result) -> dict:
     data = result.data
     return {"bf16": data.get("bf16"), "rows": data.get("sizes"),
             "baseline": (data.get("baseline") or {}).get("test", {}), "baseline_name": (data.get("baseline") or {}).get("name"),
-            "baseline_seconds": (data.get("baseline") or {}).get("seconds"), "verdict": result.verdict}
+            "baseline_seconds": (data.get("baseline") or {}).get("seconds"), "verdict": result.verdict,
+            "rounds": [{k: r[k] for k in ("changes", "score", "best_epoch", "verdict", "seconds")}
+                       for r in (data.get("autofit") or {}).get("rounds", [])]}
 
 
 def run_justfit(args) -> dict:
@@ -103,12 +136,14 @@ def run_justfit(args) -> dict:
         paths = write_files(args, out)
         for seed in args.seeds:
             cfg = _config(args, paths, os.path.join(out, "runs"), seed, f"{args.worker}-{seed}")
+            if args.task in MEDIA_MODEL:  # the peer's model; justfit's defaults otherwise
+                cfg["model"] = {"name": MEDIA_MODEL[args.task]}
             if args.worker == "defaults":
                 result = finetune(cfg)
             elif args.worker == "auto":
                 result = finetune(cfg, auto=True, rounds=args.rounds)
             elif args.worker == "recipe-auto":
-                cfg["model"] = {"freeze": "backbone"}
+                cfg["model"] = {**cfg.get("model", {}), "freeze": "backbone"}
                 cfg["training"].update(optimizer="adam", lr=2e-5)
                 result = finetune(cfg, auto=True, rounds=args.rounds, time_budget=args.auto_budget)
             else:  # tune: one search per seed, its best configuration trained with that seed
@@ -121,6 +156,22 @@ def run_justfit(args) -> dict:
 
 def run_peer(args) -> dict:
     t0 = time.perf_counter()
+    if args.task in MEDIA_MODEL:
+        train, val, test = splits(args)
+        if args.task == "mnist":
+            from image import peer_loop
+
+            runs = [peer_loop(train, val, test, PEER_EPOCHS["mnist"], seed) for seed in args.seeds]
+        else:
+            from audio import peer_loop as clips_loop
+
+            from justfit.config import DataConfig
+
+            seconds = DataConfig.model_fields["max_seconds"].default  # justfit's, so both see the same clips
+            runs = [clips_loop(train, val, test, PEER_EPOCHS["keywords"], 1e-4, seconds, seed) for seed in args.seeds]
+        scores = [float(r["test_accuracy"]) for r in runs]
+        return {"scores": scores, "seconds": time.perf_counter() - t0,
+                "facts": [{"bf16": _bf16_auto(), "rows": {"train": len(train), "validation": len(val), "test": len(test)}}]}
     if args.task == "wnut":
         from entities import run_peer as entities_peer
 
@@ -187,6 +238,12 @@ def _hf_sequence(args, seed: int) -> float:
 
     pred = [labels[k] for k in logits.argmax(-1)]
     return float(f1_score(list(map(str, test["label"])), list(map(str, pred)), average="macro"))
+
+
+def _bf16_auto() -> bool:
+    from justfit.training.runtime import resolve_bf16
+
+    return bool(resolve_bf16("auto"))
 
 
 def summary(values: list[float]) -> dict:

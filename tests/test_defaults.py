@@ -81,3 +81,17 @@ def test_a_remedy_that_unfreezes_the_body_takes_full_fine_tunings_defaults():
     longer = reresolve(first.updated({"model.freeze": "none", "training.epochs": 12}), first, prov)
     assert longer.training.epochs == 12  # the remedy's own value
     assert reresolve(first, first, prov) == first  # nothing changed: nothing resolved again
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_an_optimizer_with_coupled_l2_takes_torchs_weight_decay_of_0(optimizer):
+    """justfit's 0.01 is a decoupled (AdamW) value: with Adam or SGD it would be L2 on the gradient. Unset, the
+    weight decay is torch's own default, 0, and says so; given, it is kept; AdamW keeps 0.01."""
+    from justfit.defaults import COUPLED_SOURCE, describe
+
+    cfg, prov = apply_defaults(JustfitConfig.from_dict({"training": {"optimizer": optimizer}}), "bert")
+    assert cfg.training.weight_decay == 0.0 and prov["keys"]["training.weight_decay"]["source"] == COUPLED_SOURCE
+    assert "weight_decay 0 (torch's)" in describe(prov)
+    mine, _ = apply_defaults(JustfitConfig.from_dict({"training": {"optimizer": optimizer, "weight_decay": 1e-4}}), "bert")
+    assert mine.training.weight_decay == 1e-4
+    assert apply_defaults(JustfitConfig(), "bert")[0].training.weight_decay == 0.01

@@ -39,6 +39,8 @@ def test_a_search_writes_a_run_with_its_trials_best_config_and_plots(fast_config
     run = Path(result.run_dir)
     found = json.loads((run / "tune" / "tune.json").read_text())
     assert found == json.loads(json.dumps(result.data["tune"]))
+    gain = found["gain_over_baseline"]
+    assert not (gain == 0 and math.copysign(1.0, gain) < 0), "no -0.0 when the best is the config as given"
     trials = found["trials"]
     assert trials["complete"] + trials["pruned"] == 5 and trials["fail"] == 0
     # The study on disk is the one summarised: its best is the best of its completed trials.
@@ -82,6 +84,10 @@ def test_refit_on_train_and_validation_saves_a_model_trained_on_both(fast_config
     assert saved["config"]["training"]["epochs"] == refit["epochs"]
     assert saved["config"]["early_stopping"]["enabled"] is False
     assert saved["config"]["early_stopping"]["restore_best"] is False and "restored" not in refit["stop_reason"]
+    from justfit.report.render import tested_model
+
+    assert tested_model(result.data["tune"]).startswith("the best configuration refitted on train+validation (")
+    assert "refitted on train+validation" in (run / "report.html").read_text()
     # The curves and the diagnosis are the train-only retraining's, with early stopping on validation.
     assert result.config["early_stopping"]["enabled"] is True and result.history
     # The test metrics are the saved model's.

@@ -178,7 +178,7 @@ class TrainingConfig(_Section):
     optimizer: str = Field("adamw", description="adamw, adam or sgd.")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     nesterov: bool = Field(False, description="SGD Nesterov momentum.")
-    weight_decay: float = Field(0.01, ge=0, description="L2 penalty (decoupled for AdamW); never applied to biases and LayerNorm weights.")
+    weight_decay: float = Field(0.01, ge=0, description="L2 penalty (decoupled for AdamW); never applied to biases and LayerNorm weights. Left unset with adam or sgd (L2 added to the gradient): 0, torch's own default.")
     l1: float = Field(0.0, ge=0, description="L1 penalty coefficient on trainable weights, added to the loss.")
     scheduler: str = Field("linear", description="linear, cosine or constant; each with warmup.")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of optimisation steps spent warming up.")

@@ -18,6 +18,8 @@ What the rows rest on (all in ``bench/README.md``):
   train heads so): lr 1e-3 for at most 10 epochs; a linear probe on fixed features takes larger steps.
 * Whisper encoders and ViT-like, wav2vec2-like models: not measured against other settings; they take
   justfit's global defaults, and the run says so.
+* with ``optimizer: adam`` or ``sgd`` (L2 added to the gradient) the weight decay is torch's default, 0
+  (``COUPLED``), for every family.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ HEAD_ONLY = Row({"training.lr": 1e-3, "training.epochs": 10},
                 "bench/README.md, frozen.py / audio.py / image_presets.py: heads on frozen backbones trained at "
                 "1e-3 for at most 10 epochs (a linear probe on fixed features)")
 GLOBAL = "justfit's default for every model (not measured for this family)"
+# Optimizers that add the weight decay to the gradient (classic L2) take torch's own default, 0: justfit's
+# global 0.01 is a decoupled (AdamW) value (Loshchilov & Hutter 2019), and as coupled L2 under Adam it pulls
+# every weight toward 0 at up to the learning rate per step, whatever the loss says.
+COUPLED = frozenset({"adam", "sgd"})
+COUPLED_SOURCE = ("torch.optim.Adam's and SGD's own default (L2 added to the gradient): justfit's 0.01 is a "
+                  "decoupled AdamW value")
 
 
 def family_of(model_type: str | None) -> str | None:
@@ -118,6 +126,9 @@ def apply_defaults(cfg: JustfitConfig, model_type: str | None = None) -> tuple[J
         section, name = key.split(".")
         if key in given:
             keys[key] = {"value": getattr(getattr(cfg, section), name), "source": "as given"}
+        elif key == "training.weight_decay" and cfg.training.optimizer in COUPLED:
+            changes[key] = 0.0
+            keys[key] = {"value": 0.0, "source": COUPLED_SOURCE}
         elif row is not None and key in row.settings:
             changes[key] = row.settings[key]
             where = "a head on a frozen backbone" if head_only else f"{family} ({row.measured_on})"
@@ -130,7 +141,10 @@ def apply_defaults(cfg: JustfitConfig, model_type: str | None = None) -> tuple[J
 
 def describe(provenance: dict[str, Any]) -> str:
     """One line for the progress output: the family and the defaults that are not as given."""
-    parts = [f"{k.split('.')[-1]} {v['value']:g} ({'measured' if v['source'].startswith('measured') else 'global'})"
+    def kind(source: str) -> str:
+        return "measured" if source.startswith("measured") else "torch's" if source == COUPLED_SOURCE else "global"
+
+    parts = [f"{k.split('.')[-1]} {v['value']:g} ({kind(v['source'])})"
              for k, v in provenance["keys"].items() if v["source"] != "as given"]
     return (f"defaults for {provenance['family']} models (model_type {provenance['model_type']}): "
             + (", ".join(parts) if parts else "every one as given"))

@@ -88,12 +88,13 @@ def tune(
                           f"{result['best']['value']:.4f}, {result['best']['params']}")
         return
     from justfit._display import seed_table, tune_table
+    from justfit.report.render import tested_model
 
     console.print(tune_table(result.data["tune"]))
     if "seed_spread" in result.data:
         console.print(seed_table(result.data["seed_spread"]))
     m = result.metrics
-    console.print(metrics_table(m, title=f"test metrics of the best configuration ({m.get('n', '?')} rows)"))
+    console.print(metrics_table(m, title=f"test metrics of {tested_model(result.data['tune'])} ({m.get('n', '?')} rows)"))
     from justfit._display import baseline_line
 
     if (line := baseline_line(result.data)) is not None:

@@ -83,6 +83,17 @@ def _seed_section(spread: dict[str, Any]) -> str:
             "standard deviation here is noise.</p>" + _table(rows, heads))
 
 
+def tested_model(found: dict[str, Any]) -> str:
+    """Which model a search's test metrics are of (``tune.json``): the best configuration, or its refit on
+    train+validation (``refit``), with its rows and epochs."""
+    refit = found.get("refit")
+    if not refit:
+        return "the best configuration"
+    epochs = refit["epochs"]
+    return (f"the best configuration refitted on {refit['on']} ({refit['rows']} rows, {epochs} "
+            f"epoch{'s' if epochs != 1 else ''})")
+
+
 def _tune_section(run: Path, found: dict[str, Any]) -> str:
     """The hyperparameter search: trials by state, the best and the as-given trial, the final seeds, and
     optuna's plots (optimisation history, parameter importances, parallel coordinates) inlined."""
@@ -105,7 +116,9 @@ def _tune_section(run: Path, found: dict[str, Any]) -> str:
     importances = found.get("importances") or {}
     parts = [f"<h2>Hyperparameter search</h2><p>Study '{_e(found['study_name'])}' ({_e(counts)}), scored by "
              f"{_e(found['monitor'])} ({_e(found['direction'])}); {_e((found.get('worker') or {}).get('stopped', ''))}. "
-             "The test split was evaluated once, on the best configuration. Every trial is in tune/trials.csv; "
+             f"The test split was evaluated once, on {_e(tested_model(found))}"
+             + ("; the curves and the diagnosis are the train-only retraining's" if found.get("refit") else "")
+             + ". Every trial is in tune/trials.csv; "
              "tune/best_config.yaml runs the best with <code>justfit train</code>.</p>",
              _table(rows, ["", found["monitor"], "parameters"])]
     if importances:

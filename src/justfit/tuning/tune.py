@@ -323,7 +323,7 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         # Positive when the best trial is better than the config as given, in the monitor's own direction.
         gain = found["best"]["value"] - found["baseline"]["value"]
         gain = -gain if lower_is_better(cfg) else gain
-        found["gain_over_baseline"] = gain
+        found["gain_over_baseline"] = gain + 0.0  # no -0.0 when the best trial is the config as given
         found["gain_is_noise"] = bool(len(values) > 1 and is_noise(gain, final_val["std"]))
     import yaml
 
