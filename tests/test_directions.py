@@ -189,8 +189,27 @@ def test_auto_fit_trains_each_round_within_what_is_left_of_its_time_budget():
     cfg = JustfitConfig.from_dict({"task": "regression", "early_stopping": {"monitor": "val_rmse"}})
     result = auto_fit(fit_round, cfg, rounds=2, time_budget=100)[2]
     assert len(budgets) == 2, result.stopped
+    assert result.to_dict()["outcome"].startswith("no remedy improved")  # both rounds scored alike
     assert 99 <= budgets[0] <= 100 and budgets[1] <= budgets[0] - 0.3, budgets
     own = cfg.updated({"training.time_budget": 5.0})
     assert within_budget(own, 100, 10).training.time_budget == 5.0
     assert within_budget(own, 100, 98).training.time_budget == 2.0
     assert within_budget(cfg, None, 10) is cfg and within_budget(cfg, 10, 20).training.time_budget == 1.0
+
+
+def test_auto_fit_says_whether_its_remedies_improved_beyond_the_seed_spread():
+    from justfit.tuning.autofit import AutoFitResult, Round, outcome
+
+    def result(chosen, second, std=None, monitor="val_f1"):
+        rounds = [Round(1, {}, "as given", "", 0.70, 3, "overfitting", 10.0, std),
+                  Round(2, {"model.dropout": 0.2}, "more dropout", "overfitting", second, 3, "good fit", 10.0, std)]
+        return AutoFitResult(rounds=rounds, chosen=chosen, monitor=monitor, direction="max")
+
+    assert outcome(result(1, 0.65)).startswith("no remedy improved on the configuration as given")
+    assert "was not measured" in outcome(result(2, 0.74)) and "from 0.7 to 0.74" in outcome(result(2, 0.74))
+    assert "within the seed spread (0.05): no better" in outcome(result(2, 0.74, std=0.05))
+    assert outcome(result(2, 0.74, std=0.01)).endswith("beyond the seed spread (0.01)")
+    # a monitor where lower is better: the gain is the fall
+    low = AutoFitResult(rounds=[Round(1, {}, "", "", 0.9, 1, "", 1.0, 0.01), Round(2, {}, "", "", 0.5, 1, "", 1.0, 0.01)],
+                        chosen=2, monitor="val_loss", direction="min")
+    assert outcome(low).endswith("beyond the seed spread (0.01)") and "from 0.9 to 0.5" in outcome(low)

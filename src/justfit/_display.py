@@ -63,7 +63,7 @@ def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:
 def autofit_table(autofit: dict[str, Any]) -> Table:
     """One row per auto-fit round: what changed and why, the validation score, the verdict."""
     table = Table(title=f"auto-fit ({autofit['stopped']}); chosen: round {autofit['chosen_round']}",
-                  title_justify="left")
+                  title_justify="left", caption=autofit.get("outcome") or None, caption_justify="left")
     for col in ("round", "change", "why", autofit["monitor"], "best epoch", "verdict"):
         table.add_column(col, overflow="fold")  # a change is read whole, never cut to "training.epo..."
     for r in autofit["rounds"]:

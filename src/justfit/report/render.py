@@ -214,7 +214,8 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
                  " ".join(f"{k}={v}" for k, v in r["changes"].items()) or "-", r["why"], "-" if r["score"] is None else r["score"],
                  r["best_epoch"], r["verdict"]] for r in autofit["rounds"]]
         parts.append(_table(rows, ["round", "change", "why", autofit["monitor"], "best epoch", "verdict"]))
-        parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}</p>")
+        parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}"
+                     + (f"; {_e(autofit['outcome'])}" if autofit.get("outcome") else "") + ".</p>")
 
     found = _read(run, "tune/tune.json")
     if found:

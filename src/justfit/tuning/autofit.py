@@ -42,11 +42,29 @@ class AutoFitResult:
     monitor: str = "val_loss"
     stopped: str = ""
     direction: str = "min"  # which way the monitor is better, as the task declares it
+    outcome: str = ""  # whether the remedies improved on the config as given, beyond the seed spread
 
     def to_dict(self) -> dict[str, Any]:
         return {"monitor": self.monitor, "direction": self.direction, "chosen_round": self.chosen,
-                "stopped": self.stopped,
+                "stopped": self.stopped, "outcome": self.outcome,
                 "rounds": [asdict(r) for r in self.rounds]}
+
+
+def outcome(result: AutoFitResult) -> str:
+    """One sentence on what the rounds achieved against round 1 (the config as given), on validation: no
+    improvement; a gain beyond the seed spread (rounds trained with several seeds, ``seeds.is_noise``); a gain
+    within it (noise); or a gain whose spread was not measured (one seed per round)."""
+    first, chosen = result.rounds[0], next(r for r in result.rounds if r.round == result.chosen)
+    if chosen.round == 1 or first.score is None or chosen.score is None:
+        return "no remedy improved on the configuration as given: round 1 is kept"
+    gain = abs(chosen.score - first.score)
+    said = f"round {chosen.round} improved validation {result.monitor} from {first.score:.4g} to {chosen.score:.4g}"
+    spread = max((r.seed_std for r in (first, chosen) if r.seed_std is not None), default=None)
+    if spread is None:
+        return said + " with one seed per round: whether that exceeds the seed spread was not measured (--seeds 3 measures it)"
+    if is_noise(gain, spread):
+        return said + f", within the seed spread ({spread:.4g}): no better than the configuration as given"
+    return said + f", beyond the seed spread ({spread:.4g})"
 
 
 def selection_score(history: list[dict[str, Any]], monitor: str, direction: str) -> float:
@@ -201,4 +219,7 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         base_score = best[0][1] if base[0] is best[2] else score
         cfg = remedied(base[0], change)
     result.chosen = best[3]
+    result.outcome = outcome(result)
+    if log:
+        log(f"auto-fit: {result.outcome}")
     return best[1], best[2], result
