@@ -375,3 +375,12 @@ def test_a_killed_tune_run_resumes_its_study_and_retries_the_killed_trial(plante
     retry = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
     assert len(retry) == 1 and killed.params.items() <= retry[0].params.items() and retry[0].state.name == "COMPLETE"
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4
+
+
+@pytest.mark.parametrize(("optimizer", "high"), [("adamw", 0.1), ("adam", 5e-4), ("sgd", 5e-4)])
+def test_the_default_space_holds_coupled_weight_decay_to_l2s_range(optimizer, high):
+    """AdamW's decoupled 0.1 would swamp the gradient as L2 (Adam, SGD): the default space stops at 5e-4 there."""
+    from justfit.tuning.search import search_space
+
+    space = search_space(JustfitConfig.from_dict({"training": {"optimizer": optimizer}}), None)
+    assert space["training.weight_decay"].low == 0.0 and space["training.weight_decay"].high == pytest.approx(high)

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from justfit.config import TUNABLE, JustfitConfig, SearchParam
+from justfit.defaults import COUPLED
+from justfit.diagnosis.remedies import COUPLED_WEIGHT_DECAY_MAX
 from justfit.errors import ConfigError, JustfitError, MissingDependencyError
 from justfit.training.callbacks.base import Callback
 
@@ -60,7 +62,8 @@ def optuna_module() -> Any:
 
 
 def search_space(cfg: JustfitConfig, task: Any) -> dict[str, SearchParam]:
-    """The space to search: ``tune.space``, or ``DEFAULT_SPACE`` without the keys the task refuses.
+    """The space to search: ``tune.space``, or ``DEFAULT_SPACE`` without the keys the task refuses (and weight
+    decay up to ``COUPLED_WEIGHT_DECAY_MAX`` with an optimizer that adds it to the gradient: adam, sgd).
     Raises ``ConfigError`` for a key the task refuses, a range or choice the key cannot take, and
     a key that only matters with a setting that is off (``model.lora_rank`` without LoRA,
     ``augment.*`` without ``augment.ops``). With ``task`` None (not known yet: before the data stage)
@@ -74,6 +77,9 @@ def search_space(cfg: JustfitConfig, task: Any) -> dict[str, SearchParam]:
                                   "Remove it from the space.")
     else:
         space = {k: SearchParam(**v) for k, v in DEFAULT_SPACE.items() if k not in refused}
+        if cfg.training.optimizer in COUPLED and "training.weight_decay" in space:
+            # L2 added to the gradient (Adam, SGD): 0.1 would swamp it; the remedies' ceiling holds here too
+            space["training.weight_decay"] = SearchParam(low=0.0, high=COUPLED_WEIGHT_DECAY_MAX)
     if "model.lora_rank" in space and cfg.model.strategy != "lora":
         raise ConfigError("tune.space searches model.lora_rank, which only applies with model.strategy=lora. Set the "
                           "strategy, or remove it from the space.")
