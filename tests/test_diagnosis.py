@@ -225,6 +225,9 @@ def test_autofit_fixes_a_learning_rate_far_too_low(fast_config, tmp_path):
     assert chosen["verdict"] != "underfitting" and first["verdict"] == "underfitting"
     assert (result.model_dir.parent / "autofit.json").is_file()
     assert result.metrics["n"] == result.data["sizes"]["test"]  # the test split evaluated once, at the end
+    # one seed per round: the gain is stated, and so is that its spread was not measured
+    assert af["outcome"].startswith(f"round {af['chosen_round']} improved validation") and "not measured" in af["outcome"]
+    assert "not measured" in (result.model_dir.parent / "report.html").read_text()
 
 
 def test_finetuner_auto_takes_the_best_round(tiny_model):
