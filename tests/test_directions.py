@@ -206,6 +206,8 @@ def test_auto_fit_says_whether_its_remedies_improved_beyond_the_seed_spread():
         return AutoFitResult(rounds=rounds, chosen=chosen, monitor=monitor, direction="max")
 
     assert outcome(result(1, 0.65)).startswith("no remedy improved on the configuration as given")
+    alone = AutoFitResult(rounds=result(1, 0.6).rounds[:1], chosen=1, stopped="the next round would exceed the budget")
+    assert outcome(alone) == "only round 1 ran (the next round would exceed the budget): no remedy was tried"
     assert "was not measured" in outcome(result(2, 0.74)) and "from 0.7 to 0.74" in outcome(result(2, 0.74))
     assert "within the seed spread (0.05): no better" in outcome(result(2, 0.74, std=0.05))
     assert outcome(result(2, 0.74, std=0.01)).endswith("beyond the seed spread (0.01)")

@@ -414,3 +414,9 @@ def test_the_time_budget_adds_no_epoch_to_a_model_that_learnt_or_without_a_budge
     assert len(learnt.history_.records) == 8 and "trivial" not in learnt.stop_reason_
     unbudgeted = _fit(tiny_model, train, val, epochs=2, lr=1e-9)
     assert len(unbudgeted.history_.records) == 2 and "trivial" not in unbudgeted.stop_reason_
+    # an auto-fit round: its own remedies act on a trivial model, so the budget is not spent on more epochs
+    # (a head on cached features ran 831 epochs of a 120 s budget, and no remedy was tried)
+    est = Finetuner(tiny_model, config={**{k: dict(v) for k, v in FAST.items()},
+                                        "training": {**FAST["training"], "epochs": 2, "lr": 1e-9, "time_budget": 2.0}})
+    est.fit(train, X_val=val, extend_while_trivial=False)
+    assert len(est.history_.records) == 2 and "trivial" not in est.stop_reason_

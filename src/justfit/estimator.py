@@ -88,7 +88,8 @@ class Finetuner:
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None, *, X_val: Any = None, y_val: Sequence[Any] | None = None,
             sample_weight: Sequence[float] | None = None, normalized_text: bool = False,
-            sampling_rate: int | None = None, checkpointing: Any = None, callbacks: Sequence[Any] = ()) -> Finetuner:
+            sampling_rate: int | None = None, checkpointing: Any = None, callbacks: Sequence[Any] = (),
+            extend_while_trivial: bool = True) -> Finetuner:
         """Fine-tune on ``X`` (texts, a text/label DataFrame, a data file, or the data stage's ``Splits``)
         with labels ``y``.
 
@@ -100,6 +101,9 @@ class Finetuner:
         ``checkpointing`` (a ``justfit.training.fit.Checkpointing``): save checkpoints there during
         training, and resume from its ``resume`` checkpoint (``justfit.finetune`` passes it).
         ``callbacks`` (``justfit.training.Callback``) join every training stage's loop.
+        ``extend_while_trivial``: with ``training.time_budget``, a model still no better than the trivial
+        predictor after its epochs trains on while the budget has room; auto-fit turns it off for its rounds,
+        whose own remedies act on such a model (unfreezing, larger steps) instead of spending the budget on it.
         The data stage (cleaning, audits) is not run here: use ``justfit.data.clean`` first,
         or ``justfit.finetune`` for the whole pipeline. Raises ``ConfigError`` or ``DataError``
         (one line) before any model is loaded when the settings or the data cannot be used.
@@ -127,7 +131,7 @@ class Finetuner:
         if self.auto:
             return self._auto_fit(cfg, train, val)
         if self.seeds is not None and int(self.seeds) > 1:
-            return self._fit_seeds(cfg, train, val, normalized_text, checkpointing, callbacks)
+            return self._fit_seeds(cfg, train, val, normalized_text, checkpointing, callbacks, extend_while_trivial)
         self.task_ = task.fit(train["label"])
         self.normalize_text_ = bool(normalized_text)
         prep = fitting.prepare(cfg, self.task_, train, val, progress=self.progress)
@@ -142,7 +146,7 @@ class Finetuner:
         if checkpointing is not None:
             checkpointing.extra = {**checkpointing.extra, "lr_find": found}
         done = fitting.train_stages(prep, cfg, started=t0, progress=self.progress, checkpointing=checkpointing,
-                                    callbacks=callbacks)
+                                    callbacks=callbacks, extend_while_trivial=extend_while_trivial)
         self.model_, self.tokenizer_, self.model_source_, self.step_ = done.model, prep.tokenizer, prep.source, prep.step
         if hasattr(self.task_, "classes"):
             self.classes_ = self.task_.classes
@@ -169,7 +173,7 @@ class Finetuner:
         return LRFindResult.from_dict(self.lr_find_)
 
     def _fit_seeds(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame, normalized_text: bool,
-                   checkpointing: Any, callbacks: Sequence[Any]) -> Finetuner:
+                   checkpointing: Any, callbacks: Sequence[Any], extend_while_trivial: bool = True) -> Finetuner:
         """One fit per seed on the same checked frames (each in its own checkpoint folder; a callback with
         ``for_seed(seed)`` gives each its own); this estimator takes the state of the median seed's."""
         from justfit.checks import monitor_direction
@@ -188,7 +192,8 @@ class Finetuner:
             e = Finetuner(config=cfg.updated({"training.seed": seed}), progress=self.progress)
             e.fit(Splits(train, val, val.iloc[0:0]), normalized_text=normalized_text,
                   checkpointing=None if checkpointing is None else checkpointing.within(f"seed-{seed}"),
-                  callbacks=[cb.for_seed(seed) if hasattr(cb, "for_seed") else cb for cb in callbacks])
+                  callbacks=[cb.for_seed(seed) if hasattr(cb, "for_seed") else cb for cb in callbacks],
+                  extend_while_trivial=extend_while_trivial)
             fitted.append(e)
             # The median seed by the monitor's best value, oriented by the direction the task declares.
             direction = monitor_direction(cfg, e.task_.name)
@@ -206,7 +211,8 @@ class Finetuner:
         from justfit.tuning.autofit import auto_fit
 
         def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
-            e = Finetuner(config=c, progress=self.progress).fit(Splits(train, val, val.iloc[0:0]))
+            e = Finetuner(config=c, progress=self.progress).fit(Splits(train, val, val.iloc[0:0]),
+                                                                extend_while_trivial=False)
             ctx = {**e.task_.diagnosis_context(train["label"], val["label"]), "n_train": len(train),
                    "n_params": e.params_.get("trainable_params")}
             return e, e.history_.records, ctx

@@ -163,7 +163,7 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         e.fit(sp, sample_weight=sample_weights_for(rep, sp.train),
               normalized_text=any("normalize" in r.rules for r in rep.cleaning.values()),  # as the stage did
               checkpointing=checkpointing.within(f"round-{rounds_run[0]}") if auto else checkpointing,
-              callbacks=callbacks)
+              callbacks=callbacks, extend_while_trivial=not auto)  # auto-fit's remedies act on a trivial round
         against = cheap_baseline(c, e, sp, baselines, progress) if main else None
         round_data[id(e)] = (sp, rep, against)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),

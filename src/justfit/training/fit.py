@@ -180,7 +180,7 @@ def found_lr(prep: Prepared, cfg: JustfitConfig, result: dict[str, Any]) -> tupl
 
 def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = None,
                  progress: bool = False, checkpointing: Checkpointing | None = None,
-                 callbacks: Sequence[Any] = ()) -> Fitted:
+                 callbacks: Sequence[Any] = (), extend_while_trivial: bool = True) -> Fitted:
     """Train each stage of the recipe in turn (one ``Trainer`` each, with early stopping and the time
     budget counted from ``started``, a ``time.perf_counter()`` value); stop after a stage that
     diverged or ran out of time. Epochs are numbered across stages.
@@ -189,7 +189,9 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
     the trainer's state, the stage reached, the records and stop reasons of earlier stages and the
     seconds used; resuming skips the stages done and continues the saved one from its checkpoint
     (the time budget continues from the seconds it had used). ``callbacks`` are added to every stage's
-    trainer, after early stopping (a search's pruning callback sees each epoch's record)."""
+    trainer, after early stopping (a search's pruning callback sees each epoch's record).
+    ``extend_while_trivial``: the last stage trains on, within the time budget, while the model is trivial
+    (``TimeBudgetCallback``)."""
     from justfit.models import apply_freeze
     from justfit.models.freezing import count_params
     from justfit.tasks.features import FrozenFeatureTask
@@ -229,7 +231,7 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
             stage_callbacks.append(Checkpointer(checkpointing.folder, checkpointing.every_steps, checkpointing.keep,
                                                 extra=lambda s=state: {**s, "elapsed": time.perf_counter() - started}))
         trainer = Trainer(step, cfg.training.model_copy(update=stage.training_overrides()), stage_callbacks,
-                          deadline=deadline, extend_while_trivial=index == len(stages) - 1)
+                          deadline=deadline, extend_while_trivial=extend_while_trivial and index == len(stages) - 1)
         trainer.epoch_offset = len(records)
         resume = resume_from if saved and index == first_stage else None
         if resume is not None:

@@ -55,6 +55,8 @@ def outcome(result: AutoFitResult) -> str:
     improvement; a gain beyond the seed spread (rounds trained with several seeds, ``seeds.is_noise``); a gain
     within it (noise); or a gain whose spread was not measured (one seed per round)."""
     first, chosen = result.rounds[0], next(r for r in result.rounds if r.round == result.chosen)
+    if len(result.rounds) == 1:
+        return f"only round 1 ran ({result.stopped}): no remedy was tried"
     if chosen.round == 1 or first.score is None or chosen.score is None:
         return "no remedy improved on the configuration as given: round 1 is kept"
     gain = abs(chosen.score - first.score)
