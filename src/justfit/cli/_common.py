@@ -212,8 +212,10 @@ def number(value: float | None, option: str, *, minimum: float | None = None, ab
     if value is None:
         return
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{option} must be a finite number, got {value}.")
+        raise ConfigError(f"{option} must be a finite number, got {value}: give a number, or leave {option} out.")
     if minimum is not None and value < minimum:
-        raise ConfigError(f"{option} must be at least {minimum:g}, got {value:g}.")
+        raise ConfigError(f"{option} must be at least {minimum:g}, got {value:g}: give {minimum:g} or more, "
+                          f"or leave {option} out.")
     if above is not None and value <= above:
-        raise ConfigError(f"{option} must be greater than {above:g}, got {value:g}.")
+        raise ConfigError(f"{option} must be greater than {above:g}, got {value:g}: give a number above {above:g}, "
+                          f"or leave {option} out.")
