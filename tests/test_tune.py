@@ -87,7 +87,8 @@ def test_refit_on_train_and_validation_saves_a_model_trained_on_both(fast_config
     from justfit.report.render import tested_model
 
     assert tested_model(result.data["tune"]).startswith("the best configuration refitted on train+validation (")
-    assert "refitted on train+validation" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "refitted on train+validation" in html and "fine-tuned, refitted on train+validation" in html
     # The curves and the diagnosis are the train-only retraining's, with early stopping on validation.
     assert result.config["early_stopping"]["enabled"] is True and result.history
     # The test metrics are the saved model's.

@@ -176,7 +176,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         if metrics.get("invalid_reason"):
             summary.append(["no metrics", metrics["invalid_reason"], ""])
         summary += [["best epoch", result.get("best_epoch"), ""], ["stop", result.get("stop_reason"), ""]]
-        parts.append(_table(summary, ["test metric", "fine-tuned", f"cheap baseline: {base.get('name')}"]))
+        refit = (_read(run, "tune/tune.json") or {}).get("refit")  # the tested model is the search's refit
+        model = f"fine-tuned, refitted on {refit['on']}" if refit else "fine-tuned"
+        parts.append(_table(summary, ["test metric", model, f"cheap baseline: {base.get('name')}"]))
         v = base.get("validation") or {}
         parts.append(f"<p class='muted'>cheap baseline fitted in {base.get('seconds', 0):.1f} s on {base.get('rows')} "
                      f"training rows ({_e(base.get('choice', ''))}); validation {_e(v.get('score', ''))}: fine-tuned "
