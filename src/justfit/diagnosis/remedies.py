@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from justfit.config import TrainingConfig
-from justfit.defaults import learning_rate
+from justfit.defaults import COUPLED, learning_rate
 from justfit.diagnosis.rules import Finding
 
 DEFAULT_LR = TrainingConfig.model_fields["lr"].default
@@ -368,7 +368,7 @@ def bounds(key: str, cfg: dict[str, Any], changes: dict[str, Any] | None = None,
         if diverged:
             hi = min(hi, float(_get(cfg, "training.lr", DEFAULT_LR)))
     if key == "training.weight_decay" and changes.get("training.optimizer",
-                                                      _get(cfg, "training.optimizer")) in ("adam", "sgd"):
+                                                      _get(cfg, "training.optimizer")) in COUPLED:
         hi = COUPLED_WEIGHT_DECAY_MAX
     if key == "training.time_budget":
         budget = _get(cfg, "training.time_budget")

@@ -152,6 +152,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     diagnosis = _read(run, "diagnosis.json") or diagnose_run(run).to_dict()
     autofit = _read(run, "autofit.json")
     lr_find = _read(run, "lr_find.json")
+    found = _read(run, "tune/tune.json")
     config = _read(run, "config.yaml") or ""
     verdict = diagnosis.get("verdict", "")
     klass = "good" if verdict in GOOD else "warn" if verdict in WARN else "bad"
@@ -176,7 +177,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         if metrics.get("invalid_reason"):
             summary.append(["no metrics", metrics["invalid_reason"], ""])
         summary += [["best epoch", result.get("best_epoch"), ""], ["stop", result.get("stop_reason"), ""]]
-        refit = (_read(run, "tune/tune.json") or {}).get("refit")  # the tested model is the search's refit
+        refit = (found or {}).get("refit")  # the tested model is the search's refit
         model = f"fine-tuned, refitted on {refit['on']}" if refit else "fine-tuned"
         parts.append(_table(summary, ["test metric", model, f"cheap baseline: {base.get('name')}"]))
         v = base.get("validation") or {}
@@ -219,7 +220,6 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
         parts.append(f"<p class='muted'>{_e(autofit.get('stopped', ''))}"
                      + (f"; {_e(autofit['outcome'])}" if autofit.get("outcome") else "") + ".</p>")
 
-    found = _read(run, "tune/tune.json")
     if found:
         parts.append(_tune_section(run, found))
     spread = (result.get("data") or {}).get("seed_spread")
