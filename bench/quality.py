@@ -12,7 +12,8 @@ Tasks (packaged data, split 80/10/10 by justfit's splitter with seed 0; the trai
   on a CPU), as ``run_glue.py`` runs it, on the same packaged MiniLM.
 * ``wnut`` (named entities, test entity micro-F1, seqeval): the peer is ``bench/entities.py``'s ``Trainer``
   with ``run_ner.py``'s defaults (5e-5, batch 8, 3 epochs).
-* ``mnist`` (image classification, test accuracy): PNG files listed in a CSV; justfit fine-tunes the packaged
+* ``mnist`` and ``animals`` (image classification, test accuracy; 28 x 28 digits, animal silhouettes): PNG
+  files listed in a CSV; justfit fine-tunes the packaged
   EfficientNet-Lite0 with its defaults otherwise, and the peer is ``bench/image.py``'s hand-written PyTorch loop
   on the same backbone and weights (AdamW at 1e-4, batch 16, 2 epochs, the same bf16 autocast). Use
   ``--train-rows 1000 --val-rows 250`` on 2 cores.
@@ -50,11 +51,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 # task name -> (justfit task, test metric, lower is better?)
 TASKS = {"tweets": ("classification", "f1_macro", False), "drugreview": ("regression", "rmse", True),
          "wnut": ("token-classification", "f1", False), "mnist": ("image-classification", "accuracy", False),
-         "keywords": ("audio-classification", "accuracy", False)}
+         "animals": ("image-classification", "accuracy", False), "keywords": ("audio-classification", "accuracy", False)}
+IMAGES = ("mnist", "animals")  # packaged image sets (justfit.data.packaged), 28 x 28 grey arrays
 # The model each media task trains (the peer's: bench/image.py, bench/audio.py), and the peer's epochs:
 # their hand-written loops (AdamW at 1e-4; 2 epochs for images, 1 for audio, at which audio.py measured it).
-MEDIA_MODEL = {"mnist": "efficientnet-lite0", "keywords": "whisper-tiny-en"}
-PEER_EPOCHS = {"mnist": 2, "keywords": 1}
+MEDIA_MODEL = {"mnist": "efficientnet-lite0", "animals": "efficientnet-lite0", "keywords": "whisper-tiny-en"}
+PEER_EPOCHS = {"mnist": 2, "animals": 2, "keywords": 1}
 
 
 def splits(args):
@@ -64,10 +66,10 @@ def splits(args):
     from justfit.tasks import get_task
 
     task = TASKS[args.task][0]
-    if args.task == "mnist":
+    if args.task in IMAGES:
         from justfit.data.packaged import PACKAGED
 
-        frame = PACKAGED.get("mnist")()
+        frame = PACKAGED.get(args.task)()
     elif args.task == "keywords":  # clip paths in the package's folder
         frame = load_table("keywords").frame[["audio", "label"]]
     else:  # drugreview's number is usefulCount (its "rating" column holds 3 classes: bench/regression.py).
@@ -84,7 +86,7 @@ def write_files(args, folder: str) -> dict[str, str]:
     """The three splits as files justfit reads (CSV, or CoNLL for entities)."""
     paths = {}
     for name, frame in zip(("train", "validation", "test"), splits(args), strict=True):
-        if args.task == "mnist":  # PNG files and a CSV of their paths, as a user's images arrive
+        if args.task in IMAGES:  # PNG files and a CSV of their paths, as a user's images arrive
             from PIL import Image
 
             os.makedirs(os.path.join(folder, name), exist_ok=True)
@@ -158,10 +160,10 @@ def run_peer(args) -> dict:
     t0 = time.perf_counter()
     if args.task in MEDIA_MODEL:
         train, val, test = splits(args)
-        if args.task == "mnist":
+        if args.task in IMAGES:
             from image import peer_loop
 
-            runs = [peer_loop(train, val, test, PEER_EPOCHS["mnist"], seed) for seed in args.seeds]
+            runs = [peer_loop(train, val, test, PEER_EPOCHS[args.task], seed) for seed in args.seeds]
         else:
             from audio import peer_loop as clips_loop
 

@@ -3,7 +3,15 @@
 import pytest
 
 from justfit.config import JustfitConfig
-from justfit.defaults import GLOBAL, apply_defaults, explicit_keys, family_of
+from justfit.defaults import (
+    GLOBAL,
+    TABLE,
+    apply_defaults,
+    epochs_for_steps,
+    explicit_keys,
+    family_of,
+    reresolve,
+)
 
 
 def test_the_family_comes_from_the_checkpoints_model_type():
@@ -95,3 +103,31 @@ def test_an_optimizer_with_coupled_l2_takes_torchs_weight_decay_of_0(optimizer):
     mine, _ = apply_defaults(JustfitConfig.from_dict({"training": {"optimizer": optimizer, "weight_decay": 1e-4}}), "bert")
     assert mine.training.weight_decay == 1e-4
     assert apply_defaults(JustfitConfig(), "bert")[0].training.weight_decay == 0.01
+
+
+def test_epochs_grow_to_the_familys_fewest_steps_on_a_small_set():
+    assert epochs_for_steps(5, 240, 16, 1, 150) == 10  # 15 steps an epoch
+    assert epochs_for_steps(5, 2000, 16, 1, 150) == 5  # 125 steps an epoch: already more than 150 in 5
+    assert epochs_for_steps(5, 240, 16, 2, 150) == 19 and epochs_for_steps(5, 1, 16, 1, 150) == 150
+    steps = TABLE["text-encoder"].min_steps
+    cfg, prov = apply_defaults(JustfitConfig(), "bert", n_train=250)
+    assert cfg.training.epochs == epochs_for_steps(5, 250, 16, 1, steps) > 5
+    source = prov["keys"]["training.epochs"]["source"]
+    assert f"at least {steps} optimisation steps on 250 training rows at batch 16" in source and prov["n_train"] == 250
+    # A large set, an unknown n_train, a given epoch count, a head on a frozen body, a family not measured:
+    assert apply_defaults(JustfitConfig(), "bert", n_train=5000)[0].training.epochs == 5
+    assert apply_defaults(JustfitConfig(), "bert")[0].training.epochs == 5
+    mine, prov = apply_defaults(JustfitConfig.from_dict({"training": {"epochs": 3}}), "bert", n_train=250)
+    assert mine.training.epochs == 3 and prov["keys"]["training.epochs"]["source"] == "as given"
+    frozen = JustfitConfig.from_dict({"model": {"freeze": "backbone"}})
+    assert apply_defaults(frozen, "bert", n_train=250)[0].training.epochs == 10
+    assert apply_defaults(JustfitConfig(), "whisper", n_train=250)[0].training.epochs == 5
+    # Batch size and accumulation count: the steps are optimisation steps.
+    big = JustfitConfig.from_dict({"training": {"batch_size": 32, "grad_accum_steps": 2}})
+    assert apply_defaults(big, "bert", n_train=250)[0].training.epochs == epochs_for_steps(5, 250, 32, 2, steps)
+    # Applying twice changes nothing; a remedy that unfreezes a frozen body resolves the epochs for the data again.
+    again, _ = apply_defaults(cfg, "bert", n_train=250)
+    assert again.training.epochs == cfg.training.epochs
+    first, prov = apply_defaults(frozen, "bert", n_train=250)
+    unfrozen = reresolve(first.updated({"model.freeze": "none"}), first, prov)
+    assert unfrozen.training.epochs == epochs_for_steps(5, 250, 16, 1, steps)

@@ -139,7 +139,7 @@ def check_unsupported(cfg: Any, task: Any) -> None:
     from justfit.config import JustfitConfig
 
     defaults = JustfitConfig()
-    for key, why in dict(getattr(task, "unsupported_settings", {})).items():
+    for key, why in dict(task.unsupported_settings).items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if value != getattr(getattr(defaults, section), name):

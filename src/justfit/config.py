@@ -166,7 +166,7 @@ class ModelConfig(_Section):
 class TrainingConfig(_Section):
     """The optimisation loop."""
 
-    epochs: int = Field(5, gt=0, description="Maximum number of epochs (early stopping may end sooner).")
+    epochs: int = Field(5, gt=0, description="Maximum number of epochs (early stopping may end sooner). Unset, a text encoder trains at least 150 optimisation steps: more epochs on a small training set (justfit.defaults).")
     batch_size: int = Field(16, gt=0, description="Training batch size (per device). The default favours more, smaller updates: within a fixed time on a CPU they reached a better model than batch 32 (bench/time_to_accuracy.py).")
     eval_batch_size: int = Field(64, gt=0, description="Batch size for evaluation and prediction.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate. Unset, the model family's measured value (justfit.defaults): 1e-4 for text encoders (measured on the packaged MiniLM at batch 16; BERT-base-sized models usually take 2e-5 to 5e-5), 5e-4 for convolutional networks, 1e-3 for a head on a frozen backbone; 1e-4 otherwise.")

@@ -127,7 +127,8 @@ class Finetuner:
         cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
         from justfit.defaults import apply_defaults
 
-        cfg, self.defaults_ = apply_defaults(cfg)  # the model family's measured settings where none is given
+        # The model family's measured settings where none is given.
+        cfg, self.defaults_ = apply_defaults(cfg, n_train=len(train))
         if self.auto:
             return self._auto_fit(cfg, train, val)
         if self.seeds is not None and int(self.seeds) > 1:
@@ -148,7 +149,7 @@ class Finetuner:
         done = fitting.train_stages(prep, cfg, started=t0, progress=self.progress, checkpointing=checkpointing,
                                     callbacks=callbacks, extend_while_trivial=extend_while_trivial)
         self.model_, self.tokenizer_, self.model_source_, self.step_ = done.model, prep.tokenizer, prep.source, prep.step
-        if hasattr(self.task_, "classes"):
+        if self.task_.classes is not None:
             self.classes_ = self.task_.classes
         self.history_, self.best_epoch_, self.stop_reason_ = History(done.records), done.best_epoch, done.stop_reason
         self.bf16_, self.params_, self.feature_cache_, self.config_ = done.bf16, done.params, prep.feature_cache, cfg
@@ -237,19 +238,10 @@ class Finetuner:
         regression, whose output is the standardised value). ``sampling_rate`` (Hz): the rate of audio
         given as bare arrays (default: the fit's ``data.sampling_rate``)."""
         from justfit._progress import progress_bar
-        from justfit.data.inputs import as_inputs, with_rate
         from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
-        if self.task_.input_column == "image" and isinstance(X, np.ndarray) and X.ndim in (3, 4):
-            from justfit.data.inputs import image_batch
-
-            X = image_batch(X)
-        texts = as_inputs(X, self.task_.input_column)
-        if self.task_.input_column == "audio":
-            if sampling_rate is not None:
-                sampling_rate = JustfitConfig.from_dict({"data": {"sampling_rate": sampling_rate}}).data.sampling_rate
-            texts = with_rate(texts, sampling_rate or self.config_.data.sampling_rate)
+        texts = self.task_.inputs(X, self.config_, sampling_rate=sampling_rate)
         if getattr(self, "normalize_text_", False):
             # Trained on texts the cleaning stage normalised: predict on texts normalised the same way.
             from justfit.data.cleaning import normalize_text
@@ -271,11 +263,9 @@ class Finetuner:
         classification, whose raw texts go through the transformers pipeline). Raises ``ModelError``
         when the model's outputs are not finite (it diverged in training)."""
         self._check_fitted()
-        own = getattr(self.task_, "predict_columns", None)
+        own = self.task_.predict_columns(self, X)
         if own is not None:
-            from justfit.data.inputs import as_inputs
-
-            return own(self, as_inputs(X, self.task_.input_column))
+            return own
         return self.task_.output_columns(finite_outputs(self.decision_logits(X, sampling_rate=sampling_rate)))
 
     def predict_proba(self, X: Any, *, sampling_rate: int | None = None) -> np.ndarray:
@@ -283,7 +273,7 @@ class Finetuner:
 
         Raises ``ConfigError`` for a regression model (it predicts values: use ``predict``)."""
         self._check_fitted()
-        if not hasattr(self.task_, "classes"):
+        if self.task_.classes is None:
             from justfit.errors import ConfigError
 
             raise ConfigError(f"predict_proba is for classification; this is a {self.task_.name} model: use predict.")
@@ -325,7 +315,7 @@ class Finetuner:
         from justfit.models.saving import save_folder
 
         self._check_fitted()
-        classes = getattr(self.task_, "classes", None)
+        classes = self.task_.classes
         counts = None
         if classes is not None and hasattr(self, "train_codes_"):
             counts = np.bincount(np.asarray(self.train_codes_, dtype=int), minlength=len(classes)).tolist()
@@ -347,7 +337,7 @@ class Finetuner:
         self = cls(model=str(path), config=cfg, progress=progress)
         self.model_, self.tokenizer_, self.model_source_ = got.model, got.tokenizer, got.meta.get("base_model", str(path))
         self.task_, self.step_, self.config_ = got.task, got.step, cfg
-        if hasattr(got.task, "classes"):
+        if got.task.classes is not None:
             self.classes_ = got.task.classes
         self.best_epoch_ = got.meta.get("best_epoch")
         self.stop_reason_ = got.meta.get("stop_reason", "")

@@ -48,7 +48,7 @@ def check_task(cfg: JustfitConfig, task: Any) -> None:
     from justfit.checks import check_unsupported
 
     check_unsupported(cfg, task)
-    check_ops(cfg.augment.ops, {"image": "image", "audio": "audio"}.get(task.input_column, "text"))
+    check_ops(cfg.augment.ops, task.modality)
 
 
 def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
@@ -107,7 +107,8 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
     cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
     from justfit.defaults import apply_defaults, describe
 
-    cfg, defaults = apply_defaults(cfg)  # the model family's measured settings where the config gives none
+    # The model family's measured settings where the config gives none.
+    cfg, defaults = apply_defaults(cfg, n_train=len(splits.train))
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
     from justfit.tasks import get_task

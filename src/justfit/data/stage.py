@@ -200,9 +200,10 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
         splits.train = _label_audit(cfg, task, splits.train, report, removed, flagged, progress, split=audit_split,
                                     check=lambda before, after: _check_after(
                                         before, after, "the label audit dropped likely mislabelled rows", task))
-    balance = getattr(task, "balance_report", None)  # a task's own balance (entity types per split)
-    if balance is not None or hasattr(task, "classes"):  # class balance is a classification's concern
-        report.balance, warns = balance(splits) if balance is not None else balance_report(splits)
+    # A task's own balance (entity types per split), else the class balance where the targets are classes.
+    own = task.balance_report(splits)
+    if own is not None or task.classes is not None:
+        report.balance, warns = own if own is not None else balance_report(splits)
         report.warnings.extend(warns)
     report.removed = _concat(removed)
     report.flagged = _concat(flagged)
@@ -260,10 +261,8 @@ def _label_audit(cfg: Any, task: Any, train: pd.DataFrame, report: DataReport, r
     from justfit.data.label_audit import find_label_issues
 
     q = cfg.quality
-    own = getattr(task, "find_label_issues", None)  # a task's own audit (token classification: per word)
-    if own is not None:
-        lr = own(train, cfg, progress=progress)
-    else:
+    lr = task.find_label_issues(train, cfg, progress=progress)  # a task's own audit (per word for tags)
+    if lr is None:
         rows, features = task.audit_inputs(train, cfg, progress=progress)
         lr = find_label_issues(rows, model=cfg.model.name, features=features, folds=q.label_noise_folds,
                                seed=cfg.data.seed, max_length=cfg.data.max_length, bf16=cfg.training.bf16,
@@ -320,7 +319,7 @@ def _check_after(before: pd.DataFrame, after: pd.DataFrame, what: str, task: Any
               else "Set quality.label_noise=report (or downweight) to keep them")
     if len(after) == 0:
         raise DataError(f"No training rows are left: {what} ({len(before)} rows). {remedy}, or fix the data.")
-    if task is not None and not hasattr(task, "classes"):
+    if task is not None and task.classes is None:
         task.check_targets(after, f"the training data after the data stage ({what})")
         return
     lost = set(before["label"]) - set(after["label"])

@@ -15,10 +15,10 @@ def predict_logits(model: torch.nn.Module, task: Any, dataset: Any, *, batch_siz
     """Logits for every example of ``dataset`` (``float32``, shape ``(n, num_labels)``); ``num_workers``
     DataLoader processes read and preprocess the examples.
 
-    A step whose logits are per position (``(batch, length, num_labels)``: token classification) gives
-    an object array of ``(length_i, num_labels)`` arrays, one per item (the positions its attention mask
-    keeps); with ``join``, the step's ``join_items(dataset, those)`` then turns items (windows) into
-    examples (sentences)."""
+    A step whose logits are per position says so through ``unpad(logits, batch)``: its items' own outputs
+    (``(length_i, num_labels)`` arrays, padding removed). The result is then an object array of them, one per
+    item; with ``join``, the step's ``join_items(dataset, those)`` turns items (windows) into examples
+    (sentences)."""
     from torch.utils.data import DataLoader
 
     n = len(dataset)
@@ -37,19 +37,18 @@ def predict_logits(model: torch.nn.Module, task: Any, dataset: Any, *, batch_siz
         for i, batch in enumerate(loader):
             batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
             logits = task.forward(model, batch)["logits"].float().cpu()
-            if logits.ndim == 3:  # per position: each item's own positions, unpadded
+            own = task.unpad(logits, batch)  # per position: each item's own positions
+            if own is not None:
                 items = np.empty(n, dtype=object) if items is None else items
-                mask = batch["attention_mask"].bool().cpu()
                 for j, idx in enumerate(batches[i]):
-                    items[idx] = logits[j][mask[j]].numpy()
+                    items[idx] = own[j]
             else:
                 chunks.append(logits)
             if progress is not None:
                 progress(i + 1, len(batches))
     model.train(was_training)
     if items is not None:
-        joiner = getattr(task, "join_items", None)
-        return joiner(dataset, items) if join and joiner is not None else items
+        return task.join_items(dataset, items) if join else items
     out = np.empty((n, chunks[0].shape[1]), dtype=np.float32)
     out[order] = torch.cat(chunks).numpy()
     return out

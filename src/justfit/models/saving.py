@@ -84,9 +84,9 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
     quiet_transformers()
     meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
     name = meta.get("task") or _plain_task(path)
-    loader = getattr(type(get_task(_renamed(name))), "load_pretrained", None)
-    if loader is not None:  # a task that loads its own kind of model (images: AutoModelForImageClassification)
-        model, tokenizer = loader(path)
+    own = type(get_task(_renamed(name))).load_pretrained(path)  # images: AutoModelForImageClassification
+    if own is not None:
+        model, tokenizer = own
     else:
         model, tokenizer = _load_text_model(path, meta, adapters)
     if not meta.get("task") and model.config.problem_type == "regression":

@@ -248,9 +248,9 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     parts.append("</div>")
     if (run / "report_assets.json").is_file():  # pictures the task kept for the report (image thumbnails)
         parts.extend(task.report_gallery(json.loads((run / "report_assets.json").read_text())))
-    own = getattr(task, "report_examples", None)  # a task's own rendering (sentences with coloured tags)
-    if own is not None and pred is not None and len(pred):
-        parts.append(own(pred))
+    own = task.report_examples(pred) if pred is not None and len(pred) else None  # sentences with coloured tags
+    if own is not None:
+        parts.append(own)
     elif pred is not None and len(pred):
         worst = pred.sort_values("loss", ascending=False).head(15)
         extra = [c for c in ("confidence", "residual") if c in pred.columns]

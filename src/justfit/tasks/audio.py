@@ -264,6 +264,7 @@ class AudioClassificationTask(ClassificationTask):
 
     name = "audio-classification"
     input_column = "audio"
+    modality = "audio"
     step_class = AudioClassificationStep
     uses_label_audit = True
     text_audits = False  # the leakage audit and tokenizer coverage read texts
@@ -271,6 +272,16 @@ class AudioClassificationTask(ClassificationTask):
     def __init__(self) -> None:
         super().__init__()
         self.max_seconds = 2.0
+
+    def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
+        """Clips as ``Finetuner.predict`` takes them; bare arrays are at ``sampling_rate`` Hz (default: the
+        fit's ``data.sampling_rate``). Raises ``ConfigError`` for a rate ``data.sampling_rate`` refuses."""
+        from justfit.data.inputs import with_rate
+
+        items = super().inputs(X, cfg)
+        if sampling_rate is not None:
+            sampling_rate = type(cfg).from_dict({"data": {"sampling_rate": sampling_rate}}).data.sampling_rate
+        return with_rate(items, sampling_rate or cfg.data.sampling_rate)
 
     def _load(self, cfg: Any, labels: list[Any]) -> tuple[Any, Any, str]:
         from justfit.data.augment.audio import spec_augment_settings

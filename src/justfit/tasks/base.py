@@ -13,6 +13,11 @@ A task has two layers:
   :class:`EncodedDataset`), ``collate``, ``forward`` -> ``{"loss", "logits", "loss_weight"}``,
   ``epoch_metrics`` and ``metric_directions`` (early stopping's monitor is validated against them).
 
+Every optional hook has a default in ``BaseTask`` and ``BaseStep`` (as Lightning's ``ModelHooks``), and every
+task and step derives from them: the rest of the code calls a hook and never probes a task with
+``getattr``/``hasattr`` (``tests/test_seam.py`` fails on a probe). ``TaskKind`` and ``StepTask`` list the
+whole interface for type checking.
+
 Adding a task is a new file in ``tasks/`` that registers itself in ``TASKS``.
 """
 
@@ -75,6 +80,79 @@ class EncodedDataset(Dataset):
         return idx, self.subset(idx)
 
 
+class BaseStep:
+    """Every optional hook of a step, defaulted (as Lightning's ``ModelHooks``): the loop calls these on any
+    step and never probes one with ``getattr``/``hasattr``. A step overrides what its task needs."""
+
+    # Epoch metric -> "min" | "max": the one source of a metric's direction (early stopping's monitor, the
+    # diagnosis, the search's objective).
+    metric_directions: ClassVar[dict[str, str]] = {"loss": "min"}
+    max_length: int = 0  # tokens per input (0: the inputs have no token length)
+
+    @staticmethod
+    def trivial(targets: Sequence[Any], record: dict[str, Any]) -> bool:
+        """Is the model still no better than the trivial predictor on validation (``targets``, the epoch
+        ``record``)? Early stopping does not end training there and the time budget may add epochs.
+        Default: ``False`` (the step cannot tell)."""
+        return False
+
+    def unpad(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[np.ndarray] | None:
+        """Each item's own outputs from a batch's ``logits`` when they are per position (``(batch, length,
+        num_labels)`` -> ``(length_i, num_labels)`` arrays, padding removed); ``None`` (the default): one row
+        of logits per item, ``(batch, num_labels)``."""
+        return None
+
+    def join_items(self, dataset: EncodedDataset, items: np.ndarray) -> np.ndarray:
+        """Per-example outputs from the per-item logits of ``dataset`` (an object array of ``(length,
+        num_labels)`` arrays, padding removed), for a step whose items are parts of examples (windows of
+        long sentences). Default: the items are the examples."""
+        return items
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the step must carry through a checkpoint to resume (plain data). Default: nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take up a state saved by ``state_dict``. Default: nothing to take up."""
+        return None
+
+
+class BaseTask:
+    """Every optional hook of a task, defaulted: code outside ``tasks/`` calls these on any task and never
+    probes one with ``getattr``/``hasattr``. A hook whose default returns ``None`` means "the task has no own
+    way": the caller takes the generic one (the label audit on embedded inputs, the generic predictions
+    table, the model loader of text models)."""
+
+    # The class values (``id2label`` order) when the targets are classes; ``None`` for a task whose targets
+    # are not (a regression, a tagger). Class balance, ``predict_proba`` and ``classes_`` follow it.
+    classes: list[Any] | None = None
+    # Settings the task refuses: dotted config key -> why (``checks.check_unsupported``).
+    unsupported_settings: ClassVar[dict[str, str]] = {}
+
+    def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None:
+        """The task's own balance across the splits and its warnings; ``None``: the class balance when the
+        targets are classes, none otherwise."""
+        return None
+
+    def find_label_issues(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> Any | None:
+        """The task's own label audit (``LabelAuditResult``); ``None``: the generic audit on embedded inputs."""
+        return None
+
+    def predict_columns(self, estimator: Any, X: Any) -> dict[str, Any] | None:
+        """The task's own prediction columns for the inputs ``X`` (as ``Finetuner.predict`` takes them);
+        ``None``: ``output_columns`` of the logits."""
+        return None
+
+    def report_examples(self, predictions: pd.DataFrame, top: int = 15) -> str | None:
+        """The task's own HTML for the report's worst examples; ``None``: the generic table."""
+        return None
+
+    @staticmethod
+    def load_pretrained(path: Any) -> tuple[Any, Any] | None:
+        """``(model, processor)`` for a saved model of this task; ``None``: the text-model loader."""
+        return None
+
+
 @runtime_checkable
 class StepTask(Protocol):
     """The batch-level part of a task: what the training loop calls."""
@@ -93,6 +171,17 @@ class StepTask(Protocol):
 
     def epoch_metrics(self, targets: Sequence[Any], logits: np.ndarray) -> dict[str, float]: ...
 
+    # Defaulted in ``BaseStep``.
+    def trivial(self, targets: Sequence[Any], record: dict[str, Any]) -> bool: ...
+
+    def unpad(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[np.ndarray] | None: ...
+
+    def join_items(self, dataset: EncodedDataset, items: np.ndarray) -> np.ndarray: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 Task = StepTask  # the name the training loop has always used
 
@@ -106,6 +195,7 @@ class TaskKind(Protocol):
     headline: ClassVar[tuple[str, ...]]  # test metrics shown first (RunResult.summary, the CLI table)
     uses_label_audit: ClassVar[bool]
     input_column: ClassVar[str]  # the frame column of the inputs: "text", "image", ...
+    modality: ClassVar[str]  # what the inputs are (augment.ops' registries): "text", "image", "audio"
     labels: list[Any]  # the model's output names (id2label)
 
     def check_targets(self, frame: pd.DataFrame, where: str = ...) -> None: ...
@@ -149,6 +239,22 @@ class TaskKind(Protocol):
     def report_gallery(self, assets: dict[str, Any]) -> list[str]: ...
 
     def meta(self) -> dict[str, Any]: ...
+
+    def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]: ...
+
+    # Defaulted in ``BaseTask``.
+    classes: list[Any] | None
+    unsupported_settings: ClassVar[dict[str, str]]
+
+    def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None: ...
+
+    def find_label_issues(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> Any | None: ...
+
+    def predict_columns(self, estimator: Any, X: Any) -> dict[str, Any] | None: ...
+
+    def report_examples(self, predictions: pd.DataFrame, top: int = 15) -> str | None: ...
+
+    def load_pretrained(self, path: Any) -> tuple[Any, Any] | None: ...
 
 
 TASKS: Registry[type] = Registry("task")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from justfit.tasks.base import EncodedDataset
+from justfit.tasks.base import BaseStep, EncodedDataset
 from justfit.tasks.text import TextClassificationTask
 
 FIRST = 1  # index of the first-token view in the cached (n, views, hidden) array
@@ -81,7 +81,7 @@ class FeatureRows:
         return out
 
 
-class FrozenFeatureTask:
+class FrozenFeatureTask(BaseStep):
     """A task over row indices into cached features; the loss is the text task's."""
 
     def __init__(self, text_task: TextClassificationTask, features: FeatureRows | np.ndarray) -> None:
@@ -89,7 +89,7 @@ class FrozenFeatureTask:
         self.features = features if isinstance(features, FeatureRows) else FeatureRows(features)
         # The loss and the metrics are the text task's (classification or regression).
         self.metric_directions = text_task.metric_directions
-        self.trivial = getattr(text_task, "trivial", None)
+        self.trivial = text_task.trivial
         self.max_length = text_task.max_length
 
     def epoch_metrics(self, targets: Sequence[Any], logits: np.ndarray) -> dict[str, float]:

@@ -252,8 +252,18 @@ class ImageClassificationTask(ClassificationTask):
 
     name = "image-classification"
     input_column = "image"
+    modality = "image"
     step_class = ImageClassificationStep
     uses_label_audit = True
+
+    def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
+        """Images as ``Finetuner.predict`` takes them; one array of shape ``(n, height, width[, channels])``
+        is a batch of ``n`` images."""
+        if isinstance(X, np.ndarray) and X.ndim in (3, 4):
+            from justfit.data.inputs import image_batch
+
+            X = image_batch(X)
+        return super().inputs(X, cfg)
 
     def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, ImageClassificationStep]:
         """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, processor, source, step)``."""

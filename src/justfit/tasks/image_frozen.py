@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from justfit.models.freezing import backbone_name
-from justfit.tasks.base import EncodedDataset
+from justfit.tasks.base import BaseStep, EncodedDataset
 
 
 class _Cached(nn.Module):
@@ -102,14 +102,14 @@ def backbone_outputs(model: nn.Module, step: Any, dataset: EncodedDataset, batch
     return {k: np.concatenate(v) for k, v in chunks.items()}
 
 
-class ImageFeatureStep:
+class ImageFeatureStep(BaseStep):
     """A step over row indices into cached backbone outputs; loss and metrics are the image step's."""
 
     def __init__(self, image_step: Any, outputs: dict[str, np.ndarray]) -> None:
         self.image_step = image_step
         self.outputs = outputs
         self.metric_directions = image_step.metric_directions
-        self.trivial = getattr(image_step, "trivial", None)
+        self.trivial = image_step.trivial
         self.max_length = 0
 
     def epoch_metrics(self, targets: Sequence[Any], logits: np.ndarray) -> dict[str, float]:

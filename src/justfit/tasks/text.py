@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from justfit.tasks.base import EncodedDataset
+from justfit.tasks.base import BaseStep, BaseTask, EncodedDataset
 
 # Config attributes that bound the number of positions, by architecture family.
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
@@ -63,7 +63,7 @@ def _position_offset(model_config: Any) -> int:
     return 0
 
 
-class TextClassificationTask:
+class TextClassificationTask(BaseStep):
     """Tokenize once, pad per batch, cross-entropy on the logits.
 
     ``max_length`` is clamped to what the tokenizer and ``model_config`` allow
@@ -278,13 +278,23 @@ def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, t
     return AugmentedTexts(step, list(texts), targets, weights, augment, cfg.training.seed), True
 
 
-class TextInputs:
+class TextInputs(BaseTask):
     """What a task over texts does in the data stage and the run (``TaskKind``'s input hooks): the text
     cleaning rules, the MinHash leakage audit, the label audit on embedded texts, text augmentation,
     the text-model check; no pictures in the report. Mixed into the text tasks."""
 
     input_column = "text"  # the frame column holding the inputs
+    modality = "text"  # what the inputs are: the augmentations and audits that apply
     text_audits = True  # the leakage audit (MinHash over texts) and the tokenizer's coverage apply
+
+    def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
+        """The examples of ``X`` as ``Finetuner.predict`` takes them (a list, an array, a Series, a DataFrame
+        holding the ``input_column``), one item per example, for the step's ``encode``. ``cfg``: the fit's
+        ``JustfitConfig``; ``sampling_rate`` (Hz): the rate of audio given as bare arrays. Raises
+        ``DataError`` for inputs that are not this task's."""
+        from justfit.data.inputs import as_inputs
+
+        return as_inputs(X, self.input_column)
 
     @staticmethod
     def report_assets(test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame, step: Any) -> dict[str, Any]:

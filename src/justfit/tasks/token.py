@@ -379,11 +379,13 @@ class TokenClassificationTask(TextInputs):
                            ensure_ascii=False) for i, p in enumerate(pred)]
         return {"predicted": [" ".join(p) for p in pred], "entities": ents}
 
-    def predict_columns(self, estimator: Any, inputs: Sequence[Any]) -> dict[str, Any]:
+    def predict_columns(self, estimator: Any, X: Any) -> dict[str, Any]:
         """``justfit predict``'s columns: for word lists, the tags and entities of each; for raw texts, the
         entities that ``pipeline("token-classification", aggregation_strategy="simple")`` gives for the
         saved model (type, character start/end, the text and the mean score), as a JSON list each."""
-        inputs = list(inputs)
+        from justfit.data.inputs import as_inputs
+
+        inputs = list(as_inputs(X, self.input_column))
         if inputs and all(isinstance(x, str) for x in inputs):
             found = pipeline_entities(estimator.model_, estimator.tokenizer_, inputs,
                                       batch_size=estimator.config_.training.eval_batch_size,

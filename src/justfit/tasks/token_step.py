@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from justfit.tasks.base import EncodedDataset
+from justfit.tasks.base import BaseStep, EncodedDataset
 from justfit.tasks.text import effective_max_length
 
 IGNORE = -100  # transformers' ignore_index for CrossEntropyLoss
@@ -82,7 +82,7 @@ class TokenWindows(EncodedDataset):
         return sentences, self.subset([w for w, s in enumerate(self.sentence) if s in mine])
 
 
-class TokenClassificationStep:
+class TokenClassificationStep(BaseStep):
     """Encode sentences into windows, pad them, cross-entropy over the labelled subwords.
 
     ``names`` are the tag names (the model's ``id2label`` first, then tags only seen in held-out
@@ -237,6 +237,11 @@ class TokenClassificationStep:
         return out
 
     # ------------------------------------------------------------------ windows to words
+    def unpad(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[np.ndarray]:
+        """Each window's subword logits, ``(length_i, num_labels)``: the positions its attention mask keeps."""
+        mask = batch["attention_mask"].bool().cpu()
+        return [logits[j][mask[j]].numpy() for j in range(len(logits))]
+
     def join_items(self, dataset: TokenWindows, window_logits: np.ndarray) -> np.ndarray:
         """Word logits per sentence from the windows' logits (an object array of ``(length, num_labels)``
         arrays, one per window): an object array of shape ``(n_sentences,)`` whose items are

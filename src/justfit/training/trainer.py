@@ -88,7 +88,7 @@ class Trainer:
 
     def metric_names(self) -> dict[str, str]:
         """What an epoch record will hold, each name with its better direction (from the task)."""
-        return available_metrics(self.cfg.train_eval_samples > 0, getattr(self.task, "metric_directions", None))
+        return available_metrics(self.cfg.train_eval_samples > 0, self.task.metric_directions)
 
     def check(self) -> None:
         """Validate settings against what will be recorded, before any work is done."""
@@ -131,7 +131,6 @@ class Trainer:
         and its running loss, the sampler's epoch (its shuffle), the schedule's total steps, the history
         records, each callback's state (by position, with its class name) and the step's state. Model,
         optimiser and scheduler tensors are not in it (``save_checkpoint`` saves them)."""
-        step_state = getattr(self.task, "state_dict", None)
         return {"epoch": self.epoch, "global_step": self.global_step,
                 "batch_in_epoch": self.batch_in_epoch, "epoch_complete": self.epoch_complete,
                 "loss_sum": None if self._loss_sum is None else float(self._loss_sum), "seen": self._seen,
@@ -142,7 +141,7 @@ class Trainer:
                 "budget_reason": self.budget_reason, "extension_reason": self.extension_reason,
                 "history": [dict(r) for r in self.history.records],
                 "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
-                "step": step_state() if callable(step_state) else {}}
+                "step": self.task.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take up ``state`` (from ``state_dict``): the loop continues where it was saved. Each saved
@@ -164,7 +163,7 @@ class Trainer:
             elif saved_cb["state"]:
                 raise ConfigError(f"The checkpoint holds the state of a {saved_cb['class']} callback, which this fit "
                                   f"does not have ({', '.join(mine) or 'none'}). Resume with the same settings.")
-        if state.get("step") and hasattr(self.task, "load_state_dict"):
+        if state.get("step"):
             self.task.load_state_dict(state["step"])
 
     def _callback_keys(self) -> dict[str, Callback]:

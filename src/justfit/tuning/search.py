@@ -68,7 +68,7 @@ def search_space(cfg: JustfitConfig, task: Any) -> dict[str, SearchParam]:
     a key that only matters with a setting that is off (``model.lora_rank`` without LoRA,
     ``augment.*`` without ``augment.ops``). With ``task`` None (not known yet: before the data stage)
     everything but the task's refusals is checked."""
-    refused = dict(getattr(task, "unsupported_settings", {})) if task is not None else {}
+    refused = dict(task.unsupported_settings) if task is not None else {}
     if cfg.tune.space:
         space = dict(cfg.tune.space)
         for key in space:

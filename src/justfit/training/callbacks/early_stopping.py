@@ -166,11 +166,11 @@ class EarlyStopping(Callback):
     def _still_trivial(trainer: Any, record: dict[str, Any]) -> bool:
         """Does the step task say the model is still no better than the trivial predictor on validation
         (``trivial(targets, record)``: the majority class, the training mean, all-``O``)?"""
-        judge = getattr(getattr(trainer, "task", None), "trivial", None)
+        step = getattr(trainer, "task", None)
         data = getattr(trainer, "val_dataset", None)
-        if judge is None or data is None:
+        if step is None or data is None:
             return False
-        trivial, _ = agree(trainer, (bool(judge(data.targets(), record)), None))
+        trivial, _ = agree(trainer, (bool(step.trivial(data.targets(), record)), None))
         return trivial
 
     def on_fit_end(self, trainer: Any) -> None:

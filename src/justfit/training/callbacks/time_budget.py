@@ -89,15 +89,12 @@ class TimeBudgetCallback(Callback):
         if not self.extend_while_trivial or p is None or p.per_eval is None or trainer.epoch < trainer.epochs \
                 or trainer.should_stop or record.get("diverged") or trainer.budget_reason:
             return
-        judge = getattr(trainer.task, "trivial", None)
-        if judge is None:
-            return
         per_epoch = p.per_step * trainer.steps_per_epoch + p.per_eval
         fit = math.floor((self.deadline - p.reserve - time.perf_counter()) / per_epoch) if per_epoch > 0 else 0
         # As many epochs as fit, up to as many as were configured: one warm restart of the schedule the user
         # chose (an epoch at a time, each would decay from a small rate to 0 within itself).
         more = max(0, min(fit, self.configured_epochs or 1))
-        more, _ = agree(trainer, (more if more and judge(trainer.val_dataset.targets(), record) else 0, None))
+        more, _ = agree(trainer, (more if more and trainer.task.trivial(trainer.val_dataset.targets(), record) else 0, None))
         if not more:
             return
         trainer.extend(more)
