@@ -319,3 +319,21 @@ def test_unfreezing_a_head_takes_the_rate_measured_for_the_whole_model(monkeypat
     cfg = {"task": "classification", "training": {"lr": 1e-4}, "model": {"freeze": "none"}}
     head = [r for r in remedies_for(_finding("small_data"), cfg) if r["set"].get("model.freeze") == "backbone"]
     assert head and head[0]["set"]["training.lr"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("code", ["small_data", "cheap_baseline"])
+def test_a_head_on_the_frozen_body_is_not_offered_where_it_was_measured_to_lose(monkeypatch, code):
+    """Whisper: a head alone lost to full fine-tuning on 246 clips (bench/README.md, "defaults.py"), so from that
+    many rows on it is not offered; below them, and for a family not measured, it is."""
+    import justfit.diagnosis.remedies as remedies
+
+    cfg = {"task": "audio-classification", "training": {"lr": 1e-4}, "model": {"freeze": "none"}}
+    rows = remedies.HEAD_ONLY_LOSES_FROM["whisper"][0]
+
+    def head_only(model_type, n_train):
+        monkeypatch.setattr(remedies, "checkpoint_model_type", lambda name, task=None: model_type)
+        return [r for r in remedies_for(_finding(code), cfg, n_train=n_train) if r["set"].get("model.freeze") == "backbone"]
+
+    assert head_only("whisper", rows) == [] and head_only("whisper", 5000) == []
+    assert head_only("whisper", rows - 1) and head_only("whisper", None)
+    assert head_only("wav2vec2", 5000)  # not measured: still offered

@@ -11,18 +11,16 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "justfit"
 
 
 def _probes(tree: ast.AST) -> list[tuple[int, str]]:
-    """``getattr``/``hasattr`` calls whose object is named like a task or a step (``task``, ``self.task_``,
-    ``trainer.task``, ``type(task)``, ``step``): a hook found by probing instead of declared."""
+    """``getattr``/``hasattr`` calls whose object is written with a task or a step in it (``task``, ``self.task_``,
+    ``trainer.task``, ``type(task)``, ``TASKS.get(name)``, ``step``): a hook found by probing instead of
+    declared."""
     found = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in ("getattr", "hasattr") and node.args):
             continue
-        obj = node.args[0]
-        if isinstance(obj, ast.Call) and isinstance(obj.func, ast.Name) and obj.func.id == "type" and obj.args:
-            obj = obj.args[0]
-        name = obj.attr if isinstance(obj, ast.Attribute) else obj.id if isinstance(obj, ast.Name) else ""
-        if any(word in name.lower() for word in ("task", "step")):
+        name = ast.unparse(node.args[0]).lower()  # the object probed, as written: `self.task_`, `TASKS.get(t)`
+        if any(word in name for word in ("task", "step")):
             found.append((node.lineno, ast.unparse(node)))
     return found
 
@@ -38,8 +36,8 @@ def test_no_code_outside_the_tasks_probes_a_task():
 
 def test_the_probe_finder_finds_probes():
     code = "getattr(self.task_, 'classes', None)\nhasattr(trainer.task, 'trivial')\ngetattr(type(task), 'x', 1)\n" \
-           "getattr(model, 'config', None)\n"
-    assert [line for line, _ in _probes(ast.parse(code))] == [1, 2, 3]
+           "getattr(model, 'config', None)\ngetattr(TASKS.get(name), 'y', ())\n"
+    assert [line for line, _ in _probes(ast.parse(code))] == [1, 2, 3, 5]
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -51,6 +49,8 @@ def test_every_registered_task_has_every_hook(name):
     for hook in ("trivial", "unpad", "join_items", "state_dict", "load_state_dict", "metric_directions", "max_length"):
         assert hasattr(type(task).step_class, hook)
     assert all(d in ("min", "max") for d in type(task).step_class.metric_directions.values())
+    # Early stopping's automatic monitor is a metric the step declares, with its direction.
+    assert task.default_monitor.removeprefix("val_") in type(task).step_class.metric_directions
 
 
 def test_the_defaults_say_the_task_has_no_own_way():

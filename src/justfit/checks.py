@@ -70,7 +70,7 @@ def task_monitor(cfg: Any, task_name: str) -> str:
         return cfg.early_stopping.monitor
     from justfit.tasks.base import TASKS
 
-    return getattr(TASKS.get(task_name), "default_monitor", "val_loss")
+    return TASKS.get(task_name).default_monitor
 
 
 def with_task(cfg: Any, task_name: str) -> Any:

@@ -128,6 +128,8 @@ class BaseTask:
     classes: list[Any] | None = None
     # Settings the task refuses: dotted config key -> why (``checks.check_unsupported``).
     unsupported_settings: ClassVar[dict[str, str]] = {}
+    # The epoch metric early stopping watches for ``monitor: auto`` (declared in the step's directions).
+    default_monitor: ClassVar[str] = "val_loss"
 
     def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None:
         """The task's own balance across the splits and its warnings; ``None``: the class balance when the
@@ -245,6 +247,7 @@ class TaskKind(Protocol):
     # Defaulted in ``BaseTask``.
     classes: list[Any] | None
     unsupported_settings: ClassVar[dict[str, str]]
+    default_monitor: ClassVar[str]
 
     def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None: ...
 
