@@ -121,7 +121,7 @@ def test_epochs_grow_to_the_familys_fewest_steps_on_a_small_set():
     assert mine.training.epochs == 3 and prov["keys"]["training.epochs"]["source"] == "as given"
     frozen = JustfitConfig.from_dict({"model": {"freeze": "backbone"}})
     assert apply_defaults(frozen, "bert", n_train=250)[0].training.epochs == 10
-    assert apply_defaults(JustfitConfig(), "whisper", n_train=250)[0].training.epochs == 5
+    assert apply_defaults(JustfitConfig(), "whisper", n_train=250)[0].training.epochs == 5  # no steps rule measured
     # Batch size and accumulation count: the steps are optimisation steps.
     big = JustfitConfig.from_dict({"training": {"batch_size": 32, "grad_accum_steps": 2}})
     assert apply_defaults(big, "bert", n_train=250)[0].training.epochs == epochs_for_steps(5, 250, 32, 2, steps)

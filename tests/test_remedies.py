@@ -303,7 +303,7 @@ def test_a_trainer_log_without_config_json_is_held_to_full_fine_tunings_ceiling(
 def test_unfreezing_a_head_takes_the_rate_measured_for_the_whole_model(monkeypatch, model_type, rate, code):
     """A head's rate (1e-3, or the founding recipe's 2e-5) is not one for the whole model: unfreezing from a
     frozen backbone sets the family's measured rate (text encoders 1e-4, conv nets 5e-4), the global default
-    for a family not measured (Whisper); from bottom:K, most of the body trains already and the rate stays."""
+    (Whisper: 1e-4, measured) or the global default; from bottom:K, most of the body trains already and the rate stays."""
     import justfit.diagnosis.remedies as remedies
 
     if model_type is not None:
@@ -337,3 +337,5 @@ def test_a_head_on_the_frozen_body_is_not_offered_where_it_was_measured_to_lose(
     assert head_only("whisper", rows) == [] and head_only("whisper", 5000) == []
     assert head_only("whisper", rows - 1) and head_only("whisper", None)
     assert head_only("wav2vec2", 5000)  # not measured: still offered
+    text = remedies.HEAD_ONLY_LOSES_FROM["text-encoder"][0]
+    assert head_only("bert", text) == [] and head_only("bert", text - 1)
