@@ -103,3 +103,48 @@ def test_fit_api_edge_cases(tiny_model, planted):
         ft.fit(pd.DataFrame([["a", "b", "x"]], columns=["text", "text", "label"]))
     df = pd.DataFrame({"text": planted["text"], 5: planted["label"]})
     assert ft.fit(df, None).classes_ == ["neg", "pos"]
+
+
+@pytest.mark.parametrize(("task", "bad", "message"), [
+    ("classification", None, "got None"),
+    ("classification", {"text": "hi"}, "got a dict"),
+    ("classification", "IMAGES", "numeric array of shape \\(2, 8, 8\\)"),
+    ("classification", [1, 2], "Input 0 to predict is a int, not a text"),
+    ("classification", ["a", None], "Input 1 to predict is missing"),
+    ("classification", "WAVES", "Input 0 to predict is a ndarray, not a text"),
+    ("classification", "FRAME_NAN", "Input 1 to predict is missing"),
+    ("regression", "SERIES_NAN", "Input 1 to predict is missing"),
+    ("token-classification", "IMAGES", "sentences \\(strings, or lists of words\\); got a numeric array"),
+])
+def test_predict_never_turns_what_is_not_a_text_into_one(task, bad, message):
+    """A text model's predict refuses numbers, missing values, arrays and dicts instead of classifying their
+    str() (which gave confident predictions for ``{"text": "hi"}``'s key or an image's repr)."""
+    import numpy as np
+    import pandas as pd
+
+    from justfit.config import JustfitConfig
+    from justfit.errors import DataError
+    from justfit.tasks import get_task
+
+    bad = {"IMAGES": np.zeros((2, 8, 8), np.uint8), "WAVES": [np.zeros(160)],
+           "FRAME_NAN": pd.DataFrame({"text": ["a", None]}), "SERIES_NAN": pd.Series(["a", float("nan")])}.get(
+        bad, bad) if isinstance(bad, str) else bad
+    with pytest.raises(DataError, match=message):
+        get_task(task).inputs(bad, JustfitConfig())
+    ok = get_task(task).inputs(np.array(["a b", "c"]), JustfitConfig())
+    assert ok == ["a b", "c"]
+
+
+@pytest.mark.parametrize("decode", ["image", "audio"])
+def test_a_media_dict_without_bytes_or_path_is_refused_in_one_line(decode):
+    from justfit.errors import DataError
+
+    if decode == "image":
+        from justfit.tasks.image import decode_image as read
+    else:
+        from justfit.data.audio import decode_audio
+
+        def read(source):
+            return decode_audio(source, 16000)
+    with pytest.raises(DataError, match="neither 'bytes' nor 'path' \\(its keys: 'a'\\)"):
+        read({"a": 1})

@@ -173,9 +173,10 @@ def apply_defaults(cfg: JustfitConfig, model_type: str | None = None,
         more = epochs_for_steps(epochs, n_train, batch, t.grad_accum_steps, row.min_steps)
         if more > epochs:
             changes["training.epochs"] = more
-            keys["training.epochs"] = {
-                "value": more, "source": f"measured for {family} ({row.measured_on}): at least {row.min_steps} "
-                f"optimisation steps on {n_train:,} training rows at batch {batch}: {row.min_steps_evidence}"}
+        # The rule decided the count either way: on this many rows the epochs already give the steps, or more did.
+        keys["training.epochs"] = {
+            "value": more, "source": f"measured for {family} ({row.measured_on}): at least {row.min_steps} "
+            f"optimisation steps on {n_train:,} training rows at batch {batch}: {row.min_steps_evidence}"}
     out = cfg.updated(changes) if changes else cfg
     return out, {"family": family or "unknown", "model_type": model_type, "n_train": n_train, "keys": keys}
 

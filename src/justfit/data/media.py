@@ -93,7 +93,13 @@ def encoded(source: Any, name: str, noun: str) -> Any:
 
     if isinstance(source, dict):
         raw = source.get("bytes")
-        return io.BytesIO(raw) if raw else source.get("path")
+        if raw:
+            return io.BytesIO(raw)
+        if not source.get("path"):
+            keys = ", ".join(map(repr, source)) or "none"
+            raise DataError(f"{noun} '{name}' is a dict with neither 'bytes' nor 'path' (its keys: {keys}). Give a "
+                            f"file path, the file's bytes, or a datasets {noun} cell.")
+        source = source["path"]
     if isinstance(source, bytes | bytearray):
         return io.BytesIO(source)
     p = Path(str(source))

@@ -276,9 +276,9 @@ class AudioClassificationTask(ClassificationTask):
     def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
         """Clips as ``Finetuner.predict`` takes them; bare arrays are at ``sampling_rate`` Hz (default: the
         fit's ``data.sampling_rate``). Raises ``ConfigError`` for a rate ``data.sampling_rate`` refuses."""
-        from justfit.data.inputs import with_rate
+        from justfit.data.inputs import as_inputs, with_rate
 
-        items = super().inputs(X, cfg)
+        items = as_inputs(X, self.input_column)
         if sampling_rate is not None:
             sampling_rate = type(cfg).from_dict({"data": {"sampling_rate": sampling_rate}}).data.sampling_rate
         return with_rate(items, sampling_rate or cfg.data.sampling_rate)

@@ -259,11 +259,11 @@ class ImageClassificationTask(ClassificationTask):
     def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
         """Images as ``Finetuner.predict`` takes them; one array of shape ``(n, height, width[, channels])``
         is a batch of ``n`` images."""
-        if isinstance(X, np.ndarray) and X.ndim in (3, 4):
-            from justfit.data.inputs import image_batch
+        from justfit.data.inputs import as_inputs, image_batch
 
+        if isinstance(X, np.ndarray) and X.ndim in (3, 4):
             X = image_batch(X)
-        return super().inputs(X, cfg)
+        return as_inputs(X, self.input_column)
 
     def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, ImageClassificationStep]:
         """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, processor, source, step)``."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from justfit.errors import DataError
 from justfit.tasks.base import BaseStep, BaseTask, EncodedDataset
 
 # Config attributes that bound the number of positions, by architecture family.
@@ -291,9 +293,28 @@ class TextInputs(BaseTask):
         """The examples of ``X`` as ``Finetuner.predict`` takes them (a list, an array, a Series, a DataFrame
         holding the ``input_column``), one item per example, for the step's ``encode``. ``cfg``: the fit's
         ``JustfitConfig``; ``sampling_rate`` (Hz): the rate of audio given as bare arrays. Raises
-        ``DataError`` for inputs that are not this task's."""
+        ``DataError`` for inputs that are not this task's: ``None``, a dict, a numeric array, and for texts
+        an item that is not a string (a number, a missing value, an image array) -- never turned into one."""
         from justfit.data.inputs import as_inputs
 
+        kind = "texts" if self.input_column == "text" else "sentences (strings, or lists of words)"
+        if X is None or isinstance(X, dict) or (isinstance(X, np.ndarray) and X.dtype.kind not in "USO"):
+            shown = "None" if X is None else "a dict" if isinstance(X, dict) else \
+                f"a numeric array of shape {X.shape}"
+            raise DataError(f"A {self.name} model predicts from {kind}; got {shown}. Pass a string, a list of them, "
+                            "a pandas Series, or a DataFrame with the input column.")
+        if isinstance(X, pd.DataFrame) and self.input_column in X.columns and X[self.input_column].isna().any():
+            first = int(np.flatnonzero(X[self.input_column].isna().to_numpy())[0])
+            raise DataError(f"Input {first} to predict is missing (None/NaN): a {self.name} model takes strings. "
+                            "Fill or remove the missing ones.")
+        if self.input_column == "text" and not isinstance(X, str | pd.DataFrame):
+            X = X.tolist() if isinstance(X, pd.Series | np.ndarray) else list(X)  # a generator is read once
+            for i, t in enumerate(X):
+                if not isinstance(t, str):
+                    what = "missing (None/NaN)" if t is None or (isinstance(t, float) and t != t) else \
+                        f"a {type(t).__name__}, not a text"
+                    raise DataError(f"Input {i} to predict is {what}: a {self.name} model takes strings. "
+                                    "Convert the inputs with str() if they are the texts, or remove missing ones.")
         return as_inputs(X, self.input_column)
 
     @staticmethod
