@@ -118,6 +118,7 @@ def _entity(text: str, e: dict) -> str:
 def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
     from justfit._files import atomic_write, atomic_write_text, write_csv
     from justfit.cli._common import console
+    from justfit.data.inputs import is_missing
     from justfit.data.media import KINDS, media_frame
     from justfit.errors import DataError
 
@@ -128,7 +129,7 @@ def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
         texts = items[media.column].tolist()
     else:  # texts, or sentences given as lists of words
         texts = [v if isinstance(v, list | tuple) else v.tolist() if hasattr(v, "tolist") and not isinstance(v, str)
-                 else "" if v is None or (isinstance(v, float) and v != v) else str(v) for v in frame[text_col]]
+                 else "" if is_missing(v) else str(v) for v in frame[text_col]]
     new_cols = list(est.output_columns(texts[:1]))
     clash = [c for c in new_cols if c in map(str, frame.columns)]
     if clash:

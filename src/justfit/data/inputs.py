@@ -19,6 +19,11 @@ import pandas as pd
 from justfit.errors import DataError
 
 
+def is_missing(value: Any) -> bool:
+    """A missing input cell: ``None`` or a float NaN (as pandas leaves an empty cell)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def media_kind(X: Any, text_column: str | None = None, sampling_rate: int | None = None) -> str | None:
     """The media ``X`` holds, by the input column of its task (``"image"``, ``"audio"``), or None for texts:
 
@@ -191,7 +196,7 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
             raise DataError(f"Got a data file and separate labels for {where}; the file brings its own labels. "
                             "Pass the file alone, or texts and labels.")
         return load_table(X, cfg.data.text_column, cfg.data.label_column, encoding=cfg.data.encoding).frame
-    if not isinstance(X, str) and any(t is None or (isinstance(t, float) and t != t) for t in X):
+    if not isinstance(X, str) and any(is_missing(t) for t in X):
         raise DataError(f"Some texts of {where} are missing (None/NaN). Fill or remove them.")
     texts = as_texts(X)
     if y is None:

@@ -295,7 +295,7 @@ class TextInputs(BaseTask):
         ``JustfitConfig``; ``sampling_rate`` (Hz): the rate of audio given as bare arrays. Raises
         ``DataError`` for inputs that are not this task's: ``None``, a dict, a numeric array, and for texts
         an item that is not a string (a number, a missing value, an image array) -- never turned into one."""
-        from justfit.data.inputs import as_inputs
+        from justfit.data.inputs import as_inputs, is_missing
 
         kind = "texts" if self.input_column == "text" else "sentences (strings, or lists of words)"
         if X is None or isinstance(X, dict) or (isinstance(X, np.ndarray) and X.dtype.kind not in "USO"):
@@ -311,7 +311,7 @@ class TextInputs(BaseTask):
             X = X.tolist() if isinstance(X, pd.Series | np.ndarray) else list(X)  # a generator is read once
             for i, t in enumerate(X):
                 if not isinstance(t, str):
-                    what = "missing (None/NaN)" if t is None or (isinstance(t, float) and t != t) else \
+                    what = "missing (None/NaN)" if is_missing(t) else \
                         f"a {type(t).__name__}, not a text"
                     raise DataError(f"Input {i} to predict is {what}: a {self.name} model takes strings. "
                                     "Convert the inputs with str() if they are the texts, or remove missing ones.")
