@@ -85,7 +85,7 @@ def peer_loop(train, val, test, epochs: int, lr: float, max_seconds: float, seed
     from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
 
     from justfit.models.factory import resolve_model_name
-    from justfit.models.whisper_ct2 import shorten_whisper
+    from justfit.tasks.audio.models import shorten_whisper
     from justfit.training.runtime import resolve_bf16
 
     classes = sorted(train["label"].unique())
@@ -146,7 +146,7 @@ def _mfcc(paths):
     import librosa
     import numpy as np
 
-    from justfit.data.audio import decode_audio
+    from justfit.tasks.audio.sources import decode_audio
 
     out = []
     for p in paths:

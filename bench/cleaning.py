@@ -165,7 +165,7 @@ def true_similarity(texts, kind, source, ngram: int = 5):
     import numpy as np
 
     from justfit.data.cleaning import normalize_text
-    from justfit.data.minhash import exact_jaccard
+    from justfit.tasks.text.minhash import exact_jaccard
 
     sim = np.full(len(texts), np.nan)
     for i in np.flatnonzero(kind == 2).tolist():
@@ -246,7 +246,7 @@ def run_stages(args) -> dict:
     import pandas as pd
 
     from justfit.data.cleaning import normalize_text
-    from justfit.data.minhash import NearDuplicates, candidate_pairs, exact_jaccard, signatures
+    from justfit.tasks.text.minhash import NearDuplicates, candidate_pairs, exact_jaccard, signatures
 
     n = args.worker_size
     texts, labels, _, _ = generate(n, args.seed)
@@ -336,7 +336,7 @@ def run_peer(args) -> dict:
     import numpy as np
 
     from justfit.data.cleaning import normalize_text
-    from justfit.data.minhash import candidate_pairs, find_near_duplicates, signatures
+    from justfit.tasks.text.minhash import candidate_pairs, find_near_duplicates, signatures
 
     n, thr = args.worker_sample, args.threshold
     texts, _, _, _ = generate(n, args.seed + 1)
@@ -372,7 +372,7 @@ def run_peer(args) -> dict:
 
 def _warm_up() -> None:
     """Import datasketch and fill the LSH parameter cache, so the first timed call pays no import."""
-    from justfit.data.minhash import find_near_duplicates
+    from justfit.tasks.text.minhash import find_near_duplicates
 
     find_near_duplicates(["a warm-up text for the imports", "a warm-up text for the import"])
 

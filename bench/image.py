@@ -46,7 +46,7 @@ def splits(name: str, seed: int = 0):
 def _arrays(frame):
     import numpy as np
 
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     return np.stack([np.asarray(decode_image(x)) for x in frame["image"]])
 

@@ -192,7 +192,7 @@ LABEL_COLS = [("rate", "planted flips", ".0%"), ("planted", "planted rows", ".0f
 def corpus(max_rows: int | None):
     from justfit.data.cleaning import clean
     from justfit.data.io import load_table
-    from justfit.tasks.frozen import embed_cached
+    from justfit.tasks.text.frozen import embed_cached
 
     raw = load_table("tweets", allow_missing=True).frame
     rep = clean(raw)
@@ -352,7 +352,7 @@ def all_pairs(texts: list[str], threshold: float, ngram: int = 5, chunk: int = 2
     """
     import scipy.sparse as sp
 
-    from justfit.data.minhash import _shingles
+    from justfit.tasks.text.minhash import _shingles
 
     vocab: dict[bytes, int] = {}
     indptr, idx = [0], []
@@ -386,7 +386,7 @@ def ground_truth_recall(texts: list[str], nd, threshold: float) -> dict:
 
 def near_dup_check(texts: list[str], seeds: list[int], n_plant: int, threshold: float = 0.8,
                    brute: bool = True) -> dict:
-    from justfit.data.minhash import exact_jaccard, find_near_duplicates, lsh_params
+    from justfit.tasks.text.minhash import exact_jaccard, find_near_duplicates, lsh_params
 
     bands, rows_per_band = lsh_params(threshold, 128)
     vocab = sorted({w for t in texts[:5000] for w in t.split() if w.isalpha() and 2 < len(w) < 10})
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     import sklearn
 
     import justfit
-    from justfit.data.minhash import exact_jaccard
+    from justfit.tasks.text.minhash import exact_jaccard
 
     result["versions"] = {"justfit": getattr(justfit, "__version__", "?"), "cleanlab": cleanlab.__version__,
                           "sklearn": sklearn.__version__, "numpy": np.__version__}
@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         result["near_duplicates"] = nd
         m = nd["mean"]
         if not args.no_brute:
-            from justfit.data.minhash import find_near_duplicates
+            from justfit.tasks.text.minhash import find_near_duplicates
 
             raw_texts = raw["text"].fillna("").astype(str).tolist()
             if args.max_rows and len(raw_texts) > args.max_rows:

@@ -2,7 +2,7 @@
 
 Data: the packaged ``wnut`` set after justfit's cleaning rules (duplicates and conflicting copies
 removed, tag sequences repaired), every split pooled. Features are the frozen MiniLM's
-first-subword states of every word (``justfit.data.token_audit.word_features``), computed once:
+first-subword states of every word (``justfit.tasks.tagging.audit.word_features``), computed once:
 flipping tags does not change the words.
 
 A share ``--rates`` of the sentences that hold an entity gets one planted error, half of each kind:
@@ -56,7 +56,7 @@ def corpus() -> pd.DataFrame:
 
 def plant(frame: pd.DataFrame, rate: float, seed: int) -> tuple[pd.DataFrame, dict[int, str]]:
     """A copy of ``frame`` with one planted error in ``rate`` of its sentences that hold an entity."""
-    from justfit.data.tags import Entity, entities, to_scheme
+    from justfit.tasks.tagging.tags import Entity, entities, to_scheme
 
     rng = random.Random(seed)
     seqs = {row: lab.split() for row, lab in frame["label"].items()}
@@ -88,7 +88,7 @@ def plant(frame: pd.DataFrame, rate: float, seed: int) -> tuple[pd.DataFrame, di
 
 
 def score(frame: pd.DataFrame, kinds: dict[int, str], feats: np.ndarray) -> dict:
-    from justfit.data.token_audit import find_token_issues
+    from justfit.tasks.tagging.audit import find_token_issues
 
     t0 = time.perf_counter()
     report = find_token_issues(frame, features=feats)
@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[0.05, 0.1])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args()
-    from justfit.data.token_audit import find_token_issues, word_features
+    from justfit.tasks.tagging.audit import find_token_issues, word_features
 
     frame = corpus()
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ def tiny_whisper():
 
 
 def test_decoding_mixes_to_mono_resamples_and_reads_every_subtype(tmp_path):
-    from justfit.data.audio import clip_info, decode_audio
+    from justfit.tasks.audio.sources import clip_info, decode_audio
 
     X, _ = _tones(n=1, seconds=1.0)
     wave = X[0]
@@ -67,7 +67,7 @@ def test_only_the_window_kept_is_read_from_a_long_file(tmp_path):
     one (seeded) in training."""
     import soundfile as sf
 
-    from justfit.data.audio import clip_info, decode_audio
+    from justfit.tasks.audio.sources import clip_info, decode_audio
 
     path = tmp_path / "hour.wav"
     with sf.SoundFile(str(path), "w", samplerate=8_000, channels=1, subtype="PCM_16") as f:
@@ -84,7 +84,7 @@ def test_only_the_window_kept_is_read_from_a_long_file(tmp_path):
 
 @pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "no-rate", "nan", "2d-bad"])
 def test_unreadable_clips_are_one_line_errors(tmp_path, case):
-    from justfit.data.audio import decode_audio
+    from justfit.tasks.audio.sources import decode_audio
 
     X, _ = _tones(n=1)
     if case == "missing":
@@ -212,7 +212,7 @@ def test_a_table_of_clip_paths_and_a_group_column(tiny_whisper, tmp_path):
 
 def test_near_duplicate_clips_by_log_mel_profile():
     """A copy at another gain, or with a little noise, is a near duplicate; another utterance is not."""
-    from justfit.tasks.audio import audio_codec
+    from justfit.tasks.audio.task import audio_codec
     from justfit.tasks.media import clean_media
 
     X, y = _tones(n=6, seconds=0.8)
@@ -243,8 +243,8 @@ def test_head_only_training_on_cached_encoder_outputs_matches_the_full_forward(t
 
 def test_training_windows_and_augmentation_are_deterministic_and_change_by_epoch(tiny_whisper):
     from justfit.config import JustfitConfig
-    from justfit.models.audio import load_audio_model
-    from justfit.tasks.audio import AudioClassificationStep, AudioClassificationTask
+    from justfit.tasks.audio.models import load_audio_model
+    from justfit.tasks.audio.task import AudioClassificationStep, AudioClassificationTask
 
     X, y = _tones(n=4, seconds=2.0)
     cfg = JustfitConfig.from_dict({"data": {"max_seconds": 1.0}, "augment": {"ops": ["gain", "noise"], "p": 1.0}})
@@ -279,8 +279,8 @@ def test_the_keywords_set_is_split_by_voice(tmp_path):
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    from justfit.catalogue.speech_sets import build_keywords, espeak_voices, keywords
     from justfit.data.io import table_frame, table_spec
-    from justfit.data.speech_sets import build_keywords, espeak_voices, keywords
     from justfit.data.splitting import split
     from justfit.tasks import get_task
 
@@ -372,7 +372,7 @@ def test_other_audio_architectures_train_and_save(kind, tmp_path):
 def test_mp3_clips_are_read_where_libsndfile_reads_them(tmp_path):
     import soundfile as sf
 
-    from justfit.data.audio import decode_audio
+    from justfit.tasks.audio.sources import decode_audio
 
     if "MP3" not in sf.available_formats():
         pytest.skip("this libsndfile reads no MP3")

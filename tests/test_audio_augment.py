@@ -13,7 +13,8 @@ import pytest
 
 pytest.importorskip("audiomentations")
 
-from justfit.data.augment.audio import (  # noqa: E402
+from justfit.errors import ConfigError  # noqa: E402
+from justfit.tasks.audio.augment import (  # noqa: E402
     AUDIO_AUGMENTATIONS,
     AudioAugmenter,
     audio_op_names,
@@ -22,7 +23,6 @@ from justfit.data.augment.audio import (  # noqa: E402
     noise_snr_db,
     spec_augment_settings,
 )
-from justfit.errors import ConfigError  # noqa: E402
 
 SR = 16000
 WAVE_OPS = ["gain", "noise", "background", "shift", "stretch", "pitch"]
@@ -208,8 +208,8 @@ def test_mask_ops_alone_build_nothing():
 
 
 @pytest.mark.parametrize("ops, message", [
-    (["gain", "swap"], r"\['swap'\] are text augmentations; audio takes"),
-    (["hflip"], r"\['hflip'\] are image augmentations; audio takes"),
+    (["gain", "swap"], r"\['swap'\] are text augmentations; audio inputs take"),
+    (["hflip"], r"\['hflip'\] are image augmentations; audio inputs take"),
     (["typo", "rotate"], r"\['typo'\] are text augmentations and \['rotate'\] are image augmentations"),
 ])
 def test_cross_modality_error(ops, message):
@@ -230,7 +230,7 @@ def test_missing_audiomentations(monkeypatch):
 
 
 def test_import_does_not_load_audiomentations():
-    code = ("import sys, justfit, justfit.data.augment.audio; "
+    code = ("import sys, justfit, justfit.tasks.audio.augment; "
             "assert 'audiomentations' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

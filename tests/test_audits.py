@@ -103,7 +103,7 @@ def test_label_audit_leaves_out_classes_too_small_for_folds():
 
 
 def test_feature_cache_embeds_once_and_reuses(tiny_model, tmp_path):
-    from justfit.tasks.frozen import embed_cached
+    from justfit.tasks.text.frozen import embed_cached
 
     t, _ = texts(40, seed=2)
     a, info = embed_cached(t, tiny_model, cache_dir=tmp_path, bf16=False, batch_size=8)

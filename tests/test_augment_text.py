@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 
 from justfit.config import AugmentConfig, JustfitConfig, RawValue
-from justfit.data.augment import AUGMENTATIONS, build_text_augmenter, neighbour_index
-from justfit.data.augment.text import _KEYBOARD, _whole_words
 from justfit.errors import ConfigError
+from justfit.tasks.text.augment import (
+    _KEYBOARD,
+    AUGMENTATIONS,
+    _whole_words,
+    build_text_augmenter,
+    neighbour_index,
+)
 
 TEXT = "the quick brown fox jumps over a lazy dog near our old barn"  # 13 distinct words
 WORDS = TEXT.split()
@@ -305,7 +310,7 @@ def test_prepare_computes_neighbours_in_batches_with_the_same_results(tiny_model
     texts = ["a b c d", "x y z", "Q, r! s"]
     lazy = aug(["synonym", "insert"], p=1.0, strength=0.5, model=model, tokenizer=tok, neighbours=3)
     expected = [call(lazy, t, index=i) for i, t in enumerate(texts)]
-    from justfit.data.augment.text import NeighbourIndex
+    from justfit.tasks.text.augment import NeighbourIndex
 
     ready = neighbour_index(model, tok, k=3)
     fresh = NeighbourIndex(ready.surfaces, ready.unit, 3, ready.lowercase)  # the snapshot, an empty cache

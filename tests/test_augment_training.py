@@ -17,7 +17,7 @@ def _fit(tiny_model, train, val, seed=3, ops="swap,delete,typo"):
 
 
 def test_only_training_texts_are_augmented_and_labels_stay(tiny_model, monkeypatch):
-    from justfit.data.augment import TextAugmenter
+    from justfit.tasks.text.augment import TextAugmenter
 
     data = planted_texts(60)
     train, val = data.iloc[:48], data.iloc[48:]
@@ -42,8 +42,8 @@ def test_augmented_dataset_is_deterministic_and_varies_by_epoch(tiny_model):
     from transformers import AutoTokenizer
 
     from justfit.config import AugmentConfig
-    from justfit.data.augment import build_text_augmenter
-    from justfit.tasks.text import AugmentedTexts, TextClassificationTask
+    from justfit.tasks.text.augment import build_text_augmenter
+    from justfit.tasks.text.task import AugmentedTexts, TextClassificationTask
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     step = TextClassificationTask(tok, 64)

@@ -140,9 +140,9 @@ def test_a_media_dict_without_bytes_or_path_is_refused_in_one_line(decode):
     from justfit.errors import DataError
 
     if decode == "image":
-        from justfit.tasks.image import decode_image as read
+        from justfit.tasks.image.task import decode_image as read
     else:
-        from justfit.data.audio import decode_audio
+        from justfit.tasks.audio.sources import decode_audio
 
         def read(source):
             return decode_audio(source, 16000)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from justfit.config import TrainingConfig
-from justfit.tasks.text import TextClassificationTask
+from justfit.tasks.text.task import TextClassificationTask
 from justfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeBudgetCallback, agree
 from justfit.training.history import History
 from justfit.training.trainer import Trainer

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from justfit.data.cleaning import RULES, clean
-from justfit.data.minhash import exact_jaccard, find_near_duplicates, signatures
 from justfit.errors import ConfigError, DataError
+from justfit.tasks.text.minhash import exact_jaccard, find_near_duplicates, signatures
 
 
 def frame(rows):

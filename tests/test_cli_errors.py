@@ -64,7 +64,7 @@ ENTRIES = {
     "predict": ("justfit.estimator.Finetuner.load", lambda t: [_finished_run(t), "--text", "hello", "-q"]),
     "lr-find": ("justfit.run.find_lr", lambda t: ["--data", _data(t), "--out", str(t / "lr"), "-q"]),
     "recipes": ("justfit.models.recipes.list_recipes", lambda t: []),
-    "cache": ("justfit.tasks.frozen.cache_info", lambda t: ["--cache-dir", str(t / "cache")]),
+    "cache": ("justfit.tasks.text.frozen.cache_info", lambda t: ["--cache-dir", str(t / "cache")]),
     "presets": ("justfit.models.factory.list_presets", lambda t: []),
     "tasks": ("justfit.tasks.list_tasks", lambda t: []),
     "export": ("justfit.models.export.export_onnx", lambda t: [_finished_run(t)]),

@@ -106,7 +106,7 @@ def test_label_noise_drop_and_downweight(fast_config, tmp_path, monkeypatch):
     import numpy as np
 
     from justfit.config import JustfitConfig
-    from justfit.tasks import frozen as feature_cache
+    from justfit.tasks.text import frozen as feature_cache
 
     df = planted_texts(150)
     truth = df["label"].copy()

@@ -68,16 +68,20 @@ def test_overfitting_evidence_and_remedies():
 
 
 @pytest.mark.parametrize(("n_train", "task", "augment", "offered"), [
-    (400, None, [], True), (1000, "classification", [], True),
-    (5000, None, [], False),                       # not measured to help with this many rows
+    (400, "classification", [], True), (1000, "classification", [], True),
+    (5000, "classification", [], False),           # not measured to help with this many rows
     (400, "image-classification", [], False),      # text augmentation is for texts
     (400, "regression", [], False),                # measured on classification only
-    (400, None, ["typo"], False),                  # augmentation already on
-    (None, None, [], False),                       # size unknown (a log from another tool)
+    (400, "classification", ["typo"], False),      # augmentation already on
+    (None, "classification", [], False),           # size unknown (a log from another tool)
+    (400, None, [], False),                        # the task is not known (no facts recorded): none offered
 ])
 def test_augmentation_is_offered_against_overfitting_only_where_measured_to_help(n_train, task, augment, offered):
+    from justfit.tasks import get_task
+
     cfg = {**CFG, "task": task, "augment": {"ops": augment}}
-    d = diagnose(SCENARIOS["overfitting"]["history"], metrics=BASE, config=cfg, n_train=n_train)
+    facts = get_task(task).diagnosis_facts() if task else None  # as the run records them
+    d = diagnose(SCENARIOS["overfitting"]["history"], metrics=BASE, config=cfg, n_train=n_train, task_facts=facts)
     f = next(f for f in d.findings if f.code == "overfitting")
     flags = [as_flags(r) for r in f.remedies]
     assert any(x == "--set augment.ops=synonym,swap,delete,insert" for x in flags) == offered, flags

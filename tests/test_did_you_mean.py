@@ -76,13 +76,13 @@ def _freeze(strategy):
 
 
 def _regression_loss(loss):
-    from justfit.tasks.text import TextRegressionTask
+    from justfit.tasks.text.task import TextRegressionTask
 
     TextRegressionTask(tokenizer=None, loss=loss)
 
 
 def _keyword(word):
-    from justfit.data.speech_sets import build_keywords
+    from justfit.catalogue.speech_sets import build_keywords
 
     build_keywords(Path("/nonexistent-justfit-keywords"), words=[word])
 

@@ -84,7 +84,7 @@ def test_sharded_evaluation_holds_every_example_once_with_uneven_shards():
 def test_token_windows_shard_by_whole_sentences(tiny_model):
     from transformers import AutoTokenizer
 
-    from justfit.tasks.token_step import TokenClassificationStep
+    from justfit.tasks.tagging.step import TokenClassificationStep
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     step = TokenClassificationStep(tok, 16, ["PER"], num_labels=3, stride=2)
@@ -106,7 +106,7 @@ def test_one_process_raising_does_not_hang_the_other(tiny_model, tmp_path):
         import numpy as np
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from justfit.config import TrainingConfig
-        from justfit.tasks.text import TextClassificationTask
+        from justfit.tasks.text.task import TextClassificationTask
         from justfit.training.callbacks import Callback
         from justfit.training.trainer import Trainer
 

@@ -112,7 +112,7 @@ def test_an_exact_tie_of_the_monitor_is_broken_by_the_validation_loss():
 def test_patience_does_not_end_training_while_the_model_still_predicts_the_majority_class():
     from types import SimpleNamespace
 
-    from justfit.tasks.text import TextClassificationTask
+    from justfit.tasks.text.task import TextClassificationTask
 
     targets = [0] * 70 + [1] * 30  # majority share 0.7; one standard error 0.046
 
@@ -143,8 +143,8 @@ def test_patience_does_not_end_training_while_the_model_still_predicts_the_major
 
 
 def test_regression_and_tagging_have_their_own_trivial_predictor():
-    from justfit.tasks.text import TextRegressionTask
-    from justfit.tasks.token_step import TokenClassificationStep
+    from justfit.tasks.tagging.step import TokenClassificationStep
+    from justfit.tasks.text.task import TextRegressionTask
 
     assert TextRegressionTask.trivial([], {"val_r2": -0.01}) and not TextRegressionTask.trivial([], {"val_r2": 0.2})
     assert TokenClassificationStep.trivial([], {"val_f1": 0.0}) and not TokenClassificationStep.trivial([], {"val_f1": 0.1})

@@ -8,7 +8,7 @@ from justfit.cli.main import main
 
 @pytest.fixture(scope="module")
 def tiny_vit(tmp_path_factory):
-    from justfit.models.vision import build_tiny_vit
+    from justfit.catalogue.presets import build_tiny_vit
 
     return str(build_tiny_vit(tmp_path_factory.mktemp("tiny-vit")))
 
@@ -47,7 +47,7 @@ def test_image_model_exports_through_the_cli(tiny_vit, tmp_path, capsys):
     ft.save(tmp_path / "m")
     assert main(["export", str(tmp_path / "m"), "-o", str(tmp_path / "out.onnx")]) == 0
     assert "onnxruntime agrees" in capsys.readouterr().out
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     pixels = np.stack([ft.processor_like(decode_image(x)) for x in X[:5]]) if hasattr(ft, "processor_like") else \
         ft.tokenizer_(images=[decode_image(x) for x in X[:5]], return_tensors="np")["pixel_values"]

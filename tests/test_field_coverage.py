@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from justfit.data.coverage import split_coverage
+from justfit.tasks.text.coverage import split_coverage
 
 
 @pytest.fixture(scope="module")

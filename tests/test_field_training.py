@@ -12,7 +12,7 @@ import torch
 
 from justfit.config import TrainingConfig
 from justfit.evaluation.metrics import classification_report, epoch_metrics
-from justfit.tasks.text import TextClassificationTask, effective_max_length
+from justfit.tasks.text.task import TextClassificationTask, effective_max_length
 from justfit.training.trainer import Trainer
 
 # ---------------------------------------------------------------- gradient accumulation

@@ -23,7 +23,7 @@ def tiny_resnet(tmp_path_factory):
     image processor like any checkpoint; returns ``(folder, its state_dict)``."""
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    from justfit.models.vision import vit_processor
+    from justfit.tasks.image.models import vit_processor
 
     path = tmp_path_factory.mktemp("tiny-resnet")
     torch.manual_seed(0)

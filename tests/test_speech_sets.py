@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from justfit.data import speech_sets
+from justfit.catalogue import speech_sets
 from justfit.data.packaged import PACKAGED
 from justfit.errors import DataError
 
@@ -125,7 +125,7 @@ def test_a_built_keywords_set_loads_without_espeak(cache, monkeypatch):
 
 
 def test_import_and_other_sets_do_not_need_espeak():
-    code = ("import justfit, justfit.data.packaged as p, justfit.data.speech_sets as s, shutil; "
+    code = ("import justfit, justfit.data.packaged as p, justfit.catalogue.speech_sets as s, shutil; "
             "assert shutil.which('espeak-ng') is None; assert len(s.spokennumbers()) == 10")
     out = subprocess.run([sys.executable, "-c", code], env={"PATH": "/nonexistent"}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -17,9 +17,17 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.metrics.sequence_labeling import precision_recall_fscore_support as conlleval_prf
 from seqeval.metrics.v1 import precision_recall_fscore_support as strict_prf
 
-from justfit.data.tags import Entity, canonical, detect_scheme, entities, in_scheme, split_tag, to_scheme
 from justfit.errors import DataError
-from justfit.tasks.token import TokenClassificationTask
+from justfit.tasks.tagging.tags import (
+    Entity,
+    canonical,
+    detect_scheme,
+    entities,
+    in_scheme,
+    split_tag,
+    to_scheme,
+)
+from justfit.tasks.tagging.task import TokenClassificationTask
 from tests.conftest import ner_sentences, write_conll
 
 # One sentence per scheme, written by hand: a PER of two words, a PER of one word right after it (the
@@ -276,8 +284,8 @@ def planted_model(tiny_model: str, tags: list[str], text: str, word_tags: list[s
     import torch
     from transformers.modeling_outputs import TokenClassifierOutput
 
-    from justfit.data.tags import split_tag, tag_name
     from justfit.models import load_model
+    from justfit.tasks.tagging.tags import split_tag, tag_name
 
     model, tokenizer, _ = load_model(tiny_model, tags, head="token")
     enc = tokenizer(text, return_offsets_mapping=True)
@@ -315,7 +323,7 @@ def planted_model(tiny_model: str, tags: list[str], text: str, word_tags: list[s
      [("PER", "Ann Lee"), ("LOC", "Oslo"), ("LOC", "today")]),
 ])
 def test_predicted_entities_of_texts_are_grouped_by_the_scheme(tiny_model, scheme, tags, word_tags, later, want):
-    from justfit.tasks.token import pipeline_entities
+    from justfit.tasks.tagging.task import pipeline_entities
 
     text = "Ann Lee saw Oslo today"
     model, tokenizer = planted_model(tiny_model, tags, text, word_tags, later)
@@ -359,8 +367,8 @@ def test_the_cli_refuses_a_mixed_file_in_one_line(tmp_path, monkeypatch, capfd):
     ("IOB2", ["I-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),  # conlleval reads a leading I-
 ])
 def test_the_entities_listed_are_those_the_metrics_count(scheme, tags, expected):
-    from justfit.tasks.token import sentence_entities
-    from justfit.tasks.token_metrics import count_entities
+    from justfit.tasks.tagging.metrics import count_entities
+    from justfit.tasks.tagging.task import sentence_entities
 
     got = sentence_entities(tags, [f"w{i}" for i in range(len(tags))], scheme)
     assert [(e["type"], e["start"], e["end"]) for e in got] == expected

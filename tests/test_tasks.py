@@ -37,7 +37,7 @@ def test_every_task_conforms_to_the_protocol(name, tiny_model):
         tok = AutoTokenizer.from_pretrained(tiny_model)
         examples = [("Ann", "Lee", "said"), ("hi",), ("Paris", "is", "so", "big"), ("ask", "Bob")] * 6
     elif task.input_column == "image":
-        from justfit.models.vision import vit_processor
+        from justfit.tasks.image.models import vit_processor
 
         tok = vit_processor(16)
         examples = [np.zeros((8, 8, 3), np.uint8), np.full((5, 7), 200, np.uint8)] * 12

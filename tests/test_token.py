@@ -12,8 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from justfit.data.tags import canonical, detect_scheme, entities, spans_to_tags, split_words, to_scheme
 from justfit.errors import ConfigError, DataError
+from justfit.tasks.tagging.tags import (
+    canonical,
+    detect_scheme,
+    entities,
+    spans_to_tags,
+    split_words,
+    to_scheme,
+)
 from tests.conftest import CITIES, NAMES, ner_sentences, write_conll
 
 FAST = {"training": {"epochs": 3, "batch_size": 16, "lr": 3e-3, "train_eval_samples": 32, "bf16": False}}
@@ -126,7 +133,7 @@ def test_word_and_tag_counts_must_agree(tmp_path):
 
 def test_packaged_wnut_is_the_wnut16_training_set():
     from justfit.data.io import load_table
-    from justfit.data.tags import entity_types
+    from justfit.tasks.tagging.tags import entity_types
 
     f = load_table("wnut").frame
     assert len(f) == 2394 and sum(len(t) for t in f["tokens"]) == 46469
@@ -137,7 +144,7 @@ def test_packaged_wnut_is_the_wnut16_training_set():
 def _step(tiny_model, names=("O", "B-PER", "I-PER"), **kw):
     from transformers import AutoTokenizer
 
-    from justfit.tasks.token_step import TokenClassificationStep
+    from justfit.tasks.tagging.step import TokenClassificationStep
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     return TokenClassificationStep(tok, kw.pop("max_length", 32), list(names), num_labels=len(names),
@@ -171,7 +178,7 @@ def test_a_long_sentence_is_cut_into_windows_and_every_word_is_predicted_once(ti
 
 # ----------------------------------------------------------------------------- metrics
 def test_entity_metrics_are_seqeval_and_strict_for_bioes():
-    from justfit.tasks.token_metrics import sequence_metrics
+    from justfit.tasks.tagging.metrics import sequence_metrics
 
     names = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
 
@@ -224,7 +231,7 @@ def test_conll_run_trains_saves_and_the_pipeline_agrees_with_predict(ner_config,
     words = [t.split() for t in texts]
     tags = est.predict(words)
     first = pipeline("token-classification", model=str(run / "model"), aggregation_strategy="first")(texts)
-    from justfit.tasks.token import sentence_entities
+    from justfit.tasks.tagging.task import sentence_entities
 
     for text, ws, ts, found in zip(texts, words, tags, first, strict=True):
         ours_first = [(e["type"], e["text"]) for e in sentence_entities(ts, ws)]
@@ -317,7 +324,7 @@ def test_tags_given_to_a_text_task_and_labels_given_to_a_token_task(ner_config, 
 
 # ----------------------------------------------------------------------------- the label audit
 def test_token_audit_finds_planted_type_swaps(tiny_model):
-    from justfit.data.token_audit import find_token_issues
+    from justfit.tasks.tagging.audit import find_token_issues
 
     data = ner_sentences(300, seed=1)
     frame = pd.DataFrame({"tokens": [tuple(w) for w, _ in data], "label": [" ".join(t) for _, t in data]})
@@ -347,7 +354,7 @@ def test_token_audit_finds_planted_type_swaps(tiny_model):
 
 def test_bioes_data_is_scored_in_strict_mode(ner_config, tmp_path):
     from justfit import finetune
-    from justfit.data.tags import to_scheme
+    from justfit.tasks.tagging.tags import to_scheme
 
     data = [(w, to_scheme(entities(t), len(t), "BIOES")) for w, t in ner_sentences(150, seed=2)]
     result = finetune({**ner_config, "training": {**FAST["training"], "epochs": 1},
@@ -454,7 +461,7 @@ def test_the_report_colours_words_by_the_runs_own_types(ner_config, tmp_path):
 
 def test_held_out_tags_in_another_scheme_are_read_as_entities(ner_config, tmp_path):
     from justfit import finetune
-    from justfit.data.tags import to_scheme
+    from justfit.tasks.tagging.tags import to_scheme
 
     train = write_conll(tmp_path / "train.conll", ner_sentences(150))
     test = [(w, to_scheme(entities(t), len(t), "BIOES")) for w, t in ner_sentences(30, seed=8)]

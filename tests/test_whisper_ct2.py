@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from justfit.catalogue import whisper_ct2 as w
 from justfit.errors import ModelError
-from justfit.models import whisper_ct2 as w
+from justfit.tasks.audio.models import shorten_whisper
 
 HAS_PACKAGE = importlib.util.find_spec(w.PACKAGE) is not None
 HAS_CLIP = all(importlib.util.find_spec(m) is not None for m in ("spokennumbers", "soundfile", "soxr"))
@@ -158,7 +159,7 @@ def test_shortened_model_saves_and_runs_in_a_plain_pipeline(converted, tmp_path)
 
     model = WhisperForAudioClassification.from_pretrained(converted)
     extractor = WhisperFeatureExtractor.from_pretrained(converted)
-    model, extractor = w.shorten_whisper(model, extractor, 0.8)  # rounded up to 1 s
+    model, extractor = shorten_whisper(model, extractor, 0.8)  # rounded up to 1 s
     assert model.config.max_source_positions == 50 and model.encoder.embed_positions.num_embeddings == 50
     assert (extractor.chunk_length, extractor.n_samples, extractor.nb_max_frames) == (1, 16000, 100)
     model.save_pretrained(tmp_path)
@@ -190,8 +191,8 @@ def test_shorten_rejects_bad_lengths():
     full = model.encoder.embed_positions.weight.detach().clone()
     for bad in (0, -1.0, float("nan"), 3.0):
         with pytest.raises(ModelError):
-            w.shorten_whisper(model, WhisperFeatureExtractor(chunk_length=2), bad)
-    model, extractor = w.shorten_whisper(model, WhisperFeatureExtractor(chunk_length=2), 1.0)
+            shorten_whisper(model, WhisperFeatureExtractor(chunk_length=2), bad)
+    model, extractor = shorten_whisper(model, WhisperFeatureExtractor(chunk_length=2), 1.0)
     assert torch.equal(model.encoder.embed_positions.weight, full[:50])
     assert model.encoder(torch.zeros(1, 80, extractor.nb_max_frames)).last_hidden_state.shape == (1, 50, 16)
 

@@ -1,7 +1,13 @@
-"""One generic registry for every pluggable family (optimizers, schedulers, presets, ...)."""
+"""One generic registry for every pluggable family (optimizers, schedulers, presets, ...).
+
+A registry names no module of justfit's. One whose built-in entries live in the catalogue (packaged data
+sets, model presets) is given the catalogue's module *name* (``builtins``) and imports it on first use, so
+``import justfit`` stays light and the core never imports the catalogue (as timm fills its model registry
+from the modules that define the models)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -11,12 +17,21 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to objects. An unknown name raises an error listing the valid ones."""
+    """Maps names to objects. An unknown name raises an error listing the valid ones.
 
-    def __init__(self, kind: str) -> None:
+    ``builtins``: the dotted name of a module that registers the built-in entries, imported once, when the
+    registry is first read (not when it is written to)."""
+
+    def __init__(self, kind: str, builtins: str | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
         self._help: dict[str, str] = {}
+        self._builtins = builtins
+
+    def _fill(self) -> None:
+        if self._builtins is not None:
+            module, self._builtins = self._builtins, None  # once, and not again while it is being imported
+            importlib.import_module(module)
 
     def register(self, name: str, obj: T | None = None, *, help: str = "") -> Callable[[T], T] | T:
         """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
@@ -34,6 +49,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The object registered as ``name`` (any case). Raises ``ConfigError`` (:meth:`unknown`) otherwise."""
+        self._fill()
         key = str(name).lower()
         if key not in self._items:
             raise self.unknown(name)
@@ -49,12 +65,15 @@ class Registry(Generic[T]):
         return did_you_mean(str(name).strip().lower(), self.names())
 
     def names(self) -> list[str]:
+        self._fill()
         return sorted(self._items)
 
     def describe(self) -> dict[str, str]:
+        self._fill()
         return {k: self._help[k] for k in self.names()}
 
     def __contains__(self, name: object) -> bool:
+        self._fill()
         return str(name).lower() in self._items
 
     def __iter__(self) -> Iterator[str]:

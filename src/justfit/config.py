@@ -206,7 +206,7 @@ class TrainingConfig(_Section):
 class AugmentConfig(_Section):
     """Augmentation, applied on the fly each epoch to the training split only (never to validation, test or the audits)."""
 
-    ops: list[str] = Field(default_factory=list, description="Augmentations applied in order, each with probability p. Texts: swap, delete, insert, synonym (nearest neighbours in the model's input embeddings), typo (`justfit.data.augment.text`). Images: hflip, vflip, rotate, resized_crop, color_jitter, erase, mixup, cutmix (`justfit.data.augment.image`, kornia). Audio: gain, noise, background, shift, stretch, pitch (`justfit.data.augment.audio`, audiomentations), time_mask, freq_mask (SpecAugment in the model). Empty = off.")
+    ops: list[str] = Field(default_factory=list, description="Augmentations applied in order, each with probability p. Texts: swap, delete, insert, synonym (nearest neighbours in the model's input embeddings), typo (`justfit.tasks.text.augment`). Images: hflip, vflip, rotate, resized_crop, color_jitter, erase, mixup, cutmix (`justfit.tasks.image.augment`, kornia). Audio: gain, noise, background, shift, stretch, pitch (`justfit.tasks.audio.augment`, audiomentations), time_mask, freq_mask (SpecAugment in the model). Empty = off.")
     p: float = Field(0.5, ge=0, le=1, description="Probability that an augmentation is applied to a training text, each epoch.")
     strength: float = Field(0.1, gt=0, le=1, description="Fraction of a text's words an augmentation touches (at least one word; delete always keeps one).")
     neighbours: int = Field(5, gt=0, le=100, description="Embedding neighbours a synonym (or an inserted word) is drawn from.")
@@ -254,15 +254,9 @@ class AugmentConfig(_Section):
 
 
 def _check_augmentation(name: str, where: str = "augment.ops") -> None:
-    from justfit.data.augment import AUGMENTATIONS
-    from justfit.data.augment.audio import AUDIO_AUGMENTATIONS
-    from justfit.data.augment.image import IMAGE_AUGMENTATIONS
+    from justfit.data.augment import check_known
 
-    if name not in AUGMENTATIONS and name not in IMAGE_AUGMENTATIONS and name not in AUDIO_AUGMENTATIONS:
-        valid = AUGMENTATIONS.names() + IMAGE_AUGMENTATIONS.names() + AUDIO_AUGMENTATIONS.names()
-        raise ValueError(f"unknown augmentation '{name}' in {where} (text: {', '.join(AUGMENTATIONS.names())}; images: "
-                         f"{', '.join(IMAGE_AUGMENTATIONS.names())}; audio: {', '.join(AUDIO_AUGMENTATIONS.names())})"
-                         + did_you_mean(name, valid))
+    check_known(name, where)
 
 
 class EarlyStoppingConfig(_Section):

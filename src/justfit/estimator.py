@@ -215,7 +215,7 @@ class Finetuner:
             e = Finetuner(config=c, progress=self.progress).fit(Splits(train, val, val.iloc[0:0]),
                                                                 extend_while_trivial=False)
             ctx = {**e.task_.diagnosis_context(train["label"], val["label"]), "n_train": len(train),
-                   "n_params": e.params_.get("trainable_params")}
+                   "n_params": e.params_.get("trainable_params"), "task_facts": e.task_.diagnosis_facts()}
             return e, e.history_.records, ctx
 
         from justfit.defaults import reresolve

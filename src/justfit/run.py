@@ -42,7 +42,7 @@ def run_dir_for(cfg: JustfitConfig) -> Path:
 def check_task(cfg: JustfitConfig, task: Any) -> None:
     """What can be checked once the task is known, before the data stage's work: the model is one the
     task can use, and ``augment.ops`` are operations for the task's inputs."""
-    from justfit.data.augment.modality import check_ops
+    from justfit.data.augment import check_ops
 
     task.check_model(cfg.model.name)
     from justfit.checks import check_unsupported
@@ -168,7 +168,8 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         against = cheap_baseline(c, e, sp, baselines, progress) if main else None
         round_data[id(e)] = (sp, rep, against)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
-               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params"), "baseline": against}
+               "n_train": len(sp.train), "n_params": e.params_.get("trainable_params"), "baseline": against,
+               "task_facts": e.task_.diagnosis_facts()}
         return e, e.history_.records, ctx
 
     try:
@@ -304,6 +305,7 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                if getattr(est, "lr_find_", None) else {}),
             "quality": report.summary(),
             "metric_directions": recorded(resolved, task.name),
+            "task_facts": task.diagnosis_facts(),
             **({"autofit": autofit.to_dict()} if autofit is not None else {}),
             **({"seed_spread": metrics["seed_spread"]} if "seed_spread" in metrics else {}),
             **({"baseline": baseline} if baseline else {}),
@@ -322,7 +324,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                                 n_params=est.params_.get("trainable_params"),
                                 n_classes=fit_context["n_classes"], n_val=fit_context.get("n_val"),
                                 source="justfit run", monitor=resolved.early_stopping.monitor,
-                                directions=result.data["metric_directions"], baseline=baseline)
+                                directions=result.data["metric_directions"], baseline=baseline,
+                                task_facts=result.data["task_facts"])
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", scrub.data(result.diagnosis.to_dict()))
     shared = shareable_result(result.to_dict())

@@ -100,7 +100,7 @@ def _cache(clear: bool = typer.Option(False, "--clear", help="Delete the cached 
     from pathlib import Path
 
     from justfit.errors import ConfigError
-    from justfit.tasks.frozen import cache_info, clear_cache
+    from justfit.tasks.text.frozen import cache_info, clear_cache
 
     if unused_days is not None and not clear:
         raise ConfigError("--unused-days only applies with --clear: add --clear, or drop --unused-days")

@@ -202,7 +202,7 @@ def _exact(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
 def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """near duplicates (MinHash LSH on character shingles, Jaccard >= near_threshold); one copy per label is kept,
     and near-duplicate texts with different labels are reported"""
-    from justfit.data.minhash import SLACK, exact_jaccard, find_near_duplicates
+    from justfit.tasks.text.minhash import SLACK, exact_jaccard, find_near_duplicates
 
     thr = float(opts["near_threshold"])
     if not 0 < thr <= 1:

@@ -34,7 +34,7 @@ from justfit.errors import DataError
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".json": "json", ".parquet": "parquet", ".pq": "parquet",
-            # CoNLL-style token/tag files (token classification: justfit.data.token_data)
+            # CoNLL-style token/tag files (token classification: justfit.tasks.tagging.data)
             ".conll": "conll", ".iob": "conll", ".iob2": "conll", ".bio": "conll", ".bioes": "conll", ".ner": "conll",
             ".txt": "conll"}
 COMPRESSED = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd",
@@ -203,7 +203,7 @@ def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -
         raise DataError(f"'{name}' is {what}, not a data table (a download that saved the web page?): download the "
                         "raw file, or export the table as CSV, JSON Lines or Parquet.")
     if kind == "conll":
-        from justfit.data.token_data import read_conll_text
+        from justfit.tasks.tagging.data import read_conll_text
 
         return RawTable(read_conll_text(text, name), "conll", used)
     if kind in ("json", "jsonl") or (first in "{[" and kind is None):
@@ -215,7 +215,7 @@ def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -
         except DataError:
             pass
     frame, sep = read_delimited_text(text, name, "\t" if kind == "tsv" else ",")
-    from justfit.data.token_data import decode_json_lists
+    from justfit.tasks.tagging.data import decode_json_lists
 
     return RawTable(decode_json_lists(frame), "tsv" if sep == "\t" else "csv", used, delimiter=sep)
 

@@ -65,12 +65,12 @@ def looks_like_images(X: Any, text_column: str | None = None) -> bool:
 
 def image_batch(X: np.ndarray) -> np.ndarray:
     """An image array of shape ``(n, h, w)`` or ``(n, h, w, c)`` as uint8, its float range read from
-    the whole batch, not image by image (``justfit.data.images``: uint8 as is, uint16 by 65535, other
+    the whole batch, not image by image (``justfit.tasks.image.sources``: uint8 as is, uint16 by 65535, other
     integers as 0-255 levels, floats as [0, 1] or 0-255).
 
     Raises ``DataError`` for NaN, infinite or negative values, values above 255 (other than
     uint16), and floats above 1 but below 2 (neither range)."""
-    from justfit.data.images import float_white, pixels_uint8
+    from justfit.tasks.image.sources import float_white, pixels_uint8
 
     return pixels_uint8(X, float_white([X], "the image array"), "the image array")
 
@@ -94,10 +94,10 @@ def with_rate(items: list[Any], sampling_rate: int | None) -> list[Any]:
 def as_inputs(X: Any, column: str) -> list[Any]:
     """The inputs of ``X`` for a task whose frames hold them in ``column`` (``text``: strings; other
     columns: the items as given, e.g. image arrays or paths; image arrays given together made uint8
-    under one value range, ``justfit.data.images.image_inputs``)."""
+    under one value range, ``justfit.tasks.image.sources.image_inputs``)."""
     items = _items(X, column)
     if column == "image":
-        from justfit.data.images import image_inputs
+        from justfit.tasks.image.sources import image_inputs
 
         return image_inputs(items)
     return items
@@ -161,14 +161,14 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
         if y is None:
             raise DataError(f"No tags given for {where}. Pass y (a list of tags per sentence), or a DataFrame with "
                             "'tokens' and 'tags' columns.")
-        from justfit.data.token_data import token_frame
+        from justfit.tasks.tagging.data import token_frame
 
         words = list(X)
         tags = [t.split() if isinstance(t, str) else t for t in y]  # "B-PER O" or ["B-PER", "O"]
         if len(words) != len(tags):
             raise DataError(f"{where[0].upper() + where[1:]} has {len(words)} sentences but {len(tags)} tag lists. "
                             "Pass one tag list per sentence.")
-        from justfit.tasks.token_step import words_of
+        from justfit.tasks.tagging.step import words_of
 
         frame = pd.DataFrame({"tokens": pd.Series([words_of(w) for w in words], dtype=object),
                               "tags": pd.Series([list(t) for t in tags], dtype=object)})

@@ -393,13 +393,13 @@ def table_spec(df: pd.DataFrame, text_column: str | None, label_column: str | No
     """The input and label columns of a table: a column of media (images or audio: paths with their
     suffixes, ``datasets`` cells, arrays) when it has one, else its text column (``detect_columns``)."""
     from justfit.data.media import media_column
-    from justfit.data.token_data import token_layout
+    from justfit.tasks.tagging.data import token_layout
 
     tokens = token_layout(df, text_column, label_column if need_label else None)
     if tokens is not None:  # words with a tag each, or texts with character spans
         return ColumnSpec(text=tokens[1], label=tokens[2] if need_label else None)
     if not need_label:
-        from justfit.data.token_data import _lists
+        from justfit.tasks.tagging.data import _lists
 
         cols = [str(c) for c in df.columns]
         named = text_column if text_column in cols else next((c for c in ("tokens", "words") if c in cols), None)
@@ -415,11 +415,11 @@ def table_frame(df: pd.DataFrame, spec: ColumnSpec, base: Path | None, where: st
     holds media (relative paths resolved against ``base``), else ``text``/``label``; with a ``group``
     column from ``group_column`` (or the one a packaged set names in ``df.attrs``) when there is one."""
     from justfit.data.media import media_column, media_frame
-    from justfit.data.token_data import token_frame, token_layout
+    from justfit.tasks.tagging.data import token_frame, token_layout
 
     group = group_column or df.attrs.get("group_column")  # a packaged set names its own (keywords: voice)
     tokens = token_layout(df, spec.text, spec.label) if spec.label is not None else None
-    if tokens is not None:  # a tag per word: tokens/label/text (justfit.data.token_data)
+    if tokens is not None:  # a tag per word: tokens/label/text (justfit.tasks.tagging.data)
         out = token_frame(df, tokens, where, allow_missing=allow_missing)
         if group is not None:
             from justfit.data.media import group_of

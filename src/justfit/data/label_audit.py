@@ -96,7 +96,7 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
     from cleanlab.filter import find_label_issues as cl_find
     from cleanlab.rank import get_label_quality_scores
 
-    from justfit.tasks.frozen import embed_cached
+    from justfit.tasks.text.frozen import embed_cached
 
     if isinstance(data, pd.DataFrame):
         frame = data[["text", "label"]]

@@ -67,7 +67,7 @@ def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, act
     number. With ``action='remove'`` the report's ``train`` holds the training rows without
     the leaked copies; with ``'report'`` it is ``train`` unchanged.
     """
-    from justfit.data.minhash import cross_near_duplicates
+    from justfit.tasks.text.minhash import cross_near_duplicates
 
     if action not in ACTIONS:
         raise unknown_name("leakage action", action, ACTIONS)

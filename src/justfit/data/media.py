@@ -220,7 +220,7 @@ def media_frame(df: pd.DataFrame, column: str, label: str | None, base: Path | N
         raise DataError(f"{int(missing_cells.sum())} row(s) of {where} have no {kind.noun} in column '{column}' "
                         f"(rows {rows}, 0-based). Fill or remove them.")
     if kind is IMAGE:  # the column's arrays read under one value range, before any split
-        from justfit.data.images import image_inputs
+        from justfit.tasks.image.sources import image_inputs
 
         items = pd.Series(image_inputs(items.tolist(), f"column '{column}' of {where}"), dtype=object)
     if items.map(lambda v: isinstance(v, str)).any():

@@ -141,7 +141,7 @@ def prepare_data(cfg: Any, *, progress: bool = False,
     splits = run_stage(cfg, loaded, report, task, make=lambda parts: make_splits(parts, cfg.data, task),
                        audit_split="train", progress=progress)
     if q.enabled and task.text_audits:
-        from justfit.data.coverage import measure
+        from justfit.tasks.text.coverage import measure
 
         report.coverage, warns = measure(cfg, splits)
         report.warnings.extend(warns)
@@ -217,7 +217,7 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
 
     name = cfg.task
     first = loaded.get("all") or loaded["train"]
-    tagged = "tokens" in first.frame.columns  # a tag per word (justfit.data.token_data)
+    tagged = "tokens" in first.frame.columns  # a tag per word (justfit.tasks.tagging.data)
     if name is None:
         from justfit.data.inputs import frame_inputs
 
@@ -231,7 +231,7 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
                         f"but task={name} gives each row one label. Use task=token-classification, or give one "
                         "label per row.")
     if not tagged and task.input_column == "tokens":
-        from justfit.data.token_data import refuse_untagged
+        from justfit.tasks.tagging.data import refuse_untagged
 
         refuse_untagged(first.frame, first.columns.label or "label", f"'{cfg.data.path or cfg.data.train}'")
     return task
@@ -434,7 +434,7 @@ def _write_table(frame: pd.DataFrame, path: Any, kind: str, columns: Any = None)
     from justfit._files import atomic_write, atomic_write_text, write_csv
 
     if kind == "conll":
-        from justfit.data.token_data import write_conll
+        from justfit.tasks.tagging.data import write_conll
 
         atomic_write_text(path, write_conll(frame, columns.text, columns.label) + "\n")
         return

@@ -87,7 +87,8 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
              n_train: int | None = None, n_params: int | None = None, n_classes: int | None = None,
              n_val: int | None = None, source: str = "", monitor: str = "val_loss",
              directions: dict[str, str] | None = None, tool: str | None = None,
-             model_type: str | None = None, baseline: dict[str, Any] | None = None) -> Diagnosis:
+             model_type: str | None = None, baseline: dict[str, Any] | None = None,
+             task_facts: dict[str, Any] | None = None) -> Diagnosis:
     """Diagnose one run from its ``history`` (justfit's per-epoch records, or a ``Context`` of evaluation points
     read from another tool's log) and, when known, its data-stage summary, test metrics, resolved config and
     sizes (``n_val``: the units a validation score averages over, which sets its noise).
@@ -99,11 +100,13 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     what its log states (completed by the log's learning rate and epochs), and each remedy carries
     ``in_tool``, its settings in that tool's terms. ``model_type``: the model's (config.json), when known.
     ``baseline``: the cheap baseline fitted on the same splits and its validation comparison
-    (``evaluation.baseline.summary``); a model that does not beat it beyond the noise is the verdict."""
+    (``evaluation.baseline.summary``); a model that does not beat it beyond the noise is the verdict.
+    ``task_facts``: what the run recorded of its task (``BaseTask.diagnosis_facts``: the settings no remedy may
+    set, an augmentation measured to help it)."""
     ctx = history if isinstance(history, Context) else Context(
         history=list(history), data=data or {}, metrics=metrics or {}, n_train=n_train, n_params=n_params,
         n_classes=n_classes, n_val=n_val, monitor=monitor, directions=dict(directions or {}),
-        baseline=dict(baseline or {}))
+        baseline=dict(baseline or {}), task_facts=dict(task_facts or {}))
     if tool not in (None, "justfit"):  # another tool's run: what its files state, then what its log shows
         fallback = _fallback_config(ctx)
         config = {s: {**fallback.get(s, {}), **(config or {}).get(s, {})} for s in {*fallback, *(config or {})}}
@@ -116,7 +119,7 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
     best_epoch = ctx.best_epoch()
     for f in findings:
         f.remedies = remedies_for(f, config, diverged=diverged, best_epoch=best_epoch, n_train=ctx.n_train,
-                                  tool=tool, model_type=model_type)
+                                  tool=tool, model_type=model_type, task_facts=ctx.task_facts)
     findings.sort(key=lambda f: -SEVERITY[f.severity])
     # The verdict comes from the most severe findings; among equally severe ones, VERDICT_ORDER decides.
     serious = [f for f in findings if f.code in VERDICTS and SEVERITY[f.severity] >= 2]
@@ -157,6 +160,7 @@ def diagnose_run(path: str | Path) -> Diagnosis:
                   n_val=loaded.get("n_val"),
                   position_unit=loaded.get("position_unit", "epoch"), notes=list(loaded.get("notes") or []),
                   best=dict(loaded.get("best") or {}), directions=dict(loaded.get("directions") or {}),
+                  task_facts=dict(loaded.get("task_facts") or {}),
                   monitor=str(((loaded.get("config") or {}).get("early_stopping") or {}).get("monitor") or "val_loss"))
     return diagnose(ctx, config=loaded.get("config"), source=loaded.get("source") or loaded["format"],
                     tool=loaded.get("tool") or "unknown", model_type=loaded.get("model_type"))

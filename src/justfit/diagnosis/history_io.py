@@ -568,6 +568,7 @@ def _justfit_run(p: Path) -> dict[str, Any]:
         out["n_classes"] = len(res.get("labels") or []) or None
         out["n_val"] = data.get("validation_units") or data.get("sizes", {}).get("validation")
         out["directions"] = dict(data.get("metric_directions") or {})  # as the run's task declared them
+        out["task_facts"] = dict(data.get("task_facts") or {})  # what the diagnosis may know of the task
         if isinstance(data.get("baseline"), dict):
             out["baseline"] = data["baseline"]
     if (p / "metrics.json").is_file():

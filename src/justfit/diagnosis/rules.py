@@ -91,6 +91,7 @@ class Context:
     best: dict[str, Any] = field(default_factory=dict)       # the log's own best checkpoint (trainer_state.json)
     directions: dict[str, str] = field(default_factory=dict)  # recorded name -> "min"/"max", as the task declares
     baseline: dict[str, Any] = field(default_factory=dict)    # the cheap baseline (evaluation.baseline.summary)
+    task_facts: dict[str, Any] = field(default_factory=dict)  # what the run recorded of its task (diagnosis_facts)
 
     def _where(self, i: int) -> tuple[float, str, float | None]:
         r = self.history[i]
@@ -290,7 +291,7 @@ def measured(effect: str, needed: float, seen: float, threshold: str, *, above: 
             "needed_direction": "above" if above else "below"}
 
 
-def needed_text(ev: dict[str, Any]) -> str:
+def needed_note(ev: dict[str, Any]) -> str:
     """" (needed ..., saw ...)" for a finding's explanation, from ``measured`` evidence."""
     word = "above" if ev["needed_direction"] == "above" else "below"
     return f" (needed a {ev['effect']} {word} {ev['needed']:.4g}: {ev['threshold']}; saw {ev['seen']:.4g})"
@@ -335,7 +336,7 @@ def cheap_baseline(ctx: Context) -> Finding | None:
     return Finding(
         "cheap_baseline", "high", title,
         f"On the validation split, {what}{took}, scores {score} {v.get('baseline'):.4f} against the fine-tuned "
-        f"model's {v.get('model'):.4f}" + needed_text(ev) + ". The fine-tuning did not earn its cost: train longer "
+        f"model's {v.get('model'):.4f}" + needed_note(ev) + ". The fine-tuning did not earn its cost: train longer "
         "or with larger steps (a model no better than the trivial predictor has not learnt the task yet), train "
         "only the new head, or keep the cheap model.", ev)
 
@@ -375,7 +376,7 @@ def diverged(ctx: Context) -> Finding | None:
         return Finding("diverged", "high", "Training loss exploded",
                        f"The training loss reached {worst.value:.1f} at {worst.label}, more than ten times the "
                        f"{math.log(k):.3f} of guessing among {k} classes: the steps are far too large."
-                       + needed_text(ev), {"max_train_loss": worst.value, "chance_loss": math.log(k), "at": worst.label, **ev})
+                       + needed_note(ev), {"max_train_loss": worst.value, "chance_loss": math.log(k), "at": worst.label, **ev})
     if len(tl) >= 2:
         first, last = tl[0].value, tl[-1].value
         c = chance_loss(ctx)
@@ -385,7 +386,7 @@ def diverged(ctx: Context) -> Finding | None:
                           + (f", and at least {LOSS_EFFECT_OF_CHANCE:g} x ln({k})" if c else ""))
             return Finding("diverged", "high", "Training loss rose instead of falling",
                            f"The training loss went from {first:.3f} at {tl[0].label} to {last:.3f} at "
-                           f"{tl[-1].label}: the optimisation is moving away from a solution." + needed_text(ev),
+                           f"{tl[-1].label}: the optimisation is moving away from a solution." + needed_note(ev),
                            {"first_train_loss": first, "last_train_loss": last, **ev})
     return None
 
@@ -422,7 +423,7 @@ def unstable(ctx: Context) -> Finding | None:
             return Finding("unstable", "medium", f"The {key.replace('_', ' ')} oscillates",
                            f"The {key.replace('_', ' ')} changed direction {flips} times in {len(xs)} points, with "
                            f"jumps of more than 25% (at {', '.join(p.label for p in spikes[:5])}): the steps are too "
-                           "large or the batches too small and noisy." + needed_text(ev),
+                           "large or the batches too small and noisy." + needed_note(ev),
                            {"metric": key, "direction_changes": flips,
                             "spike_epochs": [_epoch_value(p) for p in spikes], "spikes_at": [p.label for p in spikes],
                             "values": xs, **ev})
@@ -504,7 +505,7 @@ def overfitting(ctx: Context) -> Finding | None:
         return Finding("overfitting", sev, "Overfitting: validation loss rose while training loss fell",
                        f"Validation loss was lowest at {b.label}, {b.value:.3f}, and rose to {last.value:.3f} by "
                        f"{last.label}, while the training loss kept falling ({tl[best]:.3f} -> {tl[-1]:.3f}): the "
-                       "model is memorising the training set." + needed_text(ev) + note, evidence)
+                       "model is memorising the training set." + needed_note(ev) + note, evidence)
     # No training loss in the log: a clear, sustained rise of the validation loss alone.
     needed = max(size, RISE_ALONE * abs(vl[best]))
     if rise > needed and vl[-1] >= max(vl[best + 1:]) * 0.95:
@@ -512,7 +513,7 @@ def overfitting(ctx: Context) -> Finding | None:
         evidence.update(ev)
         return Finding("overfitting", "medium", "Overfitting: validation loss rose after its best point",
                        f"Validation loss was lowest at {b.label}, {b.value:.3f}, and rose to {last.value:.3f} by "
-                       f"{last.label}; the log has no training loss to compare." + needed_text(ev) + note, evidence)
+                       f"{last.label}; the log has no training loss to compare." + needed_note(ev) + note, evidence)
     return None
 
 
@@ -551,7 +552,7 @@ def growing_gap(ctx: Context) -> Finding | None:
                            f"The gap between training and validation {metric} grew from {gaps[0]:.3f} at "
                            f"{first.label} to {gaps[-1]:.3f} at {last.label} (training {tr[-1]:.3f}, validation "
                            f"{va[-1]:.3f}): what is learned does not transfer to new data."
-                           + needed_text(ev), {"metric": metric, "first_gap": gaps[0], "last_gap": gaps[-1],
+                           + needed_note(ev), {"metric": metric, "first_gap": gaps[0], "last_gap": gaps[-1],
                                                "train": tr[-1], "validation": va[-1], "gap_needed": need_gap, **ev})
     return None
 
@@ -575,7 +576,7 @@ def early_best(ctx: Context) -> Finding | None:
         ev = measured("rise of the validation loss after its best", size, vl[-1] - vl[i], how)
         return Finding("early_best", "low", "The best evaluation came early",
                        f"The best validation loss was at {b.label}, evaluation {i + 1} of {len(vl)} (the last at "
-                       f"{last.label}); every later one cost time without helping." + needed_text(ev) + note,
+                       f"{last.label}); every later one cost time without helping." + needed_note(ev) + note,
                        {"best_epoch": _epoch_value(b), "best_at": b.label, "evaluations": len(vl),
                         "epochs": _epoch_value(last) if last.epoch is not None else len(vl), **extra, **ev})
     return None
@@ -641,7 +642,7 @@ def underfitting(ctx: Context) -> Finding | None:
         return Finding("underfitting", "high", "Underfitting: no better than always predicting the majority class",
                        f"By {tr[-1].label} ({len(tr)} points) the training accuracy is {tr[-1].value:.3f} and the "
                        f"majority-class baseline is {baseline:.3f}: the model has not learned the task, even on the "
-                       "data it trains on." + needed_text(ev),
+                       "data it trains on." + needed_note(ev),
                        {"train_accuracy": tr[-1].value, "majority_baseline": baseline, **ev})
     mean_like = _no_better_than_the_mean(ctx)
     if mean_like is not None:
@@ -655,7 +656,7 @@ def underfitting(ctx: Context) -> Finding | None:
         return Finding("underfitting", "high" if drop < 0.05 else "medium", "Underfitting: training loss stays near chance",
                        f"The training loss is {tl[-1].value:.3f} at {tl[-1].label} ({len(tl)} points); guessing "
                        f"uniformly among {k} classes gives {chance:.3f}. It fell only {drop:.0%} from {tl[0].label}."
-                       + needed_text(ev), {"last_train_loss": tl[-1].value, "chance_loss": chance,
+                       + needed_note(ev), {"last_train_loss": tl[-1].value, "chance_loss": chance,
                                            "relative_drop": drop, **ev})
     return None
 
@@ -679,7 +680,7 @@ def _no_better_than_the_mean(ctx: Context) -> Finding | None:
         (f"the best validation R² is {best_val:.3f}" if best_val is not None else "")
     return Finding("underfitting", "high", "Underfitting: no better than always predicting the mean",
                    f"By the last evaluation {where}: the model explains almost none of the targets' variance beyond "
-                   "predicting their mean, even on the data it trains on." + needed_text(ev),
+                   "predicting their mean, even on the data it trains on." + needed_note(ev),
                    {"train_r2": last_train, "best_val_r2": best_val, **ev})
 
 
@@ -743,7 +744,7 @@ def not_converged(ctx: Context) -> Finding | None:
     vl = [p.value for p in pts]
     return Finding("not_converged", "medium", "Not converged: validation loss was still falling",
                    f"Validation loss fell from {vl[-2]:.3f} at {pts[-2].label} to {vl[-1]:.3f} at {pts[-1].label}, "
-                   "the last evaluation and the best: more training would likely help." + needed_text(ev),
+                   "the last evaluation and the best: more training would likely help." + needed_note(ev),
                    {"last_epoch": _epoch_value(pts[-1]) if pts[-1].epoch is not None else len(vl),
                     "last_at": pts[-1].label, "previous_val_loss": vl[-2], "last_val_loss": vl[-1], **ev})
 
@@ -773,7 +774,7 @@ def time_budget(ctx: Context) -> Finding | None:
                    f"Training stopped at the time budget after {share}"
                    + (", so most training rows were never seen" if seen < 1 else "")
                    + ", and the last validation loss was the best so far: more time would likely help."
-                   + (needed_text(ev) if ev else ""), evidence)
+                   + (needed_note(ev) if ev else ""), evidence)
 
 
 # The learning rate looks too low when the training loss fell less than LR_LOW_DROP of where it started over at
@@ -807,7 +808,7 @@ def lr_too_low(ctx: Context) -> Finding | None:
         return Finding("lr_too_low", "medium", "The learning rate looks too low",
                        f"Over {len(tl)} points ({pts[0].label} to {pts[-1].label}) the training loss fell only "
                        f"{total:.0%} ({tl[0]:.3f} -> {tl[-1]:.3f}): the steps are too small to move the model."
-                       + needed_text(ev), {"relative_drop": total, "first_train_loss": tl[0], "last_train_loss": tl[-1],
+                       + needed_note(ev), {"relative_drop": total, "first_train_loss": tl[0], "last_train_loss": tl[-1],
                                            "lr": max(lr) if lr else None, **ev})
     return None
 
@@ -835,7 +836,7 @@ def lr_too_high(ctx: Context) -> Finding | None:
         ev = measured("rise of the training loss", size, tl[1] - tl[0], how)
         return Finding("lr_too_high", "medium", "The learning rate looks too high",
                        f"The training loss rose from {tl[0]:.3f} at {pts[0].label} to {tl[1]:.3f} at {pts[1].label} "
-                       f"and was still {tl[2]:.3f} at {pts[2].label}: large steps overshoot." + needed_text(ev),
+                       f"and was still {tl[2]:.3f} at {pts[2].label}: large steps overshoot." + needed_note(ev),
                        {"train_loss": tl[:3], **ev})
     return None
 

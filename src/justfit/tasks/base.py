@@ -131,6 +131,14 @@ class BaseTask:
     # The epoch metric early stopping watches for ``monitor: auto`` (declared in the step's directions).
     default_monitor: ClassVar[str] = "val_loss"
 
+    def diagnosis_facts(self) -> dict[str, Any]:
+        """What the diagnosis may know of the task, as plain data: the run records it (``result.data
+        ["task_facts"]``) and the diagnosis reads the record, never the task. ``refuses``: the settings no
+        remedy may set (``unsupported_settings``); ``augment_remedy``: an augmentation measured to help this
+        task, ``{"ops": [names], "up_to_rows": int, "why": str}`` (offered against overfitting up to that
+        many training rows), or ``None``."""
+        return {"refuses": sorted(self.unsupported_settings), "augment_remedy": None}
+
     def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None:
         """The task's own balance across the splits and its warnings; ``None``: the class balance when the
         targets are classes, none otherwise."""
@@ -224,6 +232,8 @@ class TaskKind(Protocol):
     def analysis(self, frame: pd.DataFrame, logits: np.ndarray) -> pd.DataFrame: ...
 
     def diagnosis_context(self, train_labels: pd.Series, val_labels: pd.Series) -> dict[str, Any]: ...
+
+    def diagnosis_facts(self) -> dict[str, Any]: ...
 
     def class_counts(self, labels: pd.Series) -> dict[str, Any]: ...
 

@@ -20,7 +20,7 @@ import pandas as pd
 from justfit.errors import DataError
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
-from justfit.tasks.text import TextInputs, TextRegressionTask
+from justfit.tasks.text.task import TextInputs, TextRegressionTask
 
 STRATA = 10  # quantile bins of the target used to stratify splits
 

@@ -194,7 +194,7 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
     (``TimeBudgetCallback``)."""
     from justfit.models import apply_freeze
     from justfit.models.freezing import count_params
-    from justfit.tasks.features import FrozenFeatureTask
+    from justfit.tasks.text.features import FrozenFeatureTask
     from justfit.training import EarlyStopping, ProgressBar, Trainer
     from justfit.training.callbacks.checkpoint import Checkpointer
 

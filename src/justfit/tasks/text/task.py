@@ -149,7 +149,7 @@ class TextClassificationTask(BaseStep):
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: dict[str, list[str]], progress: bool = False) -> Any:
         """A head-only stage on cached backbone features (``tasks.features.frozen_stage``), or None."""
-        from justfit.tasks.features import frozen_stage
+        from justfit.tasks.text.features import frozen_stage
 
         return frozen_stage(prep, cfg, train_ds, val_ds, texts, progress)
 
@@ -269,8 +269,8 @@ def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, t
     """The training dataset of a text task: ``AugmentedTexts`` (rewritten on the fly each epoch) when
     ``cfg.augment`` turns text operations on, else the texts encoded once. Returns it and whether it
     is augmented. Raises ``ConfigError`` for image operations."""
-    from justfit.data.augment import build_text_augmenter
-    from justfit.data.augment.modality import check_ops
+    from justfit.data.augment import check_ops
+    from justfit.tasks.text.augment import build_text_augmenter
 
     check_ops(cfg.augment.ops, "text")
     augment = build_text_augmenter(cfg.augment, model=model, tokenizer=tokenizer)

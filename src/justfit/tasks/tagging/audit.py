@@ -2,7 +2,7 @@
 
 Each word is embedded once by the frozen pretrained backbone (the last hidden state of its first
 subword, with the sentence as context), cached on disk beside the text tasks' features
-(:mod:`justfit.tasks.frozen`: same folder, same model fingerprint). A standardised logistic
+(:mod:`justfit.tasks.text.frozen`: same folder, same model fingerprint). A standardised logistic
 regression on each word's features beside those of its left and right neighbours (the tag of a
 word depends on theirs: ``B-`` or ``I-``) is fitted in K folds that keep each sentence's words
 together (``GroupKFold``), which gives every word an out-of-fold probability per tag. ``cleanlab.token_classification.filter.
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from justfit.data.label_audit import LabelReport
-from justfit.data.tags import MODEL_SCHEME, canonical, detect_scheme
-from justfit.data.token_data import tags_of
+from justfit.tasks.tagging.data import tags_of
+from justfit.tasks.tagging.tags import MODEL_SCHEME, canonical, detect_scheme
 
 # Below this out-of-fold entity F1 the probe's flags are a list to review, not a verdict: on WNUT-16
 # (probe F1 about 0.3) a third of the first flagged sentences hold a planted error (bench/token_audit.py).
@@ -41,9 +41,9 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
     import torch
 
     from justfit.models.factory import check_text_model
-    from justfit.tasks.frozen import cache_key, cache_root, feature_info, load_encoder
-    from justfit.tasks.token import words_tokenizer
-    from justfit.tasks.token_step import TokenClassificationStep
+    from justfit.tasks.tagging.step import TokenClassificationStep
+    from justfit.tasks.tagging.task import words_tokenizer
+    from justfit.tasks.text.frozen import cache_key, cache_root, feature_info, load_encoder
     from justfit.training.runtime import resolve_bf16
 
     t0 = time.perf_counter()
@@ -200,7 +200,7 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
     # disagrees with many sentences it does not flag, and the report then hedges.
     agree = [bool((p.argmax(1) == y).all()) for y, p in zip(labels_list, proba_list, strict=True) if len(y)]
     oof = float(np.mean(agree)) if agree else float("nan")
-    from justfit.tasks.token_metrics import entity_scores
+    from justfit.tasks.tagging.metrics import entity_scores
 
     probe_f1 = float(entity_scores([[tags[c] for c in y] for y in labels_list if len(y)],
                                    [[tags[c] for c in p.argmax(1)] for y, p in zip(labels_list, proba_list, strict=True)

@@ -1,17 +1,17 @@
 """Token classification (named entities): a tag per word, entity-level metrics.
 
-The frame of a token task holds one sentence per row (:mod:`justfit.data.token_data`):
+The frame of a token task holds one sentence per row (:mod:`justfit.tasks.tagging.data`):
 ``tokens`` (the words), ``label`` (their tags joined by spaces) and ``text`` (the words joined
 by spaces, read by the text cleaning rules and the leakage audit). The tag codec is fitted on
-the canonical tags of the training split (:func:`justfit.data.tags.canonical`: written in the
+the canonical tags of the training split (:func:`justfit.tasks.tagging.tags.canonical`: written in the
 model's scheme, one per family of the data's scheme, IOB2, IOE2, IOBES or BILOU; broken
 sequences repaired as conlleval reads them); ``O`` is code 0, then each type's tags (``_`` is
 the type of untyped chunks, as seqeval names it). Tags only seen in held-out data get codes past the model's
 outputs: the loss ignores them and the metrics count them as missed entities.
 
 The model is ``AutoModelForTokenClassification`` with a new head; the batch-level step
-(:mod:`justfit.tasks.token_step`) aligns words and subwords and cuts long sentences into
-windows. Metrics are seqeval's entity precision, recall and F1 (:mod:`justfit.tasks.token_metrics`).
+(:mod:`justfit.tasks.tagging.step`) aligns words and subwords and cuts long sentences into
+windows. Metrics are seqeval's entity precision, recall and F1 (:mod:`justfit.tasks.tagging.metrics`).
 The saved model is a plain transformers checkpoint whose ``id2label`` are the tags, so
 ``pipeline("token-classification", aggregation_strategy="simple")`` reads it; ``justfit predict``
 runs that same pipeline for raw texts.
@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from justfit.data.tags import (
+from justfit.errors import DataError, DataQualityWarning
+from justfit.report.html import escape
+from justfit.report.html import table as html_table
+from justfit.tasks.base import TASKS
+from justfit.tasks.tagging.data import refuse_untagged, tags_of
+from justfit.tasks.tagging.step import TokenClassificationStep, words_of
+from justfit.tasks.tagging.tags import (
     MODEL_SCHEME,
     OUTSIDE,
     canonical,
@@ -37,13 +43,7 @@ from justfit.data.tags import (
     split_tag,
     tag_name,
 )
-from justfit.data.token_data import refuse_untagged, tags_of
-from justfit.errors import DataError, DataQualityWarning
-from justfit.report.html import escape
-from justfit.report.html import table as html_table
-from justfit.tasks.base import TASKS
-from justfit.tasks.text import TextInputs
-from justfit.tasks.token_step import TokenClassificationStep, words_of
+from justfit.tasks.text.task import TextInputs
 
 _ORDER = {"B": 0, "I": 1, "E": 2, "L": 2, "S": 3, "U": 3}
 RARE_TYPE_ENTITIES = 20  # a type with fewer training entities than this gets a warning
@@ -59,7 +59,7 @@ def _tag_key(tag: str) -> tuple[int, str, int]:
 def sentence_entities(tags: Sequence[str], words: Sequence[str], scheme: str | None = None) -> list[dict[str, Any]]:
     """The entities of one sentence as plain dicts: ``type``, word ``start``/``end`` (exclusive), ``text``;
     read as the metrics read ``scheme`` (``token_metrics.scheme_entities``) when given."""
-    from justfit.tasks.token_metrics import scheme_entities
+    from justfit.tasks.tagging.metrics import scheme_entities
 
     found = scheme_entities(list(tags), scheme) if scheme else entities(list(tags))
     return [e.as_dict(list(words)) for e in found]
@@ -239,7 +239,7 @@ class TokenClassificationTask(TextInputs):
 
     def predict(self, logits: np.ndarray) -> np.ndarray:
         """The predicted tags per sentence: an object array of lists, one tag per word."""
-        from justfit.tasks.token_metrics import decode
+        from justfit.tasks.tagging.metrics import decode
 
         out = np.empty(len(logits), dtype=object)
         for i, tags in enumerate(decode(logits, self.names, len(self.tags))):
@@ -249,9 +249,9 @@ class TokenClassificationTask(TextInputs):
     def evaluate(self, targets: Sequence[Sequence[int]], logits: np.ndarray,
                  train_targets: Sequence[Any] | None = None) -> dict[str, Any]:
         """Test metrics: entity micro and macro precision/recall/F1 and per type (seqeval; strict for
-        IOBES and BILOU: :mod:`justfit.tasks.token_metrics`), token accuracy, the all-``O`` token baseline,
+        IOBES and BILOU: :mod:`justfit.tasks.tagging.metrics`), token accuracy, the all-``O`` token baseline,
         entity counts."""
-        from justfit.tasks.token_metrics import mode_name, sequence_metrics
+        from justfit.tasks.tagging.metrics import mode_name, sequence_metrics
 
         m = sequence_metrics(targets, logits, self.names, len(self.tags), self.scheme, per_type=True)
         outside = self.names.index(OUTSIDE)
@@ -446,7 +446,7 @@ class TokenClassificationTask(TextInputs):
               quality: Any = None) -> Any:
         """The text rules on the joined words (duplicates, near duplicates, empty and non-text sentences,
         conflicting tags for the same sentence), each word normalised on its own (NFKC, spaces), then
-        every tag sequence made valid (:func:`justfit.data.tags.canonical`); each repaired sentence is
+        every tag sequence made valid (:func:`justfit.tasks.tagging.tags.canonical`); each repaired sentence is
         listed in ``flagged`` under ``invalid_tags``."""
         from justfit.data.cleaning import REMOVED_COLUMNS, normalize_text
         from justfit.data.cleaning import clean as clean_text
@@ -487,8 +487,8 @@ class TokenClassificationTask(TextInputs):
         return rep
 
     def find_label_issues(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> Any:
-        """The token-level label audit (:func:`justfit.data.token_audit.find_token_issues`)."""
-        from justfit.data.token_audit import find_token_issues
+        """The token-level label audit (:func:`justfit.tasks.tagging.audit.find_token_issues`)."""
+        from justfit.tasks.tagging.audit import find_token_issues
 
         q = cfg.quality
         return find_token_issues(train, model=cfg.model.name, folds=q.label_noise_folds, seed=cfg.data.seed,
@@ -530,12 +530,12 @@ def words_tokenizer(tokenizer: Any, source: str) -> Any:
 
 def scheme_pipeline_class() -> Any:
     """transformers' ``TokenClassificationPipeline`` whose grouping of tags into entities reads the tag
-    scheme (:func:`justfit.data.tags.entities`, conlleval's reading) instead of transformers' ``get_tag``,
+    scheme (:func:`justfit.tasks.tagging.tags.entities`, conlleval's reading) instead of transformers' ``get_tag``,
     which knows ``B-``/``I-`` only and reads any other tag as a type of its own (an untyped ``B`` as the
     type ``B``, ``S-PER`` as ``S-PER``). For typed IOB2 tags the groups are the same as transformers'."""
     from transformers import TokenClassificationPipeline
 
-    from justfit.data.tags import entities as tag_entities
+    from justfit.tasks.tagging.tags import entities as tag_entities
 
     class SchemeTokenClassificationPipeline(TokenClassificationPipeline):
         def group_entities(self, entities: list[dict]) -> list[dict]:

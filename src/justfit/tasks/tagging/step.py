@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from justfit.tasks.base import BaseStep, EncodedDataset
-from justfit.tasks.text import effective_max_length
+from justfit.tasks.text.task import effective_max_length
 
 IGNORE = -100  # transformers' ignore_index for CrossEntropyLoss
 
@@ -33,7 +33,7 @@ IGNORE = -100  # transformers' ignore_index for CrossEntropyLoss
 def words_of(example: Any) -> list[str]:
     """The words of one input: a sequence of words as given, or a string split by justfit's word splitter."""
     if isinstance(example, str):
-        from justfit.data.tags import split_words
+        from justfit.tasks.tagging.tags import split_words
 
         return [example[a:b] for a, b in split_words(example)]
     if isinstance(example, np.ndarray):
@@ -90,7 +90,7 @@ class TokenClassificationStep(BaseStep):
     in the metrics). ``continuation`` maps a tag code to the code of its word's later subwords
     (``subword_labels: all``). ``scheme`` (the model's: ``IOB2``, ``IOE2``, ``IOBES``, ``BILOU``) chooses
     seqeval's reading of the predicted sequences (strict for IOBES and BILOU:
-    :func:`justfit.tasks.token_metrics.strict_scheme`)."""
+    :func:`justfit.tasks.tagging.metrics.strict_scheme`)."""
 
     label_dtype = torch.long
     # Entity-level micro precision/recall/F1 (seqeval) and token accuracy, over the words.
@@ -279,6 +279,6 @@ class TokenClassificationStep(BaseStep):
     def epoch_metrics(self, targets: Sequence[Sequence[int]], logits: np.ndarray) -> dict[str, float]:
         """Validation metrics over words: ``loss`` (mean cross-entropy of the words the model has a tag
         for), entity micro ``precision``/``recall``/``f1`` (seqeval) and token ``accuracy``."""
-        from justfit.tasks.token_metrics import sequence_metrics
+        from justfit.tasks.tagging.metrics import sequence_metrics
 
         return sequence_metrics(targets, logits, self.names, self.num_labels, self.scheme, per_type=False)

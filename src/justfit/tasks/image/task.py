@@ -3,7 +3,7 @@
 An image is given as a file path, encoded bytes (a ``datasets`` ``Image`` cell: ``{"bytes",
 "path"}``), a ``PIL.Image`` or a numpy array of shape ``(h, w)`` or ``(h, w, c)`` (uint8, uint16,
 bool, integer 0-255 levels, or floats in [0, 1] or 0-255: the values of arrays given together are
-read under one range, ``justfit.data.images``). Decoding is lazy: the dataset holds the sources
+read under one range, ``justfit.tasks.image.sources``). Decoding is lazy: the dataset holds the sources
 and decodes one image when the loader asks for it (Pillow), applies its EXIF orientation,
 converts grey, palette, alpha (composited on white), CMYK and 16-bit images (by their 16-bit full
 scale) to the model's channels, and runs the model's own image processor
@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from justfit.data.images import IMAGE_SUFFIXES  # noqa: F401  (the suffixes read as images)
 from justfit.data.media import encoded
 from justfit.errors import DataError
 from justfit.tasks.base import TASKS, EncodedDataset
 from justfit.tasks.classification import ClassificationTask
-from justfit.tasks.text import TextClassificationTask
+from justfit.tasks.image.sources import IMAGE_SUFFIXES  # noqa: F401  (the suffixes read as images)
+from justfit.tasks.text.task import TextClassificationTask
 
 # Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS, about 89 megapixels): a larger
 # image is refused with a message instead of being decoded into gigabytes of memory.
@@ -64,10 +64,10 @@ def describe_source(source: Any) -> str:
 
 def array_to_image(a: np.ndarray) -> Any:
     """A ``PIL.Image`` from an array of shape ``(h, w)``, ``(h, w, 1)``, ``(h, w, 3)`` or ``(h, w, 4)``,
-    its values read as ``justfit.data.images.pixels_uint8`` reads them (floats: the range of this one
+    its values read as ``justfit.tasks.image.sources.pixels_uint8`` reads them (floats: the range of this one
     array; arrays given together were made uint8 under their set's range by ``image_inputs``).
     Raises ``DataError`` for another shape and for values that are no pixels."""
-    from justfit.data.images import image_inputs
+    from justfit.tasks.image.sources import image_inputs
 
     Image, _ = _pil()
     a = np.asarray(a)
@@ -131,7 +131,7 @@ def _raw_mode(opened: Any) -> str:
 
 def to_channels(img: Any, channels: int = 3) -> Any:
     """``img`` as RGB (``channels`` 3) or L (1): 16-bit grey by its full scale (65535 is white),
-    32-bit grey (``I``, ``F``) as an array is (``justfit.data.images.pixels_uint8``), alpha composited
+    32-bit grey (``I``, ``F``) as an array is (``justfit.tasks.image.sources.pixels_uint8``), alpha composited
     on white, palette, CMYK and the rest converted by Pillow. Raises ``DataError`` for 32-bit
     values that are no pixels."""
     Image, _ = _pil()
@@ -197,7 +197,7 @@ class ImageClassificationStep(TextClassificationTask):
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: Any = None, progress: bool = False) -> Any:
         """A head-only stage on backbone outputs computed once (``tasks.image_frozen``), or None."""
-        from justfit.tasks.image_frozen import frozen_stage
+        from justfit.tasks.media_features import frozen_stage
 
         return frozen_stage(prep, cfg, train_ds, val_ds, progress)
 
@@ -267,7 +267,7 @@ class ImageClassificationTask(ClassificationTask):
 
     def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, ImageClassificationStep]:
         """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, processor, source, step)``."""
-        from justfit.models.vision import load_image_model, num_channels
+        from justfit.tasks.image.models import load_image_model, num_channels
 
         model, processor, source = load_image_model(cfg.model.name, self.classes, dropout=cfg.model.dropout)
         class_weights = None
@@ -280,14 +280,14 @@ class ImageClassificationTask(ClassificationTask):
                                                                  label_smoothing=cfg.training.label_smoothing)
 
     def step_from_meta(self, processor: Any, max_length: int, model_config: Any) -> ImageClassificationStep:
-        from justfit.models.vision import num_channels
+        from justfit.tasks.image.models import num_channels
 
         return ImageClassificationStep(processor, num_channels(model_config))
 
     @staticmethod
     def load_pretrained(path: Any) -> tuple[Any, Any]:
         """A saved model folder: ``(model, image processor)``."""
-        from justfit.models.vision import load_saved_image_model
+        from justfit.tasks.image.models import load_saved_image_model
 
         return load_saved_image_model(path)
 
@@ -306,7 +306,7 @@ class ImageClassificationTask(ClassificationTask):
                       inputs: Sequence[Any], targets: Sequence[Any], weights: Sequence[float] | None) -> tuple[Any, bool]:
         """The training split's dataset; with ``augment.ops`` set, the step augments each training batch
         (``data.augment.image``, in training mode only: never validation, test or the training probe)."""
-        from justfit.data.augment.image import build_image_augmenter
+        from justfit.tasks.image.augment import build_image_augmenter
 
         normalised = getattr(processor, "do_normalize", True)
         n = step.channels
@@ -364,7 +364,7 @@ class ImageClassificationTask(ClassificationTask):
     @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` is an image classification model; return its source."""
-        from justfit.models.vision import check_image_model
+        from justfit.tasks.image.models import check_image_model
 
         return check_image_model(name)
 
@@ -379,8 +379,8 @@ class ImageClassificationTask(ClassificationTask):
     def audit_inputs(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
         """What the label audit reads: the frozen pretrained backbone's outputs for each training image
         (pooled, or the first token), with each image named in a ``text`` column for its report."""
-        from justfit.models.vision import load_image_model, num_channels
-        from justfit.tasks.image_frozen import backbone_outputs
+        from justfit.tasks.image.models import load_image_model, num_channels
+        from justfit.tasks.media_features import backbone_outputs
         from justfit.training.runtime import resolve_bf16
 
         model, processor, _ = load_image_model(cfg.model.name, ["a", "b"])
@@ -439,7 +439,7 @@ def image_codec(channels: int = 3, max_distance: int = 4) -> Any:
         return _pixel_digest(img), img.convert("L").resize((64, 64))
 
     def near(a: list[Any], b: list[Any] | None) -> list[tuple[int, int, float]]:
-        from justfit.data.image_hash import near_pairs, phashes, thumbs, verified
+        from justfit.tasks.image.hashing import near_pairs, phashes, thumbs, verified
 
         small_a = [x[1] for x in a]
         if b is None:

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from justfit.data.audio import clip_info, decode_audio, describe_clip
 from justfit.errors import DataError
+from justfit.tasks.audio.sources import clip_info, decode_audio, describe_clip
 from justfit.tasks.base import TASKS, EncodedDataset
 from justfit.tasks.classification import ClassificationTask
-from justfit.tasks.text import TextClassificationTask
+from justfit.tasks.text.task import TextClassificationTask
 
 # A clip whose peak stays below this is silent (-60 dBFS); one with more than CLIPPED_SHARE of its
 # samples at full scale (|x| >= 0.999) is clipped.
@@ -84,7 +84,7 @@ class AudioClassificationStep(TextClassificationTask):
 
     def __init__(self, processor: Any, max_seconds: float, class_weights: Sequence[float] | None = None,
                  source_rate: int | None = None, label_smoothing: float = 0.0) -> None:
-        from justfit.models.audio import sampling_rate_of
+        from justfit.tasks.audio.models import sampling_rate_of
 
         self.processor = processor
         self.sampling_rate = sampling_rate_of(processor)
@@ -124,7 +124,7 @@ class AudioClassificationStep(TextClassificationTask):
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: Any = None, progress: bool = False) -> Any:
         """A head-only stage on encoder outputs computed once (``tasks.image_frozen``), or None."""
-        from justfit.tasks.image_frozen import frozen_stage
+        from justfit.tasks.media_features import frozen_stage
 
         return frozen_stage(prep, cfg, train_ds, val_ds, progress)
 
@@ -284,8 +284,8 @@ class AudioClassificationTask(ClassificationTask):
         return with_rate(items, sampling_rate or cfg.data.sampling_rate)
 
     def _load(self, cfg: Any, labels: list[Any]) -> tuple[Any, Any, str]:
-        from justfit.data.augment.audio import spec_augment_settings
-        from justfit.models.audio import check_audio_model, load_audio_model
+        from justfit.tasks.audio.augment import spec_augment_settings
+        from justfit.tasks.audio.models import check_audio_model, load_audio_model
 
         updates: dict[str, Any] = {}
         if any(op in ("time_mask", "freq_mask") for op in cfg.augment.ops):
@@ -324,14 +324,14 @@ class AudioClassificationTask(ClassificationTask):
     @staticmethod
     def load_pretrained(path: Any) -> tuple[Any, Any]:
         """A saved model folder: ``(model, feature extractor)``."""
-        from justfit.models.audio import load_saved_audio_model
+        from justfit.tasks.audio.models import load_saved_audio_model
 
         return load_saved_audio_model(path)
 
     @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` is an audio classification model; return its source."""
-        from justfit.models.audio import check_audio_model
+        from justfit.tasks.audio.models import check_audio_model
 
         return check_audio_model(name)
 
@@ -349,7 +349,7 @@ class AudioClassificationTask(ClassificationTask):
         """The training split's dataset: a random ``max_seconds`` window of each clip each epoch, and the
         waveform operations of ``augment.ops`` (``data.augment.audio``; ``background`` mixes in other
         training clips); ``time_mask``/``freq_mask`` are SpecAugment in the model (set when it was built)."""
-        from justfit.data.augment.audio import build_audio_augmenter
+        from justfit.tasks.audio.augment import build_audio_augmenter
 
         pool = [s for s in inputs if isinstance(s, str)] if "background" in cfg.augment.ops else []
         if "background" in cfg.augment.ops and not pool:
@@ -379,7 +379,7 @@ class AudioClassificationTask(ClassificationTask):
     def audit_inputs(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
         """What the label audit reads: the frozen pretrained encoder's outputs for each training clip,
         mean-pooled over time, with each clip named in a ``text`` column for its report."""
-        from justfit.tasks.image_frozen import backbone_outputs
+        from justfit.tasks.media_features import backbone_outputs
         from justfit.training.runtime import resolve_bf16
 
         model, processor, _ = self._load(cfg, ["a", "b"])
@@ -398,7 +398,7 @@ class AudioClassificationTask(ClassificationTask):
         256 KB for 8 clips of 1 s) with their log-mel spectrograms as PNG, true and predicted labels."""
         import base64
 
-        from justfit.data.audio import wav_bytes
+        from justfit.tasks.audio.sources import wav_bytes
 
         worst = table.sort_values("loss", ascending=False).head(n)
         clips = []

@@ -322,7 +322,7 @@ def _pool(background: Sequence[Any]) -> _Pool:
         return _Pool(paths=paths)
     if any(isinstance(b, (str, os.PathLike)) for b in items):
         raise ConfigError("background= mixes paths and waveforms: pass one or the other.")
-    from justfit.data.audio import pcm_to_float
+    from justfit.tasks.audio.sources import pcm_to_float
 
     clips = []
     for b in items:
@@ -337,7 +337,7 @@ def _pool(background: Sequence[Any]) -> _Pool:
 
 
 def _check_modality(ops: Sequence[str]) -> None:
-    from justfit.data.augment.modality import check_ops
+    from justfit.data.augment import check_ops
 
     check_ops(ops, "audio")
     for name in ops:

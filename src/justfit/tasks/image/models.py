@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from justfit.models.factory import PRESETS
 from justfit.models.heads import check_model_kind, load_saved, load_with_new_head
 
 EXAMPLES = "ViT, DeiT, ConvNeXt, ResNet, EfficientNet, MobileNetV2, ..."
@@ -38,62 +37,12 @@ def vit_processor(size: int, mean: float = 0.5, std: float = 0.5) -> Any:
     return Processor(size={"height": size, "width": size}, image_mean=[mean] * 3, image_std=[std] * 3, resample=2)
 
 
-def build_tiny_vit(path: str | Path, *, image_size: int = 32, hidden_size: int = 32, layers: int = 2,
-                   seed: int = 0) -> Path:
-    """Save a random-weight ViT (``image_size`` pixels square, patches of 8) and its image processor
-    (resize to ``image_size``, scale to [0, 1], normalise by mean 0.5 / std 0.5) into ``path``."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification
-
-    path = Path(path)
-    torch.manual_seed(seed)
-    config = ViTConfig(image_size=image_size, patch_size=8, num_channels=3, hidden_size=hidden_size,
-                       num_hidden_layers=layers, num_attention_heads=2, intermediate_size=37)
-    ViTForImageClassification(config).save_pretrained(path)
-    vit_processor(image_size).save_pretrained(path)
-    return path
-
-
-def _tiny_vit_preset() -> str:
-    from justfit.models.factory import build_preset
-
-    return build_preset("tiny-vit-random", build_tiny_vit, marker="preprocessor_config.json")
-
-
-PRESETS.register("tiny-vit-random", _tiny_vit_preset,
-                 help="a 2-layer random-weight ViT on 32x32 images, for tests and smoke runs")
-
-
-def _efficientnet_lite0_preset() -> str:
-    from justfit.models.efficientnet_lite import build_pretrained_folder
-    from justfit.models.factory import build_preset
-
-    return build_preset("efficientnet-lite0", build_pretrained_folder, marker="preprocessor_config.json")
-
-
-PRESETS.register("efficientnet-lite0", _efficientnet_lite0_preset,
-                 help="EfficientNet-Lite0, ImageNet-pretrained (4.65M params), packaged with pip: images, offline "
-                      "(saved runs load with justfit)")
-
-
-def _mobilenet_v2_preset() -> str:
-    from justfit.models.factory import build_preset
-    from justfit.models.mobilenet_v2 import build_pretrained_folder
-
-    return build_preset("mobilenet-v2", build_pretrained_folder, marker="preprocessor_config.json")
-
-
-PRESETS.register("mobilenet-v2", _mobilenet_v2_preset,
-                 help="MobileNetV2, ImageNet-pretrained (3.5M params, torchvision's weights), packaged with pip: "
-                      "images, offline; saved runs load in plain transformers")
-
-
 def _register_architectures() -> None:
     """Architectures justfit adds to transformers' Auto classes (EfficientNet-Lite), when installed."""
     import importlib.util
 
     if importlib.util.find_spec("efficientnet_lite_pytorch") is not None:
-        from justfit.models.efficientnet_lite import register
+        from justfit.tasks.image.efficientnet_lite import register
 
         register()
 
@@ -149,7 +98,7 @@ def check_image_model(name: str | None) -> str:
     image-classification head in transformers (a text or audio checkpoint)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
-    from justfit.models.efficientnet_lite import MODEL_TYPE
+    from justfit.tasks.image.efficientnet_lite import MODEL_TYPE
 
     return check_model_kind(DEFAULT_PRESET if name is None else name, kinds={*MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES, MODEL_TYPE}, noun="image",
                             inputs="images",

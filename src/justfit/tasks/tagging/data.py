@@ -16,7 +16,7 @@ read). Sources:
   as their names);
 * tables with a text column and a column of character spans (``{"text": ..., "entities":
   [{"start", "end", "label"}, ...]}``, or ``[start, end, label]`` triples), split into words by
-  the tokenizer-independent splitter of :mod:`justfit.data.tags`.
+  the tokenizer-independent splitter of :mod:`justfit.tasks.tagging.tags`.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def token_frame(df: pd.DataFrame, layout: tuple[str, str, str], where: str, *, a
             if any(s is None for s in spans):
                 raise DataError(f"Row {i} of {where} has a span that is not {{'start', 'end', 'label'}} or "
                                 f"[start, end, label] in column '{b}'. Fix it.")
-            from justfit.data.tags import spans_to_tags
+            from justfit.tasks.tagging.tags import spans_to_tags
 
             words, tags, problems = spans_to_tags(str(x), spans)  # type: ignore[arg-type]
             if problems:
@@ -261,10 +261,10 @@ def token_frame(df: pd.DataFrame, layout: tuple[str, str, str], where: str, *, a
 
 def check_scheme(labels: pd.Series, where: str, lines: Sequence[int] | None = None) -> str:
     """The tag scheme of one file's sentences (``labels``: tags joined by spaces, ``None`` for missing),
-    by :func:`justfit.data.tags.detect_scheme`. Raises ``DataError`` naming the line (CoNLL: the
+    by :func:`justfit.tasks.tagging.tags.detect_scheme`. Raises ``DataError`` naming the line (CoNLL: the
     sentence's first line plus the word) or the row and word of the first tag with an unknown prefix
     or one that mixes schemes."""
-    from justfit.data.tags import detect_scheme
+    from justfit.tasks.tagging.tags import detect_scheme
 
     rows = [i for i, lab in enumerate(labels) if isinstance(lab, str)]
 

@@ -147,7 +147,7 @@ def build_image_augmenter(cfg: Any, *, mean: Sequence[float], std: Sequence[floa
     _kornia()
     if not cfg.ops:
         return None
-    from justfit.data.augment.modality import check_ops
+    from justfit.data.augment import check_ops
 
     check_ops(cfg.ops, "image")
     ops = [_Op(n, cfg.op_p.get(n, cfg.p), cfg.op_strength.get(n, cfg.strength)) for n in cfg.ops

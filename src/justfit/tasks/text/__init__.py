@@ -1,0 +1,1 @@
+"""justfit.tasks.text.task."""
