@@ -22,7 +22,9 @@ def _registries() -> list[tuple[str, Registry]]:
         text = path.read_text(encoding="utf-8")
         names = re.findall(r"^(\w+)\s*:\s*Registry\[.*?\]\s*=\s*Registry\(", text, re.M)
         if names:
-            module = importlib.import_module("justfit." + ".".join(path.relative_to(SRC).with_suffix("").parts))
+            parts = path.relative_to(SRC).with_suffix("").parts
+            parts = parts[:-1] if parts[-1] == "__init__" else parts  # a package is its own module, not __init__
+            module = importlib.import_module(".".join(("justfit", *parts)))
             found += [(f"{module.__name__}.{n}", getattr(module, n)) for n in names]
     return found
 

@@ -31,8 +31,11 @@ def check_ops(ops: Sequence[str], takes: str) -> None:
     than ``takes`` (a task's ``modality``), and what ``takes`` accepts. Unknown names are left to
     :func:`check_known`; an input kind with no registered operations takes none."""
     own = OPERATIONS.get(takes) if takes in OPERATIONS else Registry(f"{takes} augmentation")
-    found = [f"{names} are {kind} augmentations" for kind in OPERATIONS.names() if kind != takes
-             for names in [[n for n in ops if n not in own and n in OPERATIONS.get(kind)]] if names]
+    kinds = [k for k in OPERATIONS.names() if k != takes]
+    others = {n: next((k for k in kinds if n in OPERATIONS.get(k)), None) for n in ops if n not in own}
+    # In the order the user listed them: ['typo', 'rotate'] names text, then image.
+    order = list(dict.fromkeys(k for k in others.values() if k is not None))
+    found = [f"{[n for n, k in others.items() if k == kind]} are {kind} augmentations" for kind in order]
     if found:
         accepts = ", ".join(own.names()) or "no augmentation"
         raise ConfigError(f"augment.ops {' and '.join(found)}; {takes} inputs take {accepts}.")
