@@ -56,7 +56,7 @@ drift:
 	@$(DRIFT_VENV)/bin/python -m pip freeze --exclude-editable | \
 	  grep -i -E '^(typer|click|rich|pydantic|transformers|pandas|numpy)==' | tr '\n' ' '; echo
 	$(DRIFT_VENV)/bin/justfit --help >/dev/null
-	$(DRIFT_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_cli_errors.py
+	$(DRIFT_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/bad_input/test_cli_errors.py
 
 demo: setup
 	$(BIN)/justfit train --data tweets --max-rows 3000 --epochs 3 --name demo --overwrite

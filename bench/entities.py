@@ -60,7 +60,7 @@ def write_splits(folder: Path) -> dict[str, str]:
 
 
 def read_conll(path: str) -> tuple[list[list[str]], list[list[str]]]:
-    from justfit.data.formats import read_text_file
+    from justfit.data.textfile import read_text_file
     from justfit.tasks.tagging.data import read_conll_text
 
     f = read_conll_text(read_text_file(Path(path)), path)

@@ -22,7 +22,7 @@ def _session(path):
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_text_models_export_and_agree(tiny_model, tmp_path, task):
     from justfit import Finetuner
-    from justfit.models.export import export_onnx
+    from justfit.export import export_onnx
 
     texts = [f"good {i}" if i % 2 else f"bad {i} day" for i in range(24)]
     y = [float(i % 7) + 0.5 * (i % 3) for i in range(24)] if task == "regression" else ["p", "n"] * 12

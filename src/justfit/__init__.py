@@ -15,7 +15,7 @@ _LAZY = {
     "tune": "justfit.tuning.tune",
     "RunResult": "justfit.results",
     "JustfitConfig": "justfit.config",
-    "History": "justfit.training.history",
+    "History": "justfit.history",
     "list_presets": "justfit.models.factory",
     "load_table": "justfit.data.io",
 }
@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from justfit.config import JustfitConfig
     from justfit.data.io import load_table
     from justfit.estimator import Finetuner
+    from justfit.history import History
     from justfit.models.factory import list_presets
     from justfit.results import RunResult
     from justfit.run import finetune
-    from justfit.training.history import History
     from justfit.tuning.tune import tune
 
 

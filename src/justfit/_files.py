@@ -3,6 +3,7 @@ holds numpy values, and delimited text that reads back cell for cell."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -86,3 +87,28 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """The feature cache folder: ``cache_dir``, else ``$JUSTFIT_CACHE_DIR``, else ``~/.cache/justfit``."""
+    if cache_dir:
+        return Path(cache_dir)
+    env = os.environ.get("JUSTFIT_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "justfit"
+
+
+def model_fingerprint(source: str) -> str:
+    """Identify a model by its files (local folder) or its id (hub), so a changed model misses the cache."""
+    p = Path(source)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for f in sorted(p.iterdir()):
+            if f.is_file() and (f.suffix in (".json", ".safetensors", ".bin", ".txt", ".model")):
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+                if f.suffix in (".json", ".txt") and st.st_size < 2_000_000:
+                    h.update(f.read_bytes())
+        h.update(str(p.resolve()).encode())
+    else:
+        h.update(source.encode())
+    return h.hexdigest()[:16]

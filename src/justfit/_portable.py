@@ -58,8 +58,6 @@ def shareable_config(config: dict[str, Any]) -> dict[str, Any]:
         model["name"] = portable_name(model["name"])
     tune = out.get("tune")
     if isinstance(tune, dict) and isinstance(tune.get("storage"), str):
-        from justfit.tuning.search import shown_url
-
         tune["storage"] = shareable_url(shown_url(tune["storage"]))  # a database's password is not shared either
     return out
 
@@ -79,7 +77,7 @@ def shareable_result(result: dict[str, Any]) -> dict[str, Any]:
 
 def shareable_url(url: str) -> str:
     """A storage URL to write: a SQLite file's path by :func:`shareable_path` (``sqlite:///study.db``),
-    any other URL as it is (hide its password first: ``tuning.search.shown_url``)."""
+    any other URL as it is (hide its password first: :func:`shown_url`)."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         return url
@@ -163,3 +161,13 @@ def _source_folder(source: Any) -> Path | None:
             p = Path(candidate).expanduser().resolve()
             return p if p.is_dir() else p.parent
     return None
+
+
+def shown_url(url: str) -> str:
+    """The storage URL with its password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return url

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from justfit.config import JustfitConfig
+from justfit.directions import direction_of
 from justfit.errors import ConfigError
+from justfit.history import available_metrics
 
 _PASSED: OrderedDict[str, None] = OrderedDict()  # content of the checked sections, most recent last
 _REMEMBER = 64
@@ -42,7 +45,6 @@ def check_monitor(cfg: Any, task_name: str) -> None:
 def recorded(cfg: Any, task_name: str) -> dict[str, str]:
     """The names an epoch record of ``task_name`` holds under ``cfg``, each with its declared direction."""
     from justfit.tasks.base import task_directions
-    from justfit.training.history import available_metrics
 
     return available_metrics(cfg.training.train_eval_samples > 0, task_directions(task_name))
 
@@ -54,7 +56,6 @@ def monitor_direction(cfg: Any, task_name: str | None = None) -> str:
 
     Raises ``ConfigError`` when the task is unknown or unset, when the monitor has no declared direction
     (listing those that have one), or when ``early_stopping.mode`` contradicts it."""
-    from justfit.directions import direction_of
 
     name = task_name or cfg.task
     if not name:
@@ -120,7 +121,6 @@ def _any_task_error(cfg: Any, errors: list[ConfigError]) -> ConfigError:
     """The error for a monitor that no registered task takes, while the task is not known yet: the names every
     task records (with the closest one), not one task's; a monitor some task records but whose ``mode``
     contradicts it keeps that task's message."""
-    from justfit.directions import direction_of
     from justfit.tasks import TASKS
 
     every = {n: d for t in TASKS.names() for n, d in recorded(cfg, t).items()}
@@ -136,7 +136,6 @@ def _any_task_error(cfg: Any, errors: list[ConfigError]) -> ConfigError:
 def check_unsupported(cfg: Any, task: Any) -> None:
     """Raise ``ConfigError`` for a setting the task refuses (its ``unsupported_settings``: setting -> why)
     when it differs from the default."""
-    from justfit.config import JustfitConfig
 
     defaults = JustfitConfig()
     for key, why in dict(task.unsupported_settings).items():

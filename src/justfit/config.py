@@ -14,7 +14,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from justfit.data.augment import check_known
+from justfit.data.encoding import check_codec
 from justfit.errors import ConfigError, did_you_mean
+from justfit.registries import CLEANING_RULES as RULES
+from justfit.registries import TASKS
+
+# The experiment trackers (accelerate's) a run can log to (``justfit.tracking``).
+TRACKERS = ("tensorboard", "mlflow")
 
 _FREEZE_RE = re.compile(r"^(none|backbone|bottom:\d+)$")
 
@@ -48,8 +55,6 @@ class DataConfig(_Section):
     @field_validator("encoding")
     @classmethod
     def _codec(cls, v: str | None) -> str | None:
-        from justfit.data.encoding import check_codec
-
         return None if v is None or not v.strip() else check_codec(v.strip())
 
     @model_validator(mode="after")
@@ -107,8 +112,6 @@ class QualityConfig(_Section):
     @field_validator("rules", "report_only")
     @classmethod
     def _known_rules(cls, v: list[str]) -> list[str]:
-        from justfit.data.cleaning import RULES
-
         names = [str(x).strip().lower() for x in v]
         for name in names:
             if name not in RULES:
@@ -254,8 +257,6 @@ class AugmentConfig(_Section):
 
 
 def _check_augmentation(name: str, where: str = "augment.ops") -> None:
-    from justfit.data.augment import check_known
-
     check_known(name, where)
 
 
@@ -374,8 +375,6 @@ class OutputConfig(_Section):
     @field_validator("track")
     @classmethod
     def _known_trackers(cls, v: list[str]) -> list[str]:
-        from justfit.tracking import TRACKERS
-
         names = [str(x).strip().lower() for x in v]
         for name in names:
             if name not in TRACKERS:
@@ -403,8 +402,6 @@ class JustfitConfig(_Section):
     def _known_task(cls, v: str | None) -> str | None:
         if v is None or v == "":
             return None
-        from justfit.tasks import TASKS
-
         name = str(v).strip().lower()
         if name not in TASKS:
             raise ValueError(f"unknown task '{v}' (valid: {', '.join(TASKS.names())})"

@@ -139,14 +139,10 @@ def apply_defaults(cfg: JustfitConfig, model_type: str | None = None,
     """``cfg`` with each key of ``KEYS`` it leaves unset at its family's measured value (``TABLE``; ``HEAD_ONLY``
     with ``model.freeze: backbone``), and where every one of them came from: ``{"family", "model_type", "n_train",
     "keys": {key: {"value", "source"}}}`` with source ``"as given"``, the row's evidence, or ``GLOBAL``.
-    ``model_type``: the checkpoint's, read from its config.json when not given
-    (``diagnosis.remedies.checkpoint_model_type``). ``n_train``: the training rows, when known; an unset
+    ``model_type``: the checkpoint's (``models.factory.checkpoint_model_type``
+    reads it from its config.json); ``None``: unknown, the global defaults apply. ``n_train``: the training rows, when known; an unset
     ``training.epochs`` then grows to the family's ``min_steps`` (``epochs_for_steps``) on a small set.
     Applying it twice changes nothing (the keys it sets count as given)."""
-    if model_type is None:
-        from justfit.diagnosis.remedies import checkpoint_model_type
-
-        model_type = checkpoint_model_type(cfg.model.name, cfg.task)
     family = family_of(model_type)
     given = explicit_keys(cfg)
     head_only = cfg.model.freeze == "backbone"

@@ -16,7 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit._progress import progress_bar
 from justfit.config import JustfitConfig, coerce_config
+from justfit.defaults import apply_defaults, reresolve
+from justfit.errors import ModelError
+from justfit.history import History
 
 _SHORTCUTS = {
     "epochs": "training.epochs", "lr": "training.lr", "batch_size": "training.batch_size",
@@ -110,9 +114,8 @@ class Finetuner:
         """
         import time
 
-        from justfit.data.inputs import training_frames
+        from justfit.data.stage import training_frames
         from justfit.training import fit as fitting
-        from justfit.training.history import History
 
         t0 = time.perf_counter()
         if self.seeds is not None and (isinstance(self.seeds, bool) or not isinstance(self.seeds, int | np.integer)
@@ -125,10 +128,10 @@ class Finetuner:
         if sampling_rate is not None:
             cfg = cfg.updated({"data.sampling_rate": sampling_rate})  # checked by the config (a positive int)
         cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
-        from justfit.defaults import apply_defaults
+        from justfit.models.factory import checkpoint_model_type
 
         # The model family's measured settings where none is given.
-        cfg, self.defaults_ = apply_defaults(cfg, n_train=len(train))
+        cfg, self.defaults_ = apply_defaults(cfg, checkpoint_model_type(cfg.model.name, cfg.task), len(train))
         if self.auto:
             return self._auto_fit(cfg, train, val)
         if self.seeds is not None and int(self.seeds) > 1:
@@ -164,7 +167,7 @@ class Finetuner:
         rule behind it, or why there is none). ``options`` go to ``lr_find`` (``steps``,
         ``start_lr``, ``end_lr``, ...). The model is loaded, swept and restored; nothing is kept.
         """
-        from justfit.data.inputs import training_frames
+        from justfit.data.stage import training_frames
         from justfit.training import fit as fitting
         from justfit.training.lr_find import LRFindResult
 
@@ -215,10 +218,10 @@ class Finetuner:
             e = Finetuner(config=c, progress=self.progress).fit(Splits(train, val, val.iloc[0:0]),
                                                                 extend_while_trivial=False)
             ctx = {**e.task_.diagnosis_context(train["label"], val["label"]), "n_train": len(train),
-                   "n_params": e.params_.get("trainable_params"), "task_facts": e.task_.diagnosis_facts()}
+                   "n_params": e.params_.get("trainable_params"), "task_facts": e.task_.diagnosis_facts(),
+                   "model_type": e.defaults_.get("model_type")}
             return e, e.history_.records, ctx
 
-        from justfit.defaults import reresolve
 
         best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds,
                                    resolve=lambda c: reresolve(c, cfg, self.defaults_))
@@ -237,7 +240,6 @@ class Finetuner:
         """The model's raw outputs for the inputs ``X``: shape ``(n, num_labels)`` (``num_labels`` is 1 for a
         regression, whose output is the standardised value). ``sampling_rate`` (Hz): the rate of audio
         given as bare arrays (default: the fit's ``data.sampling_rate``)."""
-        from justfit._progress import progress_bar
         from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
@@ -351,7 +353,6 @@ class Finetuner:
 def finite_outputs(logits: np.ndarray) -> np.ndarray:
     """``logits``, refused (``ModelError``) when they are not finite: a model that diverged in training
     predicts nothing meaningful. Per-example arrays (an object array of them) are checked each."""
-    from justfit.errors import ModelError
 
     if logits.dtype == object:
         bad = np.array([not np.isfinite(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)).all() for x in logits])

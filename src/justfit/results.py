@@ -8,6 +8,7 @@ from typing import Any
 
 from justfit._files import read_json
 from justfit.errors import RunDirError
+from justfit.history import History
 
 # The run directory contract (see README): every file a finished run has.
 RUN_FILES = ("config.yaml", "history.jsonl", "metrics.json", "result.json", "splits.json",
@@ -36,7 +37,7 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """The task's headline test metrics (classification: accuracy, F1, log loss, majority baseline;
         regression: RMSE, MAE, R², Spearman, the training-mean baseline)."""
-        from justfit.tasks import get_task
+        from justfit.tasks.base import get_task
 
         keys = get_task(self.data.get("task") or "classification").headline
         return {k: self.metrics.get(k) for k in keys if k in self.metrics}
@@ -52,7 +53,6 @@ class RunResult:
         """Read a finished run directory back (no model is loaded)."""
         import yaml
 
-        from justfit.training.history import History
 
         run_dir = Path(run_dir)
         if not (run_dir / "result.json").is_file():

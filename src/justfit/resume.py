@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from justfit._files import read_json, write_json
+from justfit.config import JustfitConfig, coerce_config
 from justfit.errors import ConfigError, DataError, RunDirError
 
 REQUEST = "run.json"
@@ -145,7 +147,6 @@ def check_same_request(partial: Path, cfg: Any | None, options: dict[str, Any]) 
     """The config and options to resume ``partial`` with: the saved ones. A config or options given as
     well must equal them (where the run goes excepted); otherwise ``ConfigError`` lists every key
     that differs."""
-    from justfit.config import JustfitConfig
 
     req = read_request(partial)
     saved_cfg = JustfitConfig.from_dict(req["config"])
@@ -258,7 +259,6 @@ def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], re
     broadcast_object_list(box, from_process=0)
     if opened is not None:
         return opened
-    from justfit.config import JustfitConfig
 
     raw, final, partial, opts, resumed = box[0]
     return OpenRun(JustfitConfig.from_dict(raw), Path(final), Path(partial), None, opts, resumed, True)
@@ -268,8 +268,6 @@ def _open_main(config: Any, overrides: dict[str, Any], options: dict[str, Any], 
                compare_options: bool) -> OpenRun:
     """``open_run`` on the process that owns the folder."""
     from justfit.checks import check_settings
-    from justfit.config import coerce_config
-    from justfit.run import run_dir_for
 
     def given() -> Any:
         cfg = coerce_config(config)
@@ -299,3 +297,21 @@ def _open_main(config: Any, overrides: dict[str, Any], options: dict[str, Any], 
     parent_existed = final.parent.exists()
     partial, lock = start_partial(final, cfg, options)
     return OpenRun(cfg, final, partial, lock, options, False, parent_existed)
+
+
+def run_dir_for(cfg: JustfitConfig) -> Path:
+    name = cfg.output.name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    if name in (".", "..") or "/" in name or "\\" in name or name.endswith(".partial"):
+        raise RunDirError(f"Run name '{name}' must be a plain folder name (no '/', '.', '..' or '.partial'); "
+                          "use --output-dir for the parent folder.")
+    parent = Path(cfg.output.dir)
+    if parent.exists() and not parent.is_dir():
+        raise RunDirError(f"Output folder '{parent}' is a file. Pass a folder with --output-dir.")
+    path = parent / name
+    if path.exists():
+        if not cfg.output.overwrite:
+            raise RunDirError(f"Run directory '{path}' already exists. Choose another --name, or pass --overwrite.")
+        if not path.is_dir() or (any(path.iterdir()) and not (path / "result.json").is_file()):
+            raise RunDirError(f"'{path}' exists and is not a justfit run directory; --overwrite only replaces runs. "
+                              "Choose another --name.")
+    return path

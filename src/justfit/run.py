@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +16,14 @@ import numpy as np
 
 from justfit._files import write_csv, write_json
 from justfit.config import JustfitConfig, coerce_config
-from justfit.errors import RunDirError
+from justfit.data.augment import check_ops
+from justfit.defaults import apply_defaults, describe
 from justfit.results import RunResult
-
-
-def run_dir_for(cfg: JustfitConfig) -> Path:
-    name = cfg.output.name or datetime.now().strftime("%Y%m%d-%H%M%S")
-    if name in (".", "..") or "/" in name or "\\" in name or name.endswith(".partial"):
-        raise RunDirError(f"Run name '{name}' must be a plain folder name (no '/', '.', '..' or '.partial'); "
-                          "use --output-dir for the parent folder.")
-    parent = Path(cfg.output.dir)
-    if parent.exists() and not parent.is_dir():
-        raise RunDirError(f"Output folder '{parent}' is a file. Pass a folder with --output-dir.")
-    path = parent / name
-    if path.exists():
-        if not cfg.output.overwrite:
-            raise RunDirError(f"Run directory '{path}' already exists. Choose another --name, or pass --overwrite.")
-        if not path.is_dir() or (any(path.iterdir()) and not (path / "result.json").is_file()):
-            raise RunDirError(f"'{path}' exists and is not a justfit run directory; --overwrite only replaces runs. "
-                              "Choose another --name.")
-    return path
 
 
 def check_task(cfg: JustfitConfig, task: Any) -> None:
     """What can be checked once the task is known, before the data stage's work: the model is one the
     task can use, and ``augment.ops`` are operations for the task's inputs."""
-    from justfit.data.augment import check_ops
 
     task.check_model(cfg.model.name)
     from justfit.checks import check_unsupported
@@ -105,10 +86,10 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         # audit embeds texts with it).
         splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
-    from justfit.defaults import apply_defaults, describe
+    from justfit.models.factory import checkpoint_model_type
 
     # The model family's measured settings where the config gives none.
-    cfg, defaults = apply_defaults(cfg, n_train=len(splits.train))
+    cfg, defaults = apply_defaults(cfg, checkpoint_model_type(cfg.model.name, cfg.task), len(splits.train))
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
     from justfit.tasks import get_task
@@ -169,7 +150,7 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         round_data[id(e)] = (sp, rep, against)
         ctx = {"data": rep.summary(), **e.task_.diagnosis_context(sp.train["label"], sp.validation["label"]),
                "n_train": len(sp.train), "n_params": e.params_.get("trainable_params"), "baseline": against,
-               "task_facts": e.task_.diagnosis_facts()}
+               "task_facts": e.task_.diagnosis_facts(), "model_type": e.defaults_.get("model_type")}
         return e, e.history_.records, ctx
 
     try:
@@ -325,7 +306,8 @@ def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est
                                 n_classes=fit_context["n_classes"], n_val=fit_context.get("n_val"),
                                 source="justfit run", monitor=resolved.early_stopping.monitor,
                                 directions=result.data["metric_directions"], baseline=baseline,
-                                task_facts=result.data["task_facts"])
+                                task_facts=result.data["task_facts"],
+                                model_type=(result.data.get("defaults") or {}).get("model_type"))
     result.verdict = result.diagnosis.verdict
     write_json(partial / "diagnosis.json", scrub.data(result.diagnosis.to_dict()))
     shared = shareable_result(result.to_dict())

@@ -11,8 +11,8 @@ import zipfile
 import pandas as pd
 
 from justfit.catalogue import speech_sets
-from justfit.data.formats import read_text_file
 from justfit.data.packaged import PACKAGED, package_dir
+from justfit.data.textfile import read_text_file
 from justfit.tasks.tagging.data import read_conll_text
 
 

@@ -55,7 +55,7 @@ ESPEAK_HINT = ("Install it with: sudo apt-get install espeak-ng (Debian/Ubuntu) 
 
 
 def _cache_root() -> Path:
-    from justfit.tasks.text.frozen import cache_root
+    from justfit._files import cache_root
 
     return cache_root()
 

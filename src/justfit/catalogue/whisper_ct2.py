@@ -581,7 +581,7 @@ def build_preset(cache_dir: str | Path | None = None) -> Path:
     passed, so a folder without a matching one is converted again. Conversions of one folder by several
     processes take turns (a lock file beside it). Raises ``ModelError`` when the package is missing or
     the check fails (the failed folder is deleted)."""
-    from justfit.tasks.text.frozen import cache_root
+    from justfit._files import cache_root
 
     source = packaged_model_dir()
     source_sha = sha256_file(source / "model.bin")

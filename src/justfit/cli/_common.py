@@ -11,12 +11,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from justfit.config import JustfitConfig, parse_overrides
+from justfit.errors import ConfigError, DataError, RunDirError
+
 console = Console()
 
 
 def cli_config(config: Path | None, flags: dict[str, Any], set_: list[str] | None, base: Any = None) -> Any:
     """The YAML config (or ``base``, or the defaults), then the command's flags that were given, then ``--set``."""
-    from justfit.config import JustfitConfig, parse_overrides
 
     cfg = JustfitConfig.from_yaml(config) if config else base if base is not None else JustfitConfig()
     overrides = {k: v for k, v in flags.items() if v is not None}
@@ -64,7 +66,6 @@ def per_class_table(metrics: dict[str, Any]) -> Table:
 def data_source(value: str | None, option: str) -> None:
     """A data file/folder option: an existing path or a packaged data set name (``None`` is fine)."""
     from justfit.data.packaged import PACKAGED, name_hint
-    from justfit.errors import DataError
 
     if value is None or value == "" or Path(value).exists() or str(value) in PACKAGED:
         return
@@ -75,7 +76,6 @@ def data_source(value: str | None, option: str) -> None:
 
 def data_options(cfg: Any) -> None:
     """Check the data paths of a resolved config: each exists (or is packaged); --data and --train exclude each other."""
-    from justfit.errors import DataError
 
     d = cfg.data
     if d.path and (d.train or d.validation or d.test):
@@ -90,7 +90,6 @@ def data_options(cfg: Any) -> None:
 
 def input_file(path: str | Path | None, option: str, *, what: str = "file") -> Path | None:
     """An input that must be an existing, readable, non-empty file."""
-    from justfit.errors import DataError
 
     if path is None:
         return None
@@ -108,7 +107,6 @@ def input_file(path: str | Path | None, option: str, *, what: str = "file") -> P
 
 def input_dir(path: str | Path, option: str, *, what: str = "justfit run directory") -> Path:
     """An input that must be an existing folder (not a file, not an unfinished ``.partial`` run)."""
-    from justfit.errors import RunDirError
 
     p = Path(path)
     if not p.exists():
@@ -124,7 +122,6 @@ def input_dir(path: str | Path, option: str, *, what: str = "justfit run directo
 
 def run_dir(path: str | Path, option: str = "RUN") -> Path:
     """A finished run directory, or a saved model folder (both hold the model's config.json)."""
-    from justfit.errors import RunDirError
 
     p = input_dir(path, option)
     if not any((folder / name).is_file() for folder in (p, p / "model")
@@ -137,7 +134,6 @@ def trained_config(run: Path) -> Any:
     """The config a saved model was trained with (from its justfit.json), or ``None``; loads no model."""
     import json
 
-    from justfit.config import JustfitConfig
 
     for meta in (run / "model" / "justfit.json", run / "justfit.json"):
         if meta.is_file():
@@ -159,7 +155,6 @@ def read_frame(path: str, option: str, encoding: str | None = None) -> Any:
 
 
 def _writable_parent(p: Path, option: str) -> None:
-    from justfit.errors import RunDirError
 
     parent = p.parent if str(p.parent) else Path(".")
     while not parent.exists() and parent != parent.parent:
@@ -173,7 +168,6 @@ def _writable_parent(p: Path, option: str) -> None:
 def output_file(path: str | Path | None, option: str, *, force: bool = False,
                 suffixes: tuple[str, ...] | None = None, force_flag: str = "--force") -> Path | None:
     """An output file: not a folder, in a folder that can be written, not an existing file unless ``force``."""
-    from justfit.errors import ConfigError, RunDirError
 
     if path is None:
         return None
@@ -190,7 +184,6 @@ def output_file(path: str | Path | None, option: str, *, force: bool = False,
 
 def output_dir(path: str | Path, option: str) -> Path:
     """An output folder: not a file, creatable (or already a folder) and writable."""
-    from justfit.errors import RunDirError
 
     p = Path(path)
     if p.exists() and not p.is_dir():
@@ -207,7 +200,6 @@ def number(value: float | None, option: str, *, minimum: float | None = None, ab
     """A numeric option in range: ``>= minimum`` and/or ``> above`` (``None`` means not given)."""
     import math
 
-    from justfit.errors import ConfigError
 
     if value is None:
         return

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from justfit.errors import DataError, RunDirError
+
 
 def clean(
     data: Annotated[str | None, typer.Argument(help="Data file/folder, or a packaged set: tweets, drugreview, digits, mnist, animals, shapes, keywords, spokennumbers, pocketsphinx, wnut.")] = None,
@@ -30,7 +32,6 @@ def clean(
     from justfit.cli._common import cli_config, console, data_source, output_dir
     from justfit.data.cleaning import RULES
     from justfit.data.stage import clean_file
-    from justfit.errors import DataError, RunDirError
 
     if list_rules:
         from justfit.tasks.media import MEDIA_RULES

@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from justfit._files import write_json
+from justfit.config import JustfitConfig
+from justfit.errors import ConfigError
+
 
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory (or its model/ folder).")],
@@ -18,7 +22,6 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Evaluate a trained model on a labelled file and print its metrics."""
-    from justfit._files import write_json
     from justfit.cli._common import (
         console,
         data_source,
@@ -28,9 +31,7 @@ def evaluate(
         run_dir,
         trained_config,
     )
-    from justfit.config import JustfitConfig
     from justfit.data.io import load_table
-    from justfit.errors import ConfigError
 
     # Checked before the model loads: the run, the data (read and its columns found), the output.
     if output is not None and output.is_dir():

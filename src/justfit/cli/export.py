@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from justfit.errors import unknown_name
+
 
 def export(
     model: Annotated[Path, typer.Argument(help="A run directory or a saved model folder.")],
@@ -16,8 +18,7 @@ def export(
 ) -> None:
     """Export the model (any task) to ONNX; written only when onnxruntime agrees with it to 1e-4."""
     from justfit.cli._common import console, input_dir, output_file
-    from justfit.errors import unknown_name
-    from justfit.models.export import export_onnx
+    from justfit.export import export_onnx
 
     if format.strip().lower() != "onnx":
         raise unknown_name("export format", format, ["onnx"])

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from justfit._files import atomic_write_text, write_json
+
 
 def lr_find(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (optional; flags override it).")] = None,
@@ -23,7 +25,6 @@ def lr_find(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Sweep the learning rate exponentially over a few hundred steps and suggest one (the model is restored)."""
-    from justfit._files import atomic_write_text, write_json
     from justfit.cli._common import cli_config, console, data_options, output_dir
     from justfit.report.plots import lr_find_plot
     from justfit.run import find_lr

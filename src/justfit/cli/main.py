@@ -38,6 +38,7 @@ from justfit.cli import predict as _predict
 from justfit.cli import report as _report
 from justfit.cli import train as _train
 from justfit.cli import tune as _tune
+from justfit.errors import ConfigError, JustfitError
 
 DEBUG_ENV = "JUSTFIT_DEBUG"
 LOG_DIR_ENV = "JUSTFIT_LOG_DIR"
@@ -99,7 +100,6 @@ def _cache(clear: bool = typer.Option(False, "--clear", help="Delete the cached 
     """Show or clear the on-disk cache of frozen-backbone features."""
     from pathlib import Path
 
-    from justfit.errors import ConfigError
     from justfit.tasks.text.frozen import cache_info, clear_cache
 
     if unused_days is not None and not clear:
@@ -215,7 +215,6 @@ def _exit_code(exc: BaseException, default: int) -> int:
 
 def _handle(exc: BaseException) -> int:
     """The exit code for an exception that left the app, after printing its one line."""
-    from justfit.errors import JustfitError
 
     if isinstance(exc, JustfitError):
         if _debug_enabled():

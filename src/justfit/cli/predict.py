@@ -8,6 +8,10 @@ from typing import Annotated
 
 import typer
 
+from justfit._files import atomic_write, atomic_write_text, write_csv
+from justfit.data.encoding import check_codec
+from justfit.errors import ConfigError, DataError
+
 
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory (or its model/ folder).")],
@@ -21,7 +25,6 @@ def predict(
 ) -> None:
     """Predict labels for --text strings, or for every row of --input written to --output."""
     from justfit.cli._common import input_file, output_file, run_dir
-    from justfit.errors import ConfigError
 
     if text is not None and input is not None:
         raise ConfigError("--text and --input exclude each other: give either --text (one or more) or --input FILE "
@@ -60,9 +63,7 @@ _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".nd
 def _read_input(run: Path, input: str, text_column: str | None, encoding: str | None = None):
     """The --input table and its text column, found before any model loads. ``encoding`` overrides detection."""
     from justfit.cli._common import read_frame, trained_config
-    from justfit.data.encoding import check_codec
     from justfit.data.io import table_spec
-    from justfit.errors import ConfigError, DataError
 
     if encoding:
         try:
@@ -116,11 +117,9 @@ def _entity(text: str, e: dict) -> str:
 
 
 def _to_file(est, frame, text_col: str, input: str, output: Path) -> None:
-    from justfit._files import atomic_write, atomic_write_text, write_csv
     from justfit.cli._common import console
     from justfit.data.inputs import is_missing
     from justfit.data.media import KINDS, media_frame
-    from justfit.errors import DataError
 
     kind = _FORMATS[output.suffix.lower()]
     media = next((k for k in KINDS if k.column == est.task_.input_column), None)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from justfit.errors import RunDirError
+
 
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A finished justfit run directory.")],
@@ -15,7 +17,6 @@ def report(
 ) -> None:
     """Render report.html: verdict, learning curves, confusion matrix, errors, data findings, config."""
     from justfit.cli._common import console, input_dir, output_file
-    from justfit.errors import RunDirError
     from justfit.report import render_report
 
     input_dir(run_dir, "RUN_DIR")

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from justfit._files import read_json
+from justfit.errors import ConfigError, DataQualityWarning
+
 
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (optional; flags override it).")] = None,
@@ -63,8 +66,8 @@ def train(
         per_class_table,
     )
     from justfit.cli._common import output_dir as check_output_dir
-    from justfit.errors import ConfigError
-    from justfit.run import finetune, run_dir_for
+    from justfit.resume import run_dir_for
+    from justfit.run import finetune
 
     # Everything is checked before any model loads or any file is written.
     if not auto and (rounds is not None or time_budget is not None):
@@ -117,7 +120,6 @@ def train(
     import warnings
 
     from justfit._display import print_warnings
-    from justfit.errors import DataQualityWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
@@ -166,7 +168,6 @@ def train(
 
 
 def _read_metrics(run_dir: str) -> dict:
-    from justfit._files import read_json
 
     p = Path(run_dir) / "metrics.json"
     return read_json(p) if p.exists() else {}

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from justfit.errors import ConfigError, DataQualityWarning
+
 
 def tune(
     config: Annotated[Path | None, typer.Argument(help="YAML config file; its 'tune:' section holds the search space.")] = None,
@@ -40,7 +42,6 @@ def tune(
     """Search hyperparameters with Optuna (TPE, pruning), retrain the best with several seeds, test it once."""
     from justfit.cli._common import cli_config, console, data_options, metrics_table, number
     from justfit.cli._common import output_dir as check_output_dir
-    from justfit.errors import ConfigError
 
     number(trials, "--trials", minimum=1)
     number(time_budget, "--time-budget", above=0)
@@ -63,7 +64,7 @@ def tune(
         cfg = cli_config(config, flags, set_)
         data_options(cfg)
         if not search_only:
-            from justfit.run import run_dir_for
+            from justfit.resume import run_dir_for
 
             run_dir_for(cfg)
             check_output_dir(Path(cfg.output.dir), "--output-dir")
@@ -71,7 +72,6 @@ def tune(
     import warnings
 
     from justfit._display import print_warnings
-    from justfit.errors import DataQualityWarning
     from justfit.tuning.tune import tune as run_tune
 
     with warnings.catch_warnings(record=True) as caught:

@@ -26,6 +26,7 @@ import pandas as pd
 from justfit._registry import Registry
 from justfit.config import QualityConfig
 from justfit.errors import ConfigError, DataError, did_you_mean
+from justfit.registries import CLEANING_RULES
 
 # {row: (duplicate_of or None, detail)}
 Drops = dict[Any, tuple[Any, str]]
@@ -39,7 +40,7 @@ class Found:
     flag: Drops = field(default_factory=dict)
 
 
-RULES: Registry[Callable[[pd.DataFrame, dict[str, Any]], Found]] = Registry("cleaning rule")
+RULES: Registry[Callable[[pd.DataFrame, dict[str, Any]], Found]] = CLEANING_RULES  # registered below
 # The defaults are defined once, in the `quality` config section (QualityConfig, where each
 # option is described): the rule list, the report-only rules, and the options each rule takes:
 # conflicts (conflicting_duplicate), near_threshold, near_ngram and num_perm (near_duplicate),

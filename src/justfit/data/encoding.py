@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import codecs
 
-from justfit.errors import DataError
+from justfit.errors import DataError, DataQualityWarning
 
 BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -112,7 +112,6 @@ def _mostly_utf8(raw: bytes, name: str) -> tuple[str, str] | None:
     character (nothing then says UTF-8 rather than a single-byte code page)."""
     import warnings
 
-    from justfit.errors import DataQualityWarning
 
     lines = raw.split(b"\n")
     out, bad, multibyte = [], [], False

@@ -1,10 +1,8 @@
 """What the Python API accepts as data, turned into justfit's ``text``/``label`` frames.
 
 ``as_frame`` reads one argument pair (texts and labels, a DataFrame, or a data file);
-``as_texts`` the inputs of ``predict``; ``training_frames`` the training and validation frames
-of a fit, checked (targets, held-out labels, sample weights) and split when no validation data is
-given. A ``justfit.data.splitting.Splits`` (the data stage's output) is taken as it is: its splits
-were checked when it was made.
+``as_texts`` the inputs of ``predict``. ``justfit.data.stage.training_frames`` builds a fit's checked
+training and validation frames from them.
 """
 
 from __future__ import annotations
@@ -222,55 +220,6 @@ def with_weights(train: pd.DataFrame, sample_weight: Sequence[float] | None) -> 
         raise DataError(f"sample_weight must hold {len(train)} finite, non-negative weights (one per "
                         f"training row) with a positive sum. Got shape {w.shape}.")
     return train.assign(_weight=w)
-
-
-def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
-                    sample_weight: Sequence[float] | None) -> tuple[Any, Any, pd.DataFrame, pd.DataFrame]:
-    """The config (its ``task`` set, inferred from the labels when unset), the task, and the checked
-    training and validation frames of a fit. The settings are checked (``justfit.checks``) before
-    anything heavier; without ``X_val`` a stratified validation split is cut from ``X``."""
-    from justfit.checks import check_settings
-    from justfit.data.splitting import Splits, split, unify_label_types
-    from justfit.tasks import get_task, infer_task
-
-    given = isinstance(X, Splits)
-    if given and (y is not None or X_val is not None or y_val is not None):
-        raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
-    kind = None if given else media_kind(X, cfg.data.text_column, cfg.data.sampling_rate)
-    if kind is None and not given and (tag_lists(y) or tag_lists(X)):  # tags per word, or sentences as words
-        kind = "tokens"
-    if cfg.task is None and kind is not None:
-        cfg = cfg.updated({"task": infer_task(pd.Series([], dtype=object), inputs=kind)[0]})
-    column = get_task(cfg.task).input_column if cfg.task else "text"
-    train = X.train if given else as_frame(X, y, cfg, "the training data", column)
-    if cfg.task is None:
-        name, note = infer_task(train["label"], inputs=frame_inputs(train))
-        cfg = cfg.updated({"task": name})
-        if note:
-            import warnings
-
-            from justfit.errors import DataQualityWarning
-
-            warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=4)
-    from justfit.checks import check_unsupported, with_task
-
-    cfg = with_task(cfg, cfg.task)
-    task = get_task(cfg.task)
-    check_settings(cfg)
-    check_unsupported(cfg, task)
-    if given:  # made by the data stage, which checked the targets and the held-out labels
-        return cfg, task, with_weights(X.train, sample_weight), X.validation
-    task.check_targets(train)
-    train = with_weights(train, sample_weight)
-    if X_val is None:
-        s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
-                  need=("validation",), task=task)
-        return cfg, task, s.train, s.validation
-    val = as_frame(X_val, y_val, cfg, "the validation data", task.input_column)
-    train, val = train.copy(), val.copy()
-    unify_label_types(train, val)
-    task.check_held_out(train, val, "validation")
-    return cfg, task, train, val
 
 
 def tag_lists(y: Any) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from justfit.data.cleaning import OPTIONS, REMOVED_COLUMNS, _jsonable, normalize_text
-from justfit.errors import unknown_name
+from justfit.errors import DataError, unknown_name
 
 ACTIONS = ("remove", "report")
 
@@ -71,7 +71,6 @@ def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, act
 
     if action not in ACTIONS:
         raise unknown_name("leakage action", action, ACTIONS)
-    from justfit.errors import DataError
 
     for name, frame in [("train", train), *held_out.items()]:
         if frame is not None and not frame.index.is_unique:

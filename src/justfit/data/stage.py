@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit._files import atomic_write, atomic_write_text, write_csv, write_json
 from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport, _jsonable
+from justfit.data.inputs import as_frame, frame_inputs, media_kind, tag_lists, with_weights
 from justfit.data.io import LoadedData, load_data, raise_missing_labels
 from justfit.data.splitting import Splits, check_labels, make_splits
-from justfit.errors import DataError
+from justfit.errors import DataError, DataQualityWarning, RunDirError
 
 # Rows of a user's validation/test file are only removed when they cannot be evaluated at all.
 HELD_OUT_RULES = ("normalize", "empty_text", "missing_label")
@@ -219,7 +221,6 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
     first = loaded.get("all") or loaded["train"]
     tagged = "tokens" in first.frame.columns  # a tag per word (justfit.tasks.tagging.data)
     if name is None:
-        from justfit.data.inputs import frame_inputs
 
         name, note = infer_task(first.frame["label"], first.columns.label or "label", frame_inputs(first.frame))
         if note:
@@ -242,7 +243,6 @@ def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
     merged spellings) appended to ``notes``: they belong to the data report, which every command shows."""
     import warnings
 
-    from justfit.errors import DataQualityWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
@@ -360,9 +360,7 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     """
     from pathlib import Path
 
-    from justfit._files import write_csv, write_json
     from justfit.data.io import SUFFIXES, load_table, read_any
-    from justfit.errors import RunDirError
 
     q = cfg.quality
     out = Path(output)
@@ -431,7 +429,6 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
 
 
 def _write_table(frame: pd.DataFrame, path: Any, kind: str, columns: Any = None) -> None:
-    from justfit._files import atomic_write, atomic_write_text, write_csv
 
     if kind == "conll":
         from justfit.tasks.tagging.data import write_conll
@@ -459,3 +456,52 @@ def lists_as_json(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = frame[col].map(lambda v: json.dumps(list(v), ensure_ascii=False)
                                       if isinstance(v, list | tuple | np.ndarray) else v)
     return out
+
+
+def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
+                    sample_weight: Any) -> tuple[Any, Any, pd.DataFrame, pd.DataFrame]:
+    """The config (its ``task`` set, inferred from the labels when unset), the task, and the checked
+    training and validation frames of a fit. The settings are checked (``justfit.checks``) before
+    anything heavier; without ``X_val`` a stratified validation split is cut from ``X``."""
+    from justfit.checks import check_settings
+    from justfit.data.splitting import Splits, split, unify_label_types
+    from justfit.tasks import get_task, infer_task
+
+    given = isinstance(X, Splits)
+    if given and (y is not None or X_val is not None or y_val is not None):
+        raise DataError("A Splits object brings its own labels and validation split; pass it alone.")
+    kind = None if given else media_kind(X, cfg.data.text_column, cfg.data.sampling_rate)
+    if kind is None and not given and (tag_lists(y) or tag_lists(X)):  # tags per word, or sentences as words
+        kind = "tokens"
+    if cfg.task is None and kind is not None:
+        cfg = cfg.updated({"task": infer_task(pd.Series([], dtype=object), inputs=kind)[0]})
+    column = get_task(cfg.task).input_column if cfg.task else "text"
+    train = X.train if given else as_frame(X, y, cfg, "the training data", column)
+    if cfg.task is None:
+        name, note = infer_task(train["label"], inputs=frame_inputs(train))
+        cfg = cfg.updated({"task": name})
+        if note:
+            import warnings
+
+            from justfit.errors import DataQualityWarning
+
+            warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=4)
+    from justfit.checks import check_unsupported, with_task
+
+    cfg = with_task(cfg, cfg.task)
+    task = get_task(cfg.task)
+    check_settings(cfg)
+    check_unsupported(cfg, task)
+    if given:  # made by the data stage, which checked the targets and the held-out labels
+        return cfg, task, with_weights(X.train, sample_weight), X.validation
+    task.check_targets(train)
+    train = with_weights(train, sample_weight)
+    if X_val is None:
+        s = split(train, val_size=cfg.data.val_size, test_size=cfg.data.test_size, seed=cfg.data.seed,
+                  need=("validation",), task=task)
+        return cfg, task, s.train, s.validation
+    val = as_frame(X_val, y_val, cfg, "the validation data", task.input_column)
+    train, val = train.copy(), val.copy()
+    unify_label_types(train, val)
+    task.check_held_out(train, val, "validation")
+    return cfg, task, train, val

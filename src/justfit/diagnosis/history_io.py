@@ -41,7 +41,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from justfit._files import read_json
+from justfit.data.textfile import read_text_file, sniff_delimiter
 from justfit.errors import DataError
+from justfit.history import History
 
 # Other tools' column names -> justfit's.
 ALIASES = {
@@ -160,7 +163,6 @@ def _is_header(cells: list[str]) -> bool:
 def _text(p: Path) -> str:
     """A log file's text, whatever its encoding (UTF-16 from PowerShell, cp1252, ...); one-line ``DataError``
     for a file that is not text."""
-    from justfit.data.formats import read_text_file
 
     try:
         return read_text_file(p)
@@ -173,7 +175,6 @@ def _csv_file(p: Path) -> dict[str, Any]:
     if not text.strip():
         raise DataError(f"'{p}' holds only blank lines: the run wrote no history. Pass the log of a run that "
                         "finished at least one epoch.")
-    from justfit.data.formats import sniff_delimiter
 
     sep = sniff_delimiter(text, "\t" if p.suffix.lower() == ".tsv" else ",")
     header: list[str] | None = None
@@ -547,8 +548,6 @@ def _spacing_note(records: list[dict[str, Any]], unit: str) -> list[str]:
 
 
 def _justfit_run(p: Path) -> dict[str, Any]:
-    from justfit._files import read_json
-    from justfit.training.history import History
 
     try:
         records = History.from_jsonl(_nonempty(p / "history.jsonl")).records
@@ -569,6 +568,7 @@ def _justfit_run(p: Path) -> dict[str, Any]:
         out["n_val"] = data.get("validation_units") or data.get("sizes", {}).get("validation")
         out["directions"] = dict(data.get("metric_directions") or {})  # as the run's task declared them
         out["task_facts"] = dict(data.get("task_facts") or {})  # what the diagnosis may know of the task
+        out["model_type"] = (data.get("defaults") or {}).get("model_type")  # as the run read it from config.json
         if isinstance(data.get("baseline"), dict):
             out["baseline"] = data["baseline"]
     if (p / "metrics.json").is_file():

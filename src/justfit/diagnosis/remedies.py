@@ -16,14 +16,11 @@ dropout it had, three times its learning rate), not a direction. Three rules mak
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from justfit.config import TrainingConfig
+from justfit.config import JustfitConfig, TrainingConfig
 from justfit.defaults import COUPLED, family_of, learning_rate
 from justfit.diagnosis.rules import Finding
 
@@ -205,7 +202,8 @@ def _beat_baseline(cfg: dict[str, Any], evidence: dict[str, Any]) -> list[Remedy
 
 
 def _model_type(cfg: dict[str, Any]) -> str | None:
-    return checkpoint_model_type((cfg.get("model") or {}).get("name"), cfg.get("task"))
+    """The model's ``model_type`` as the run recorded it (``remedies_for`` puts it in its config copy)."""
+    return cfg.get("_model_type")
 
 
 def _unfreeze(cfg: dict[str, Any]) -> Remedy:
@@ -299,7 +297,7 @@ def training_mode(cfg: dict[str, Any], changes: dict[str, Any] | None = None, mo
     (``model.freeze=backbone``), ``"full-cnn"`` or ``"full"`` (every weight, or all above ``bottom:K``, of a
     convolutional network or of any other model: a transformer), or ``"unknown"`` when ``cfg`` says nothing of
     the model (another tool's log). ``changes``: the remedy's own settings, applied first. ``model_type``:
-    config.json's, when the caller knows it; else read from ``model.name``'s checkpoint."""
+    config.json's, when the caller knows it; else the one ``remedies_for`` recorded in ``cfg``."""
     changes = changes or {}
     model = cfg.get("model") or {}
     strategy = changes.get("model.strategy", model.get("strategy"))
@@ -310,7 +308,7 @@ def training_mode(cfg: dict[str, Any], changes: dict[str, Any] | None = None, mo
         return "head"
     if not model and model_type is None:
         return "unknown"
-    kind = model_type or checkpoint_model_type(model.get("name"), cfg.get("task"))
+    kind = model_type or _model_type(cfg)
     return "full-cnn" if kind in CNN_MODEL_TYPES else "full"
 
 
@@ -320,41 +318,6 @@ def lr_ceiling(cfg: dict[str, Any], changes: dict[str, Any] | None = None, model
     hi = LR_CEILING[training_mode(cfg, changes, model_type)]
     optimizer = (changes or {}).get("training.optimizer", _get(cfg, "training.optimizer"))
     return hi * SGD_LR_FACTOR if optimizer == "sgd" else hi
-
-
-@functools.lru_cache(maxsize=64)
-def checkpoint_model_type(name: str | None, task: str | None = None) -> str | None:
-    """``model_type`` from the ``config.json`` of the checkpoint that ``model.name`` names (unset: ``task``'s
-    default model, as the task kind's ``check_model`` resolves it: the packaged MiniLM for texts, the
-    mobilenet-v2 preset for images; a preset; a local folder; a hub id already in the local cache), without
-    loading the model or reaching the network; ``None`` when it cannot be read (then the model counts as a
-    transformer, the lower ceiling)."""
-    try:
-        from justfit.models.factory import PRESETS, default_model_path
-
-        if not name:
-            if task:
-                import justfit.tasks  # noqa: F401  (registers the built-in tasks)
-                from justfit.tasks.base import TASKS
-
-                folder: Path | None = Path(TASKS.get(str(task)).check_model(None))
-            else:
-                folder = Path(default_model_path())
-        elif name in PRESETS:
-            folder = Path(PRESETS.get(name)())
-        elif Path(name).expanduser().is_dir():
-            folder = Path(name).expanduser()
-        else:
-            from huggingface_hub import try_to_load_from_cache
-
-            hit = try_to_load_from_cache(name, "config.json")
-            folder = Path(hit).parent if isinstance(hit, str) else None
-        if folder is None:
-            return None
-        kind = json.loads((folder / "config.json").read_text()).get("model_type")
-        return str(kind) if kind else None
-    except Exception:  # an unreadable checkpoint: the conservative (transformer) ceiling applies
-        return None
 
 
 def bounds(key: str, cfg: dict[str, Any], changes: dict[str, Any] | None = None, *,
@@ -446,8 +409,9 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, dive
 
     ``config``: a justfit config (resolved, or partial: the rest is justfit's defaults), or what another
     ``tool``'s log states (``"keras"``, ``"transformers"``, ``"lightning"``, ``"fastai"``, ``"unknown"``; no
-    defaults assumed). No remedy repeats a setting the run already has. ``model_type``: config.json's, when
-    known (the learning rate's ceiling depends on the model's family). ``diverged``: the run blew up (no
+    defaults assumed). No remedy repeats a setting the run already has. ``model_type``: config.json's, as the
+    run recorded it (``result.data["defaults"]``), when known: the learning rate's ceiling and the measured rates
+    depend on the model's family; unknown, a transformer's (the lower ceiling) and the global rates apply. ``diverged``: the run blew up (no
     learning rate above the configured one). ``best_epoch``: the epoch of the history's best evaluation (a
     count from 1, fractional mid-epoch; ``math.inf`` when only steps are known): a remedy that stops sooner
     keeps at least that many epochs, rounded up, plus patience. ``n_train``: training rows (augmentation is
@@ -460,6 +424,7 @@ def remedies_for(finding: Finding, config: dict[str, Any] | None = None, *, dive
         # and the safe ceiling is a transformer's full fine-tuning (LoRA shows as model.strategy, read from
         # adapter_config.json), never the "unknown" global range.
         model_type = TRAINER_MODEL_TYPE
+    cfg = {**cfg, "_model_type": model_type}  # read by the remedies that depend on the model's family
     evidence = dict(finding.evidence)
     if n_train is not None:
         evidence["_n_train"] = int(n_train)
@@ -508,7 +473,6 @@ def direction(key: str, value: Any, cfg: dict[str, Any]) -> str | None:
 
 
 def _defaults() -> dict[str, Any]:
-    from justfit.config import JustfitConfig
 
     flat: dict[str, Any] = {}
     for section, values in JustfitConfig().model_dump(mode="json").items():

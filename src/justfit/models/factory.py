@@ -12,14 +12,17 @@ given, and a local folder as ``local:<folder name>``; never a path of this machi
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from justfit._files import atomic_write_text, cache_root, model_fingerprint
 from justfit._registry import Registry
 from justfit.errors import ModelError
+from justfit.registries import TASKS
 
 PRESETS: Registry[Callable[[], str]] = Registry("model preset", builtins="justfit.catalogue")
 # The pip distribution each preset's weights ship in ("justfit" for the ones it builds from random weights).
@@ -51,7 +54,6 @@ PRESETS.register("minilm", default_model_path, help="all-MiniLM-L6-v2 packaged w
 
 def preset_dir(name: str) -> Path:
     """Where the preset ``name`` that justfit builds lives: ``presets/<name>`` in the justfit cache folder."""
-    from justfit.tasks.text.frozen import cache_root
 
     return cache_root() / "presets" / name
 
@@ -187,12 +189,10 @@ def base_model_meta(source: str) -> dict[str, str | None]:
     name = portable_model_name(source)
     meta: dict[str, str | None] = {"base_model": name, "base_model_package": model_package(name)}
     if name.startswith("local:") and Path(source).is_dir():  # not a name read back from a saved model
-        from justfit.tasks.text.frozen import model_fingerprint
 
         meta["base_model_fingerprint"] = fingerprint = model_fingerprint(source)
         known = _local_models()
         if known.get(fingerprint) != str(Path(source).resolve()):
-            from justfit._files import atomic_write_text
 
             known[fingerprint] = str(Path(source).resolve())
             path = _local_models_file()
@@ -207,14 +207,12 @@ def local_base_folder(name: str, fingerprint: str | None) -> str:
     otherwise (elsewhere it resolves to an error asking for the folder)."""
     if not name.startswith("local:") or not fingerprint:
         return name
-    from justfit.tasks.text.frozen import model_fingerprint
 
     folder = _local_models().get(fingerprint)
     return folder if folder and Path(folder).is_dir() and model_fingerprint(folder) == fingerprint else name
 
 
 def _local_models_file() -> Path:
-    from justfit.tasks.text.frozen import cache_root
 
     return cache_root() / LOCAL_MODELS
 
@@ -444,3 +442,33 @@ def weights_error(exc: BaseException, source: str) -> ModelError:
                           "model again.")
     return ModelError(f"Model '{source}' cannot be used for sequence classification ({first}). Choose an encoder "
                       "checkpoint such as BERT, RoBERTa, DistilBERT or MiniLM.")
+
+
+@functools.lru_cache(maxsize=64)
+def checkpoint_model_type(name: str | None, task: str | None = None) -> str | None:
+    """``model_type`` from the ``config.json`` of the checkpoint that ``model.name`` names (unset: ``task``'s
+    default model, as the task kind's ``check_model`` resolves it: the packaged MiniLM for texts, the
+    mobilenet-v2 preset for images; a preset; a local folder; a hub id already in the local cache), without
+    loading the model or reaching the network; ``None`` when it cannot be read. The run records it (``result.data["defaults"]
+    ["model_type"]``): the defaults and the diagnosis' remedies depend on the model's family."""
+    try:
+        if not name:
+            if task:
+                folder: Path | None = Path(TASKS.get(str(task)).check_model(None))
+            else:
+                folder = Path(default_model_path())
+        elif name in PRESETS:
+            folder = Path(PRESETS.get(name)())
+        elif Path(name).expanduser().is_dir():
+            folder = Path(name).expanduser()
+        else:
+            from huggingface_hub import try_to_load_from_cache
+
+            hit = try_to_load_from_cache(name, "config.json")
+            folder = Path(hit).parent if isinstance(hit, str) else None
+        if folder is None:
+            return None
+        kind = json.loads((folder / "config.json").read_text()).get("model_type")
+        return str(kind) if kind else None
+    except Exception:  # an unreadable checkpoint: the family is unknown
+        return None

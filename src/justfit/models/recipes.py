@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from justfit._registry import Registry
+from justfit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,6 @@ RECIPES.register("ulmfit", ulmfit,
 
 def check_recipe(cfg: Any) -> None:
     """Raise on an unknown recipe or one that does not combine with the model settings."""
-    from justfit.errors import ConfigError
 
     RECIPES.get(cfg.training.recipe)
     if cfg.training.recipe != "standard":

@@ -72,7 +72,7 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
     folder without a model, damaged weights, a missing tokenizer, or adapters without labels."""
     from justfit.models.factory import quiet_transformers
     from justfit.models.lora import ADAPTER_CONFIG
-    from justfit.tasks import get_task
+    from justfit.tasks.base import get_task
     from justfit.training.fit import plain_model
 
     path = Path(path)

@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from justfit._files import atomic_write_text
 from justfit.errors import RunDirError
+from justfit.history import History
 from justfit.report.html import escape, number, table
 
 CSS = """
@@ -136,10 +138,8 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
     the page (default: the folder's name)."""
 
-    from justfit._files import atomic_write_text
     from justfit.diagnosis import diagnose_run
     from justfit.report import plots
-    from justfit.training.history import History
 
     run = Path(run_dir)
     title = name or run.name
@@ -158,7 +158,7 @@ def render_report(run_dir: str | Path, output: str | Path | None = None, *, name
     klass = "good" if verdict in GOOD else "warn" if verdict in WARN else "bad"
     data = result.get("data", {})
     sizes = data.get("sizes", {})
-    from justfit.tasks import get_task
+    from justfit.tasks.base import get_task
 
     task = get_task(data.get("task") or "classification")  # runs written before tasks were named are classifiers
     outputs = f"{task.name}, {len(result.get('labels', []))} output(s)"

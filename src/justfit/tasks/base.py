@@ -15,7 +15,7 @@ A task has two layers:
 
 Every optional hook has a default in ``BaseTask`` and ``BaseStep`` (as Lightning's ``ModelHooks``), and every
 task and step derives from them: the rest of the code calls a hook and never probes a task with
-``getattr``/``hasattr`` (``tests/test_seam.py`` fails on a probe). ``TaskKind`` and ``StepTask`` list the
+``getattr``/``hasattr`` (``tests/contract/test_seam.py`` fails on a probe). ``TaskKind`` and ``StepTask`` list the
 whole interface for type checking.
 
 Adding a task is a new file in ``tasks/`` that registers itself in ``TASKS``.
@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from justfit._registry import Registry
+from justfit.registries import TASKS
 
 
 class EncodedDataset(Dataset):
@@ -88,6 +88,7 @@ class BaseStep:
     # diagnosis, the search's objective).
     metric_directions: ClassVar[dict[str, str]] = {"loss": "min"}
     max_length: int = 0  # tokens per input (0: the inputs have no token length)
+    on_cached_features: ClassVar[bool] = False  # trains a head on the frozen backbone's cached features
 
     @staticmethod
     def trivial(targets: Sequence[Any], record: dict[str, Any]) -> bool:
@@ -270,13 +271,10 @@ class TaskKind(Protocol):
     def load_pretrained(self, path: Any) -> tuple[Any, Any] | None: ...
 
 
-TASKS: Registry[type] = Registry("task")
 
 
 def get_task(name: str) -> TaskKind:
     """A fresh task of the registered kind ``name`` (``ConfigError`` listing the valid names otherwise)."""
-    import justfit.tasks  # noqa: F401  (registers the built-in tasks)
-
     return TASKS.get(name)()
 
 
@@ -284,29 +282,4 @@ def task_directions(name: str) -> dict[str, str]:
     """The epoch metrics the registered task ``name`` declares, each with its better direction
     (``{"loss": "min", "rmse": "min", "r2": "max"}``): the authority ``justfit.directions`` reads.
     Raises ``ConfigError`` for an unknown task."""
-    import justfit.tasks  # noqa: F401  (registers the built-in tasks)
-
     return dict(TASKS.get(name).metric_directions)
-
-
-def infer_task(labels: pd.Series, column: str = "label", inputs: str = "text") -> tuple[str, str]:
-    """The task for a label column when ``task`` is unset: ``(name, message)``.
-
-    ``inputs`` is the frame's input column. For texts, numbers with many distinct values (a quantity,
-    by the same test that refuses them as classes) are a regression, and the message says so;
-    anything else is a classification (message ""). Other inputs take the registered task that
-    reads them (``image`` -> ``image-classification``).
-    """
-    from justfit.data.io import continuous_message
-
-    if inputs != "text":
-        for name in TASKS.names():
-            if get_task(name).input_column == inputs:
-                return name, ""
-
-    present = labels.dropna()
-    if continuous_message(present, column, "the data"):
-        k = present.nunique()
-        return "regression", (f"label column '{column}' holds numbers with {k:,} distinct values: training a "
-                              "regression (set task=classification to treat them as classes)")
-    return "classification", ""

@@ -105,6 +105,8 @@ def backbone_outputs(model: nn.Module, step: Any, dataset: EncodedDataset, batch
 class ImageFeatureStep(BaseStep):
     """A step over row indices into cached backbone outputs; loss and metrics are the image step's."""
 
+    on_cached_features = True
+
     def __init__(self, image_step: Any, outputs: dict[str, np.ndarray]) -> None:
         self.image_step = image_step
         self.outputs = outputs

@@ -194,7 +194,6 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
     (``TimeBudgetCallback``)."""
     from justfit.models import apply_freeze
     from justfit.models.freezing import count_params
-    from justfit.tasks.text.features import FrozenFeatureTask
     from justfit.training import EarlyStopping, ProgressBar, Trainer
     from justfit.training.callbacks.checkpoint import Checkpointer
 
@@ -217,7 +216,7 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
             apply_freeze(model, stage.freeze, prep.step.example_inputs)
         step, tr, va = stage_data(prep, cfg, stage, prep.train, prep.val, prep.texts, backbone_trained, progress)
         how = "LoRA adapters and head" if cfg.model.strategy == "lora" else f"freeze={stage.freeze}"
-        where = ", on cached backbone features" if isinstance(step, FrozenFeatureTask) else ""
+        where = ", on cached backbone features" if step.on_cached_features else ""
         _say(progress, f"{'stage ' + stage.name + ': ' if len(stages) > 1 else ''}model: {prep.source} "
                        f"({params['trainable_params']:,} of {params['total_params']:,} parameters trained, "
                        f"{how}{where}; lr {stage.lr:g}{f', layer decay {stage.layer_decay:g}' if stage.layer_decay else ''})")

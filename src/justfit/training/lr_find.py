@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from justfit.errors import ConfigError, DataError
+
 SKIP_FRACTION = 0.1
 MIN_POINTS = 8
 MIN_DROP = 0.05
@@ -105,7 +107,6 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], beta: float = 0.98) -
 
     ``smoothed`` has one value per input point (NaN where the point is not finite); ``reason`` is
     empty when there is a suggestion."""
-    from justfit.errors import ConfigError
 
     if len(lrs) != len(losses):
         raise ConfigError(f"lrs and losses differ in length ({len(lrs)} and {len(losses)}).")
@@ -202,7 +203,6 @@ def check_sweep(*, steps: int, start_lr: float, end_lr: float, diverge: float = 
     """Raise a ``ConfigError`` (a ``ValueError``) naming the option when the sweep's settings cannot work.
 
     Called by :func:`lr_find` and by the CLI before anything is loaded."""
-    from justfit.errors import ConfigError
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ConfigError(f"The learning-rate sweep needs at least 2 steps (--steps), got {steps}.")
@@ -228,7 +228,6 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
     ``TrainingConfig``). Parameter groups keep their ratios to ``cfg.lr``: the swept rate is the
     rate of a group trained at ``cfg.lr``. ``progress(done, total)`` is called after every step.
     The model is left exactly as it was."""
-    from justfit.errors import DataError
     from justfit.training.optim import build_optimizer
     from justfit.training.runtime import resolve_bf16
     from justfit.training.sampling import BatchSampler

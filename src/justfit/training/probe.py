@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from justfit.errors import ConfigError
+
 # A starting loss more than this many nats above the chance loss ln(C) is a fault. The loss is the mean of
 # -ln p(true class): 1 nat above chance means the untrained model gives the true class, on geometric average,
 # 1/e of the 1/C a uniform guess gives it; random logits need a spread of about sqrt(2) for that (1 = s^2/2).
@@ -70,7 +72,6 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
     starting loss is no fault (``starting_loss`` against ln(``n_classes``); ``None``: no chance level)."""
     import torch
 
-    from justfit.errors import ConfigError
     from justfit.training.optim import build_optimizer
     from justfit.training.step import StepAccumulator
 

@@ -35,13 +35,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from justfit._files import read_json, write_json
 from justfit.config import TrainingConfig
 from justfit.errors import ConfigError
 from justfit.evaluation.predict import predict_logits
+from justfit.history import History, available_metrics
 from justfit.models.freezing import set_train_mode
 from justfit.tasks.base import EncodedDataset
 from justfit.training.callbacks.base import Callback, agree
-from justfit.training.history import History, available_metrics
 from justfit.training.optim import build_optimizer, build_scheduler
 from justfit.training.runtime import process_kwargs, resolve_bf16
 from justfit.training.sampling import BatchSampler
@@ -176,7 +177,6 @@ class Trainer:
         (``callback_tensors.safetensors``: the best epoch's weights) and, last, ``trainer_state.json``
         (``state_dict`` plus ``extra``, the caller's own plain data). Every process must call it; only
         the main process writes the JSON and the tensors. Call it between optimisation steps."""
-        from justfit._files import write_json
 
         folder = Path(folder)
         self.accelerator.save_state(str(folder), safe_serialization=True)
@@ -192,7 +192,6 @@ class Trainer:
 
     def _resume(self, folder: Path) -> None:
         """Load the checkpoint in ``folder`` into the prepared objects and this loop."""
-        from justfit._files import read_json
 
         state = read_json(folder / TRAINER_STATE)
         total = state.get("schedule_total")

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from justfit.diagnosis.diagnose import diagnose
+from justfit.directions import best_value, oriented
+from justfit.errors import ConfigError, ModelError
 from justfit.seeds import is_noise, summarise
 
 # A round within this relative distance of the best is as good as the best.
@@ -73,7 +75,6 @@ def selection_score(history: list[dict[str, Any]], monitor: str, direction: str)
     """The best value of ``monitor`` over the epochs, oriented so that higher is better (negated when its
     ``direction``, the task's declared one from ``checks.monitor_direction``, is ``"min"``); ``-inf`` when it
     was never a finite number."""
-    from justfit.directions import best_value, oriented
 
     return oriented(best_value((r.get(monitor) for r in history), direction), direction)  # type: ignore[arg-type]
 
@@ -131,7 +132,6 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         out = c.updated(change)
         return resolve(out) if resolve is not None else out
 
-    from justfit.errors import ConfigError, ModelError
 
     if rounds < 1:
         raise ConfigError(f"Auto-fit needs at least 1 round. Got rounds={rounds}.")

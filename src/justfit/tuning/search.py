@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from justfit._files import atomic_write_text
+from justfit._portable import shown_url
 from justfit.config import TUNABLE, JustfitConfig, SearchParam
 from justfit.defaults import COUPLED
 from justfit.diagnosis.remedies import COUPLED_WEIGHT_DECAY_MAX
@@ -176,16 +178,6 @@ class PruneCallback(Callback):
 
 def default_storage(folder: Path) -> str:
     return f"sqlite:///{(folder / 'study.db').resolve()}"
-
-
-def shown_url(url: str) -> str:
-    """The storage URL with its password hidden."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only for display
-        return url
 
 
 def open_storage(url: str, heartbeat: int, retries: int) -> Any:
@@ -372,7 +364,6 @@ def write_plots(study: Any, folder: Path) -> list[str]:
 
     matplotlib.use("Agg")
 
-    from justfit._files import atomic_write_text
     from justfit.report.plots import svg_text
 
     optuna_module()

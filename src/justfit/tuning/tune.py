@@ -15,7 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from justfit.config import JustfitConfig
+from justfit._files import atomic_write_text, write_csv, write_json
+from justfit.config import JustfitConfig, coerce_config
+from justfit.defaults import apply_defaults, reresolve
+from justfit.errors import ConfigError, ModelError
 from justfit.results import RunResult
 
 
@@ -57,9 +60,9 @@ def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, 
 
     splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)
-    from justfit.defaults import apply_defaults
+    from justfit.models.factory import checkpoint_model_type
 
-    cfg, defaults = apply_defaults(cfg)  # the trials start from the model family's measured settings
+    cfg, defaults = apply_defaults(cfg, checkpoint_model_type(cfg.model.name, cfg.task))  # the trials start from the model family's measured settings
     check_settings(cfg)
     if progress:
         from rich.console import Console
@@ -116,7 +119,6 @@ def lower_is_better(cfg: JustfitConfig) -> bool:
 
 def trial_config(cfg: JustfitConfig, params: dict[str, Any], defaults: dict[str, Any] | None) -> JustfitConfig:
     """``cfg`` with a trial's ``params``, and the defaults that depend on them resolved again (``reresolve``)."""
-    from justfit.defaults import reresolve
 
     out = cfg.updated(params)
     return reresolve(out, cfg, defaults) if defaults else out
@@ -200,8 +202,6 @@ def _logger(progress: bool) -> Any:
 
 def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dashboard: int | None) -> dict[str, Any]:
     from justfit.checks import check_settings
-    from justfit.config import coerce_config
-    from justfit.errors import ConfigError
     from justfit.tuning.search import run_search, summary
 
     cfg = coerce_config(config)
@@ -231,9 +231,7 @@ def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dash
 
 def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, dashboard: int | None,
           t0: float, resumed: bool = False) -> RunResult:
-    from justfit._files import atomic_write_text, write_csv, write_json
     from justfit.data.stage import sample_weights_for
-    from justfit.errors import ConfigError, ModelError
     from justfit.estimator import Finetuner
     from justfit.resume import check_same_data, splits_fingerprint
     from justfit.run import _write_run

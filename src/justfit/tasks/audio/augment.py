@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from justfit._registry import Registry
+from justfit.data.augment import check_ops
 from justfit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -337,7 +338,6 @@ def _pool(background: Sequence[Any]) -> _Pool:
 
 
 def _check_modality(ops: Sequence[str]) -> None:
-    from justfit.data.augment import check_ops
 
     check_ops(ops, "audio")
     for name in ops:

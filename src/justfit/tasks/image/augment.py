@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from justfit._registry import Registry
+from justfit.data.augment import check_ops
 from justfit.errors import ConfigError
 
 LABEL_MIXING = ("mixup", "cutmix")
@@ -147,7 +148,6 @@ def build_image_augmenter(cfg: Any, *, mean: Sequence[float], std: Sequence[floa
     _kornia()
     if not cfg.ops:
         return None
-    from justfit.data.augment import check_ops
 
     check_ops(cfg.ops, "image")
     ops = [_Op(n, cfg.op_p.get(n, cfg.p), cfg.op_strength.get(n, cfg.strength)) for n in cfg.ops

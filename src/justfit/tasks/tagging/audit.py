@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit._progress import progress_bar
 from justfit.data.label_audit import LabelReport
 from justfit.tasks.tagging.data import tags_of
 from justfit.tasks.tagging.tags import MODEL_SCHEME, canonical, detect_scheme
@@ -80,7 +81,6 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
 
     step = TokenClassificationStep(tokenizer, max_length, ["O"], num_labels=hidden, model_config=encoder.config)
     ds = step.encode(sentences)
-    from justfit._progress import progress_bar
 
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
     from justfit.evaluation.predict import predict_logits as run

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from justfit.errors import ModelError
 from justfit.tasks.base import BaseStep, EncodedDataset
 from justfit.tasks.text.task import effective_max_length
 
@@ -99,7 +100,6 @@ class TokenClassificationStep(BaseStep):
     def __init__(self, tokenizer: Any, max_length: int, names: list[str], *, num_labels: int,
                  model_config: Any = None, subword_labels: str = "all", stride: int = 32, scheme: str = "IOB2",
                  continuation: dict[int, int] | None = None, label_smoothing: float = 0.0) -> None:
-        from justfit.errors import ModelError
 
         if not getattr(tokenizer, "is_fast", False):
             raise ModelError("Token classification needs a fast tokenizer (one with word_ids, from the tokenizers "

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from justfit.errors import ModelError
+
 THRESHOLD = 0.1  # warn, and diagnose, above this share of unknown tokens or unreadable texts
 SAMPLE = 2000
 
@@ -75,7 +77,6 @@ def measure(cfg: Any, splits: Any) -> tuple[dict[str, Any] | None, list[str]]:
     """
     from transformers import AutoTokenizer
 
-    from justfit.errors import ModelError
     from justfit.models.factory import check_text_model, portable_model_name, quiet_transformers
 
     try:

@@ -84,6 +84,8 @@ class FeatureRows:
 class FrozenFeatureTask(BaseStep):
     """A task over row indices into cached features; the loss is the text task's."""
 
+    on_cached_features = True
+
     def __init__(self, text_task: TextClassificationTask, features: FeatureRows | np.ndarray) -> None:
         self.text_task = text_task
         self.features = features if isinstance(features, FeatureRows) else FeatureRows(features)

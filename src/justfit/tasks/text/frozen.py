@@ -22,15 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from justfit._files import cache_root, model_fingerprint
+from justfit._progress import progress_bar
+from justfit.errors import ModelError
+
 VIEWS = ("mean", "first")
 CACHE_VERSION = "2"
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    if cache_dir:
-        return Path(cache_dir)
-    env = os.environ.get("JUSTFIT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "justfit"
 
 
 def feature_info(path: Path | None, source: str, cache_dir: str | Path | None = None) -> dict[str, Any]:
@@ -40,23 +37,6 @@ def feature_info(path: Path | None, source: str, cache_dir: str | Path | None = 
 
     return {"cache_file": None if path is None else path.relative_to(cache_root(cache_dir)).as_posix(),
             "cache_hit": False, "model": portable_model_name(source)}
-
-
-def model_fingerprint(source: str) -> str:
-    """Identify a model by its files (local folder) or its id (hub), so a changed model misses the cache."""
-    p = Path(source)
-    h = hashlib.sha256()
-    if p.is_dir():
-        for f in sorted(p.iterdir()):
-            if f.is_file() and (f.suffix in (".json", ".safetensors", ".bin", ".txt", ".model")):
-                st = f.stat()
-                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-                if f.suffix in (".json", ".txt") and st.st_size < 2_000_000:
-                    h.update(f.read_bytes())
-        h.update(str(p.resolve()).encode())
-    else:
-        h.update(source.encode())
-    return h.hexdigest()[:16]
 
 
 def texts_hash(texts: Sequence[str]) -> str:
@@ -153,7 +133,6 @@ def clear_cache(cache_dir: str | Path | None = None, unused_days: float | None =
 def load_encoder(source: str) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
-    from justfit.errors import ModelError
     from justfit.models.factory import quiet_transformers
 
     quiet_transformers()
@@ -184,7 +163,6 @@ def compute_features(texts: list[str], encoder: Any, tokenizer: Any, max_length:
     # Long texts first, in batches of similar length: little padding, and memory peaks early.
     order = np.argsort([-len(t) for t in texts], kind="stable")
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    from justfit._progress import progress_bar
 
     was_training = encoder.training
     encoder.eval()

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from justfit.data.augment import check_ops
 from justfit.errors import DataError
 from justfit.tasks.base import BaseStep, BaseTask, EncodedDataset
 
@@ -269,7 +270,6 @@ def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, t
     """The training dataset of a text task: ``AugmentedTexts`` (rewritten on the fly each epoch) when
     ``cfg.augment`` turns text operations on, else the texts encoded once. Returns it and whether it
     is augmented. Raises ``ConfigError`` for image operations."""
-    from justfit.data.augment import check_ops
     from justfit.tasks.text.augment import build_text_augmenter
 
     check_ops(cfg.augment.ops, "text")

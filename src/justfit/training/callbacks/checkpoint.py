@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from justfit._files import read_json
 from justfit.training.callbacks.base import Callback
 
 PREFIX = "checkpoint-"
@@ -39,7 +40,6 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
 
 def read_checkpoint_state(checkpoint: str | Path) -> dict[str, Any]:
     """The loop's saved state (``Trainer.state_dict`` plus the caller's ``extra``) of one checkpoint."""
-    from justfit._files import read_json
     from justfit.training.trainer import TRAINER_STATE
 
     return read_json(Path(checkpoint) / TRAINER_STATE)

@@ -38,7 +38,7 @@ class EarlyStopping(Callback):
         if directions is not None:
             self.mode = direction_of(monitor, directions, mode)
         else:
-            from justfit.training.history import available_metrics
+            from justfit.history import available_metrics
 
             defaults = available_metrics()
             if monitor in defaults:

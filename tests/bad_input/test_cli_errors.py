@@ -20,7 +20,7 @@ from justfit.cli import main as cli
 from justfit.cli.main import app, main
 from justfit.errors import ConfigError, DataError, JustfitError
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "justfit"
+SRC = Path(__file__).resolve().parents[2] / "src" / "justfit"
 
 
 def _data(tmp: Path) -> str:
@@ -67,7 +67,7 @@ ENTRIES = {
     "cache": ("justfit.tasks.text.frozen.cache_info", lambda t: ["--cache-dir", str(t / "cache")]),
     "presets": ("justfit.models.factory.list_presets", lambda t: []),
     "tasks": ("justfit.tasks.list_tasks", lambda t: []),
-    "export": ("justfit.models.export.export_onnx", lambda t: [_finished_run(t)]),
+    "export": ("justfit.export.export_onnx", lambda t: [_finished_run(t)]),
     "tune": ("justfit.tuning.tune.tune", lambda t: ["--data", _data(t), "-o", str(t / "runs"), "--name", "x", "-q"]),
 }
 
@@ -77,7 +77,7 @@ def _registered() -> set[str]:
 
 
 def test_the_table_covers_every_command():
-    assert _registered() == set(ENTRIES), "add the new command to ENTRIES (and to tests/test_catalogue.py)"
+    assert _registered() == set(ENTRIES), "add the new command to ENTRIES (and to tests/bad_input/test_catalogue.py)"
 
 
 def _err_lines(err: str) -> list[str]:

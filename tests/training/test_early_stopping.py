@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from justfit.errors import ConfigError
+from justfit.history import History, available_metrics
 from justfit.training import EarlyStopping
-from justfit.training.history import History, available_metrics
 
 
 class FakeTrainer:

@@ -69,18 +69,30 @@ def test_the_reported_token_classification_escalation_stops_at_full_fine_tunings
 
 
 def test_the_models_family_is_read_from_its_checkpoint(tmp_path):
-    for kind, ceiling in (("resnet", 1e-3), ("vit", 3e-4), ("justfit-efficientnet-lite", 1e-3)):
+    """The run reads ``model_type`` from the checkpoint's config.json (``checkpoint_model_type``) and records it;
+    the ceiling follows the recorded family."""
+    from justfit.models.factory import checkpoint_model_type
+
+    def ceiling(model, task=None, **cfg):
+        kind = checkpoint_model_type(model.get("name"), task)
+        return lr_ceiling({"model": model, **({"task": task} if task else {}), **cfg}, model_type=kind)
+
+    for kind, expected in (("resnet", 1e-3), ("vit", 3e-4), ("justfit-efficientnet-lite", 1e-3)):
         folder = tmp_path / kind
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps({"model_type": kind}))
-        assert lr_ceiling({"model": {"name": str(folder), "freeze": "none"}}) == ceiling, kind
+        assert checkpoint_model_type(str(folder)) == kind
+        assert ceiling({"name": str(folder), "freeze": "none"}) == expected, kind
     # SGD takes ten times Adam's steps; a head-only run on a CNN keeps the head's ceiling.
-    assert lr_ceiling({"model": {"name": str(tmp_path / "resnet")}, "training": {"optimizer": "sgd"}}) == 1e-2
-    assert lr_ceiling({"model": {"name": str(tmp_path / "resnet"), "freeze": "backbone"}}) == 1e-2
+    assert ceiling({"name": str(tmp_path / "resnet")}, training={"optimizer": "sgd"}) == 1e-2
+    assert ceiling({"name": str(tmp_path / "resnet"), "freeze": "backbone"}) == 1e-2
     # An unnamed model is the task's default: the packaged MiniLM (a BERT) for texts, MobileNetV2 for images.
-    assert lr_ceiling({"task": "classification", "model": {"freeze": "none"}}) == 3e-4
-    assert lr_ceiling({"task": "image-classification", "model": {"freeze": "none"}}) == 1e-3
-    assert lr_ceiling({"model": {"name": "tiny-vit-random", "freeze": "none"}}) == 3e-4
+    assert ceiling({"freeze": "none"}, "classification") == 3e-4
+    assert ceiling({"freeze": "none"}, "image-classification") == 1e-3
+    assert ceiling({"name": "tiny-vit-random", "freeze": "none"}) == 3e-4
+    # An unreadable checkpoint: the family is unknown and a transformer's (lower) ceiling applies.
+    assert checkpoint_model_type(str(tmp_path / "missing")) is None
+    assert lr_ceiling({"model": {"name": str(tmp_path / "missing"), "freeze": "none"}}) == 3e-4
     # A log that says nothing of the model: only the global range.
     assert lr_ceiling({"training": {"lr": 1e-3}}) == LR_CEILING["unknown"]
 
@@ -300,17 +312,15 @@ def test_a_trainer_log_without_config_json_is_held_to_full_fine_tunings_ceiling(
 
 @pytest.mark.parametrize(("model_type", "rate"), [(None, 1e-4), ("resnet", 5e-4), ("whisper", 1e-4)])
 @pytest.mark.parametrize("code", ["underfitting", "cheap_baseline"])
-def test_unfreezing_a_head_takes_the_rate_measured_for_the_whole_model(monkeypatch, model_type, rate, code):
+def test_unfreezing_a_head_takes_the_rate_measured_for_the_whole_model(model_type, rate, code):
     """A head's rate (1e-3, or the founding recipe's 2e-5) is not one for the whole model: unfreezing from a
     frozen backbone sets the family's measured rate (text encoders 1e-4, conv nets 5e-4), the global default
     (Whisper: 1e-4, measured) or the global default; from bottom:K, most of the body trains already and the rate stays."""
-    import justfit.diagnosis.remedies as remedies
 
-    if model_type is not None:
-        monkeypatch.setattr(remedies, "checkpoint_model_type", lambda name, task=None: model_type)
     for lr in (2e-5, 1e-3):
         cfg = {"task": "classification", "training": {"lr": lr}, "model": {"freeze": "backbone"}}
-        unfreeze = [r for r in remedies_for(_finding(code), cfg) if r["set"].get("model.freeze") == "none"]
+        unfreeze = [r for r in remedies_for(_finding(code), cfg, model_type=model_type)
+                    if r["set"].get("model.freeze") == "none"]
         assert unfreeze and unfreeze[0]["set"]["training.lr"] == pytest.approx(rate), unfreeze
     cfg = {"task": "classification", "training": {"lr": 3e-4}, "model": {"freeze": "bottom:2"}}
     unfreeze = [r for r in remedies_for(_finding(code), cfg) if r["set"].get("model.freeze") == "none"]
@@ -322,7 +332,7 @@ def test_unfreezing_a_head_takes_the_rate_measured_for_the_whole_model(monkeypat
 
 
 @pytest.mark.parametrize("code", ["small_data", "cheap_baseline"])
-def test_a_head_on_the_frozen_body_is_not_offered_where_it_was_measured_to_lose(monkeypatch, code):
+def test_a_head_on_the_frozen_body_is_not_offered_where_it_was_measured_to_lose(code):
     """Whisper: a head alone lost to full fine-tuning on 246 clips (bench/README.md, "defaults.py"), so from that
     many rows on it is not offered; below them, and for a family not measured, it is."""
     import justfit.diagnosis.remedies as remedies
@@ -331,8 +341,8 @@ def test_a_head_on_the_frozen_body_is_not_offered_where_it_was_measured_to_lose(
     rows = remedies.HEAD_ONLY_LOSES_FROM["whisper"][0]
 
     def head_only(model_type, n_train):
-        monkeypatch.setattr(remedies, "checkpoint_model_type", lambda name, task=None: model_type)
-        return [r for r in remedies_for(_finding(code), cfg, n_train=n_train) if r["set"].get("model.freeze") == "backbone"]
+        return [r for r in remedies_for(_finding(code), cfg, n_train=n_train, model_type=model_type)
+                if r["set"].get("model.freeze") == "backbone"]
 
     assert head_only("whisper", rows) == [] and head_only("whisper", 5000) == []
     assert head_only("whisper", rows - 1) and head_only("whisper", None)

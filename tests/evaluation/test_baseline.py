@@ -12,8 +12,8 @@ from justfit.errors import ConfigError
 from justfit.evaluation.baseline import compare, fit_baseline
 from justfit.tasks import get_task
 from tests.conftest import FAST, ner_sentences, planted_texts
-from tests.test_audio import SR, _tones
-from tests.test_image import _blobs
+from tests.tasks.test_audio import SR, _tones
+from tests.tasks.test_image import _blobs
 
 
 class _Splits:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from justfit._files import atomic_write_text
+from justfit.directions import recorded_directions
 
 # The classification task's epoch metrics: what a Trainer without a task records.
 EVAL_METRICS = {"loss": "min", "accuracy": "max", "precision": "max", "recall": "max", "f1": "max",
@@ -19,7 +20,6 @@ def available_metrics(train_eval: bool = True, directions: dict[str, str] | None
     ``"max"`` (which way is better): ``justfit.directions.recorded_directions`` of the task's epoch metrics
     (``task.metric_directions``; the classification metrics for a trainer without a task). ``lr`` is
     recorded too but has no better direction, so it is not among them."""
-    from justfit.directions import recorded_directions
 
     return recorded_directions(dict(directions or EVAL_METRICS), train_eval)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from justfit.config import JustfitConfig
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
+README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_every_config_key_is_documented():
@@ -21,4 +21,4 @@ def test_every_config_key_is_documented():
 def test_readme_starts_with_the_two_commands():
     first_block = README.split("```bash", 1)[1].split("```", 1)[0]
     assert "make demo" in first_block and "make test" in first_block
-    assert "make test" in (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    assert "make test" in (Path(__file__).parents[2] / ".ci" / "run").read_text()

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from justfit._files import atomic_write
 from justfit.errors import ConfigError, ModelError
 
 
@@ -31,7 +32,6 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, *, atol
     import torch
 
     from justfit import load
-    from justfit._files import atomic_write
 
     try:
         import onnxruntime as ort

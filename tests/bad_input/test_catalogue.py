@@ -769,7 +769,8 @@ def test_ctrl_c_during_training(tmp_path):
     """A real SIGINT to a real ``justfit train``: one line, exit 130, and no folder named like a finished run."""
     data = tmp_path / "data.csv"
     planted_texts(600).to_csv(data, index=False)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONFAULTHANDLER": "1"}
     env.pop("JUSTFIT_DEBUG", None)
     # Far more epochs than can finish before the signal: it arrives while training.
     cmd = [sys.executable, "-m", "justfit.cli.main", "train", "--data", str(data), "--model", "tiny-bert-random",
@@ -799,6 +800,16 @@ def test_ctrl_c_during_training(tmp_path):
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Still running: SIGABRT makes faulthandler print every thread's stack, which names the hang.
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        for t in threads:
+            t.join(timeout=5)
+        pytest.fail("no exit 60 s after SIGINT:\n" + b"".join(err_chunks).decode("utf-8", "replace")[-6000:])
     finally:
         if proc.poll() is None:
             proc.kill()

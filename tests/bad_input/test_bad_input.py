@@ -10,10 +10,10 @@ from justfit.config import DataConfig, JustfitConfig
 from justfit.data.io import load_data, load_table
 from justfit.data.splitting import make_splits, stratified_sample
 from justfit.errors import DataError, RunDirError
-from justfit.run import run_dir_for
+from justfit.resume import run_dir_for
 from justfit.training import EarlyStopping
 from tests.conftest import FAST
-from tests.test_early_stopping import replay
+from tests.training.test_early_stopping import replay
 
 
 @pytest.mark.parametrize("name", [".", "..", "a/b", "x.partial"])

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from justfit.config import TrainingConfig
+from justfit.history import History
 from justfit.tasks.text.task import TextClassificationTask
 from justfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeBudgetCallback, agree
-from justfit.training.history import History
 from justfit.training.trainer import Trainer
 
 # ---------------------------------------------------------------- a tiny fit

@@ -7,7 +7,7 @@ import pytest
 
 
 def _bench():
-    path = Path(__file__).resolve().parents[1] / "bench" / "diagnosis.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "diagnosis.py"
     spec = importlib.util.spec_from_file_location("bench_diagnosis", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

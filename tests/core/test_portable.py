@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from justfit import Finetuner, finetune
+from justfit._files import cache_root
 from justfit._portable import shareable_config, shareable_path
 from justfit.models.factory import PRESETS, model_package, portable_model_name, preset_dir, resolve_model_name
-from justfit.tasks.text.frozen import cache_root
 
 TEXT = (".json", ".jsonl", ".yaml", ".yml", ".html", ".csv", ".txt", ".md", ".svg")
 

@@ -195,7 +195,7 @@ def test_efficientnet_lite0_preset_is_the_packaged_imagenet_backbone(tmp_path):
     from transformers import pipeline
 
     # ONNX, checked against the PyTorch model by the export itself.
-    from justfit.models.export import export_onnx
+    from justfit.export import export_onnx
     from justfit.tasks.image.efficientnet_lite import register
     from justfit.tasks.image.task import decode_image
 

@@ -9,8 +9,8 @@ import torch
 
 from justfit.diagnosis import RULES, Context, diagnose
 from justfit.diagnosis.rules import LARGE_SPREAD, score_noise
+from justfit.history import History
 from justfit.training import EarlyStopping
-from justfit.training.history import History
 from justfit.training.probe import START_MARGIN, overfit_one_batch, starting_loss
 
 LN2, LN3 = math.log(2), math.log(3)
@@ -337,7 +337,7 @@ def test_the_time_budget_reason_names_the_budget_and_the_epoch():
 
 
 def test_a_fit_cut_by_the_time_budget_says_so_and_does_not_claim_its_last_epoch(tiny_model, monkeypatch):
-    from tests.test_callbacks import _fake_clock, _fit
+    from tests.training.test_callbacks import _fake_clock, _fit
 
     _fake_clock(monkeypatch)  # one second per step: 5 steps an epoch, about 14 s of 30 planned steps fit
     stopper = EarlyStopping("val_loss", patience=50)

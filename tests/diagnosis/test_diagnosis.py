@@ -200,7 +200,7 @@ def _auto_cfg(fast_config, data, **training):
     cfg["training"] = {**cfg["training"], **training}
     cfg["quality"] = {"label_noise": "off"}
     # The curve rules are under test: the tiny random model never beats TF-IDF on the planted words, and the
-    # cheap-baseline verdict (tests/test_baseline.py) would come first.
+    # cheap-baseline verdict (tests/evaluation/test_baseline.py) would come first.
     cfg["baseline"] = {"enabled": False}
     return cfg
 

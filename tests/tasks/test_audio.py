@@ -322,7 +322,7 @@ def test_the_learning_rate_finder_works_for_audio(tiny_whisper):
 
 def test_audio_models_export_to_onnx_and_agree(tiny_whisper, tmp_path):
     from justfit import Finetuner
-    from justfit.models.export import export_onnx
+    from justfit.export import export_onnx
 
     X, y = _tones(n=16)
     ft = Finetuner(config={"model": {"name": tiny_whisper}, "data": {"max_seconds": 1.0},

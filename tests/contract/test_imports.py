@@ -28,7 +28,7 @@ def test_public_surface():
 
 def test_history_does_not_import_results():
     # The run directory's files are written by justfit._files; the training history needs nothing else.
-    code = ("import sys, justfit.training.history; "
+    code = ("import sys, justfit.history; "
             "print('justfit.results' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
