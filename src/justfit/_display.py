@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from justfit.diagnosis.tool_terms import advice
+
 
 def data_report_table(report: Any, title: str = "data stage") -> Table:
     """One row per step that removed or flagged rows: (step, removed, flagged)."""
@@ -45,8 +47,6 @@ def print_diagnosis(diagnosis: Any, console: Any, *, limit: int = 5) -> None:
     """The verdict, then the findings with their evidence and the remedies: as --set flags, or in the terms of
     the tool that wrote the history with the flags beside them (``diagnosis.tool``)."""
     from rich.markup import escape
-
-    from justfit.diagnosis.tool_terms import advice
 
     style = VERDICT_STYLE.get(diagnosis.verdict, "bold")
     console.print(f"verdict: [{style}]{diagnosis.verdict}[/{style}]")

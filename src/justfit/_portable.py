@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from justfit.models.factory import portable_name
+
 # Config keys that hold a path the user gave, by section.
 PATH_KEYS = {"data": ("path", "train", "validation", "test"), "quality": ("cache_dir",), "output": ("dir",)}
 
@@ -44,7 +46,6 @@ def shareable_config(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of a config dict (``JustfitConfig.model_dump(mode="json")``) to write beside the outputs: the
     model by its portable name, each path the user gave by :func:`shareable_path`, a study's storage URL
     by :func:`shareable_url` with its password hidden."""
-    from justfit.models.factory import portable_name
 
     out = copy.deepcopy(config)
     for section, keys in PATH_KEYS.items():

@@ -18,6 +18,10 @@ from justfit.config import JustfitConfig
 from justfit.directions import direction_of
 from justfit.errors import ConfigError
 from justfit.history import available_metrics
+from justfit.models.recipes import check_recipe
+from justfit.tasks.base import TASKS, task_directions
+from justfit.training.callbacks.early_stopping import EarlyStopping
+from justfit.training.optim import OPTIMIZERS, SCHEDULERS
 
 _PASSED: OrderedDict[str, None] = OrderedDict()  # content of the checked sections, most recent last
 _REMEMBER = 64
@@ -36,7 +40,6 @@ def check_monitor(cfg: Any, task_name: str) -> None:
     """Raise ``ConfigError`` when early stopping monitors a name that training of ``task_name`` will not
     record (the task's epoch metrics as ``val_*``/``train_*``, the losses), or one whose declared direction
     contradicts ``early_stopping.mode``."""
-    from justfit.training.callbacks.early_stopping import EarlyStopping
 
     EarlyStopping(task_monitor(cfg, task_name), cfg.early_stopping.mode).check(recorded(cfg, task_name))
     monitor_direction(cfg, task_name)
@@ -44,7 +47,6 @@ def check_monitor(cfg: Any, task_name: str) -> None:
 
 def recorded(cfg: Any, task_name: str) -> dict[str, str]:
     """The names an epoch record of ``task_name`` holds under ``cfg``, each with its declared direction."""
-    from justfit.tasks.base import task_directions
 
     return available_metrics(cfg.training.train_eval_samples > 0, task_directions(task_name))
 
@@ -69,7 +71,6 @@ def task_monitor(cfg: Any, task_name: str) -> str:
     ``val_loss`` otherwise)."""
     if cfg.early_stopping.monitor != "auto":
         return cfg.early_stopping.monitor
-    from justfit.tasks.base import TASKS
 
     return TASKS.get(task_name).default_monitor
 
@@ -92,9 +93,6 @@ def check_settings(cfg: Any) -> None:
     if key in _PASSED:
         _PASSED.move_to_end(key)
         return
-    from justfit.models.recipes import check_recipe
-    from justfit.tasks import TASKS
-    from justfit.training.optim import OPTIMIZERS, SCHEDULERS
 
     OPTIMIZERS.get(cfg.training.optimizer)
     SCHEDULERS.get(cfg.training.scheduler)
@@ -121,7 +119,6 @@ def _any_task_error(cfg: Any, errors: list[ConfigError]) -> ConfigError:
     """The error for a monitor that no registered task takes, while the task is not known yet: the names every
     task records (with the closest one), not one task's; a monitor some task records but whose ``mode``
     contradicts it keeps that task's message."""
-    from justfit.tasks import TASKS
 
     every = {n: d for t in TASKS.names() for n, d in recorded(cfg, t).items()}
     if cfg.early_stopping.monitor in every:

@@ -16,11 +16,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit._portable import shareable_config
 from justfit._progress import progress_bar
+from justfit.checks import monitor_direction
 from justfit.config import JustfitConfig, coerce_config
+from justfit.data.inputs import as_frame
+from justfit.data.splitting import Splits
+from justfit.data.stage import training_frames
 from justfit.defaults import apply_defaults, reresolve
 from justfit.errors import ModelError
+from justfit.evaluation.predict import predict_logits
 from justfit.history import History
+from justfit.models.factory import base_model_meta, checkpoint_model_type
+from justfit.models.saving import load_folder, save_folder
+from justfit.seeds import median_index, seeds_for
+from justfit.training import fit as fitting
+from justfit.training.lr_find import LRFindResult
+from justfit.tuning.autofit import auto_fit, monitor_value, selection_score
 
 _SHORTCUTS = {
     "epochs": "training.epochs", "lr": "training.lr", "batch_size": "training.batch_size",
@@ -114,9 +126,6 @@ class Finetuner:
         """
         import time
 
-        from justfit.data.stage import training_frames
-        from justfit.training import fit as fitting
-
         t0 = time.perf_counter()
         if self.seeds is not None and (isinstance(self.seeds, bool) or not isinstance(self.seeds, int | np.integer)
                                        or not 1 <= int(self.seeds) <= 100):
@@ -128,7 +137,6 @@ class Finetuner:
         if sampling_rate is not None:
             cfg = cfg.updated({"data.sampling_rate": sampling_rate})  # checked by the config (a positive int)
         cfg, task, train, val = training_frames(cfg, X, y, X_val, y_val, sample_weight)
-        from justfit.models.factory import checkpoint_model_type
 
         # The model family's measured settings where none is given.
         cfg, self.defaults_ = apply_defaults(cfg, checkpoint_model_type(cfg.model.name, cfg.task), len(train))
@@ -167,9 +175,6 @@ class Finetuner:
         rule behind it, or why there is none). ``options`` go to ``lr_find`` (``steps``,
         ``start_lr``, ``end_lr``, ...). The model is loaded, swept and restored; nothing is kept.
         """
-        from justfit.data.stage import training_frames
-        from justfit.training import fit as fitting
-        from justfit.training.lr_find import LRFindResult
 
         cfg, task, train, val = training_frames(self.resolved_config(), X, y, X_val, y_val, None)
         prep = fitting.prepare(cfg, task.fit(train["label"]), train, val, progress=self.progress)
@@ -180,10 +185,6 @@ class Finetuner:
                    checkpointing: Any, callbacks: Sequence[Any], extend_while_trivial: bool = True) -> Finetuner:
         """One fit per seed on the same checked frames (each in its own checkpoint folder; a callback with
         ``for_seed(seed)`` gives each its own); this estimator takes the state of the median seed's."""
-        from justfit.checks import monitor_direction
-        from justfit.data.splitting import Splits
-        from justfit.seeds import median_index, seeds_for
-        from justfit.tuning.autofit import monitor_value, selection_score
 
         seeds = seeds_for(cfg.training.seed, int(self.seeds))
         es = cfg.early_stopping
@@ -211,8 +212,6 @@ class Finetuner:
 
     def _auto_fit(self, cfg: JustfitConfig, train: pd.DataFrame, val: pd.DataFrame) -> Finetuner:
         """Auto-fit rounds on fixed, checked train/validation frames; this estimator takes the best round's state."""
-        from justfit.data.splitting import Splits
-        from justfit.tuning.autofit import auto_fit
 
         def fit_round(c: JustfitConfig) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
             e = Finetuner(config=c, progress=self.progress).fit(Splits(train, val, val.iloc[0:0]),
@@ -221,7 +220,6 @@ class Finetuner:
                    "n_params": e.params_.get("trainable_params"), "task_facts": e.task_.diagnosis_facts(),
                    "model_type": e.defaults_.get("model_type")}
             return e, e.history_.records, ctx
-
 
         best, _, result = auto_fit(fit_round, cfg, rounds=self.rounds,
                                    resolve=lambda c: reresolve(c, cfg, self.defaults_))
@@ -240,7 +238,6 @@ class Finetuner:
         """The model's raw outputs for the inputs ``X``: shape ``(n, num_labels)`` (``num_labels`` is 1 for a
         regression, whose output is the standardised value). ``sampling_rate`` (Hz): the rate of audio
         given as bare arrays (default: the fit's ``data.sampling_rate``)."""
-        from justfit.evaluation.predict import predict_logits
 
         self._check_fitted()
         texts = self.task_.inputs(X, self.config_, sampling_rate=sampling_rate)
@@ -291,7 +288,6 @@ class Finetuner:
         matrix, log loss; regression: RMSE, MAE, R², Spearman and the training-mean baseline). Fitted with
         ``seeds``, also ``seed_spread`` (``justfit.seeds.spread``: every seed's model evaluated on ``X``)."""
         self._check_fitted()
-        from justfit.data.inputs import as_frame
 
         frame = as_frame(X, y, self.config_, "the evaluation data", self.task_.input_column)
         targets = self.task_.encode_targets(frame["label"])
@@ -312,9 +308,6 @@ class Finetuner:
         """Write a folder that plain ``transformers`` loads (``pipeline``, ``AutoModelFor...``) plus justfit.json.
 
         Raises ``RunDirError`` when ``path`` is a file or a folder that is not a justfit model."""
-        from justfit._portable import shareable_config
-        from justfit.models.factory import base_model_meta
-        from justfit.models.saving import save_folder
 
         self._check_fitted()
         classes = self.task_.classes
@@ -332,7 +325,6 @@ class Finetuner:
     @classmethod
     def load(cls, path: str | Path, *, progress: bool = False) -> Finetuner:
         """Load a saved model folder (or a run directory holding ``model/``). Raises ``RunDirError``."""
-        from justfit.models.saving import load_folder
 
         path, got = load_folder(path, JustfitConfig().data.max_length)
         cfg = JustfitConfig.from_dict(got.meta.get("config", {})).updated({"task": got.name})

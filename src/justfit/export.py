@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from justfit import load
 from justfit._files import atomic_write
 from justfit.errors import ConfigError, ModelError
 
@@ -30,8 +31,6 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, *, atol
     Raises ``ModelError`` when the model cannot be traced, or onnxruntime's outputs differ from the
     PyTorch model's by more than ``atol``; ``ConfigError`` when onnx/onnxruntime are missing."""
     import torch
-
-    from justfit import load
 
     try:
         import onnxruntime as ort

@@ -11,7 +11,7 @@ from typing import Any
 from justfit._registry import Registry
 
 # Task name -> task class (``justfit.tasks.base.BaseTask`` subclasses), registered by the task plug-ins.
-TASKS: Registry[type] = Registry("task", builtins="justfit.tasks")
+TASKS: Registry[type] = Registry("task", builtins="justfit.tasks.builtin")
 
 # Cleaning rule name -> ``rule(frame, options) -> Found`` (``justfit.data.cleaning``).
 CLEANING_RULES: Registry[Any] = Registry("cleaning rule", builtins="justfit.data.cleaning")

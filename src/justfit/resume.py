@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from justfit._files import read_json, write_json
+from justfit.checks import check_settings
 from justfit.config import JustfitConfig, coerce_config
 from justfit.errors import ConfigError, DataError, RunDirError
+from justfit.training.runtime import distributed_state
 
 REQUEST = "run.json"
 LOCK = "run.lock"
@@ -241,7 +243,6 @@ def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], re
     the request saved) or, with ``resume``, reopen a killed one with its saved config and options (a
     config, overrides or ``compare_options`` given as well must match them). Raises ``ConfigError``,
     ``RunDirError``."""
-    from justfit.training.runtime import distributed_state
 
     state = distributed_state()
     opened = None
@@ -267,7 +268,6 @@ def open_run(config: Any, overrides: dict[str, Any], options: dict[str, Any], re
 def _open_main(config: Any, overrides: dict[str, Any], options: dict[str, Any], resume: str | Path | None,
                compare_options: bool) -> OpenRun:
     """``open_run`` on the process that owns the folder."""
-    from justfit.checks import check_settings
 
     def given() -> Any:
         cfg = coerce_config(config)

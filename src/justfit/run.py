@@ -7,18 +7,25 @@ is there, so a folder named like a run is always a complete one.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from justfit._files import write_csv, write_json
+from justfit.checks import check_settings, check_unsupported, with_task
 from justfit.config import JustfitConfig, coerce_config
 from justfit.data.augment import check_ops
+from justfit.data.stage import prepare_data, sample_weights_for
 from justfit.defaults import apply_defaults, describe
+from justfit.estimator import Finetuner
+from justfit.evaluation.baseline import fit_baseline, summary
+from justfit.models.factory import checkpoint_model_type
 from justfit.results import RunResult
+from justfit.resume import check_same_data, open_run, splits_fingerprint
+from justfit.rundir import write_run
+from justfit.tasks.base import get_task
+from justfit.tracking import TrackingCallback, log_test_metrics, run_tracker
+from justfit.training.fit import Checkpointing
+from justfit.training.runtime import distributed_state
 
 
 def check_task(cfg: JustfitConfig, task: Any) -> None:
@@ -26,7 +33,6 @@ def check_task(cfg: JustfitConfig, task: Any) -> None:
     task can use, and ``augment.ops`` are operations for the task's inputs."""
 
     task.check_model(cfg.model.name)
-    from justfit.checks import check_unsupported
 
     check_unsupported(cfg, task)
     check_ops(cfg.augment.ops, task.modality)
@@ -52,7 +58,6 @@ def finetune(config: JustfitConfig | dict | str | Path | None = None, *, progres
     run's (``ConfigError`` lists the keys that differ). Raises ``RunDirError`` for a finished run, a
     folder that is not a run, or a run another process is working in.
     """
-    from justfit.resume import open_run
 
     t0 = time.perf_counter()
     options = {"command": "train", "auto": auto, "rounds": rounds if auto else None,
@@ -70,12 +75,6 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
          time_budget: float | None, resume: bool, keep_checkpoints: bool, seeds: int | None, t0: float) -> RunResult:
     """The run itself, inside its locked ``.partial`` folder: data stage, training (checkpointed into
     ``folder``), test evaluation, then every file written and the folder renamed to ``final``."""
-    from justfit.checks import check_settings, with_task
-    from justfit.data.stage import prepare_data, sample_weights_for
-    from justfit.estimator import Finetuner
-    from justfit.resume import check_same_data, splits_fingerprint
-    from justfit.training.fit import Checkpointing
-    from justfit.training.runtime import distributed_state
 
     # In a multi-process launch, the main process runs the data stage first (and fills the feature cache);
     # the others then run it on the cached features, reaching the same splits. Only the main process writes.
@@ -86,13 +85,11 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         # audit embeds texts with it).
         splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)  # as given, or inferred from the labels by the data stage
-    from justfit.models.factory import checkpoint_model_type
 
     # The model family's measured settings where the config gives none.
     cfg, defaults = apply_defaults(cfg, checkpoint_model_type(cfg.model.name, cfg.task), len(splits.train))
     check_settings(cfg)  # the monitor against the inferred task's metrics (nothing is repeated when it was given)
     columns = next(iter(loaded.values())).columns
-    from justfit.tasks import get_task
 
     if main:
         check_same_data(partial, splits_fingerprint(splits, get_task(cfg.task).input_column))
@@ -127,8 +124,6 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
         from rich.console import Console
 
         Console(stderr=True).print("no checkpoint was saved before the run stopped: training starts over")
-
-    from justfit.tracking import TrackingCallback, log_test_metrics, run_tracker
 
     tracker = run_tracker(cfg, partial, final.name) if main else None
     if tracker is not None:
@@ -182,7 +177,7 @@ def _run(cfg: JustfitConfig, final: Path, partial: Path, folder: Path, *, progre
     finally:
         if tracker is not None:
             tracker.finish()
-    result = _write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
+    result = write_run(final, partial, cfg, columns, est, splits, report, metrics, test_logits, autofit, t0,
                         keep_checkpoints=keep_checkpoints, baseline=against, extra={"defaults": defaults})
     if state is not None:
         state.wait_for_everyone()
@@ -197,8 +192,6 @@ def cheap_baseline(cfg: JustfitConfig, est: Any, splits: Any, fitted: dict[int, 
     if not cfg.baseline.enabled:
         return None
     import warnings
-
-    from justfit.evaluation.baseline import fit_baseline, summary
 
     try:
         key = id(splits.train)
@@ -220,123 +213,6 @@ def cheap_baseline(cfg: JustfitConfig, est: Any, splits: Any, fitted: dict[int, 
     return out
 
 
-def _write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est: Any, splits: Any, report: Any,
-               metrics: dict[str, Any], test_logits: np.ndarray, autofit: Any, t0: float, *,
-               keep_checkpoints: bool = False, extra: dict[str, Any] | None = None,
-               baseline: dict[str, Any] | None = None, saved: Any = None) -> RunResult:
-    """Write every file of the run into ``partial``, then rename it to ``final`` (replacing an older run).
-    The checkpoints are deleted first, unless ``keep_checkpoints``. ``extra`` joins ``result.data``
-    (a search's summary); ``baseline`` is the cheap baseline beside the model (``cheap_baseline``).
-    ``saved``: the fitted estimator whose model is saved and whose ``test_logits`` these are, when it is not
-    ``est`` (a model refitted on train+validation); the history, the curves and the diagnosis stay ``est``'s."""
-    import yaml
-
-    from justfit._portable import PathScrubber, shareable_config, shareable_result
-    from justfit.checks import recorded
-    from justfit.models.factory import model_package, portable_model_name
-
-    task = est.task_
-    scrub = PathScrubber(splits.sources)  # media files named from their data root, not this machine's folders
-
-    cfg_json = cfg.model_dump(mode="json")
-    # The resolved config names the columns actually used, so the run is reproducible as written.
-    cfg_json["data"]["text_column"] = cfg_json["data"]["text_column"] or columns.text
-    cfg_json["data"]["label_column"] = cfg_json["data"]["label_column"] or columns.label
-    resolved = JustfitConfig.from_dict(cfg_json)
-    # What is shared names no path of this machine (justfit._portable).
-    (partial / "config.yaml").write_text(yaml.safe_dump(shareable_config(resolved.model_dump(mode="json")),
-                                                        sort_keys=False))
-    est.history_.to_jsonl(partial / "history.jsonl")
-    write_json(partial / "metrics.json", metrics)
-    splits.to_json(partial / "splits.json")
-    analysis = task.analysis(splits.test, test_logits)
-    write_csv(scrub.frame(analysis), partial / "predictions.csv")
-    model_est = saved if saved is not None else est
-    assets = task.report_assets(splits.test, analysis, splits.train, model_est.step_)
-    if assets:
-        write_json(partial / "report_assets.json", scrub.data(assets))
-    write_json(partial / "data_report.json", scrub.data(report.to_dict(cfg.quality.label_noise_top)))
-    if autofit is not None:
-        write_json(partial / "autofit.json", autofit.to_dict())
-    if getattr(est, "lr_find_", None):
-        write_json(partial / "lr_find.json", est.lr_find_)
-    write_csv(scrub.frame(report.removed), partial / "removed.csv")
-    write_csv(scrub.frame(report.flagged), partial / "flagged.csv")
-    model_est.save(partial / "model")
-    result = RunResult(
-        run_dir=str(final),
-        labels=task.labels,
-        metrics={k: v for k, v in metrics.items() if not isinstance(v, dict)},
-        history=est.history_.records,
-        best_epoch=est.best_epoch_,
-        stop_reason=est.stop_reason_,
-        data={
-            "sources": splits.sources,
-            "columns": {"text": columns.text, "label": columns.label},
-            "sizes": splits.sizes(),
-            "task": task.name,
-            "class_counts": {name: task.class_counts(getattr(splits, name)["label"])
-                             for name in ("train", "validation", "test")},
-            "model": portable_model_name(est.model_source_),
-            "model_package": model_package(portable_model_name(est.model_source_)),
-            "params": est.params_,
-            "bf16": est.bf16_,
-            **({"feature_cache": est.feature_cache_} if getattr(est, "feature_cache_", None) else {}),
-            **({"lr_find": {k: est.lr_find_[k] for k in ("suggestion", "rule", "reason")}}
-               if getattr(est, "lr_find_", None) else {}),
-            "quality": report.summary(),
-            "metric_directions": recorded(resolved, task.name),
-            "task_facts": task.diagnosis_facts(),
-            **({"autofit": autofit.to_dict()} if autofit is not None else {}),
-            **({"seed_spread": metrics["seed_spread"]} if "seed_spread" in metrics else {}),
-            **({"baseline": baseline} if baseline else {}),
-            **(extra or {}),
-        },
-        seconds=time.perf_counter() - t0,
-        config=resolved.model_dump(mode="json"),
-    )
-    from justfit.diagnosis import diagnose
-
-    fit_context = task.diagnosis_context(splits.train["label"], splits.validation["label"])
-    # The units a validation score averages over (rows; words for tagging): `justfit doctor` reads the noise from it.
-    result.data["validation_units"] = fit_context.get("n_val")
-    result.diagnosis = diagnose(result.history, data=result.data.get("quality"), metrics=metrics,
-                                config=result.config, n_train=splits.sizes()["train"],
-                                n_params=est.params_.get("trainable_params"),
-                                n_classes=fit_context["n_classes"], n_val=fit_context.get("n_val"),
-                                source="justfit run", monitor=resolved.early_stopping.monitor,
-                                directions=result.data["metric_directions"], baseline=baseline,
-                                task_facts=result.data["task_facts"],
-                                model_type=(result.data.get("defaults") or {}).get("model_type"))
-    result.verdict = result.diagnosis.verdict
-    write_json(partial / "diagnosis.json", scrub.data(result.diagnosis.to_dict()))
-    shared = shareable_result(result.to_dict())
-    write_json(partial / "result.json", {**shared, "data": scrub.data(shared["data"])})
-    from justfit.report import render_report
-
-    try:
-        render_report(partial, name=final.name)
-    except Exception as exc:  # the run is complete without its report; `justfit report` can retry
-        import warnings
-
-        warnings.warn(f"Could not render report.html ({type(exc).__name__}: {exc}); the run is saved. "
-                      "Retry with: justfit report RUN_DIR", RuntimeWarning, stacklevel=2)
-    from justfit.resume import CHECKPOINTS, LOCK
-
-    if not keep_checkpoints:
-        shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
-    (partial / LOCK).unlink(missing_ok=True)  # the lock stays held (on the open file) until the caller releases it
-    if final.exists():  # --overwrite: move the old run aside first, so '<name>' is never half-deleted
-        old = final.with_name(final.name + ".old.partial")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        partial.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        partial.rename(final)
-    return result
-
-
 def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *, progress: bool = False,
             **options: Any) -> Any:
     """The learning-rate range test on the configured data and model, without training.
@@ -345,8 +221,6 @@ def find_lr(config: JustfitConfig | dict[str, Any] | str | Path | None = None, *
     not a verdict on each). ``options`` go to ``justfit.training.lr_find.lr_find``.
     Returns an ``LRFindResult``.
     """
-    from justfit.data.stage import prepare_data
-    from justfit.estimator import Finetuner
 
     cfg = coerce_config(config)
     if cfg.quality.label_noise != "off":

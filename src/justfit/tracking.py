@@ -22,6 +22,7 @@ from typing import Any
 from justfit._files import read_json, write_json
 from justfit.config import TRACKERS
 from justfit.errors import ConfigError, unknown_name
+from justfit.resume import CHECKPOINTS, REQUEST
 from justfit.training.callbacks.base import Callback
 
 EXPERIMENT = "justfit"
@@ -148,7 +149,6 @@ def run_tracker(cfg: Any, run_dir: Path, name: str) -> RunTracker | None:
     """The trackers ``cfg.output.track`` asks for (None when none), logging to the run ``name`` whose
     folder is ``run_dir`` (TensorBoard writes in ``run_dir/tensorboard``). A resumed run logs on into
     the MLflow run it started (its id is kept in the run's request, ``checkpoints/run.json``)."""
-    from justfit.resume import CHECKPOINTS, REQUEST
 
     kinds = list(cfg.output.track or [])
     if not kinds:

@@ -32,3 +32,14 @@ def test_history_does_not_import_results():
             "print('justfit.results' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_explanations_and_the_cli_start_without_torch():
+    """The diagnosis and the report read plain records (a run folder, another tool's log), and the CLI's
+    `--help` and config checks need no model: none of them imports torch, transformers or pandas, so `justfit
+    doctor` and `justfit report` start fast and work where no model could run."""
+    code = ("import sys, justfit.config, justfit.diagnosis, justfit.diagnosis.history_io, justfit.report, "
+            "justfit.results, justfit.history, justfit.cli.main; "
+            "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -123,7 +123,7 @@ def _presets() -> None:
 
 def _tasks() -> None:
     """List the tasks (the config's task: key)."""
-    from justfit.tasks import list_tasks
+    from justfit.tasks.builtin import list_tasks
 
     for name, text in list_tasks().items():
         typer.echo(f"{name:16s} {text}")

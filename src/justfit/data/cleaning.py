@@ -25,8 +25,10 @@ import pandas as pd
 
 from justfit._registry import Registry
 from justfit.config import QualityConfig
+from justfit.data.io import detect_columns, load_table, normalise
 from justfit.errors import ConfigError, DataError, did_you_mean
 from justfit.registries import CLEANING_RULES
+from justfit.tasks.text.minhash import SLACK, exact_jaccard, find_near_duplicates
 
 # {row: (duplicate_of or None, detail)}
 Drops = dict[Any, tuple[Any, str]]
@@ -203,7 +205,6 @@ def _exact(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
 def _near(frame: pd.DataFrame, opts: dict[str, Any]) -> Found:
     """near duplicates (MinHash LSH on character shingles, Jaccard >= near_threshold); one copy per label is kept,
     and near-duplicate texts with different labels are reported"""
-    from justfit.tasks.text.minhash import SLACK, exact_jaccard, find_near_duplicates
 
     thr = float(opts["near_threshold"])
     if not 0 < thr <= 1:
@@ -362,7 +363,6 @@ def _tidy_labels(label: pd.Series) -> pd.Series:
 
 
 def _as_frame(data: Any, text_column: str | None, label_column: str | None) -> pd.DataFrame:
-    from justfit.data.io import detect_columns, load_table, normalise
 
     if isinstance(data, str | Path):
         return load_table(data, text_column, label_column, allow_missing=True).frame

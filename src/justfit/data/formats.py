@@ -36,6 +36,7 @@ from justfit.data.textfile import (
     sniff_magic,
 )
 from justfit.errors import DataError
+from justfit.tasks.tagging.data import decode_json_lists
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -118,7 +119,6 @@ def _read_text(data: bytes, name: str, kind: str | None, encoding: str | None) -
         except DataError:
             pass
     frame, sep = read_delimited_text(text, name, "\t" if kind == "tsv" else ",")
-    from justfit.tasks.tagging.data import decode_json_lists
 
     return RawTable(decode_json_lists(frame), "tsv" if sep == "\t" else "csv", used, delimiter=sep)
 

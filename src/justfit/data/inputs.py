@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit.data.io import ColumnSpec, load_table, normalise, table_frame, table_spec
+from justfit.data.media import AUDIO, IMAGE, KINDS, media_column
 from justfit.errors import DataError
+from justfit.tasks.image.sources import float_white, pixels_uint8
 
 
 def is_missing(value: Any) -> bool:
@@ -30,7 +33,6 @@ def media_kind(X: Any, text_column: str | None = None, sampling_rate: int | None
     * audio: a sequence of 1-D arrays, ``{"array", "sampling_rate"}`` items or audio paths; an
       array of shape ``(n, samples)`` when ``sampling_rate`` is given;
     * a DataFrame with a column of either (``text_column`` when given: ``data.media.media_column``)."""
-    from justfit.data.media import AUDIO, IMAGE, media_column
 
     if isinstance(X, np.ndarray):
         return "image" if X.ndim in (3, 4) else "audio" if X.ndim == 2 and sampling_rate else None
@@ -68,7 +70,6 @@ def image_batch(X: np.ndarray) -> np.ndarray:
 
     Raises ``DataError`` for NaN, infinite or negative values, values above 255 (other than
     uint16), and floats above 1 but below 2 (neither range)."""
-    from justfit.tasks.image.sources import float_white, pixels_uint8
 
     return pixels_uint8(X, float_white([X], "the image array"), "the image array")
 
@@ -146,7 +147,6 @@ def as_frame(X: Any, y: Any, cfg: Any, where: str, column: str = "text") -> pd.D
 
     Raises ``DataError`` (one line) for missing texts or labels, a length mismatch, or a file
     given together with separate labels."""
-    from justfit.data.io import ColumnSpec, load_table, normalise, table_frame, table_spec
 
     if isinstance(X, pd.DataFrame) and y is None:
         X = X.rename(columns=str)
@@ -236,7 +236,6 @@ def tag_lists(y: Any) -> bool:
 def frame_inputs(frame: pd.DataFrame) -> str:
     """The input column of a normalised frame: ``image`` or ``audio`` (media), ``tokens`` (a tag per word)
     or ``text``; task inference reads it."""
-    from justfit.data.media import KINDS
 
     return next((k.column for k in KINDS if k.column in frame.columns), "tokens" if "tokens" in frame.columns
                 else "text")

@@ -23,8 +23,11 @@ import numpy as np
 import pandas as pd
 
 from justfit.data.formats import SUFFIXES, expected_kind, read_file, sniff_magic
+from justfit.data.media import media_column, media_frame
 from justfit.data.messages import listing
+from justfit.data.packaged import PACKAGED, name_hint
 from justfit.errors import DataError, DataQualityWarning, did_you_mean
+from justfit.tasks.tagging.data import token_frame, token_layout
 
 __all__ = ["SUFFIXES", "ColumnSpec", "LoadedData", "detect_columns", "load_data", "load_table", "normalise",
            "read_any"]
@@ -80,7 +83,6 @@ def read_any(path: str | Path, encoding: str | None = None) -> pd.DataFrame | di
 
 
 def _read(path: str | Path, encoding: str | None) -> tuple[pd.DataFrame | dict[str, pd.DataFrame], str | None]:
-    from justfit.data.packaged import PACKAGED, name_hint
 
     p = Path(path)
     if not p.exists():
@@ -392,8 +394,6 @@ def table_spec(df: pd.DataFrame, text_column: str | None, label_column: str | No
                where: str) -> ColumnSpec:
     """The input and label columns of a table: a column of media (images or audio: paths with their
     suffixes, ``datasets`` cells, arrays) when it has one, else its text column (``detect_columns``)."""
-    from justfit.data.media import media_column
-    from justfit.tasks.tagging.data import token_layout
 
     tokens = token_layout(df, text_column, label_column if need_label else None)
     if tokens is not None:  # words with a tag each, or texts with character spans
@@ -414,8 +414,6 @@ def table_frame(df: pd.DataFrame, spec: ColumnSpec, base: Path | None, where: st
     """The normalised frame of a table: ``image``/``label`` or ``audio``/``label`` when ``spec.text``
     holds media (relative paths resolved against ``base``), else ``text``/``label``; with a ``group``
     column from ``group_column`` (or the one a packaged set names in ``df.attrs``) when there is one."""
-    from justfit.data.media import media_column, media_frame
-    from justfit.tasks.tagging.data import token_frame, token_layout
 
     group = group_column or df.attrs.get("group_column")  # a packaged set names its own (keywords: voice)
     tokens = token_layout(df, spec.text, spec.label) if spec.label is not None else None

@@ -18,6 +18,7 @@ import pandas as pd
 
 from justfit.data.cleaning import REMOVED_COLUMNS, _jsonable
 from justfit.errors import ConfigError, DataError
+from justfit.tasks.text.frozen import embed_cached
 
 ACTIONS = ("report", "drop", "downweight", "off")
 
@@ -95,8 +96,6 @@ def find_label_issues(data: pd.DataFrame | Sequence[str], labels: Sequence[Any] 
     """
     from cleanlab.filter import find_label_issues as cl_find
     from cleanlab.rank import get_label_quality_scores
-
-    from justfit.tasks.text.frozen import embed_cached
 
     if isinstance(data, pd.DataFrame):
         frame = data[["text", "label"]]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from justfit.data.cleaning import OPTIONS, REMOVED_COLUMNS, _jsonable, normalize_text
 from justfit.errors import DataError, unknown_name
+from justfit.tasks.text.minhash import cross_near_duplicates
 
 ACTIONS = ("remove", "report")
 
@@ -67,7 +68,6 @@ def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], *, act
     number. With ``action='remove'`` the report's ``train`` holds the training rows without
     the leaked copies; with ``'report'`` it is ``train`` unchanged.
     """
-    from justfit.tasks.text.minhash import cross_near_duplicates
 
     if action not in ACTIONS:
         raise unknown_name("leakage action", action, ACTIONS)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit.data.messages import listing
 from justfit.errors import DataError
 
 SPLIT_FOLDERS = {"train": "train", "val": "validation", "validation": "validation", "valid": "validation",
@@ -249,7 +250,6 @@ def media_frame(df: pd.DataFrame, column: str, label: str | None, base: Path | N
 def group_of(df: pd.DataFrame, column: str, where: str, index: pd.Index) -> pd.Series:
     """The ``group`` column (text) from ``df[column]`` on ``index``. Raises ``DataError`` when the
     column is missing or has empty cells."""
-    from justfit.data.messages import listing
 
     if column not in df.columns:
         raise DataError(f"No group column '{column}' in {where} (columns: {listing(df.columns)}). "

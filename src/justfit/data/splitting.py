@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from justfit._files import atomic_write_text
+from justfit._portable import shareable_path
 from justfit.errors import DataError
 
 
@@ -26,7 +27,6 @@ class Splits:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
     def to_json(self, path: str | Path) -> None:
-        from justfit._portable import shareable_path
 
         payload = {  # the sources without this machine's folders: splits.json is shared with the run
             name: {"source": shareable_path(self.sources.get(name, "")),

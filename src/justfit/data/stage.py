@@ -16,11 +16,15 @@ import numpy as np
 import pandas as pd
 
 from justfit._files import atomic_write, atomic_write_text, write_csv, write_json
+from justfit.checks import check_settings, check_unsupported, with_task
 from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport, _jsonable
 from justfit.data.inputs import as_frame, frame_inputs, media_kind, tag_lists, with_weights
-from justfit.data.io import LoadedData, load_data, raise_missing_labels
-from justfit.data.splitting import Splits, check_labels, make_splits
+from justfit.data.io import SUFFIXES, LoadedData, load_data, load_table, raise_missing_labels, read_any
+from justfit.data.label_audit import find_label_issues
+from justfit.data.splitting import Splits, check_labels, make_splits, split, unify_label_types
 from justfit.errors import DataError, DataQualityWarning, RunDirError
+from justfit.tasks.base import get_task
+from justfit.tasks.infer import infer_task
 
 # Rows of a user's validation/test file are only removed when they cannot be evaluated at all.
 HELD_OUT_RULES = ("normalize", "empty_text", "missing_label")
@@ -215,7 +219,6 @@ def run_stage(cfg: Any, loaded: dict[str, LoadedData], report: DataReport, task:
 def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) -> Any:
     """The task of this run: ``cfg.task``, or inferred from the training labels (``tasks.infer_task``),
     with the inference said in ``report.warnings``. Recorded in ``report.task``."""
-    from justfit.tasks import get_task, infer_task
 
     name = cfg.task
     first = loaded.get("all") or loaded["train"]
@@ -243,7 +246,6 @@ def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
     merged spellings) appended to ``notes``: they belong to the data report, which every command shows."""
     import warnings
 
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         out = read(*args, **kwargs)
@@ -258,7 +260,6 @@ def _noting(notes: list[str], read: Any, *args: Any, **kwargs: Any) -> Any:
 def _label_audit(cfg: Any, task: Any, train: pd.DataFrame, report: DataReport, removed: list[pd.DataFrame],
                  flagged: list[pd.DataFrame], progress: bool, split: str, check: Any) -> pd.DataFrame:
     """Run the label audit on ``train``; record it in ``report``; return train without dropped rows."""
-    from justfit.data.label_audit import find_label_issues
 
     q = cfg.quality
     lr = task.find_label_issues(train, cfg, progress=progress)  # a task's own audit (per word for tags)
@@ -359,8 +360,6 @@ def clean_file(cfg: Any, output: str | Any, *, test: str | None = None, force: b
     Every output is checked before anything is written; existing files need ``force``.
     """
     from pathlib import Path
-
-    from justfit.data.io import SUFFIXES, load_table, read_any
 
     q = cfg.quality
     out = Path(output)
@@ -463,9 +462,6 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     """The config (its ``task`` set, inferred from the labels when unset), the task, and the checked
     training and validation frames of a fit. The settings are checked (``justfit.checks``) before
     anything heavier; without ``X_val`` a stratified validation split is cut from ``X``."""
-    from justfit.checks import check_settings
-    from justfit.data.splitting import Splits, split, unify_label_types
-    from justfit.tasks import get_task, infer_task
 
     given = isinstance(X, Splits)
     if given and (y is not None or X_val is not None or y_val is not None):
@@ -486,7 +482,6 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
             from justfit.errors import DataQualityWarning
 
             warnings.warn(note[0].upper() + note[1:] + ".", DataQualityWarning, stacklevel=4)
-    from justfit.checks import check_unsupported, with_task
 
     cfg = with_task(cfg, cfg.task)
     task = get_task(cfg.task)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from justfit.diagnosis.history_io import load_history
 from justfit.diagnosis.remedies import direction, remedies_for
 from justfit.diagnosis.rules import RULES, SEVERITY, VERDICTS, Context, Finding
 from justfit.diagnosis.tool_terms import TOOL_NAMES, in_tool
@@ -151,7 +152,6 @@ def diagnose(history: list[dict[str, Any]] | Context, *, data: dict[str, Any] | 
 def diagnose_run(path: str | Path) -> Diagnosis:
     """Diagnose a finished run directory, or a history file written by justfit or another tool. The
     diagnosis ``source`` names the format, and says when the file held several runs (the last is diagnosed)."""
-    from justfit.diagnosis.history_io import load_history
 
     loaded = load_history(path)
     ctx = Context(history=loaded["history"], data=loaded.get("data") or {}, metrics=loaded.get("metrics") or {},

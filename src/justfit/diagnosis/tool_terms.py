@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from justfit.diagnosis.remedies import as_flags
+
 # The tools whose logs history_io reads, as they are named to a user.
 TOOL_NAMES = {"keras": "Keras", "transformers": "transformers Trainer", "lightning": "Lightning",
               "fastai": "fastai"}
@@ -232,7 +234,6 @@ def _early_stopping_needs(tool: str, calls: dict[str, list[str]], phrases: list[
 def advice(remedy: dict[str, Any], tool: str | None) -> str:
     """One line: the remedy in ``tool``'s terms, then the justfit flags in brackets; the flags alone for a
     justfit run or a log of an unknown tool."""
-    from justfit.diagnosis.remedies import as_flags
 
     flags = as_flags(remedy)
     if tool not in TERMS:

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from justfit.errors import ModelError
-from justfit.models.factory import quiet_transformers, resolve_model_name, set_dropout, weights_error
+from justfit.models.factory import (
+    model_config,
+    quiet_transformers,
+    resolve_model_name,
+    set_dropout,
+    weights_error,
+)
 
 
 def load_with_new_head(name: str | None, labels: list[Any], *, model_cls: Any, processor_cls: Any, noun: str,
@@ -63,7 +69,6 @@ def check_model_kind(name: str | None, *, kinds: Collection[str], noun: str, inp
     kind ("image"), ``inputs`` what it classifies ("images").
 
     Raises ``ModelError`` (one line) for no model, one that cannot be read, or another architecture."""
-    from justfit.models.factory import model_config
 
     if name is None:
         raise ModelError(f"{noun.capitalize()} tasks need a model: pass --model ({_a(noun)} classification "

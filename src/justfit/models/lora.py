@@ -17,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from justfit.errors import ConfigError, ModelError
+from justfit.models.factory import load_model
 from justfit.models.freezing import keep_frozen_fixed
 
 # Attention projections by their usual names, for architectures peft has no default for.
@@ -88,8 +89,6 @@ def load_adapter_model(path: str | Path, base: str, labels: list[Any]) -> nn.Mod
     """Rebuild a saved adapter folder: the base checkpoint with a head for ``labels``, then the
     adapters and the trained head modules on top."""
     from peft import PeftModel
-
-    from justfit.models.factory import load_model
 
     try:
         model, _, _ = load_model(base, labels)

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from justfit.errors import RunDirError
+from justfit.models.factory import quiet_transformers, weights_error
+from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
+from justfit.tasks.base import get_task
+from justfit.training.fit import plain_model
 
 META_FILE = "justfit.json"
 
@@ -70,10 +74,6 @@ def load_folder(path: str | Path, default_max_length: int) -> tuple[Path, Loaded
 
     Returns the folder actually read and what it holds. Raises ``RunDirError`` (one line) for a
     folder without a model, damaged weights, a missing tokenizer, or adapters without labels."""
-    from justfit.models.factory import quiet_transformers
-    from justfit.models.lora import ADAPTER_CONFIG
-    from justfit.tasks.base import get_task
-    from justfit.training.fit import plain_model
 
     path = Path(path)
     if any((path / "model" / f).exists() for f in ("config.json", ADAPTER_CONFIG)):
@@ -102,8 +102,6 @@ def _load_text_model(path: Path, meta: dict[str, Any], adapters: bool) -> tuple[
     """A text model folder: ``AutoModelForSequenceClassification`` (or LoRA adapters on its base) and its tokenizer."""
     from transformers import AutoModelForSequenceClassification
 
-    from justfit.models.lora import ADAPTER_CONFIG, load_adapter_model
-
     if adapters:
         # LoRA adapters saved without merging: the base model, a head for the labels, then the adapters.
         from justfit.models.factory import local_base_folder
@@ -121,7 +119,6 @@ def load_text_folder(path: Path, auto_class: Any) -> tuple[Any, Any]:
     """The model of a saved text folder through ``auto_class`` (``AutoModelForSequenceClassification``,
     ``AutoModelForTokenClassification``) and its tokenizer. Raises ``RunDirError``/``ModelError`` (one line)
     for damaged or missing weights or no usable tokenizer."""
-    from justfit.models.factory import weights_error
 
     try:
         model = auto_class.from_pretrained(path)

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from justfit._files import atomic_write_text
+from justfit.diagnosis import diagnose_run
 from justfit.errors import RunDirError
 from justfit.history import History
+from justfit.report import plots
 from justfit.report.html import escape, number, table
 
 CSS = """
@@ -137,9 +139,6 @@ def _tune_section(run: Path, found: dict[str, Any]) -> str:
 def render_report(run_dir: str | Path, output: str | Path | None = None, *, name: str | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``output``) and return its path. ``name`` titles
     the page (default: the folder's name)."""
-
-    from justfit.diagnosis import diagnose_run
-    from justfit.report import plots
 
     run = Path(run_dir)
     title = name or run.name

@@ -1,21 +1,32 @@
-"""Tasks: the seam between the data and the loop (see ``tasks.base``). Importing this package
-registers the built-in tasks in ``TASKS`` and their augmentations in ``data.augment.OPERATIONS``."""
+"""Tasks: the seam between the data and the loop (see ``tasks.base``), and the task plug-ins.
 
-from justfit.tasks import augmentations as _augmentations  # noqa: F401  (registers each kind's operations)
-from justfit.tasks import classification as _classification  # noqa: F401  (registers "classification")
-from justfit.tasks import regression as _regression  # noqa: F401  (registers "regression")
-from justfit.tasks.audio import task as _audio  # noqa: F401  (registers "audio-classification")
-from justfit.tasks.base import TASKS, EncodedDataset, StepTask, Task, TaskKind, get_task
-from justfit.tasks.image import task as _image  # noqa: F401  (registers "image-classification")
-from justfit.tasks.infer import infer_task
-from justfit.tasks.tagging import task as _token  # noqa: F401  (registers "token-classification")
-from justfit.tasks.text.task import TextClassificationTask, TextRegressionTask
+Importing the package imports none of its modules: each name below loads its module on first use (PEP 562).
+The built-in tasks register themselves when the task registry is first read (``tasks.builtin``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "TASKS": "justfit.tasks.base", "EncodedDataset": "justfit.tasks.base", "StepTask": "justfit.tasks.base",
+    "Task": "justfit.tasks.base", "TaskKind": "justfit.tasks.base", "get_task": "justfit.tasks.base",
+    "infer_task": "justfit.tasks.infer", "list_tasks": "justfit.tasks.builtin",
+    "TextClassificationTask": "justfit.tasks.text.task", "TextRegressionTask": "justfit.tasks.text.task",
+}
+
+__all__ = ["TASKS", "EncodedDataset", "StepTask", "Task", "TaskKind", "TextClassificationTask", "TextRegressionTask",
+           "get_task", "infer_task", "list_tasks"]
+
+if TYPE_CHECKING:
+    from justfit.tasks.base import TASKS, EncodedDataset, StepTask, Task, TaskKind, get_task
+    from justfit.tasks.builtin import list_tasks
+    from justfit.tasks.infer import infer_task
+    from justfit.tasks.text.task import TextClassificationTask, TextRegressionTask
 
 
-def list_tasks() -> dict[str, str]:
-    """Names and one-line descriptions of the registered tasks."""
-    return TASKS.describe()
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-
-__all__ = ["TASKS", "list_tasks", "EncodedDataset", "StepTask", "Task", "TaskKind", "TextClassificationTask",
-           "TextRegressionTask", "get_task", "infer_task"]
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'justfit.tasks' has no attribute '{name}'")

@@ -24,7 +24,8 @@ Adding a task is a new file in ``tasks/`` that registers itself in ``TASKS``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,19 @@ import torch
 from torch.utils.data import Dataset
 
 from justfit.registries import TASKS
+
+if TYPE_CHECKING:  # the seam's types, named without importing their layers at run time
+    from transformers import FeatureExtractionMixin, PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
+
+    from justfit.config import JustfitConfig
+    from justfit.data.label_audit import LabelReport
+    from justfit.data.splitting import Splits
+    from justfit.estimator import Finetuner
+
+# What turns a model's raw inputs into tensors: a tokenizer, a feature extractor or image processor, a processor.
+Processor: TypeAlias = "PreTrainedTokenizerBase | FeatureExtractionMixin | ProcessorMixin"
+# What ``predict`` and ``fit`` take as inputs: texts, file paths, arrays, a DataFrame column, ...
+Inputs: TypeAlias = object
 
 
 class EncodedDataset(Dataset):
@@ -140,16 +154,17 @@ class BaseTask:
         many training rows), or ``None``."""
         return {"refuses": sorted(self.unsupported_settings), "augment_remedy": None}
 
-    def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None:
+    def balance_report(self, splits: Splits) -> tuple[dict[str, Any], list[str]] | None:
         """The task's own balance across the splits and its warnings; ``None``: the class balance when the
         targets are classes, none otherwise."""
         return None
 
-    def find_label_issues(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> Any | None:
-        """The task's own label audit (``LabelAuditResult``); ``None``: the generic audit on embedded inputs."""
+    def find_label_issues(self, train: pd.DataFrame, cfg: JustfitConfig,
+                          progress: bool = False) -> LabelReport | None:
+        """The task's own label audit (a ``LabelReport``); ``None``: the generic audit on embedded inputs."""
         return None
 
-    def predict_columns(self, estimator: Any, X: Any) -> dict[str, Any] | None:
+    def predict_columns(self, estimator: Finetuner, X: Inputs) -> dict[str, Any] | None:
         """The task's own prediction columns for the inputs ``X`` (as ``Finetuner.predict`` takes them);
         ``None``: ``output_columns`` of the logits."""
         return None
@@ -159,7 +174,7 @@ class BaseTask:
         return None
 
     @staticmethod
-    def load_pretrained(path: Any) -> tuple[Any, Any] | None:
+    def load_pretrained(path: str | Path) -> tuple[torch.nn.Module, Processor] | None:
         """``(model, processor)`` for a saved model of this task; ``None``: the text-model loader."""
         return None
 
@@ -215,13 +230,14 @@ class TaskKind(Protocol):
 
     def stratify_key(self, labels: pd.Series) -> pd.Series: ...
 
-    def fit(self, labels: Sequence[Any]) -> Any: ...
+    def fit(self, labels: Sequence[Any]) -> TaskKind: ...
 
-    def encode_targets(self, labels: Sequence[Any]) -> list[Any]: ...
+    def encode_targets(self, labels: Sequence[Any]) -> list[int] | list[float] | list[list[int]]: ...
 
-    def build(self, cfg: Any, train_targets: Sequence[Any]) -> tuple[Any, Any, str, StepTask]: ...
+    def build(self, cfg: JustfitConfig, train_targets: Sequence[Any]
+              ) -> tuple[torch.nn.Module, Processor, str, StepTask]: ...  # model, processor, its source, step
 
-    def step_from_meta(self, tokenizer: Any, max_length: int, model_config: Any) -> StepTask: ...
+    def step_from_meta(self, tokenizer: Processor, max_length: int, model_config: PretrainedConfig) -> StepTask: ...
 
     def transform(self, logits: np.ndarray) -> np.ndarray: ...
 
@@ -240,35 +256,36 @@ class TaskKind(Protocol):
 
     def describe(self, labels: pd.Series) -> str: ...
 
-    def read_analysis(self, path: Any) -> pd.DataFrame: ...
+    def read_analysis(self, path: str | Path) -> pd.DataFrame: ...
 
     def output_columns(self, logits: np.ndarray) -> dict[str, Any]: ...
 
     def report_sections(self, metrics: dict[str, Any], predictions: pd.DataFrame | None) -> list[str]: ...
 
     def report_assets(self, test: pd.DataFrame, table: pd.DataFrame, train: pd.DataFrame,
-                      step: Any) -> dict[str, Any]: ...  # plain data kept for the report (report_assets.json)
+                      step: StepTask) -> dict[str, Any]: ...  # plain data kept for the report (report_assets.json)
 
     def report_gallery(self, assets: dict[str, Any]) -> list[str]: ...
 
     def meta(self) -> dict[str, Any]: ...
 
-    def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]: ...
+    def inputs(self, X: Inputs, cfg: JustfitConfig, sampling_rate: int | None = None) -> list[object]: ...
 
     # Defaulted in ``BaseTask``.
     classes: list[Any] | None
     unsupported_settings: ClassVar[dict[str, str]]
     default_monitor: ClassVar[str]
 
-    def balance_report(self, splits: Any) -> tuple[dict[str, Any], list[str]] | None: ...
+    def balance_report(self, splits: Splits) -> tuple[dict[str, Any], list[str]] | None: ...
 
-    def find_label_issues(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> Any | None: ...
+    def find_label_issues(self, train: pd.DataFrame, cfg: JustfitConfig,
+                          progress: bool = False) -> LabelReport | None: ...
 
-    def predict_columns(self, estimator: Any, X: Any) -> dict[str, Any] | None: ...
+    def predict_columns(self, estimator: Finetuner, X: Inputs) -> dict[str, Any] | None: ...
 
     def report_examples(self, predictions: pd.DataFrame, top: int = 15) -> str | None: ...
 
-    def load_pretrained(self, path: Any) -> tuple[Any, Any] | None: ...
+    def load_pretrained(self, path: str | Path) -> tuple[torch.nn.Module, Processor] | None: ...
 
 
 

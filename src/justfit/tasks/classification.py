@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit.data.io import continuous_message
+from justfit.data.splitting import check_labels, check_unseen
 from justfit.errors import DataError
+from justfit.evaluation.baseline import Baseline, logistic_regression
+from justfit.evaluation.metrics import classification_report
+from justfit.evaluation.predict import softmax
+from justfit.models import load_model
+from justfit.models.factory import plain_model
+from justfit.report import plots
 from justfit.report.html import escape
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
@@ -69,8 +77,6 @@ class ClassificationTask(TextInputs):
     # ------------------------------------------------------------------ targets
     def check_targets(self, frame: pd.DataFrame, where: str = "the training data") -> None:
         """At least two classes, and labels that are classes rather than a continuous quantity."""
-        from justfit.data.io import continuous_message
-        from justfit.data.splitting import check_labels
 
         check_labels(frame, where)
         msg = continuous_message(frame["label"], frame.attrs.get("label_column", "label"), where)
@@ -78,7 +84,6 @@ class ClassificationTask(TextInputs):
             raise DataError(msg + " Or set task=regression to predict the number.")
 
     def check_held_out(self, train: pd.DataFrame, other: pd.DataFrame, name: str) -> None:
-        from justfit.data.splitting import check_unseen
 
         check_unseen(train, other, name)
 
@@ -117,8 +122,6 @@ class ClassificationTask(TextInputs):
     # ------------------------------------------------------------------ model
     def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, TextClassificationTask]:
         """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, tokenizer, source, step)``."""
-        from justfit.models import load_model
-        from justfit.models.factory import plain_model
 
         model, tokenizer, source = load_model(cfg.model.name, self.classes, dropout=cfg.model.dropout)
         class_weights = None
@@ -138,7 +141,6 @@ class ClassificationTask(TextInputs):
     # ------------------------------------------------------------------ evaluation
     def transform(self, logits: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, len(classes))``."""
-        from justfit.evaluation.predict import softmax
 
         return softmax(logits)
 
@@ -150,7 +152,6 @@ class ClassificationTask(TextInputs):
 
     def evaluate(self, codes: Sequence[int], logits: np.ndarray, train_codes: Sequence[int] | None = None) -> dict[str, Any]:
         """Test metrics (accuracy, P/R/F1 macro/weighted/per class, confusion matrix, log loss, majority baseline)."""
-        from justfit.evaluation.metrics import classification_report
 
         return classification_report(codes, self.transform(logits), self.classes, train_labels=train_codes)
 
@@ -178,7 +179,6 @@ class ClassificationTask(TextInputs):
     def cheap_baseline(self, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, cfg: Any) -> Any:
         """A logistic regression on the modality's cheap features (``baseline_features``), its C chosen on
         validation: ``evaluation.baseline.Baseline`` with log-probabilities ``(n, num_labels)``."""
-        from justfit.evaluation.baseline import Baseline, logistic_regression
 
         col = self.input_column
         name, x, (x_val, x_test) = self.baseline_features(train[col].tolist(), [validation[col].tolist(),
@@ -216,7 +216,6 @@ class ClassificationTask(TextInputs):
 
     def report_sections(self, metrics: dict[str, Any], predictions: pd.DataFrame | None) -> list[str]:
         """HTML: the confusion matrix and the per-class table."""
-        from justfit.report import plots
 
         parts = []
         cm = metrics.get("confusion_matrix") or {}

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
+from justfit.data.leakage import LeakageReport
 from justfit.errors import DataError
 
 # What the rules mean for images and audio (``justfit clean --list-rules``); text rules not listed here
@@ -82,7 +84,6 @@ def clean_media(frame: pd.DataFrame, rules: Sequence[str], codec: MediaCodec, *,
     are all removed with ``conflicts="drop"`` (``quality.conflicts``, as for texts); with
     ``"majority"`` the first copy keeps its label. Other rules are text rules and do not apply.
     Returns a ``data.cleaning.CleaningReport``."""
-    from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport
 
     applied = [codec.unreadable] + [r for r in ("missing_label", "exact_duplicate") if r in rules]
     if codec.near is not None and "near_duplicate" in rules:
@@ -166,8 +167,6 @@ def audit_media_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], 
     """Training items that are exact (same content digest) or near copies (``codec.near``) of items
     in each ``held_out`` split. Returns a ``data.leakage.LeakageReport``: with ``action='remove'``
     its ``train`` lacks the copies. Unreadable items are skipped (the cleaning reports them)."""
-    from justfit.data.cleaning import REMOVED_COLUMNS
-    from justfit.data.leakage import LeakageReport
 
     def read(frame: pd.DataFrame) -> tuple[list[Any], list[str], list[Any]]:
         rows, digests, items = [], [], []

@@ -26,6 +26,7 @@ from torch import nn
 
 from justfit.models.freezing import backbone_name
 from justfit.tasks.base import BaseStep, EncodedDataset
+from justfit.training.runtime import resolve_bf16
 
 
 class _Cached(nn.Module):
@@ -170,7 +171,6 @@ def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedD
                  progress: bool = False) -> tuple[Any, EncodedDataset, EncodedDataset] | None:
     """The step and datasets of a head-only stage on cached backbone outputs, or ``None`` when this
     architecture's head reads more than they hold (``prep.feature_cache`` records which, and why)."""
-    from justfit.training.runtime import resolve_bf16
 
     cache = prep.feature_cache
     if "equivalent" not in cache:

@@ -18,6 +18,11 @@ import numpy as np
 import pandas as pd
 
 from justfit.errors import DataError
+from justfit.evaluation.baseline import Baseline, ridge_regression
+from justfit.evaluation.metrics import regression_report
+from justfit.models import load_model
+from justfit.models.factory import plain_model
+from justfit.report import plots
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
 from justfit.tasks.text.task import TextInputs, TextRegressionTask
@@ -94,8 +99,6 @@ class RegressionTask(TextInputs):
     # ------------------------------------------------------------------ model
     def build(self, cfg: Any, train_targets: Sequence[float]) -> tuple[Any, Any, str, TextRegressionTask]:
         """Load ``cfg.model.name`` with a one-output regression head; return ``(model, tokenizer, source, step)``."""
-        from justfit.models import load_model
-        from justfit.models.factory import plain_model
 
         model, tokenizer, source = load_model(cfg.model.name, self.labels, dropout=cfg.model.dropout,
                                               problem_type="regression")
@@ -117,7 +120,6 @@ class RegressionTask(TextInputs):
     def evaluate(self, targets: Sequence[float], logits: np.ndarray,
                  train_targets: Sequence[float] | None = None) -> dict[str, Any]:
         """Test metrics in the targets' units, with the training-mean baseline."""
-        from justfit.evaluation.metrics import regression_report
 
         y = np.asarray(targets, dtype=np.float64) * self.std + self.mean
         return regression_report(y, self.transform(logits), train_mean=self.mean)
@@ -132,7 +134,6 @@ class RegressionTask(TextInputs):
     def cheap_baseline(self, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, cfg: Any) -> Any:
         """A ridge regression on the modality's cheap features (``baseline_features``), its alpha chosen on
         validation, fitted to the standardised targets: predictions ``(n,)`` on the model's scale."""
-        from justfit.evaluation.baseline import Baseline, ridge_regression
 
         col = self.input_column
         name, x, (x_val, x_test) = self.baseline_features(train[col].tolist(), [validation[col].tolist(),
@@ -167,7 +168,6 @@ class RegressionTask(TextInputs):
 
     def report_sections(self, metrics: dict[str, Any], predictions: pd.DataFrame | None) -> list[str]:
         """HTML: metrics beside the training-mean baseline, predicted-vs-true scatter, residual histogram."""
-        from justfit.report import plots
 
         rows = [[k, metrics.get(k), metrics.get(f"baseline_{k}")] for k in ("rmse", "mae")]
         rows += [[k, metrics.get(k), None] for k in ("r2", "spearman")]

@@ -19,6 +19,12 @@ import numpy as np
 import pandas as pd
 
 from justfit.config import JustfitConfig
+from justfit.models import apply_freeze
+from justfit.models.freezing import backbone_of, count_params, encoder_layers
+from justfit.models.recipes import plan
+from justfit.training import EarlyStopping, ProgressBar, Trainer
+from justfit.training.callbacks.checkpoint import Checkpointer, latest_checkpoint, read_checkpoint_state
+from justfit.training.lr_find import lr_find
 
 
 @dataclass
@@ -55,7 +61,6 @@ class Checkpointing:
         """The checkpoint this fit continues from, or None."""
         if not self.resuming:
             return None
-        from justfit.training.callbacks.checkpoint import latest_checkpoint
 
         return latest_checkpoint(self.folder)
 
@@ -69,7 +74,6 @@ class Checkpointing:
         """The fit-level state saved with the checkpoint resumed from (None on a fresh start)."""
         if self.resume is None:
             return None
-        from justfit.training.callbacks.checkpoint import read_checkpoint_state
 
         return read_checkpoint_state(self.resume).get("extra", {})
 
@@ -99,8 +103,6 @@ def prepare(cfg: JustfitConfig, task: Any, train: pd.DataFrame, val: pd.DataFram
     ``task`` is already fitted on ``train``'s targets. The seed is set first: the new head's
     initialisation is part of the run."""
     from accelerate.utils import set_seed
-
-    from justfit.models.recipes import plan
 
     set_seed(cfg.training.seed)
     codes = task.encode_targets(train["label"])
@@ -152,8 +154,6 @@ def find_lr(prep: Prepared, cfg: JustfitConfig, *, progress: bool = False,
     Returns the config to train with (``training.lr`` set to the suggestion, rounded to two
     significant digits; unchanged when there is none) and the finder's result as plain data.
     ``prep.stages`` is re-planned for the new rate."""
-    from justfit.models import apply_freeze
-    from justfit.training.lr_find import lr_find
 
     stage = prep.stages[-1]
     if cfg.model.strategy != "lora":
@@ -170,7 +170,6 @@ def found_lr(prep: Prepared, cfg: JustfitConfig, result: dict[str, Any]) -> tupl
     """The config to train with after the finder's ``result`` (``LRFindResult.to_dict``): ``training.lr``
     set to its suggestion, rounded to two significant digits, and ``prep.stages`` re-planned for it;
     unchanged when there is none."""
-    from justfit.models.recipes import plan
 
     if result.get("suggestion"):
         cfg = cfg.updated({"training.lr": float(f"{result['suggestion']:.2g}"), "training.lr_find": False})
@@ -192,10 +191,6 @@ def train_stages(prep: Prepared, cfg: JustfitConfig, *, started: float | None = 
     trainer, after early stopping (a search's pruning callback sees each epoch's record).
     ``extend_while_trivial``: the last stage trains on, within the time budget, while the model is trivial
     (``TimeBudgetCallback``)."""
-    from justfit.models import apply_freeze
-    from justfit.models.freezing import count_params
-    from justfit.training import EarlyStopping, ProgressBar, Trainer
-    from justfit.training.callbacks.checkpoint import Checkpointer
 
     started = time.perf_counter() if started is None else started
     es, model, stages = cfg.early_stopping, prep.model, prep.stages
@@ -273,6 +268,5 @@ def plain_model(model: Any) -> Any:
 
 def n_layers(model: Any) -> int:
     """Number of transformer blocks of ``model`` (for the recipes' layer groups)."""
-    from justfit.models.freezing import backbone_of, encoder_layers
 
     return len(encoder_layers(backbone_of(plain_model(model))))

@@ -46,6 +46,11 @@ import numpy as np
 import torch
 
 from justfit.errors import ConfigError, DataError
+from justfit.training.optim import build_optimizer
+from justfit.training.runtime import resolve_bf16
+from justfit.training.sampling import BatchSampler
+from justfit.training.step import StepAccumulator
+from justfit.training.trainer import set_train_mode
 
 SKIP_FRACTION = 0.1
 MIN_POINTS = 8
@@ -228,11 +233,6 @@ def lr_find(model: torch.nn.Module, task: Any, train: Any, cfg: Any, *, start_lr
     ``TrainingConfig``). Parameter groups keep their ratios to ``cfg.lr``: the swept rate is the
     rate of a group trained at ``cfg.lr``. ``progress(done, total)`` is called after every step.
     The model is left exactly as it was."""
-    from justfit.training.optim import build_optimizer
-    from justfit.training.runtime import resolve_bf16
-    from justfit.training.sampling import BatchSampler
-    from justfit.training.step import StepAccumulator
-    from justfit.training.trainer import set_train_mode
 
     check_sweep(steps=steps, start_lr=start_lr, end_lr=end_lr, diverge=diverge, beta=beta)
     if len(train) == 0:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from justfit._registry import Registry
+from justfit.models.freezing import backbone_of, encoder_layers
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
 SCHEDULERS: Registry[str] = Registry("scheduler")
@@ -16,7 +17,6 @@ SCHEDULERS: Registry[str] = Registry("scheduler")
 def layer_depths(model: torch.nn.Module) -> dict[str, int]:
     """How far below the head each parameter sits: 0 for the head (and whatever sits above the layer
     stack, such as a pooler), ``L - i`` for block ``i`` of ``L`` (0 = bottom), ``L + 1`` for the embeddings."""
-    from justfit.models.freezing import backbone_of, encoder_layers
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper
     backbone = backbone_of(base)

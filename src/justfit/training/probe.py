@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from justfit.data.io import load_data
+from justfit.data.media import KINDS
+from justfit.data.splitting import stratified_sample
 from justfit.errors import ConfigError
+from justfit.models import apply_freeze
+from justfit.tasks.base import get_task
+from justfit.tasks.infer import infer_task
+from justfit.training.optim import build_optimizer
+from justfit.training.step import StepAccumulator
 
 # A starting loss more than this many nats above the chance loss ln(C) is a fault. The loss is the mean of
 # -ln p(true class): 1 nat above chance means the untrained model gives the true class, on geometric average,
@@ -72,9 +80,6 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
     starting loss is no fault (``starting_loss`` against ln(``n_classes``); ``None``: no chance level)."""
     import torch
 
-    from justfit.training.optim import build_optimizer
-    from justfit.training.step import StepAccumulator
-
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"The sanity probe needs at least 1 step and a batch of at least 1. Got steps={steps}, "
                           f"batch_size={batch_size}.")
@@ -119,14 +124,9 @@ def overfit_one_batch(model: Any, task: Any, dataset: Any, training: Any, *, ste
 
 def sanity_check(cfg: Any, *, steps: int = 40, batch_size: int = 16, progress: bool = False) -> SanityResult:
     """Load the data and model of ``cfg`` (a ``JustfitConfig``) and run ``overfit_one_batch``."""
-    from justfit.data.io import load_data
-    from justfit.data.splitting import stratified_sample
-    from justfit.models import apply_freeze
-    from justfit.tasks import get_task, infer_task
 
     loaded = load_data(cfg.data)
     frame = (loaded.get("all") or loaded["train"]).frame
-    from justfit.data.media import KINDS
 
     inputs = next((k.column for k in KINDS if k.column in frame.columns), "text")
     kind = get_task(cfg.task or infer_task(frame["label"], inputs=inputs)[0])

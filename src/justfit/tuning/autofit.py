@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from justfit.checks import monitor_direction, recorded
 from justfit.diagnosis.diagnose import diagnose
 from justfit.directions import best_value, oriented
 from justfit.errors import ConfigError, ModelError
@@ -132,10 +133,8 @@ def auto_fit(fit_round: Callable[[Any], tuple[Any, list[dict[str, Any]], dict[st
         out = c.updated(change)
         return resolve(out) if resolve is not None else out
 
-
     if rounds < 1:
         raise ConfigError(f"Auto-fit needs at least 1 round. Got rounds={rounds}.")
-    from justfit.checks import monitor_direction, recorded
 
     es = config.early_stopping
     direction = monitor_direction(config)

@@ -32,6 +32,7 @@ from justfit.config import TUNABLE, JustfitConfig, SearchParam
 from justfit.defaults import COUPLED
 from justfit.diagnosis.remedies import COUPLED_WEIGHT_DECAY_MAX
 from justfit.errors import ConfigError, JustfitError, MissingDependencyError
+from justfit.report.plots import svg_text
 from justfit.training.callbacks.base import Callback
 
 # The space searched when ``tune.space`` is empty: the settings that matter most for fine-tuning
@@ -363,8 +364,6 @@ def write_plots(study: Any, folder: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
-
-    from justfit.report.plots import svg_text
 
     optuna_module()
     from optuna.trial import TrialState

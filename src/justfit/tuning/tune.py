@@ -16,10 +16,37 @@ from pathlib import Path
 from typing import Any
 
 from justfit._files import atomic_write_text, write_csv, write_json
+from justfit._portable import shareable_config, shareable_url
+from justfit.checks import check_settings, monitor_direction, with_task
 from justfit.config import JustfitConfig, coerce_config
+from justfit.data.splitting import Splits
+from justfit.data.stage import prepare_data, sample_weights_for
 from justfit.defaults import apply_defaults, reresolve
 from justfit.errors import ConfigError, ModelError
+from justfit.estimator import Finetuner
+from justfit.models.factory import checkpoint_model_type
 from justfit.results import RunResult
+from justfit.resume import check_same_data, open_run, splits_fingerprint
+from justfit.run import cheap_baseline, check_task
+from justfit.rundir import write_run
+from justfit.seeds import is_noise, summarise
+from justfit.tasks.base import get_task
+from justfit.training.runtime import multi_process
+from justfit.tuning.autofit import monitor_value, selection_score
+from justfit.tuning.search import (
+    PruneCallback,
+    create_study,
+    default_storage,
+    given_point,
+    open_storage,
+    optuna_module,
+    run_search,
+    search_space,
+    shown_url,
+    suggest,
+    summary,
+    write_plots,
+)
 
 
 def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: bool = False,
@@ -34,8 +61,6 @@ def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: b
     (``tune.storage``) and writes no run directory: a helper worker; it returns the study's summary.
     Raises ``ConfigError`` (a bad space, an unreachable storage), ``DataError``, ``RunDirError``,
     ``ModelError`` (no trial completed)."""
-    from justfit.resume import open_run
-    from justfit.training.runtime import multi_process
 
     t0 = time.perf_counter()
     if multi_process():
@@ -54,13 +79,9 @@ def tune(config: JustfitConfig | dict | str | Path | None = None, *, progress: b
 def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, Any, dict[str, Any]]:
     """The data stage (as a run does it), the task set, the model family's defaults resolved (and where each came
     from: ``justfit.defaults``) and the monitor checked."""
-    from justfit.checks import check_settings, with_task
-    from justfit.data.stage import prepare_data
-    from justfit.run import check_task
 
     splits, report, loaded = prepare_data(cfg, progress=progress, check_task=lambda t: check_task(cfg, t))
     cfg = with_task(cfg, report.task)
-    from justfit.models.factory import checkpoint_model_type
 
     cfg, defaults = apply_defaults(cfg, checkpoint_model_type(cfg.model.name, cfg.task))  # the trials start from the model family's measured settings
     check_settings(cfg)
@@ -76,8 +97,6 @@ def _data(cfg: JustfitConfig, progress: bool) -> tuple[JustfitConfig, Any, Any, 
 def _study(cfg: JustfitConfig, storage: Any, name: str, shared: bool) -> tuple[Any, dict[str, Any]]:
     """Create or load the study in the opened ``storage``; a new study's first trial is the configuration
     as given."""
-    from justfit.tasks import get_task
-    from justfit.tuning.search import create_study, given_point, search_space
 
     space = search_space(cfg, get_task(cfg.task))
     study = create_study(storage, name, "minimize" if lower_is_better(cfg) else "maximize", cfg.tune.sampler,
@@ -112,7 +131,6 @@ def _retry_killed_trials(study: Any) -> None:
 def lower_is_better(cfg: JustfitConfig) -> bool:
     """Is the monitor better when lower, as the task declares it (``checks.monitor_direction``)? The study's
     direction, its pruner and each trial's value follow this."""
-    from justfit.checks import monitor_direction
 
     return monitor_direction(cfg) == "min"
 
@@ -130,10 +148,6 @@ def _objective(cfg: JustfitConfig, space: dict[str, Any], splits: Any, report: A
     best monitored validation value (NaN when it never was a number: the trial then fails). ``defaults``:
     ``cfg``'s resolved defaults (``justfit.defaults.apply_defaults``), resolved again for a trial that changes
     what they depend on (``model.freeze``)."""
-    from justfit.data.stage import sample_weights_for
-    from justfit.estimator import Finetuner
-    from justfit.tuning.autofit import monitor_value, selection_score
-    from justfit.tuning.search import PruneCallback, optuna_module, suggest
 
     optuna = optuna_module()
     es = cfg.early_stopping
@@ -201,8 +215,6 @@ def _logger(progress: bool) -> Any:
 
 
 def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dashboard: int | None) -> dict[str, Any]:
-    from justfit.checks import check_settings
-    from justfit.tuning.search import run_search, summary
 
     cfg = coerce_config(config)
     if overrides:
@@ -211,8 +223,6 @@ def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dash
         raise ConfigError("A search-only worker joins a shared study: give tune.storage (--storage URL) and "
                           "tune.study_name (--study-name).")
     check_settings(cfg)
-    from justfit.tasks import get_task
-    from justfit.tuning.search import open_storage, search_space
 
     search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
     storage = open_storage(cfg.tune.storage, cfg.tune.heartbeat, cfg.tune.retries)  # before the data stage's work
@@ -231,21 +241,6 @@ def _search_only(config: Any, overrides: dict[str, Any], *, progress: bool, dash
 
 def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, dashboard: int | None,
           t0: float, resumed: bool = False) -> RunResult:
-    from justfit.data.stage import sample_weights_for
-    from justfit.estimator import Finetuner
-    from justfit.resume import check_same_data, splits_fingerprint
-    from justfit.run import _write_run
-    from justfit.seeds import is_noise
-    from justfit.tasks import get_task
-    from justfit.tuning.search import (
-        default_storage,
-        open_storage,
-        run_search,
-        search_space,
-        shown_url,
-        summary,
-        write_plots,
-    )
 
     search_space(cfg, get_task(cfg.task) if cfg.task else None)  # a bad space is refused before any data is read
     if cfg.tune.refit == "train+validation" and cfg.training.recipe != "standard":
@@ -313,7 +308,6 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
             tracker.finish()
 
     values = getattr(est, "seed_val_scores_", None) or [found["best"]["value"]]
-    from justfit.seeds import summarise
 
     final_val = {"seeds": getattr(est, "seeds_", [best_cfg.training.seed]), **summarise(values)}
     found["final"] = {"validation": final_val, "kept_seed": getattr(est, "kept_seed_", best_cfg.training.seed)}
@@ -325,8 +319,6 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
         found["gain_is_noise"] = bool(len(values) > 1 and is_noise(gain, final_val["std"]))
     import yaml
 
-    from justfit._portable import shareable_config, shareable_url
-
     # The default study sits in the run folder: named inside it, as no path of this machine is shared.
     shown = "tune/study.db" if cfg.tune.storage is None else shareable_url(shown_url(url))
     if refit_summary is not None:
@@ -337,9 +329,8 @@ def _tune(cfg: JustfitConfig, final: Path, partial: Path, *, progress: bool, das
     atomic_write_text(folder / "best_config.yaml", "# The best configuration of the search (" + name + "); run it "
                       "with: justfit train best_config.yaml\n"
                       + yaml.safe_dump(shareable_config(runnable.model_dump(mode="json")), sort_keys=False))
-    from justfit.run import cheap_baseline
 
-    return _write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
+    return write_run(final, partial, best_cfg, columns, est, splits, report, metrics, test_logits, None, t0,
                       extra={"tune": found, "defaults": defaults}, baseline=cheap_baseline(best_cfg, est, splits, {}, progress),
                       saved=refit)
 
@@ -351,10 +342,6 @@ def _refit(best_cfg: JustfitConfig, est: Any, splits: Any, report: Any, normaliz
     to stop on; the validation rows are still evaluated each epoch, as training rows). Returns the fitted
     estimator and what ``tune.json`` says of it (``refit``)."""
     import pandas as pd
-
-    from justfit.data.splitting import Splits
-    from justfit.data.stage import sample_weights_for
-    from justfit.estimator import Finetuner
 
     epochs = max(1, int(math.ceil(est.best_epoch_ or best_cfg.training.epochs)))
     seed = getattr(est, "kept_seed_", best_cfg.training.seed)

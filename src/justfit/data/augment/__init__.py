@@ -12,7 +12,7 @@ from typing import Any
 from justfit._registry import Registry
 from justfit.errors import ConfigError, did_you_mean
 
-OPERATIONS: Registry[Registry[Any]] = Registry("kind of augmented input", builtins="justfit.tasks")
+OPERATIONS: Registry[Registry[Any]] = Registry("kind of augmented input", builtins="justfit.tasks.builtin")
 
 
 def check_known(name: str, where: str = "augment.ops") -> None:

@@ -70,6 +70,7 @@ import numpy as np
 from justfit._registry import Registry
 from justfit.data.augment import check_ops
 from justfit.errors import ConfigError
+from justfit.tasks.audio.sources import pcm_to_float
 
 if TYPE_CHECKING:
     from justfit.config import AugmentConfig
@@ -323,7 +324,6 @@ def _pool(background: Sequence[Any]) -> _Pool:
         return _Pool(paths=paths)
     if any(isinstance(b, (str, os.PathLike)) for b in items):
         raise ConfigError("background= mixes paths and waveforms: pass one or the other.")
-    from justfit.tasks.audio.sources import pcm_to_float
 
     clips = []
     for b in items:

@@ -22,11 +22,31 @@ import numpy as np
 import pandas as pd
 import torch
 
+from justfit.data.inputs import as_inputs, with_rate
 from justfit.errors import DataError
-from justfit.tasks.audio.sources import clip_info, decode_audio, describe_clip
+from justfit.evaluation.baseline import standardised
+from justfit.report.html import escape
+from justfit.tasks.audio.augment import build_audio_augmenter, spec_augment_settings
+from justfit.tasks.audio.models import (
+    check_audio_model,
+    load_audio_model,
+    load_saved_audio_model,
+    sampling_rate_of,
+)
+from justfit.tasks.audio.sources import clip_info, decode_audio, describe_clip, wav_bytes
 from justfit.tasks.base import TASKS, EncodedDataset
 from justfit.tasks.classification import ClassificationTask
+from justfit.tasks.media import (
+    MediaCodec,
+    audit_media_leakage,
+    clean_media,
+    content_digest,
+    robust_outliers,
+    stack_inputs,
+)
+from justfit.tasks.media_features import backbone_outputs, frozen_stage
 from justfit.tasks.text.task import TextClassificationTask
+from justfit.training.runtime import resolve_bf16
 
 # A clip whose peak stays below this is silent (-60 dBFS); one with more than CLIPPED_SHARE of its
 # samples at full scale (|x| >= 0.999) is clipped.
@@ -84,7 +104,6 @@ class AudioClassificationStep(TextClassificationTask):
 
     def __init__(self, processor: Any, max_seconds: float, class_weights: Sequence[float] | None = None,
                  source_rate: int | None = None, label_smoothing: float = 0.0) -> None:
-        from justfit.tasks.audio.models import sampling_rate_of
 
         self.processor = processor
         self.sampling_rate = sampling_rate_of(processor)
@@ -124,7 +143,6 @@ class AudioClassificationStep(TextClassificationTask):
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: Any = None, progress: bool = False) -> Any:
         """A head-only stage on encoder outputs computed once (``tasks.image_frozen``), or None."""
-        from justfit.tasks.media_features import frozen_stage
 
         return frozen_stage(prep, cfg, train_ds, val_ds, progress)
 
@@ -138,7 +156,6 @@ class AudioClassificationStep(TextClassificationTask):
         return self.outputs(logits, batch, class_weights)
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        from justfit.tasks.media import stack_inputs
 
         return stack_inputs(items, self.label_dtype)
 
@@ -149,7 +166,6 @@ def audio_codec(sampling_rate: int = 16_000, max_seconds: float | None = None) -
     length, peak and share of full-scale samples, and a log-mel profile for near duplicates. Flags
     (reported, never removed): ``silent_audio``, ``clipped_audio``, and ``length_outlier`` (a length
     far from the rest, ``tasks.media.robust_outliers`` at 3.5)."""
-    from justfit.tasks.media import MediaCodec, content_digest
 
     def decode(source: Any) -> dict[str, Any]:
         import soxr
@@ -181,7 +197,6 @@ def audio_codec(sampling_rate: int = 16_000, max_seconds: float | None = None) -
         return out
 
     def flags(items: list[Any], sources: list[Any]) -> dict[int, tuple[str, str]]:
-        from justfit.tasks.media import robust_outliers
 
         out: dict[int, tuple[str, str]] = {}
         seconds = np.array([x["seconds"] for x in items])
@@ -276,7 +291,6 @@ class AudioClassificationTask(ClassificationTask):
     def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
         """Clips as ``Finetuner.predict`` takes them; bare arrays are at ``sampling_rate`` Hz (default: the
         fit's ``data.sampling_rate``). Raises ``ConfigError`` for a rate ``data.sampling_rate`` refuses."""
-        from justfit.data.inputs import as_inputs, with_rate
 
         items = as_inputs(X, self.input_column)
         if sampling_rate is not None:
@@ -284,8 +298,6 @@ class AudioClassificationTask(ClassificationTask):
         return with_rate(items, sampling_rate or cfg.data.sampling_rate)
 
     def _load(self, cfg: Any, labels: list[Any]) -> tuple[Any, Any, str]:
-        from justfit.tasks.audio.augment import spec_augment_settings
-        from justfit.tasks.audio.models import check_audio_model, load_audio_model
 
         updates: dict[str, Any] = {}
         if any(op in ("time_mask", "freq_mask") for op in cfg.augment.ops):
@@ -324,14 +336,12 @@ class AudioClassificationTask(ClassificationTask):
     @staticmethod
     def load_pretrained(path: Any) -> tuple[Any, Any]:
         """A saved model folder: ``(model, feature extractor)``."""
-        from justfit.tasks.audio.models import load_saved_audio_model
 
         return load_saved_audio_model(path)
 
     @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` is an audio classification model; return its source."""
-        from justfit.tasks.audio.models import check_audio_model
 
         return check_audio_model(name)
 
@@ -349,7 +359,6 @@ class AudioClassificationTask(ClassificationTask):
         """The training split's dataset: a random ``max_seconds`` window of each clip each epoch, and the
         waveform operations of ``augment.ops`` (``data.augment.audio``; ``background`` mixes in other
         training clips); ``time_mask``/``freq_mask`` are SpecAugment in the model (set when it was built)."""
-        from justfit.tasks.audio.augment import build_audio_augmenter
 
         pool = [s for s in inputs if isinstance(s, str)] if "background" in cfg.augment.ops else []
         if "background" in cfg.augment.ops and not pool:
@@ -364,7 +373,6 @@ class AudioClassificationTask(ClassificationTask):
     def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
               quality: Any = None) -> Any:
         """The data stage's cleaning of clips (``tasks.media.clean_media`` with ``audio_codec``)."""
-        from justfit.tasks.media import clean_media
 
         return clean_media(frame, rules, audio_codec(), report_only=report_only, split=split,
                            conflicts=quality.conflicts if quality is not None else "drop")
@@ -372,15 +380,12 @@ class AudioClassificationTask(ClassificationTask):
     @staticmethod
     def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
         """Training clips that copy held-out clips: the same samples, or near-identical log-mel profiles."""
-        from justfit.tasks.media import audit_media_leakage
 
         return audit_media_leakage(train, held_out, audio_codec(), action=quality.leakage, threshold=NEAR_SIMILARITY)
 
     def audit_inputs(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
         """What the label audit reads: the frozen pretrained encoder's outputs for each training clip,
         mean-pooled over time, with each clip named in a ``text`` column for its report."""
-        from justfit.tasks.media_features import backbone_outputs
-        from justfit.training.runtime import resolve_bf16
 
         model, processor, _ = self._load(cfg, ["a", "b"])
         step = AudioClassificationStep(processor, cfg.data.max_seconds, source_rate=cfg.data.sampling_rate)
@@ -398,8 +403,6 @@ class AudioClassificationTask(ClassificationTask):
         256 KB for 8 clips of 1 s) with their log-mel spectrograms as PNG, true and predicted labels."""
         import base64
 
-        from justfit.tasks.audio.sources import wav_bytes
-
         worst = table.sort_values("loss", ascending=False).head(n)
         clips = []
         for row, label, pred, loss in zip(worst["row"], worst["label"], worst["predicted"], worst["loss"], strict=True):
@@ -415,7 +418,6 @@ class AudioClassificationTask(ClassificationTask):
     @staticmethod
     def report_gallery(assets: dict[str, Any]) -> list[str]:
         """HTML: inline ``<audio>`` players and spectrograms of ``report_assets``."""
-        from justfit.report.html import escape
 
         clips = assets.get("highest_loss_audio") or []
         if not clips:
@@ -432,7 +434,6 @@ class AudioClassificationTask(ClassificationTask):
     def baseline_features(train: Sequence[Any], others: Sequence[Sequence[Any]], cfg: Any) -> tuple[str, Any, list[Any]]:
         """The cheap baseline's inputs: MFCC statistics (``mfcc_statistics``) of each clip's centre
         ``data.max_seconds``, standardised on the training clips: ``(n, 2 * BASELINE_MFCC)``."""
-        from justfit.evaluation.baseline import standardised
 
         def stats(sources: Sequence[Any]) -> np.ndarray:
             return np.stack([mfcc_statistics(decode_audio(s, BASELINE_RATE, max_seconds=cfg.data.max_seconds),

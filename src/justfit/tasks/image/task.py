@@ -27,12 +27,29 @@ import numpy as np
 import pandas as pd
 import torch
 
+from justfit.data.inputs import as_inputs, image_batch
 from justfit.data.media import encoded
 from justfit.errors import DataError
+from justfit.evaluation.baseline import standardised
+from justfit.report.html import escape
 from justfit.tasks.base import TASKS, EncodedDataset
 from justfit.tasks.classification import ClassificationTask
-from justfit.tasks.image.sources import IMAGE_SUFFIXES  # noqa: F401  (the suffixes read as images)
+from justfit.tasks.image.augment import build_image_augmenter
+from justfit.tasks.image.hashing import near_pairs, phashes, thumbs, verified
+from justfit.tasks.image.models import (
+    check_image_model,
+    load_image_model,
+    load_saved_image_model,
+    num_channels,
+)
+from justfit.tasks.image.sources import (
+    IMAGE_SUFFIXES,  # noqa: F401  (the suffixes read as images)
+    image_inputs,
+)
+from justfit.tasks.media import MediaCodec, audit_media_leakage, clean_media, content_digest
+from justfit.tasks.media_features import backbone_outputs, frozen_stage
 from justfit.tasks.text.task import TextClassificationTask
+from justfit.training.runtime import resolve_bf16
 
 # Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS, about 89 megapixels): a larger
 # image is refused with a message instead of being decoded into gigabytes of memory.
@@ -67,7 +84,6 @@ def array_to_image(a: np.ndarray) -> Any:
     its values read as ``justfit.tasks.image.sources.pixels_uint8`` reads them (floats: the range of this one
     array; arrays given together were made uint8 under their set's range by ``image_inputs``).
     Raises ``DataError`` for another shape and for values that are no pixels."""
-    from justfit.tasks.image.sources import image_inputs
 
     Image, _ = _pil()
     a = np.asarray(a)
@@ -197,7 +213,6 @@ class ImageClassificationStep(TextClassificationTask):
     def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedDataset,
                      texts: Any = None, progress: bool = False) -> Any:
         """A head-only stage on backbone outputs computed once (``tasks.image_frozen``), or None."""
-        from justfit.tasks.media_features import frozen_stage
 
         return frozen_stage(prep, cfg, train_ds, val_ds, progress)
 
@@ -259,7 +274,6 @@ class ImageClassificationTask(ClassificationTask):
     def inputs(self, X: Any, cfg: Any, sampling_rate: int | None = None) -> list[Any]:
         """Images as ``Finetuner.predict`` takes them; one array of shape ``(n, height, width[, channels])``
         is a batch of ``n`` images."""
-        from justfit.data.inputs import as_inputs, image_batch
 
         if isinstance(X, np.ndarray) and X.ndim in (3, 4):
             X = image_batch(X)
@@ -267,7 +281,6 @@ class ImageClassificationTask(ClassificationTask):
 
     def build(self, cfg: Any, train_codes: Sequence[int]) -> tuple[Any, Any, str, ImageClassificationStep]:
         """Load ``cfg.model.name`` with a new head for ``classes``; return ``(model, processor, source, step)``."""
-        from justfit.tasks.image.models import load_image_model, num_channels
 
         model, processor, source = load_image_model(cfg.model.name, self.classes, dropout=cfg.model.dropout)
         class_weights = None
@@ -280,14 +293,12 @@ class ImageClassificationTask(ClassificationTask):
                                                                  label_smoothing=cfg.training.label_smoothing)
 
     def step_from_meta(self, processor: Any, max_length: int, model_config: Any) -> ImageClassificationStep:
-        from justfit.tasks.image.models import num_channels
 
         return ImageClassificationStep(processor, num_channels(model_config))
 
     @staticmethod
     def load_pretrained(path: Any) -> tuple[Any, Any]:
         """A saved model folder: ``(model, image processor)``."""
-        from justfit.tasks.image.models import load_saved_image_model
 
         return load_saved_image_model(path)
 
@@ -306,7 +317,6 @@ class ImageClassificationTask(ClassificationTask):
                       inputs: Sequence[Any], targets: Sequence[Any], weights: Sequence[float] | None) -> tuple[Any, bool]:
         """The training split's dataset; with ``augment.ops`` set, the step augments each training batch
         (``data.augment.image``, in training mode only: never validation, test or the training probe)."""
-        from justfit.tasks.image.augment import build_image_augmenter
 
         normalised = getattr(processor, "do_normalize", True)
         n = step.channels
@@ -343,7 +353,6 @@ class ImageClassificationTask(ClassificationTask):
     @staticmethod
     def report_gallery(assets: dict[str, Any]) -> list[str]:
         """HTML: the thumbnails of ``report_assets``."""
-        from justfit.report.html import escape
 
         def grid(items: list[dict[str, Any]], caption: Any) -> str:
             cells = "".join(f"<figure style='display:inline-block;margin:4px;text-align:center'>"
@@ -364,7 +373,6 @@ class ImageClassificationTask(ClassificationTask):
     @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` is an image classification model; return its source."""
-        from justfit.tasks.image.models import check_image_model
 
         return check_image_model(name)
 
@@ -379,9 +387,6 @@ class ImageClassificationTask(ClassificationTask):
     def audit_inputs(self, train: pd.DataFrame, cfg: Any, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
         """What the label audit reads: the frozen pretrained backbone's outputs for each training image
         (pooled, or the first token), with each image named in a ``text`` column for its report."""
-        from justfit.tasks.image.models import load_image_model, num_channels
-        from justfit.tasks.media_features import backbone_outputs
-        from justfit.training.runtime import resolve_bf16
 
         model, processor, _ = load_image_model(cfg.model.name, ["a", "b"])
         step = ImageClassificationStep(processor, num_channels(model.config))
@@ -403,7 +408,6 @@ class ImageClassificationTask(ClassificationTask):
     def baseline_features(train: Sequence[Any], others: Sequence[Sequence[Any]], cfg: Any) -> tuple[str, Any, list[Any]]:
         """The cheap baseline's inputs: each image decoded to RGB, resized to ``BASELINE_SIDE`` x ``BASELINE_SIDE``
         pixels (bilinear), flattened and standardised on the training images: ``(n, 3 * side * side)``."""
-        from justfit.evaluation.baseline import standardised
 
         Image, _ = _pil()
 
@@ -423,7 +427,6 @@ class ImageClassificationTask(ClassificationTask):
 
 
 def _pixel_digest(img: Any) -> str:
-    from justfit.tasks.media import content_digest
 
     return content_digest(img.tobytes(), img.size, img.mode)
 
@@ -432,14 +435,12 @@ def image_codec(channels: int = 3, max_distance: int = 4) -> Any:
     """How the data stage reads images (``tasks.media.MediaCodec``): each image decoded once into its
     decoded-pixel digest and a 64 x 64 grey copy; near duplicates are pHash candidates within
     ``max_distance`` bits verified on pixels (``data.image_hash``)."""
-    from justfit.tasks.media import MediaCodec
 
     def decode(source: Any) -> tuple[str, Any]:
         img = decode_image(source, channels)
         return _pixel_digest(img), img.convert("L").resize((64, 64))
 
     def near(a: list[Any], b: list[Any] | None) -> list[tuple[int, int, float]]:
-        from justfit.tasks.image.hashing import near_pairs, phashes, thumbs, verified
 
         small_a = [x[1] for x in a]
         if b is None:
@@ -460,7 +461,6 @@ def clean_images(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequ
     by perceptual hash within ``max_distance`` bits, verified on pixels; copies with different labels
     all removed (``conflicts="drop"``) or the first kept (``"majority"``). Returns a
     ``data.cleaning.CleaningReport``."""
-    from justfit.tasks.media import clean_media
 
     return clean_media(frame, rules, image_codec(channels, max_distance), report_only=report_only, split=split,
                        conflicts=conflicts)
@@ -489,7 +489,6 @@ def audit_image_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], 
     """Training images that are exact (same decoded pixels) or near copies (perceptual hashes within
     ``max_distance`` bits, verified on pixels) of images in each ``held_out`` split. Returns a
     ``data.leakage.LeakageReport``: with ``action='remove'`` its ``train`` lacks the copies."""
-    from justfit.tasks.media import audit_media_leakage
 
     return audit_media_leakage(train, held_out, image_codec(channels, max_distance), action=action,
                                threshold=float(max_distance))

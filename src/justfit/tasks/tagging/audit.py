@@ -25,8 +25,15 @@ import pandas as pd
 
 from justfit._progress import progress_bar
 from justfit.data.label_audit import LabelReport
+from justfit.evaluation.predict import predict_logits as run
+from justfit.models.factory import check_text_model
 from justfit.tasks.tagging.data import tags_of
+from justfit.tasks.tagging.metrics import entity_scores
+from justfit.tasks.tagging.step import TokenClassificationStep
 from justfit.tasks.tagging.tags import MODEL_SCHEME, canonical, detect_scheme
+from justfit.tasks.tagging.task import words_tokenizer
+from justfit.tasks.text.frozen import cache_key, cache_root, feature_info, load_encoder
+from justfit.training.runtime import resolve_bf16
 
 # Below this out-of-fold entity F1 the probe's flags are a list to review, not a verdict: on WNUT-16
 # (probe F1 about 0.3) a third of the first flagged sentences hold a planted error (bench/token_audit.py).
@@ -40,12 +47,6 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
     in sentence order), from the frozen backbone of ``model``; cached on disk. Also returns
     ``{"cache_file", "cache_hit", "model", "seconds"}``."""
     import torch
-
-    from justfit.models.factory import check_text_model
-    from justfit.tasks.tagging.step import TokenClassificationStep
-    from justfit.tasks.tagging.task import words_tokenizer
-    from justfit.tasks.text.frozen import cache_key, cache_root, feature_info, load_encoder
-    from justfit.training.runtime import resolve_bf16
 
     t0 = time.perf_counter()
     source = check_text_model(model, head="token")
@@ -83,7 +84,6 @@ def word_features(sentences: list[list[str]], model: str | None, *, max_length: 
     ds = step.encode(sentences)
 
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    from justfit.evaluation.predict import predict_logits as run
 
     with progress_bar("embedding words", enabled=progress) as bar, autocast:
         per_window = run(_Encoder(encoder), step, ds, batch_size=batch_size, progress=bar, join=False)
@@ -200,7 +200,6 @@ def find_token_issues(train: pd.DataFrame, *, model: str | None = None, folds: i
     # disagrees with many sentences it does not flag, and the report then hedges.
     agree = [bool((p.argmax(1) == y).all()) for y, p in zip(labels_list, proba_list, strict=True) if len(y)]
     oof = float(np.mean(agree)) if agree else float("nan")
-    from justfit.tasks.tagging.metrics import entity_scores
 
     probe_f1 = float(entity_scores([[tags[c] for c in y] for y in labels_list if len(y)],
                                    [[tags[c] for c in p.argmax(1)] for y, p in zip(labels_list, proba_list, strict=True)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from justfit.data.messages import listing
 from justfit.errors import DataError
+from justfit.tasks.tagging.tags import detect_scheme
 
 CONLL_SUFFIXES = (".conll", ".iob", ".iob2", ".bio", ".bioes", ".ner", ".txt")
 TOKEN_CANDIDATES = ("tokens", "words", "token", "word", "sentence", "text")
@@ -264,7 +265,6 @@ def check_scheme(labels: pd.Series, where: str, lines: Sequence[int] | None = No
     by :func:`justfit.tasks.tagging.tags.detect_scheme`. Raises ``DataError`` naming the line (CoNLL: the
     sentence's first line plus the word) or the row and word of the first tag with an unknown prefix
     or one that mixes schemes."""
-    from justfit.tasks.tagging.tags import detect_scheme
 
     rows = [i for i, lab in enumerate(labels) if isinstance(lab, str)]
 

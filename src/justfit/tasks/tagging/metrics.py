@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from justfit.tasks.tagging.tags import Entity, entities, scheme_name
+
 OUTSIDE = "O"
 
 
@@ -43,7 +45,6 @@ def decode(logits: np.ndarray, names: Sequence[str], num_labels: int) -> list[li
 def strict_scheme(scheme: str) -> Any:
     """seqeval's scheme class (``seqeval.scheme.IOBES``/``BILOU``) when ``scheme`` is read in strict mode,
     else ``None`` (the default, conlleval mode)."""
-    from justfit.tasks.tagging.tags import scheme_name
 
     name = scheme_name(scheme)
     if name not in ("IOBES", "BILOU"):
@@ -88,7 +89,6 @@ def scheme_entities(tags: Sequence[str], scheme: str) -> list[Any]:
     """The entities of one tag sequence as the metrics read them (:func:`strict_scheme`'s mode), as
     ``data.tags.Entity`` (word ``start``/``end``, ``end`` exclusive): what ``predictions.csv`` lists agrees
     with ``metrics.json``'s counts (an orphan ``L-PER`` in BILOU is no entity in strict mode)."""
-    from justfit.tasks.tagging.tags import Entity, entities
 
     strict = strict_scheme(scheme)
     if strict is None:

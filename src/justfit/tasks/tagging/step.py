@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from justfit.errors import ModelError
 from justfit.tasks.base import BaseStep, EncodedDataset
+from justfit.tasks.tagging.metrics import sequence_metrics
 from justfit.tasks.text.task import effective_max_length
 
 IGNORE = -100  # transformers' ignore_index for CrossEntropyLoss
@@ -73,7 +74,6 @@ class TokenWindows(EncodedDataset):
                             None, [new_id[self.sentence[w]] for w in rows], [self.word_ids[w] for w in rows],
                             [self.keep[w] for w in rows], [self.n_words[s] for s in chosen],
                             None if self.word_targets is None else [self.word_targets[s] for s in chosen])
-
 
     def shard(self, rank: int, world: int) -> tuple[list[int], TokenWindows]:
         """One process's sentences (``rank, rank + world, ...``) with all their windows (see
@@ -279,6 +279,5 @@ class TokenClassificationStep(BaseStep):
     def epoch_metrics(self, targets: Sequence[Sequence[int]], logits: np.ndarray) -> dict[str, float]:
         """Validation metrics over words: ``loss`` (mean cross-entropy of the words the model has a tag
         for), entity micro ``precision``/``recall``/``f1`` (seqeval) and token ``accuracy``."""
-        from justfit.tasks.tagging.metrics import sequence_metrics
 
         return sequence_metrics(targets, logits, self.names, self.num_labels, self.scheme, per_type=False)

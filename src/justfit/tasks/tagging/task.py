@@ -26,11 +26,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from justfit.data.cleaning import REMOVED_COLUMNS, normalize_text
+from justfit.data.cleaning import clean as clean_text
+from justfit.data.inputs import as_inputs
 from justfit.errors import DataError, DataQualityWarning
+from justfit.evaluation.baseline import Baseline
+from justfit.models import load_model
+from justfit.models.factory import check_text_model, plain_model
+from justfit.models.saving import load_text_folder
 from justfit.report.html import escape
 from justfit.report.html import table as html_table
 from justfit.tasks.base import TASKS
 from justfit.tasks.tagging.data import refuse_untagged, tags_of
+from justfit.tasks.tagging.metrics import decode, mode_name, scheme_entities, sequence_metrics
 from justfit.tasks.tagging.step import TokenClassificationStep, words_of
 from justfit.tasks.tagging.tags import (
     MODEL_SCHEME,
@@ -43,6 +51,7 @@ from justfit.tasks.tagging.tags import (
     split_tag,
     tag_name,
 )
+from justfit.tasks.tagging.tags import entities as tag_entities
 from justfit.tasks.text.task import TextInputs
 
 _ORDER = {"B": 0, "I": 1, "E": 2, "L": 2, "S": 3, "U": 3}
@@ -59,7 +68,6 @@ def _tag_key(tag: str) -> tuple[int, str, int]:
 def sentence_entities(tags: Sequence[str], words: Sequence[str], scheme: str | None = None) -> list[dict[str, Any]]:
     """The entities of one sentence as plain dicts: ``type``, word ``start``/``end`` (exclusive), ``text``;
     read as the metrics read ``scheme`` (``token_metrics.scheme_entities``) when given."""
-    from justfit.tasks.tagging.metrics import scheme_entities
 
     found = scheme_entities(list(tags), scheme) if scheme else entities(list(tags))
     return [e.as_dict(list(words)) for e in found]
@@ -194,8 +202,6 @@ class TokenClassificationTask(TextInputs):
         """Load ``cfg.model.name`` with a new token-classification head for the tags; return
         ``(model, tokenizer, source, step)`` (settings that do not apply to tags were refused by
         ``justfit.checks.check_unsupported`` before the data was read)."""
-        from justfit.models import load_model
-        from justfit.models.factory import plain_model
         model, tokenizer, source = load_model(cfg.model.name, self.tags, dropout=cfg.model.dropout, problem_type=None,
                                               head="token")
         tokenizer = words_tokenizer(tokenizer, source)
@@ -211,14 +217,11 @@ class TokenClassificationTask(TextInputs):
         """A saved token-classification model and its tokenizer (plain transformers)."""
         from transformers import AutoModelForTokenClassification
 
-        from justfit.models.saving import load_text_folder
-
         model, tokenizer = load_text_folder(path, AutoModelForTokenClassification)
         return model, words_tokenizer(tokenizer, str(path))
 
     @staticmethod
     def check_model(name: str | None) -> str:
-        from justfit.models.factory import check_text_model
 
         return check_text_model(name, head="token")
 
@@ -239,7 +242,6 @@ class TokenClassificationTask(TextInputs):
 
     def predict(self, logits: np.ndarray) -> np.ndarray:
         """The predicted tags per sentence: an object array of lists, one tag per word."""
-        from justfit.tasks.tagging.metrics import decode
 
         out = np.empty(len(logits), dtype=object)
         for i, tags in enumerate(decode(logits, self.names, len(self.tags))):
@@ -251,7 +253,6 @@ class TokenClassificationTask(TextInputs):
         """Test metrics: entity micro and macro precision/recall/F1 and per type (seqeval; strict for
         IOBES and BILOU: :mod:`justfit.tasks.tagging.metrics`), token accuracy, the all-``O`` token baseline,
         entity counts."""
-        from justfit.tasks.tagging.metrics import mode_name, sequence_metrics
 
         m = sequence_metrics(targets, logits, self.names, len(self.tags), self.scheme, per_type=True)
         outside = self.names.index(OUTSIDE)
@@ -304,8 +305,6 @@ class TokenClassificationTask(TextInputs):
         frequent tag, ``O``). The baseline of the CoNLL-2003 shared task (Tjong Kim Sang & De Meulder 2003) tags
         words the same way. Logits: one ``(words, num_labels)`` array per sentence."""
         from collections import Counter, defaultdict
-
-        from justfit.evaluation.baseline import Baseline
 
         k = len(self.tags)
         counts: dict[str, Counter] = defaultdict(Counter)
@@ -383,7 +382,6 @@ class TokenClassificationTask(TextInputs):
         """``justfit predict``'s columns: for word lists, the tags and entities of each; for raw texts, the
         entities that ``pipeline("token-classification", aggregation_strategy="simple")`` gives for the
         saved model (type, character start/end, the text and the mean score), as a JSON list each."""
-        from justfit.data.inputs import as_inputs
 
         inputs = list(as_inputs(X, self.input_column))
         if inputs and all(isinstance(x, str) for x in inputs):
@@ -448,8 +446,6 @@ class TokenClassificationTask(TextInputs):
         conflicting tags for the same sentence), each word normalised on its own (NFKC, spaces), then
         every tag sequence made valid (:func:`justfit.tasks.tagging.tags.canonical`); each repaired sentence is
         listed in ``flagged`` under ``invalid_tags``."""
-        from justfit.data.cleaning import REMOVED_COLUMNS, normalize_text
-        from justfit.data.cleaning import clean as clean_text
 
         if "tokens" not in frame.columns:
             refuse_untagged(frame, frame.attrs.get("label_column", "label"), f"the {split or 'given'} data")
@@ -534,8 +530,6 @@ def scheme_pipeline_class() -> Any:
     which knows ``B-``/``I-`` only and reads any other tag as a type of its own (an untyped ``B`` as the
     type ``B``, ``S-PER`` as ``S-PER``). For typed IOB2 tags the groups are the same as transformers'."""
     from transformers import TokenClassificationPipeline
-
-    from justfit.tasks.tagging.tags import entities as tag_entities
 
     class SchemeTokenClassificationPipeline(TokenClassificationPipeline):
         def group_entities(self, entities: list[dict]) -> list[dict]:

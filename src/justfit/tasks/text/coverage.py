@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from justfit.errors import ModelError
+from justfit.models.factory import check_text_model, portable_model_name, quiet_transformers
 
 THRESHOLD = 0.1  # warn, and diagnose, above this share of unknown tokens or unreadable texts
 SAMPLE = 2000
@@ -76,8 +77,6 @@ def measure(cfg: Any, splits: Any) -> tuple[dict[str, Any] | None, list[str]]:
     ``(None, [])`` when the tokenizer cannot be loaded here: the model stage reports that itself.
     """
     from transformers import AutoTokenizer
-
-    from justfit.models.factory import check_text_model, portable_model_name, quiet_transformers
 
     try:
         source = check_text_model(cfg.model.name)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from justfit.tasks.base import BaseStep, EncodedDataset
+from justfit.tasks.text.frozen import backbone_features, compute_features
 from justfit.tasks.text.task import TextClassificationTask
 
 FIRST = 1  # index of the first-token view in the cached (n, views, hidden) array
@@ -122,7 +123,6 @@ class FrozenFeatureTask(BaseStep):
 def check_equivalent(model: nn.Module, text_task: TextClassificationTask, texts: Sequence[str],
                      atol: float = 1e-4) -> tuple[bool, str]:
     """Do the head on cached features and the full model give the same logits (fp32, eval mode)?"""
-    from justfit.tasks.text.frozen import compute_features
 
     texts = list(texts)[:8]
     if not texts:
@@ -152,7 +152,6 @@ def frozen_stage(prep: Any, cfg: Any, train_ds: EncodedDataset, val_ds: EncodedD
     """The step and datasets of a head-only stage on cached text features (``tasks.frozen``, on disk),
     or ``None`` when this architecture's head reads more than the cache holds (recorded, with the
     reason, in ``prep.feature_cache``)."""
-    from justfit.tasks.text.frozen import backbone_features
 
     cache = prep.feature_cache
     if "equivalent" not in cache:

@@ -25,6 +25,9 @@ import numpy as np
 from justfit._files import cache_root, model_fingerprint
 from justfit._progress import progress_bar
 from justfit.errors import ModelError
+from justfit.models.factory import check_text_model, portable_model_name, quiet_transformers
+from justfit.tasks.text.task import TextClassificationTask
+from justfit.training.runtime import resolve_bf16
 
 VIEWS = ("mean", "first")
 CACHE_VERSION = "2"
@@ -33,7 +36,6 @@ CACHE_VERSION = "2"
 def feature_info(path: Path | None, source: str, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Where features come from, to record in the data report: the cache file inside the cache folder
     (``features/<key>.npy``; ``None`` without the cache) and the model's portable name, never a path."""
-    from justfit.models.factory import portable_model_name
 
     return {"cache_file": None if path is None else path.relative_to(cache_root(cache_dir)).as_posix(),
             "cache_hit": False, "model": portable_model_name(source)}
@@ -77,8 +79,6 @@ def backbone_features(texts: Sequence[str], model: str | None = None, *, max_len
     import time
 
     t0 = time.perf_counter()
-    from justfit.models.factory import check_text_model
-    from justfit.training.runtime import resolve_bf16
 
     texts = [str(t) for t in texts]
     source = check_text_model(model)
@@ -133,8 +133,6 @@ def clear_cache(cache_dir: str | Path | None = None, unused_days: float | None =
 def load_encoder(source: str) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
-    from justfit.models.factory import quiet_transformers
-
     quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -152,8 +150,6 @@ def compute_features(texts: list[str], encoder: Any, tokenizer: Any, max_length:
                      bf16: bool = False, progress: bool = False) -> np.ndarray:
     """Run the frozen ``encoder`` (eval mode, no gradients) over ``texts``: ``(n, 2, hidden)`` views."""
     import torch
-
-    from justfit.tasks.text.task import TextClassificationTask
 
     task = TextClassificationTask(tokenizer, max_length, model_config=encoder.config)
     hidden = encoder.config.hidden_size

@@ -18,8 +18,16 @@ import torch
 import torch.nn.functional as F
 
 from justfit.data.augment import check_ops
+from justfit.data.cleaning import clean
+from justfit.data.inputs import as_inputs, is_missing
+from justfit.data.leakage import audit_leakage
 from justfit.errors import DataError
+from justfit.evaluation.baseline import tfidf_features
+from justfit.evaluation.metrics import epoch_metrics, regression_metrics
+from justfit.evaluation.predict import softmax
+from justfit.models.factory import check_text_model
 from justfit.tasks.base import BaseStep, BaseTask, EncodedDataset
+from justfit.tasks.text.augment import build_text_augmenter
 
 # Config attributes that bound the number of positions, by architecture family.
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
@@ -172,8 +180,6 @@ class TextClassificationTask(BaseStep):
     def epoch_metrics(self, targets: Sequence[Any], logits: Any) -> dict[str, float]:
         """Validation/training-probe metrics from ``logits`` of shape ``(n, num_labels)`` (names as in
         ``metric_directions``)."""
-        from justfit.evaluation.metrics import epoch_metrics
-        from justfit.evaluation.predict import softmax
 
         return epoch_metrics(targets, softmax(logits))
 
@@ -230,8 +236,6 @@ class TextRegressionTask(TextClassificationTask):
         (scale-free)."""
         import numpy as np
 
-        from justfit.evaluation.metrics import regression_metrics
-
         pred = np.asarray(logits, dtype=np.float64).reshape(-1)
         y = np.asarray(targets, dtype=np.float64)
         m = regression_metrics(y, pred)
@@ -270,7 +274,6 @@ def augmented_text_dataset(cfg: Any, step: TextClassificationTask, model: Any, t
     """The training dataset of a text task: ``AugmentedTexts`` (rewritten on the fly each epoch) when
     ``cfg.augment`` turns text operations on, else the texts encoded once. Returns it and whether it
     is augmented. Raises ``ConfigError`` for image operations."""
-    from justfit.tasks.text.augment import build_text_augmenter
 
     check_ops(cfg.augment.ops, "text")
     augment = build_text_augmenter(cfg.augment, model=model, tokenizer=tokenizer)
@@ -295,7 +298,6 @@ class TextInputs(BaseTask):
         ``JustfitConfig``; ``sampling_rate`` (Hz): the rate of audio given as bare arrays. Raises
         ``DataError`` for inputs that are not this task's: ``None``, a dict, a numeric array, and for texts
         an item that is not a string (a number, a missing value, an image array) -- never turned into one."""
-        from justfit.data.inputs import as_inputs, is_missing
 
         kind = "texts" if self.input_column == "text" else "sentences (strings, or lists of words)"
         if X is None or isinstance(X, dict) or (isinstance(X, np.ndarray) and X.dtype.kind not in "USO"):
@@ -335,7 +337,6 @@ class TextInputs(BaseTask):
     @staticmethod
     def baseline_features(train: Sequence[Any], others: Sequence[Sequence[Any]], cfg: Any) -> tuple[str, Any, list[Any]]:
         """The cheap baseline's inputs: TF-IDF of word unigrams and bigrams (``evaluation.baseline.tfidf_features``)."""
-        from justfit.evaluation.baseline import tfidf_features
 
         x, rest = tfidf_features(train, others)
         return "TF-IDF", x, rest
@@ -343,7 +344,6 @@ class TextInputs(BaseTask):
     @staticmethod
     def check_model(name: str | None) -> str:
         """Check, from its config alone, that ``name`` can be fine-tuned for this task; return its source."""
-        from justfit.models.factory import check_text_model
 
         return check_text_model(name)
 
@@ -351,7 +351,6 @@ class TextInputs(BaseTask):
     def clean(frame: pd.DataFrame, rules: Sequence[str], *, report_only: Sequence[str] = (), split: str = "",
               quality: Any = None) -> Any:
         """The data stage's cleaning of texts (``justfit.data.cleaning.clean`` with ``quality``'s options)."""
-        from justfit.data.cleaning import clean
 
         options = quality.cleaning_options() if quality is not None else {}
         return clean(frame, rules, report_only=report_only, split=split, check=False, **options)
@@ -364,7 +363,6 @@ class TextInputs(BaseTask):
     @staticmethod
     def audit_leakage(train: pd.DataFrame, held_out: dict[str, pd.DataFrame], quality: Any) -> Any:
         """Training rows copying held-out rows: exact, or near by MinHash (``justfit.data.leakage``)."""
-        from justfit.data.leakage import audit_leakage
 
         return audit_leakage(train, held_out, action=quality.leakage, threshold=quality.near_threshold,
                              num_perm=quality.num_perm, ngram=quality.near_ngram)

@@ -16,13 +16,13 @@ from typing import Any
 
 from justfit._files import read_json
 from justfit.training.callbacks.base import Callback
+from justfit.training.trainer import TRAINER_STATE
 
 PREFIX = "checkpoint-"
 
 
 def checkpoints_in(folder: str | Path) -> list[Path]:
     """The complete checkpoints in ``folder``, oldest first (an unfinished write is not one)."""
-    from justfit.training.trainer import TRAINER_STATE
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -40,7 +40,6 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
 
 def read_checkpoint_state(checkpoint: str | Path) -> dict[str, Any]:
     """The loop's saved state (``Trainer.state_dict`` plus the caller's ``extra``) of one checkpoint."""
-    from justfit.training.trainer import TRAINER_STATE
 
     return read_json(Path(checkpoint) / TRAINER_STATE)
 

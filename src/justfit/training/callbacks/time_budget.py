@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from justfit.training.budget import TimeBudget
 from justfit.training.callbacks.base import Callback, agree
 
 
@@ -41,7 +42,6 @@ class TimeBudgetCallback(Callback):
         self._pending: dict[str, Any] | None = None
 
     def on_fit_begin(self, trainer: Any) -> None:
-        from justfit.training.budget import TimeBudget
 
         cfg = trainer.cfg
         probe = trainer.probe_dataset
