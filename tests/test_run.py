@@ -59,11 +59,10 @@ def test_separate_test_file_with_unseen_label(fast_config, planted, tmp_path):
 def test_each_settings_check_runs_once_per_run(fast_config, planted_csv, monkeypatch):
     # The sequencer checks before the data stage; the estimator it calls finds the same settings checked.
     import justfit.checks as checks
-    from justfit.models import recipes
 
     calls = []
-    real = recipes.check_recipe
-    monkeypatch.setattr(recipes, "check_recipe", lambda cfg: (calls.append(cfg.training.recipe), real(cfg))[1])
+    real = checks.check_recipe
+    monkeypatch.setattr(checks, "check_recipe", lambda cfg: (calls.append(cfg.training.recipe), real(cfg))[1])
     monkeypatch.setattr(checks, "_PASSED", type(checks._PASSED)())
     finetune({**fast_config, "task": "classification", "data": {"path": planted_csv}})
     assert calls == ["standard"]

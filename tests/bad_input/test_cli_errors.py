@@ -66,7 +66,7 @@ ENTRIES = {
     "recipes": ("justfit.models.recipes.list_recipes", lambda t: []),
     "cache": ("justfit.tasks.text.frozen.cache_info", lambda t: ["--cache-dir", str(t / "cache")]),
     "presets": ("justfit.models.factory.list_presets", lambda t: []),
-    "tasks": ("justfit.tasks.list_tasks", lambda t: []),
+    "tasks": ("justfit.tasks.builtin.list_tasks", lambda t: []),
     "export": ("justfit.export.export_onnx", lambda t: [_finished_run(t)]),
     "tune": ("justfit.tuning.tune.tune", lambda t: ["--data", _data(t), "-o", str(t / "runs"), "--name", "x", "-q"]),
 }

@@ -106,7 +106,7 @@ def test_label_noise_drop_and_downweight(fast_config, tmp_path, monkeypatch):
     import numpy as np
 
     from justfit.config import JustfitConfig
-    from justfit.tasks.text import frozen as feature_cache
+    from justfit.data import label_audit
 
     df = planted_texts(150)
     truth = df["label"].copy()
@@ -122,7 +122,7 @@ def test_label_noise_drop_and_downweight(fast_config, tmp_path, monkeypatch):
         x = np.array([[by_text[t]] * 4 for t in texts]) + rng.normal(0, 0.3, (len(texts), 4))
         return x.astype(np.float32), {"cache_hit": False}
 
-    monkeypatch.setattr(feature_cache, "embed_cached", fake_embed)
+    monkeypatch.setattr(label_audit, "embed_cached", fake_embed)  # where the label audit calls it
     cfg = run_cfg(fast_config, str(p), label_noise="drop")
     splits, report, _ = prepare_data(JustfitConfig.from_dict(cfg))
     issues = set(report.labels.issues["row"])
