@@ -53,7 +53,6 @@ class RunResult:
         """Read a finished run directory back (no model is loaded)."""
         import yaml
 
-
         run_dir = Path(run_dir)
         if not (run_dir / "result.json").is_file():
             hint = " It looks unfinished (a .partial folder)." if run_dir.name.endswith(".partial") else ""

@@ -38,7 +38,6 @@ def write_run(final: Path, partial: Path, cfg: JustfitConfig, columns: Any, est:
     ``est`` (a model refitted on train+validation); the history, the curves and the diagnosis stay ``est``'s."""
     import yaml
 
-
     task = est.task_
     scrub = PathScrubber(splits.sources)  # media files named from their data root, not this machine's folders
 

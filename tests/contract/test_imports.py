@@ -43,3 +43,10 @@ def test_explanations_and_the_cli_start_without_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_cli_entry_imports_no_config_model():
+    """`justfit --help` and a typo in a command name answer before pydantic (and the config's models) load."""
+    code = "import sys, justfit.cli.main; print(sorted(m for m in ('pydantic', 'justfit.config') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -411,8 +411,6 @@ def spokennumbers(letters: bool = False) -> pd.DataFrame:
     """
     import soundfile as sf
 
-
-
     pkg = package_dir("spokennumbers", "spokennumbers==1.0.0")
     names = [(str(i), word) for i, word in enumerate(DIGITS)] + ([(c, c) for c in "abc"] if letters else [])
     rows = []

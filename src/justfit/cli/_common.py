@@ -11,7 +11,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from justfit.config import JustfitConfig, parse_overrides
 from justfit.errors import ConfigError, DataError, RunDirError
 
 console = Console()
@@ -19,6 +18,7 @@ console = Console()
 
 def cli_config(config: Path | None, flags: dict[str, Any], set_: list[str] | None, base: Any = None) -> Any:
     """The YAML config (or ``base``, or the defaults), then the command's flags that were given, then ``--set``."""
+    from justfit.config import JustfitConfig, parse_overrides  # pydantic: not imported for --help
 
     cfg = JustfitConfig.from_yaml(config) if config else base if base is not None else JustfitConfig()
     overrides = {k: v for k, v in flags.items() if v is not None}
@@ -134,6 +134,7 @@ def trained_config(run: Path) -> Any:
     """The config a saved model was trained with (from its justfit.json), or ``None``; loads no model."""
     import json
 
+    from justfit.config import JustfitConfig
 
     for meta in (run / "model" / "justfit.json", run / "justfit.json"):
         if meta.is_file():
@@ -199,7 +200,6 @@ def output_dir(path: str | Path, option: str) -> Path:
 def number(value: float | None, option: str, *, minimum: float | None = None, above: float | None = None) -> None:
     """A numeric option in range: ``>= minimum`` and/or ``> above`` (``None`` means not given)."""
     import math
-
 
     if value is None:
         return

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from justfit._files import write_json
-from justfit.config import JustfitConfig
 from justfit.errors import ConfigError
 
 
@@ -39,6 +38,8 @@ def evaluate(
     run_dir(run)
     data_source(data, "--data")
     output_file(output, "--output", force=force, suffixes=(".json",))
+    from justfit.config import JustfitConfig
+
     d = (trained_config(run) or JustfitConfig()).data
     loaded = load_table(data, text_column or _present(data, d.text_column),
                         label_column or _present(data, d.label_column), prefer="test")

@@ -112,7 +112,6 @@ def _mostly_utf8(raw: bytes, name: str) -> tuple[str, str] | None:
     character (nothing then says UTF-8 rather than a single-byte code page)."""
     import warnings
 
-
     lines = raw.split(b"\n")
     out, bad, multibyte = [], [], False
     for i, line in enumerate(lines, start=1):
