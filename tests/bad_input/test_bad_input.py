@@ -148,3 +148,32 @@ def test_a_media_dict_without_bytes_or_path_is_refused_in_one_line(decode):
             return decode_audio(source, 16000)
     with pytest.raises(DataError, match="neither 'bytes' nor 'path' \\(its keys: 'a'\\)"):
         read({"a": 1})
+
+
+@pytest.mark.parametrize(("task", "data", "fits"), [
+    ("image-classification", "tweets", "classification"), ("audio-classification", "tweets", "classification"),
+    ("classification", "digits", "image-classification"), ("regression", "digits", "image-classification"),
+    ("audio-classification", "digits", "image-classification")])
+def test_a_task_given_for_other_inputs_than_the_data_holds_is_one_line(task, data, fits, tmp_path):
+    """Reported: task=image-classification on the tweets ended in `KeyError: 'image'` from the cleaning stage.
+    Any task whose inputs the data does not hold is refused before the data stage's work, naming the task
+    that fits, and no run folder is left."""
+    cfg = {**FAST, "task": task, "data": {"path": data, "max_rows": 200},
+           "output": {"dir": str(tmp_path / "runs"), "name": "x"}}
+    with pytest.raises(DataError, match=rf"task={task} reads .* inputs, but the data's inputs are .*task={fits}\."):
+        finetune(cfg)
+    assert not any((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+
+
+def test_the_estimator_refuses_inputs_its_task_does_not_read():
+    """Image arrays fitted with task=classification used to train a text model on the arrays' str(); texts
+    with an image task were read as file names."""
+    import numpy as np
+
+    labels = ["a", "b"] * 10
+    with pytest.raises(DataError, match=r"task=classification reads 'text' inputs, but the data's inputs are "
+                                        r"'image'.*task=image-classification"):
+        Finetuner(config={"task": "classification"}).fit(np.zeros((20, 8, 8), dtype=np.uint8), labels)
+    with pytest.raises(DataError, match=r"task=image-classification reads 'image' inputs, but the data's inputs "
+                                        r"are 'text'.*task=classification"):
+        Finetuner(config={"task": "image-classification"}).fit(["a text", "another"] * 10, labels)

@@ -19,6 +19,9 @@ from justfit.data.media import AUDIO, IMAGE, KINDS, media_column
 from justfit.errors import DataError
 from justfit.tasks.image.sources import float_white, pixels_uint8
 
+# The input column of data that is no media and no words with tags: one string per row.
+PLAIN_INPUTS = "text"
+
 
 def is_missing(value: Any) -> bool:
     """A missing input cell: ``None`` or a float NaN (as pandas leaves an empty cell)."""
@@ -238,4 +241,4 @@ def frame_inputs(frame: pd.DataFrame) -> str:
     or ``text``; task inference reads it."""
 
     return next((k.column for k in KINDS if k.column in frame.columns), "tokens" if "tokens" in frame.columns
-                else "text")
+                else PLAIN_INPUTS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import pandas as pd
 from justfit._files import atomic_write, atomic_write_text, write_csv, write_json
 from justfit.checks import check_settings, check_unsupported, with_task
 from justfit.data.cleaning import REMOVED_COLUMNS, CleaningReport, _jsonable
-from justfit.data.inputs import as_frame, frame_inputs, media_kind, tag_lists, with_weights
+from justfit.data.inputs import PLAIN_INPUTS, as_frame, frame_inputs, media_kind, tag_lists, with_weights
 from justfit.data.io import SUFFIXES, LoadedData, load_data, load_table, raise_missing_labels, read_any
 from justfit.data.label_audit import find_label_issues
 from justfit.data.splitting import Splits, check_labels, make_splits, split, unify_label_types
@@ -224,7 +225,6 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
     first = loaded.get("all") or loaded["train"]
     tagged = "tokens" in first.frame.columns  # a tag per word (justfit.tasks.tagging.data)
     if name is None:
-
         name, note = infer_task(first.frame["label"], first.columns.label or "label", frame_inputs(first.frame))
         if note:
             report.warnings.append(note)
@@ -238,6 +238,12 @@ def resolve_task(cfg: Any, loaded: dict[str, LoadedData], report: DataReport) ->
         from justfit.tasks.tagging.data import refuse_untagged
 
         refuse_untagged(first.frame, first.columns.label or "label", f"'{cfg.data.path or cfg.data.train}'")
+    inputs = frame_inputs(first.frame)
+    if task.input_column != inputs:
+        # A task given for inputs the data does not hold (an image task on texts, a text task on clips).
+        fits, _ = infer_task(first.frame["label"], first.columns.label or "label", inputs)
+        raise DataError(f"task={name} reads '{task.input_column}' inputs, but the data's inputs are '{inputs}'. "
+                        f"Leave task unset to infer it from the data, or set task={fits}.")
     return task
 
 
@@ -472,7 +478,11 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     if cfg.task is None and kind is not None:
         cfg = cfg.updated({"task": infer_task(pd.Series([], dtype=object), inputs=kind)[0]})
     column = get_task(cfg.task).input_column if cfg.task else "text"
+    if cfg.task is not None and not given and not isinstance(X, str | Path):
+        _refuse_other_inputs(cfg.task, column, kind or PLAIN_INPUTS, y)  # arrays, lists, frames: before reading them
     train = X.train if given else as_frame(X, y, cfg, "the training data", column)
+    if cfg.task is not None and isinstance(X, str | Path):
+        _refuse_other_inputs(cfg.task, column, frame_inputs(train), train["label"])  # a data file, once read
     if cfg.task is None:
         name, note = infer_task(train["label"], inputs=frame_inputs(train))
         cfg = cfg.updated({"task": name})
@@ -500,3 +510,15 @@ def training_frames(cfg: Any, X: Any, y: Any, X_val: Any, y_val: Any,
     unify_label_types(train, val)
     task.check_held_out(train, val, "validation")
     return cfg, task, train, val
+
+
+def _refuse_other_inputs(task: str, column: str, inputs: str, labels: Any) -> None:
+    """Raise ``DataError`` when the task given reads another kind of inputs (``column``) than the data holds
+    (``inputs``, as ``data.inputs.media_kind`` or ``frame_inputs`` found them), naming the task that fits."""
+    if column == inputs:
+        return
+    known = pd.Series(list(labels), dtype=object) if labels is not None and not isinstance(labels, str) else \
+        pd.Series([], dtype=object)
+    fits = infer_task(known, inputs=inputs)[0]
+    raise DataError(f"task={task} reads '{column}' inputs, but the data's inputs are '{inputs}'. Leave task unset "
+                    f"to infer it from the data, or set task={fits}.")
