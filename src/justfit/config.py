@@ -113,10 +113,11 @@ class QualityConfig(_Section):
     @classmethod
     def _known_rules(cls, v: list[str]) -> list[str]:
         names = [str(x).strip().lower() for x in v]
-        for name in names:
-            if name not in RULES:
-                raise ValueError(f"unknown cleaning rule '{name}' (valid: {', '.join(RULES.names())})"
-                                 + did_you_mean(name, RULES.names()))
+        unknown = [name for name in names if name not in RULES]
+        if unknown:  # every unknown name at once, each with its closest rule
+            which = ", ".join(f"'{name}'" for name in unknown)
+            raise ValueError(f"unknown cleaning rule{'s' if len(unknown) > 1 else ''} {which} (valid: "
+                             f"{', '.join(RULES.names())})" + "".join(did_you_mean(n, RULES.names()) for n in unknown))
         if len(set(names)) != len(names):
             raise ValueError("a rule is listed twice")
         return names
@@ -554,5 +555,8 @@ def _explain(exc: ValidationError) -> str:
         else:
             got = err.get("input")
             msg = err["msg"].removeprefix("Value error, ")
-            msgs.append(f"Invalid value for '{dotted or 'config'}': {msg}. Got {got!r} instead.")
+            end = "" if msg.endswith((".", "?", "!")) else "."
+            shown = got if isinstance(got, list) else [got]  # the message quotes the value already: said once
+            said = all(isinstance(x, str | int | float) and f"'{x}'" in msg for x in shown)
+            msgs.append(f"Invalid value for '{dotted or 'config'}': {msg}{end}" + ("" if said else f" Got {got!r} instead."))
     return " ".join(msgs)

@@ -83,3 +83,19 @@ def test_yaml_round_trip(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(cfg.to_yaml())
     assert JustfitConfig.from_yaml(p) == cfg
+
+
+def test_a_value_error_quotes_the_value_once_and_names_every_unknown_rule():
+    """Reported: "Did you mean 'regression'?. Got 'regresion' instead." said the value twice with doubled
+    punctuation, and `--rules normalise,empty` named only the first unknown rule."""
+    with pytest.raises(ConfigError) as task:
+        JustfitConfig.from_dict({"task": "regresion"})
+    assert str(task.value).endswith("Did you mean 'regression'?") and "?." not in str(task.value)
+    assert "Got" not in str(task.value)
+    with pytest.raises(ConfigError) as rules:
+        JustfitConfig.from_dict({"quality": {"rules": ["normalise", "empty", "exact_duplicate"]}})
+    text = str(rules.value)
+    assert "unknown cleaning rules 'normalise', 'empty'" in text
+    assert "Did you mean 'normalize'?" in text and "Did you mean 'empty_text'?" in text
+    with pytest.raises(ConfigError, match=r"Input should be a valid integer.*\. Got 'x' instead\.$"):
+        JustfitConfig.from_dict({"training": {"epochs": "x"}})
